@@ -1,0 +1,45 @@
+// Error handling at API boundaries: every fallible function returns Result<T>.
+// Messages are written for the user: say what is wrong and, where possible, what to do.
+#pragma once
+
+#include <expected>
+#include <string>
+#include <utility>
+
+#include <fmt/format.h>
+
+namespace hearth {
+
+struct Error {
+  std::string message;
+};
+
+template <class T>
+using Result = std::expected<T, Error>;
+
+using Status = Result<void>;
+
+// make_error("bad magic {:#x} in {}", magic, path) -> std::unexpected<Error>
+template <class... Args>
+[[nodiscard]] std::unexpected<Error> make_error(fmt::format_string<Args...> f, Args&&... args) {
+  return std::unexpected(Error{fmt::format(f, std::forward<Args>(args)...)});
+}
+
+inline std::unexpected<Error> make_error_str(std::string msg) { return std::unexpected(Error{std::move(msg)}); }
+
+// Prefix context to an error while propagating it: return prefix_error(r, "loading {}", path);
+template <class T>
+[[nodiscard]] std::unexpected<Error> prefix_error(const Result<T>& r, std::string_view prefix) {
+  return std::unexpected(Error{fmt::format("{}: {}", prefix, r.error().message)});
+}
+
+}  // namespace hearth
+
+// Propagate an error from an expression returning Result<...>: HEARTH_TRY(do_thing());
+#define HEARTH_TRY(expr)                                   \
+  do {                                                     \
+    auto hearth_try_result_ = (expr);                      \
+    if (!hearth_try_result_) {                             \
+      return std::unexpected(hearth_try_result_.error());  \
+    }                                                      \
+  } while (0)

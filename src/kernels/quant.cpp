@@ -1,0 +1,43 @@
+#include "kernels/quant.h"
+
+#include <array>
+
+namespace hearth {
+namespace {
+
+using Table = std::array<TypeTraits, kMaxGgmlType>;
+
+struct Tables {
+  Table by_isa[3];
+  Tables() {
+    // Each level starts as a copy of the level below, so an ISA that lacks a type's kernel
+    // transparently uses the next lower implementation.
+    register_scalar_kernels(by_isa[0].data());
+    by_isa[1] = by_isa[0];
+    register_avx2_kernels(by_isa[1].data());
+    by_isa[2] = by_isa[1];
+    register_avx512_kernels(by_isa[2].data());
+  }
+};
+
+const Tables& tables() {
+  static const Tables t;
+  return t;
+}
+
+}  // namespace
+
+const TypeTraits* type_traits_for(GgmlType type, Isa isa) {
+  const auto id = static_cast<uint32_t>(type);
+  if (id >= kMaxGgmlType) return nullptr;
+  // Never hand out a table the CPU cannot run.
+  if (isa > detected_isa()) isa = detected_isa();
+  const TypeTraits& t = tables().by_isa[static_cast<int>(isa)][id];
+  return t.vec_dot != nullptr || t.to_float != nullptr ? &t : nullptr;
+}
+
+const TypeTraits* type_traits(GgmlType type) {
+  return type_traits_for(type, active_isa());
+}
+
+}  // namespace hearth

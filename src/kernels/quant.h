@@ -1,0 +1,54 @@
+// Per-type kernel tables. Each weight type has a scalar reference and, where compiled, AVX2 and
+// AVX-512 implementations. One table per (type, ISA); the active one is chosen once from
+// active_isa() (CPUID, lowered by HEARTH_CPU).
+//
+// A matrix multiply with weights of type T converts the activations to T's `vec_dot_type` (e.g.
+// 8-bit blocks for the integer dot products of quantized types; F16 for F16 weights, as llama.cpp
+// does) and then takes dot products of weight rows with converted activation rows.
+#pragma once
+
+#include <cstdint>
+
+#include "base/cpu.h"
+#include "formats/ggml_types.h"
+
+namespace hearth {
+
+// Dequantizes n elements (n a multiple of the block size) of a row into floats.
+using ToFloatFn = void (*)(const void* src, float* dst, int64_t n);
+// Quantizes n floats into a row of the type (reference rounding, as llama.cpp's *_ref).
+using FromFloatFn = void (*)(const float* src, void* dst, int64_t n);
+// *s = dot(x[0..n), y[0..n)) where x is a row of the weight type and y a row of vec_dot_type.
+using VecDotFn = void (*)(int64_t n, float* s, const void* x, const void* y);
+// Tiled GEMM over a block of rows: for r in [0,nr), c in [0,nc):
+//   dst[c * dst_stride + r] = dot(x + r * x_stride, y + c * y_stride)
+// Optional (nullptr = driver loops over vec_dot). Lets SIMD paths reuse loaded weights across
+// several activation rows (prefill, batched decode).
+using GemmFn = void (*)(int64_t n, int64_t nr, int64_t nc, const void* x, size_t x_stride, const void* y,
+                        size_t y_stride, float* dst, size_t dst_stride);
+
+struct TypeTraits {
+  GgmlType type = GgmlType::F32;
+  int64_t block_size = 1;
+  int64_t type_size = 4;
+  ToFloatFn to_float = nullptr;
+  FromFloatFn from_float = nullptr;  // reference quantizer for this type (weights)
+  GgmlType vec_dot_type = GgmlType::F32;
+  VecDotFn vec_dot = nullptr;
+  GemmFn gemm = nullptr;
+};
+
+// Table for `type` at the active ISA; nullptr if hearth cannot compute with this type.
+const TypeTraits* type_traits(GgmlType type);
+// Table at a given ISA (for tests comparing each path with the scalar reference); falls back to
+// the best lower ISA that has the type.
+const TypeTraits* type_traits_for(GgmlType type, Isa isa);
+
+// Registration hooks, one per ISA, implemented in quant_scalar.cpp / quant_avx2.cpp /
+// quant_avx512.cpp. Each fills the entries it has for every type (indexed by type id).
+constexpr int kMaxGgmlType = 40;
+void register_scalar_kernels(TypeTraits* table);
+void register_avx2_kernels(TypeTraits* table);
+void register_avx512_kernels(TypeTraits* table);
+
+}  // namespace hearth

@@ -1,0 +1,59 @@
+// Tokenizers (SentencePiece-style now; byte-level BPE and WordPiece later) and a streaming
+// detokenizer. Text layer: used by runtime, server and CLI, never by kernels.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+#include "text/vocab.h"
+
+namespace hearth {
+
+struct EncodeOptions {
+  bool add_special = true;     // add BOS/EOS as the vocabulary's add_bos/add_eos flags say
+  bool parse_special = false;  // "<|eot_id|>" etc. in the text become their single token
+};
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+
+  // The right tokenizer for the vocabulary's kind.
+  static Result<std::unique_ptr<Tokenizer>> create(Vocab vocab);
+
+  virtual std::vector<int32_t> encode(std::string_view text, const EncodeOptions& opts = {}) const = 0;
+
+  // Raw bytes of one token as it appears in decoded text ("▁" becomes a space, <0x0A> a newline
+  // byte). Control tokens decode to "" unless `special` is set.
+  virtual std::string token_to_piece(int32_t id, bool special = false) const = 0;
+
+  // Concatenated pieces (may contain incomplete UTF-8 only if the tokens do).
+  std::string decode(const std::vector<int32_t>& ids, bool special = false) const;
+
+  const Vocab& vocab() const { return vocab_; }
+
+ protected:
+  explicit Tokenizer(Vocab vocab) : vocab_(std::move(vocab)) {}
+  Vocab vocab_;
+};
+
+// Turns a stream of tokens into text that is safe to print as it arrives: bytes of a UTF-8
+// character split across tokens are held back until the character is complete.
+class StreamDecoder {
+ public:
+  explicit StreamDecoder(const Tokenizer& tok) : tok_(tok) {}
+  // Returns the text that became complete with this token (possibly empty).
+  std::string push(int32_t id);
+  // Returns whatever is still held back (invalid sequences as U+FFFD) and resets.
+  std::string flush();
+
+ private:
+  const Tokenizer& tok_;
+  std::string pending_;
+};
+
+}  // namespace hearth

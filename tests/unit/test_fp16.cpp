@@ -1,0 +1,60 @@
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <immintrin.h>
+
+#include "base/cpu.h"
+#include "base/fp16.h"
+
+namespace hearth {
+namespace {
+
+// Every half value round-trips exactly through float.
+TEST(Fp16, AllHalfValuesRoundTrip) {
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    const float f = fp16_to_fp32(static_cast<uint16_t>(h));
+    if (std::isnan(f)) continue;
+    EXPECT_EQ(fp32_to_fp16(f), h) << "half 0x" << std::hex << h;
+  }
+}
+
+// Rounding matches the hardware conversion (F16C, round to nearest even) on many floats.
+__attribute__((target("f16c"))) uint16_t hw_fp32_to_fp16(float f) {
+  return static_cast<uint16_t>(_cvtss_sh(f, 0));
+}
+__attribute__((target("f16c"))) float hw_fp16_to_fp32(uint16_t h) { return _cvtsh_ss(h); }
+
+TEST(Fp16, MatchesF16cOnRandomFloats) {
+  if (!cpu_features().f16c) GTEST_SKIP() << "no F16C";
+  uint32_t state = 12345;
+  for (int i = 0; i < 2000000; ++i) {
+    state = state * 1664525u + 1013904223u;
+    const float f = std::bit_cast<float>(state);
+    if (std::isnan(f)) continue;
+    ASSERT_EQ(fp32_to_fp16(f), hw_fp32_to_fp16(f)) << "float bits 0x" << std::hex << state;
+  }
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    const float a = fp16_to_fp32(static_cast<uint16_t>(h));
+    const float b = hw_fp16_to_fp32(static_cast<uint16_t>(h));
+    if (std::isnan(a)) {
+      EXPECT_TRUE(std::isnan(b));
+    } else {
+      EXPECT_EQ(std::bit_cast<uint32_t>(a), std::bit_cast<uint32_t>(b));
+    }
+  }
+}
+
+TEST(Bf16, RoundsToNearestEven) {
+  EXPECT_EQ(fp32_to_bf16(1.0f), 0x3f80);
+  EXPECT_EQ(bf16_to_fp32(0x3f80), 1.0f);
+  // 1 + 2^-8 is exactly halfway between two bf16 values; ties go to the even mantissa (1.0).
+  EXPECT_EQ(fp32_to_bf16(1.00390625f), 0x3f80);
+  // Slightly above halfway rounds up.
+  EXPECT_EQ(fp32_to_bf16(std::bit_cast<float>(0x3f808001u)), 0x3f81);
+  EXPECT_TRUE(std::isnan(bf16_to_fp32(fp32_to_bf16(NAN))));
+}
+
+}  // namespace
+}  // namespace hearth

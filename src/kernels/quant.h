@@ -44,11 +44,18 @@ const TypeTraits* type_traits(GgmlType type);
 // the best lower ISA that has the type.
 const TypeTraits* type_traits_for(GgmlType type, Isa isa);
 
-// Registration hooks, one per ISA, implemented in quant_scalar.cpp / quant_avx2.cpp /
-// quant_avx512.cpp. Each fills the entries it has for every type (indexed by type id).
+// Registration hooks (table indexed by type id). The tables are built level by level: the AVX2
+// table starts as a copy of the scalar one, the AVX-512 table as a copy of the AVX2 one, and
+// each hook overwrites only the entries it implements.
 constexpr int kMaxGgmlType = 40;
+// F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL and the activation types Q8_0/Q8_1
+// (quant_scalar.cpp, quant_legacy_scalar.cpp, quant_avx2.cpp, quant_avx512.cpp).
 void register_scalar_kernels(TypeTraits* table);
+void register_legacy_scalar_kernels(TypeTraits* table);
 void register_avx2_kernels(TypeTraits* table);
 void register_avx512_kernels(TypeTraits* table);
+// Q2_K..Q6_K, IQ4_XS and the activation type Q8_K (quant_k_scalar.cpp, quant_k_avx2.cpp,
+// quant_k_avx512.cpp), one hook per level.
+void register_kquant_kernels(TypeTraits* table, Isa isa);
 
 }  // namespace hearth

@@ -1,9 +1,51 @@
+// hearth tokenize MODEL "TEXT" | -f FILE [--special]: token ids as one JSON array (no BOS/EOS).
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
 #include "cli/commands.h"
+#include "cli/common.h"
 
 namespace hearth::cli {
+namespace {
+
+struct TokenizeArgs {
+  std::string model;
+  std::string text;
+  std::string file;
+  bool special = false;
+};
+
+void run_tokenize(const TokenizeArgs& a) {
+  std::string text = a.text;
+  if (!a.file.empty()) {
+    std::ifstream in(a.file, std::ios::binary);
+    if (!in) return fail(fmt::format("cannot read '{}'", a.file));
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  auto tok = load_tokenizer(a.model);
+  if (!tok) return fail(tok.error());
+  EncodeOptions opts;
+  opts.add_special = false;
+  opts.parse_special = a.special;
+  const std::vector<int32_t> ids = (*tok)->encode(text, opts);
+  fmt::print("{}\n", nlohmann::json(ids).dump());
+}
+
+}  // namespace
 
 void add_tokenize_command(CLI::App& app) {
-  app.add_subcommand("tokenize", "(being written)");
+  auto args = std::make_shared<TokenizeArgs>();
+  CLI::App* cmd = app.add_subcommand("tokenize", "Print the token ids of a text as a JSON array (no BOS)");
+  cmd->add_option("model", args->model, "Path to a .gguf model")->required();
+  auto* text = cmd->add_option("text", args->text, "Text to tokenize");
+  auto* file = cmd->add_option("-f,--file", args->file, "Read the text from a file");
+  text->excludes(file);
+  cmd->add_flag("--special", args->special, "Parse special tokens such as <|eot_id|> in the text");
+  cmd->callback([args] { run_tokenize(*args); });
 }
 
 }  // namespace hearth::cli

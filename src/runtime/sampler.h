@@ -40,13 +40,14 @@ class Sampler {
   int32_t n_vocab_;
   uint64_t seed_;
   std::mt19937 rng_;
-  std::deque<int32_t> recent_;
+  std::deque<int32_t> recent_;   // penalty window (oldest first)
+  std::vector<int32_t> counts_;  // counts_[id] = occurrences of id in recent_ (n_vocab, kept in step)
   struct Candidate {
     int32_t id;
     float logit;
     float p;
   };
-  std::vector<Candidate> cand_;  // reused across calls
+  std::vector<Candidate> cand_;  // reused across calls (sized n_vocab once)
 };
 
 }  // namespace hearth

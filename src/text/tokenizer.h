@@ -31,14 +31,32 @@ class Tokenizer {
   // byte). Control tokens decode to "" unless `special` is set.
   virtual std::string token_to_piece(int32_t id, bool special = false) const = 0;
 
-  // Concatenated pieces (may contain incomplete UTF-8 only if the tokens do).
+  // Concatenated pieces (may contain incomplete UTF-8 only if the tokens do), as llama.cpp's
+  // llama_detokenize(remove_special=false, unparse_special=special): when the vocabulary adds a
+  // space prefix (SPM), one leading space of the FIRST token's piece is dropped, so
+  // decode(encode(text, {.add_special = false})) == text. A leading BOS produces no text but still
+  // counts as the first token, so decode([BOS, "▁Hello"]) is " Hello" (llama.cpp does the same).
   std::string decode(const std::vector<int32_t>& ids, bool special = false) const;
 
   const Vocab& vocab() const { return vocab_; }
 
  protected:
   explicit Tokenizer(Vocab vocab) : vocab_(std::move(vocab)) {}
+
+  // A piece of the input: raw text [offset, offset + length), or one special token (token >= 0).
+  struct Fragment {
+    int32_t token = -1;
+    size_t offset = 0;
+    size_t length = 0;
+  };
+  // llama.cpp's tokenizer_st_partition: splits `text` on the texts of special tokens, longest
+  // first. CONTROL and UNKNOWN tokens are matched only when parse_special is set; USER_DEFINED
+  // tokens are always matched. Call init_special_tokens() once (in the derived constructor) first.
+  void split_special(std::string_view text, bool parse_special, std::vector<Fragment>& out) const;
+  void init_special_tokens();
+
   Vocab vocab_;
+  std::vector<int32_t> special_tokens_;  // control / user_defined / unknown ids, longest text first
 };
 
 // Turns a stream of tokens into text that is safe to print as it arrives: bytes of a UTF-8

@@ -1,0 +1,19 @@
+// Forward passes, one file per architecture.
+#pragma once
+
+#include <vector>
+
+#include "model/model.h"
+
+namespace hearth {
+
+using ForwardFn = Status (*)(const Model&, const Batch&, KvCache&, ForwardState&, ThreadPool&, std::vector<float>&);
+
+Status forward_llama(const Model& m, const Batch& batch, KvCache& kv, ForwardState& s, ThreadPool& pool,
+                     std::vector<float>& logits);
+Status forward_qwen2(const Model& m, const Batch& batch, KvCache& kv, ForwardState& s, ThreadPool& pool,
+                     std::vector<float>& logits);
+Status forward_qwen3(const Model& m, const Batch& batch, KvCache& kv, ForwardState& s, ThreadPool& pool,
+                     std::vector<float>& logits);
+
+}  // namespace hearth

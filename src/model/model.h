@@ -1,0 +1,70 @@
+// A loaded model: typed config, weight views into the mmapped GGUF, and its forward pass.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "base/thread_pool.h"
+#include "formats/gguf.h"
+#include "kernels/matmul.h"
+#include "kernels/tensor.h"
+#include "model/batch.h"
+#include "model/config.h"
+#include "model/kv_cache.h"
+
+namespace hearth {
+
+struct LayerWeights {
+  const float* attn_norm = nullptr;  // [n_embd]
+  WeightView wq, wk, wv, wo;         // [n_head*hd, n_embd], [n_kv*hd, n_embd] x2, [n_embd, n_head*hd]
+  const float* bq = nullptr;         // optional biases (qwen2)
+  const float* bk = nullptr;
+  const float* bv = nullptr;
+  const float* q_norm = nullptr;     // [hd] optional per-head norms (qwen3)
+  const float* k_norm = nullptr;
+  const float* ffn_norm = nullptr;   // [n_embd]
+  WeightView w_gate, w_up, w_down;   // [n_ff, n_embd] x2, [n_embd, n_ff]
+};
+
+struct ModelWeights {
+  WeightView token_embd;  // [n_vocab, n_embd]
+  const float* output_norm = nullptr;
+  WeightView output;      // [n_vocab, n_embd]; == token_embd when tied
+  std::vector<LayerWeights> layers;
+};
+
+// Scratch buffers of one forward pass, grown on demand and reused across calls.
+struct ForwardState {
+  std::vector<float> x, xn, q, k, v, att, ffn_gate, ffn_up, out_hidden;
+  std::vector<const int32_t*> tables;
+  MatmulScratch mm;
+};
+
+class Model {
+ public:
+  struct LoadOptions {};
+
+  static Result<std::unique_ptr<Model>> load(const std::string& path, const LoadOptions& options);
+  static Result<std::unique_ptr<Model>> load(const std::string& path) { return load(path, LoadOptions{}); }
+
+  const ModelConfig& config() const { return config_; }
+  const ModelWeights& weights() const { return weights_; }
+  const GgufFile& gguf() const { return gguf_; }
+
+  // Evaluates the batch. Every token's K/V is written to `kv` (the caller has reserved blocks for
+  // each sequence up to its largest position). For each token with logits requested, in batch
+  // order, writes n_vocab floats to `logits` (resized to n_outputs * n_vocab).
+  Status forward(const Batch& batch, KvCache& kv, ForwardState& state, ThreadPool& pool,
+                 std::vector<float>& logits) const;
+
+ private:
+  GgufFile gguf_;
+  ModelConfig config_;
+  ModelWeights weights_;
+  std::vector<std::vector<float>> converted_;  // small non-F32 norm/bias vectors converted at load
+};
+
+}  // namespace hearth

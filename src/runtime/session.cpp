@@ -1,0 +1,84 @@
+#include "runtime/session.h"
+
+#include <algorithm>
+
+#include "base/timer.h"
+
+namespace hearth {
+
+Result<std::unique_ptr<Session>> Session::create(const Model& model, ThreadPool& pool, const SessionOptions& opts) {
+  if (opts.n_ctx <= 0) return make_error("context size must be positive (got {})", opts.n_ctx);
+  if (opts.n_batch <= 0) return make_error("batch size must be positive (got {})", opts.n_batch);
+  KvCacheOptions ko;
+  ko.n_ctx = opts.n_ctx;
+  ko.type = opts.kv_type;
+  auto kv = KvCache::create(model.config(), ko);
+  if (!kv) return std::unexpected(kv.error());
+  return std::unique_ptr<Session>(new Session(model, pool, opts, std::move(*kv)));
+}
+
+void Session::clear() {
+  kv_.release(kSeq);
+  n_past_ = 0;
+}
+
+Result<std::span<const float>> Session::feed(std::span<const int32_t> tokens) {
+  if (tokens.empty()) return make_error("nothing to evaluate");
+  if (n_past_ + static_cast<int64_t>(tokens.size()) > opts_.n_ctx) {
+    return make_error("{} tokens do not fit: the context holds {} and {} are used; use a larger --ctx",
+                      tokens.size(), opts_.n_ctx, n_past_);
+  }
+  HEARTH_TRY(kv_.reserve(kSeq, n_past_ + static_cast<int32_t>(tokens.size())));
+  for (size_t i = 0; i < tokens.size(); i += opts_.n_batch) {
+    const size_t end = std::min(tokens.size(), i + opts_.n_batch);
+    batch_.clear();
+    for (size_t j = i; j < end; ++j) batch_.add(tokens[j], n_past_ + static_cast<int32_t>(j), kSeq, j + 1 == tokens.size());
+    HEARTH_TRY(model_.forward(batch_, kv_, state_, pool_, logits_));
+  }
+  n_past_ += static_cast<int32_t>(tokens.size());
+  return std::span<const float>(logits_.data(), static_cast<size_t>(model_.config().n_vocab));
+}
+
+Result<GenerateStats> Session::generate(std::span<const int32_t> prompt, const GenerateParams& params,
+                                        const std::function<bool(int32_t)>& is_eog,
+                                        const std::function<bool(int32_t)>& on_token) {
+  GenerateStats st;
+  st.n_prompt = static_cast<int>(prompt.size());
+  Sampler sampler(params.sampling, model_.config().n_vocab);
+  for (int32_t t : prompt) sampler.accept(t);
+
+  Timer timer;
+  auto logits = feed(prompt);
+  if (!logits) return std::unexpected(logits.error());
+  st.prompt_seconds = timer.seconds();
+
+  timer.reset();
+  std::span<const float> cur = *logits;
+  st.stop_reason = "length";
+  while (params.n_predict < 0 || st.n_generated < params.n_predict) {
+    const int32_t tok = sampler.sample(cur);
+    sampler.accept(tok);
+    if (params.stop_at_eog && is_eog(tok)) {
+      st.stop_reason = "eog";
+      break;
+    }
+    ++st.n_generated;
+    if (!on_token(tok)) {
+      st.stop_reason = "callback";
+      break;
+    }
+    if (params.n_predict >= 0 && st.n_generated >= params.n_predict) break;
+    if (n_past_ >= opts_.n_ctx) {
+      st.stop_reason = "context";
+      break;
+    }
+    const int32_t one[1] = {tok};
+    auto next = feed(one);
+    if (!next) return std::unexpected(next.error());
+    cur = *next;
+  }
+  st.generate_seconds = timer.seconds();
+  return st;
+}
+
+}  // namespace hearth

@@ -1,0 +1,73 @@
+// One sequence over a model: the CLI's `run` and `bench` use this. It is the batch-first
+// forward pass with a single sequence id, on the same paged KV cache the server uses.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "base/thread_pool.h"
+#include "model/kv_cache.h"
+#include "model/model.h"
+#include "runtime/sampler.h"
+
+namespace hearth {
+
+struct SessionOptions {
+  int n_ctx = 4096;    // positions the sequence may hold
+  int n_batch = 512;   // prompt tokens evaluated per forward pass
+  GgmlType kv_type = GgmlType::F16;
+};
+
+struct GenerateParams {
+  int n_predict = -1;  // -1: until end of generation or the context is full
+  SamplingParams sampling;
+  bool stop_at_eog = true;
+};
+
+struct GenerateStats {
+  int n_prompt = 0;
+  int n_generated = 0;
+  double prompt_seconds = 0.0;
+  double generate_seconds = 0.0;
+  std::string stop_reason;  // "eog", "length", "context", "callback"
+};
+
+class Session {
+ public:
+  static Result<std::unique_ptr<Session>> create(const Model& model, ThreadPool& pool, const SessionOptions& opts);
+
+  // Evaluates tokens after what the sequence already holds. Returns the next-token logits after
+  // the last token (n_vocab floats, valid until the next call).
+  Result<std::span<const float>> feed(std::span<const int32_t> tokens);
+
+  // Evaluates the prompt, then samples until a stop condition. on_token returns false to stop.
+  // `eog` says which tokens end generation (from the vocabulary).
+  Result<GenerateStats> generate(std::span<const int32_t> prompt, const GenerateParams& params,
+                                 const std::function<bool(int32_t)>& is_eog,
+                                 const std::function<bool(int32_t)>& on_token);
+
+  int32_t n_past() const { return n_past_; }
+  int n_ctx() const { return opts_.n_ctx; }
+  void clear();
+
+ private:
+  Session(const Model& model, ThreadPool& pool, const SessionOptions& opts, KvCache kv)
+      : model_(model), pool_(pool), opts_(opts), kv_(std::move(kv)) {}
+
+  const Model& model_;
+  ThreadPool& pool_;
+  SessionOptions opts_;
+  KvCache kv_;
+  ForwardState state_;
+  Batch batch_;
+  std::vector<float> logits_;
+  int32_t n_past_ = 0;
+  static constexpr int32_t kSeq = 0;
+};
+
+}  // namespace hearth

@@ -1,0 +1,76 @@
+// Tree-walking evaluator for parsed templates.
+#pragma once
+
+#include <ctime>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "text/jinja/ast.h"
+#include "text/jinja/value.h"
+
+namespace hearth::jinja {
+
+struct Frame {
+  std::unordered_map<std::string, Value> vars;
+  std::shared_ptr<Frame> parent;
+  const Value* lookup(const std::string& name) const {
+    for (const Frame* f = this; f; f = f->parent.get()) {
+      auto it = f->vars.find(name);
+      if (it != f->vars.end()) return &it->second;
+    }
+    return nullptr;
+  }
+};
+using FramePtr = std::shared_ptr<Frame>;
+
+struct RenderOptions {
+  // Used by strftime_now() instead of the local clock when set (broken-down local time).
+  std::optional<std::tm> now;
+};
+
+struct Interpreter {
+  RenderOptions options;
+  std::string* out = nullptr;
+  int depth = 0;
+  int current_line = 0;
+
+  std::string render(const Template& t, const FramePtr& globals);
+
+  // Evaluation.
+  Value eval(const Node& n, const FramePtr& f);
+  enum class Flow { Normal, Break, Continue };
+  Flow exec(const std::vector<NodePtr>& body, const FramePtr& f);
+  Flow exec_node(const Node& n, const FramePtr& f);
+  std::string capture(const std::vector<NodePtr>& body, const FramePtr& f);
+
+  Value call(const Value& callee, Args& args);
+  Value get_attr(const Value& obj, const std::string& name);
+  Value get_item(const Value& obj, const Value& key);
+  Value apply_filter(const std::string& name, const Value& input, Args& args);
+  bool apply_test(const std::string& name, const Value& input, Args& args);
+  Value binary_op(const std::string& op, const Value& a, const Value& b);
+
+ private:
+  Value block_input_;  // content of the enclosing {% filter %} / {% set %} block
+  void assign(const Node& target, const Value& v, const FramePtr& f);
+  Args eval_args(const Node& n, const FramePtr& f);
+  Value make_macro(const NodePtr& def, const FramePtr& f, const std::string& name);
+  Value run_for(const Node& n, const FramePtr& f);
+};
+
+// Builds the globals frame (range, namespace, dict, raise_exception, strftime_now, cycler, joiner).
+FramePtr make_globals();
+
+// Methods of str / dict / list objects (bound to `self`); Undefined when there is no such method.
+Value get_method(const Value& self, const std::string& name);
+
+// Python slicing of strings / lists.
+Value slice_value(const Value& obj, const Value& start, const Value& stop, const Value& step);
+
+// Raises the error stored in an Undefined.
+[[noreturn]] void fail_undefined(const Value& v);
+
+}  // namespace hearth::jinja

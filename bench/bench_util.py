@@ -190,7 +190,7 @@ def cmd_report(a):
     if meta.get("note"):
         lines.append(f"Note: {meta['note']}  ")
     lines.append("")
-    lines.append("| model | type | engine | prefill-512 tok/s | decode tok/s | hearth/llama.cpp prefill | "
+    lines.append(f"| model | type | engine | prefill-{meta['n_prompt']} tok/s | decode tok/s | hearth/llama.cpp prefill | "
                  "hearth/llama.cpp decode | MB read/token | decode limit tok/s | decode % of BW limit |")
     lines.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for shape, typ in keys:
@@ -206,7 +206,7 @@ def cmd_report(a):
                 pf, dc = _fmt(res["prefill_tps"], 1), _fmt(res["decode_tps"], 2)
                 pct = _fmt(100 * res["decode_tps"] / limit, 0) + "%" if limit else "?"
             else:
-                pf = dc = f"n/a ({r['error'].replace('|', '/')})"
+                pf, dc = f"n/a ({r['error'].replace('|', '/')})", "n/a"
                 pct = "-"
             rp = rd = ""
             if eng == "hearth":

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "base/thread_pool.h"
+#include "cli/chat_repl.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "runtime/session.h"
@@ -13,6 +14,7 @@ namespace {
 struct RunArgs {
   std::string model;
   std::string prompt;
+  std::string system;
   bool raw = false;
   int n_predict = -1;
   int n_ctx = 0;
@@ -27,17 +29,17 @@ void run_run(RunArgs& a) {
   if (!lm) return fail(lm.error());
   const Model& model = *lm->model;
   const Tokenizer& tok = *lm->tokenizer;
-  if (a.prompt.empty()) {
-    return fail("interactive chat is not available yet; pass a prompt: hearth run MODEL \"PROMPT\" --raw");
+  const bool interactive = a.prompt.empty();
+  if (interactive && a.raw) return fail("--raw needs a prompt: hearth run MODEL \"PROMPT\" --raw");
+  std::vector<int32_t> prompt;
+  if (a.raw) {
+    EncodeOptions eo;
+    eo.add_special = true;
+    prompt = tok.encode(a.prompt, eo);
+    if (prompt.empty()) return fail("the prompt produced no tokens");
   }
-  // Plain completion. (Chat templates apply without --raw once the template engine lands.)
-  EncodeOptions eo;
-  eo.add_special = true;
-  const std::vector<int32_t> prompt = tok.encode(a.prompt, eo);
-  if (prompt.empty()) return fail("the prompt produced no tokens");
-
   const int n_ctx = a.n_ctx > 0 ? a.n_ctx : std::min(model.config().n_ctx_train > 0 ? model.config().n_ctx_train : 4096, 4096);
-  if (static_cast<int>(prompt.size()) >= n_ctx) {
+  if (a.raw && static_cast<int>(prompt.size()) >= n_ctx) {
     return fail(fmt::format("the prompt is {} tokens but the context holds {}; shorten it or raise --ctx",
                             prompt.size(), n_ctx));
   }
@@ -51,21 +53,43 @@ void run_run(RunArgs& a) {
   gp.n_predict = a.n_predict;
   gp.sampling = a.sampling;
   gp.sampling.seed = a.seed < 0 ? 0xFFFFFFFFu : static_cast<uint64_t>(a.seed);
-  StreamDecoder dec(tok);
-  auto st = (*session)->generate(
-      prompt, gp, [&](int32_t t) { return tok.vocab().is_eog(t); },
-      [&](int32_t t) {
-        const std::string piece = dec.push(t);
-        if (!piece.empty()) {
-          std::fwrite(piece.data(), 1, piece.size(), stdout);
-          std::fflush(stdout);
-        }
-        return true;
-      });
-  const std::string rest = dec.flush();
-  std::fwrite(rest.data(), 1, rest.size(), stdout);
-  std::fflush(stdout);
-  if (!st) return fail(st.error());
+  GenerateStats stats;
+  if (interactive) {
+    ChatOptions co;
+    co.gen = gp;
+    co.system = a.system;
+    exit_code() = chat_repl(*lm, **session, co);
+    return;
+  }
+  if (!a.raw) {
+    // One-turn chat through the model's template.
+    ChatRequest req;
+    if (!a.system.empty()) req.messages.push_back({{"role", "system"}, {"content", a.system}});
+    req.messages.push_back({{"role", "user"}, {"content", a.prompt}});
+    auto text = format_chat(tok.vocab(), req);
+    if (!text) return fail(text.error());
+    auto reply = stream_reply(tok, **session, *text, gp, &stats);
+    if (!reply) return fail(reply.error());
+    std::fputc('\n', stdout);
+  } else {
+    StreamDecoder dec(tok);
+    auto st = (*session)->generate(
+        prompt, gp, [&](int32_t t) { return tok.vocab().is_eog(t); },
+        [&](int32_t t) {
+          const std::string piece = dec.push(t);
+          if (!piece.empty()) {
+            std::fwrite(piece.data(), 1, piece.size(), stdout);
+            std::fflush(stdout);
+          }
+          return true;
+        });
+    const std::string rest = dec.flush();
+    std::fwrite(rest.data(), 1, rest.size(), stdout);
+    std::fflush(stdout);
+    if (!st) return fail(st.error());
+    stats = *st;
+  }
+  const GenerateStats* st = &stats;
   if (a.verbose) {
     fmt::print(stderr, "\nload: {:.3f} s\n", lm->load_seconds);
     fmt::print(stderr, "prompt: {} tokens in {:.3f} s ({:.1f} tokens/s)\n", st->n_prompt, st->prompt_seconds,
@@ -85,6 +109,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("model", a->model, "Path to a .gguf model")->required();
   cmd->add_option("prompt", a->prompt, "Prompt text");
   cmd->add_flag("--raw", a->raw, "Plain completion: no chat template");
+  cmd->add_option("--system", a->system, "System prompt (chat mode)");
   cmd->add_option("-n,--num-predict", a->n_predict, "Tokens to generate (-1: until end or context full)");
   cmd->add_option("--ctx", a->n_ctx, "Context size in tokens (default: the model's, at most 4096)");
   cmd->add_option("-t,--threads", a->threads, "Threads (default: physical cores)");

@@ -11,5 +11,6 @@ int& exit_code();
 void add_run_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_template_command(CLI::App& app);
 
 }  // namespace hearth::cli

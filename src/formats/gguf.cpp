@@ -33,13 +33,12 @@ Result<uint64_t> tensor_byte_size(const GgmlTypeInfo& info, std::span<const int6
     }
   }
   if (dims[0] % info.block_size != 0) {
-    return make_error("row length {} is not a multiple of the {} block size {}", dims[0], info.name,
-                      info.block_size);
+    return make_error("row length {} is not a multiple of the {} block size {}", dims[0], info.name, info.block_size);
   }
   // Not ggml_row_size(): its int64 multiply could overflow for shapes that pass the count check.
   uint64_t bytes = 0;
-  if (__builtin_mul_overflow(static_cast<uint64_t>(dims[0] / info.block_size),
-                             static_cast<uint64_t>(info.type_size), &bytes)) {
+  if (__builtin_mul_overflow(static_cast<uint64_t>(dims[0] / info.block_size), static_cast<uint64_t>(info.type_size),
+                             &bytes)) {
     return make_error("tensor byte size overflows");
   }
   for (size_t i = 1; i < dims.size(); ++i) {
@@ -160,13 +159,13 @@ uint64_t min_encoded_size(GgufType t) {
     case GgufType::UINT64:
     case GgufType::INT64:
     case GgufType::FLOAT64:
-    case GgufType::STRING: return 8;      // u64 length
+    case GgufType::STRING: return 8;     // u64 length
     case GgufType::ARRAY: return 4 + 8;  // element type + count
   }
   return 1;
 }
 
-constexpr uint64_t kMinKvSize = 8 + 4 + 1;              // empty key, type, 1-byte value
+constexpr uint64_t kMinKvSize = 8 + 4 + 1;                  // empty key, type, 1-byte value
 constexpr uint64_t kMinTensorInfoSize = 8 + 4 + 8 + 4 + 8;  // empty name, n_dims, 1 dim, type, offset
 
 // Bounds-checked little-endian cursor over the file image; errors name the file and what was read.
@@ -183,8 +182,8 @@ class Reader {
   }
 
   std::unexpected<Error> truncated(std::string_view what, uint64_t need) const {
-    return fail("file is truncated: {} needs {} bytes at offset {} but only {} remain (file size {})", what, need,
-                pos_, remaining(), bytes_.size());
+    return fail("file is truncated: {} needs {} bytes at offset {} but only {} remain (file size {})", what, need, pos_,
+                remaining(), bytes_.size());
   }
 
   template <class T>
@@ -259,9 +258,10 @@ Result<GgufValue> read_value(Reader& r, GgufType t, const std::string& key, int 
       const auto elem_type = static_cast<GgufType>(*elem);
       // The reserve below is sized by an untrusted count: bound it by what the bytes can hold.
       if (*count > r.remaining() / min_encoded_size(elem_type)) {
-        return r.fail("metadata key '{}': array of {} {} elements does not fit in the remaining {} bytes "
-                      "(corrupt or truncated file)",
-                      printable(key), *count, gguf_type_name(elem_type), r.remaining());
+        return r.fail(
+            "metadata key '{}': array of {} {} elements does not fit in the remaining {} bytes "
+            "(corrupt or truncated file)",
+            printable(key), *count, gguf_type_name(elem_type), r.remaining());
       }
       std::vector<GgufValue> items;
       items.reserve(static_cast<size_t>(*count));
@@ -371,8 +371,7 @@ Result<GgufFile> GgufFile::parse(std::span<const uint8_t> bytes, std::string nam
     auto n_dims = r.read<uint32_t>(info_what);
     if (!n_dims) return std::unexpected(n_dims.error());
     if (*n_dims < 1 || *n_dims > static_cast<uint32_t>(gguf_detail::kMaxDims)) {
-      return r.fail("tensor '{}': n_dims {} is out of range (must be 1..{})", shown, *n_dims,
-                    gguf_detail::kMaxDims);
+      return r.fail("tensor '{}': n_dims {} is out of range (must be 1..{})", shown, *n_dims, gguf_detail::kMaxDims);
     }
     GgufTensor t;
     t.name = std::move(*name);
@@ -409,8 +408,7 @@ Result<GgufFile> GgufFile::parse(std::span<const uint8_t> bytes, std::string nam
   for (auto& t : f.tensors_) {
     const std::string shown = printable(t.name);
     if (t.offset % f.alignment_ != 0) {
-      return r.fail("tensor '{}': data offset {} is not a multiple of the alignment {}", shown, t.offset,
-                    f.alignment_);
+      return r.fail("tensor '{}': data offset {} is not a multiple of the alignment {}", shown, t.offset, f.alignment_);
     }
     uint64_t begin = 0;
     uint64_t end = 0;
@@ -440,8 +438,7 @@ namespace {
 
 // Shared body of the typed getters: missing -> nullopt; present but not convertible -> error.
 template <class T, class Convert>
-Result<std::optional<T>> get_typed(const GgufFile& f, std::string_view key, std::string_view wanted,
-                                   Convert convert) {
+Result<std::optional<T>> get_typed(const GgufFile& f, std::string_view key, std::string_view wanted, Convert convert) {
   const GgufValue* v = f.find(key);
   if (v == nullptr) return std::optional<T>{};
   std::optional<T> x = convert(*v);

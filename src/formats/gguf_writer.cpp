@@ -117,7 +117,8 @@ Status put_value(Sink& s, const GgufValue& v, const std::string& key, int depth)
       if (a == nullptr) return bad("is not an array");
       // Keep within what the reader accepts, so everything written can be read back.
       if (depth >= gguf_detail::kMaxArrayDepth) return bad("nests arrays too deeply");
-      if (!gguf_detail::is_valid_value_type(static_cast<uint32_t>(a->elem_type))) return bad("has invalid element type");
+      if (!gguf_detail::is_valid_value_type(static_cast<uint32_t>(a->elem_type)))
+        return bad("has invalid element type");
       s.put<uint32_t>(static_cast<uint32_t>(a->elem_type));
       s.put<uint64_t>(a->items.size());
       for (size_t i = 0; i < a->items.size(); ++i) {
@@ -300,13 +301,13 @@ Status GgufWriter::write_tensor_data(std::span<const uint8_t> data) {
   Impl& m = *impl_;
   if (m.fd < 0) return make_error("write_tensor_data() called without begin()");
   if (m.next_tensor >= m.tensors.size()) {
-    return m.guard(make_error("cannot write '{}': more tensor data written than the {} tensors added", m.path,
-                              m.tensors.size()));
+    return m.guard(
+        make_error("cannot write '{}': more tensor data written than the {} tensors added", m.path, m.tensors.size()));
   }
   const TensorEntry& t = m.tensors[m.next_tensor];
   if (data.size() != t.n_bytes) {
-    return m.guard(make_error("cannot write '{}': tensor '{}' data is {} bytes, expected {}", m.path,
-                              printable(t.name), data.size(), t.n_bytes));
+    return m.guard(make_error("cannot write '{}': tensor '{}' data is {} bytes, expected {}", m.path, printable(t.name),
+                              data.size(), t.n_bytes));
   }
   HEARTH_TRY(m.guard(write_all(m.fd, data.data(), data.size(), m.tmp_path)));
   static constexpr uint8_t kZeros[256] = {};
@@ -351,9 +352,10 @@ Status GgufWriter::finish() {
 Status GgufWriter::write_file(const std::string& path) {
   for (const auto& t : impl_->tensors) {
     if (!t.has_data) {
-      return make_error("cannot write '{}': tensor '{}' has no data (added with add_tensor_info; use begin/"
-                        "write_tensor_data/finish)",
-                        path, printable(t.name));
+      return make_error(
+          "cannot write '{}': tensor '{}' has no data (added with add_tensor_info; use begin/"
+          "write_tensor_data/finish)",
+          path, printable(t.name));
     }
   }
   HEARTH_TRY(begin(path));

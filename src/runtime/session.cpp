@@ -19,23 +19,34 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, ThreadPool&
 
 void Session::clear() {
   kv_.release(kSeq);
-  n_past_ = 0;
+  tokens_.clear();
+}
+
+void Session::truncate(int32_t n) {
+  if (n >= n_past()) return;
+  kv_.truncate(kSeq, n);
+  tokens_.resize(std::max(0, n));
 }
 
 Result<std::span<const float>> Session::feed(std::span<const int32_t> tokens) {
   if (tokens.empty()) return make_error("nothing to evaluate");
-  if (n_past_ + static_cast<int64_t>(tokens.size()) > opts_.n_ctx) {
+  if (n_past() + static_cast<int64_t>(tokens.size()) > opts_.n_ctx) {
     return make_error("{} tokens do not fit: the context holds {} and {} are used; use a larger --ctx",
-                      tokens.size(), opts_.n_ctx, n_past_);
+                      tokens.size(), opts_.n_ctx, n_past());
   }
-  HEARTH_TRY(kv_.reserve(kSeq, n_past_ + static_cast<int32_t>(tokens.size())));
+  const int32_t base = n_past();
+  HEARTH_TRY(kv_.reserve(kSeq, base + static_cast<int32_t>(tokens.size())));
   for (size_t i = 0; i < tokens.size(); i += opts_.n_batch) {
     const size_t end = std::min(tokens.size(), i + opts_.n_batch);
     batch_.clear();
-    for (size_t j = i; j < end; ++j) batch_.add(tokens[j], n_past_ + static_cast<int32_t>(j), kSeq, j + 1 == tokens.size());
-    HEARTH_TRY(model_.forward(batch_, kv_, state_, pool_, logits_));
+    for (size_t j = i; j < end; ++j) batch_.add(tokens[j], base + static_cast<int32_t>(j), kSeq, j + 1 == tokens.size());
+    auto st = model_.forward(batch_, kv_, state_, pool_, logits_);
+    if (!st) {
+      truncate(base);
+      return std::unexpected(st.error());
+    }
+    tokens_.insert(tokens_.end(), tokens.begin() + i, tokens.begin() + end);
   }
-  n_past_ += static_cast<int32_t>(tokens.size());
   return std::span<const float>(logits_.data(), static_cast<size_t>(model_.config().n_vocab));
 }
 
@@ -47,8 +58,16 @@ Result<GenerateStats> Session::generate(std::span<const int32_t> prompt, const G
   Sampler sampler(params.sampling, model_.config().n_vocab);
   for (int32_t t : prompt) sampler.accept(t);
 
+  // Reuse the cached prefix; at least one token must be evaluated to get fresh logits.
+  if (prompt.empty()) return make_error("the prompt is empty");
+  size_t common = 0;
+  while (common < tokens_.size() && common < prompt.size() && tokens_[common] == prompt[common]) ++common;
+  if (common == prompt.size()) --common;
+  truncate(static_cast<int32_t>(common));
+  st.n_prompt = static_cast<int>(prompt.size() - common);
+
   Timer timer;
-  auto logits = feed(prompt);
+  auto logits = feed(prompt.subspan(common));
   if (!logits) return std::unexpected(logits.error());
   st.prompt_seconds = timer.seconds();
 
@@ -68,7 +87,7 @@ Result<GenerateStats> Session::generate(std::span<const int32_t> prompt, const G
       break;
     }
     if (params.n_predict >= 0 && st.n_generated >= params.n_predict) break;
-    if (n_past_ >= opts_.n_ctx) {
+    if (n_past() >= opts_.n_ctx) {
       st.stop_reason = "context";
       break;
     }

@@ -45,13 +45,16 @@ class Session {
   // the last token (n_vocab floats, valid until the next call).
   Result<std::span<const float>> feed(std::span<const int32_t> tokens);
 
-  // Evaluates the prompt, then samples until a stop condition. on_token returns false to stop.
-  // `eog` says which tokens end generation (from the vocabulary).
+  // Makes the sequence hold exactly `prompt` (from position 0), reusing the longest prefix already
+  // in the cache (a chat's earlier turns are not recomputed), then samples until a stop
+  // condition. on_token returns false to stop; is_eog says which tokens end generation.
   Result<GenerateStats> generate(std::span<const int32_t> prompt, const GenerateParams& params,
                                  const std::function<bool(int32_t)>& is_eog,
                                  const std::function<bool(int32_t)>& on_token);
 
-  int32_t n_past() const { return n_past_; }
+  int32_t n_past() const { return static_cast<int32_t>(tokens_.size()); }
+  // Drops everything after the first n tokens.
+  void truncate(int32_t n);
   int n_ctx() const { return opts_.n_ctx; }
   void clear();
 
@@ -66,7 +69,7 @@ class Session {
   ForwardState state_;
   Batch batch_;
   std::vector<float> logits_;
-  int32_t n_past_ = 0;
+  std::vector<int32_t> tokens_;  // what the cache holds, position by position
   static constexpr int32_t kSeq = 0;
 };
 

@@ -1,6 +1,7 @@
 // GGUF reader/writer: round trips, the shared model files, and one test per malformed-input case.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -64,22 +65,24 @@ Bytes one_tensor_file(std::vector<uint64_t> ne = {8}, uint32_t type = 0, uint64_
   return b;
 }
 
+#define EXPECT_CONTAINS(str, needle)                                                       \
+  do {                                                                                     \
+    const std::string s_ = (str);                                                          \
+    EXPECT_NE(s_.find(needle), std::string::npos) << "'" << s_ << "' lacks '" << (needle) << "'"; \
+  } while (0)
+#define EXPECT_PARSE_ERROR(bytes, needle) EXPECT_CONTAINS(parse_error(bytes), needle)
+
 // Parses and returns the error message ("" when parsing succeeded, which also fails the test).
 std::string parse_error(const std::vector<uint8_t>& bytes) {
   auto r = GgufFile::parse(bytes, "test.gguf");
   EXPECT_FALSE(r.has_value()) << "parse unexpectedly succeeded";
   if (r) return "";
   const std::string& m = r.error().message;
-  EXPECT_NE(m.find("test.gguf"), std::string::npos) << "message does not name the file: " << m;
+  EXPECT_CONTAINS(m, "test.gguf");
   EXPECT_EQ(m.find('\n'), std::string::npos) << "message is not one line: " << m;
   return m;
 }
 
-#define EXPECT_PARSE_ERROR(bytes, needle)                                                  \
-  do {                                                                                     \
-    const std::string msg_ = parse_error(bytes);                                           \
-    EXPECT_NE(msg_.find(needle), std::string::npos) << "message: '" << msg_ << "'"; \
-  } while (0)
 
 std::vector<uint8_t> must_bytes(GgufWriter& w) {
   auto r = w.to_bytes();
@@ -244,8 +247,8 @@ TEST(GgufRoundTrip, TypedGetters) {
   // Present with the wrong type: an error naming the key and the type.
   auto bad = f.get_u64("t.str");
   ASSERT_FALSE(bad);
-  EXPECT_NE(bad.error().message.find("t.str"), std::string::npos);
-  EXPECT_NE(bad.error().message.find("string"), std::string::npos);
+  EXPECT_CONTAINS(bad.error().message, "t.str");
+  EXPECT_CONTAINS(bad.error().message, "string");
   EXPECT_FALSE(f.get_u64("t.i8"));  // negative as unsigned
   EXPECT_FALSE(f.get_string("t.u8"));
   EXPECT_FALSE(f.get_bool("t.u8"));
@@ -400,7 +403,7 @@ TEST(GgufWriter, RejectsBadTensorInfos) {
   GgufWriter w;
   auto r = w.add_tensor_info("q", GgmlType::Q4_0, {33});
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message.find("block size"), std::string::npos) << r.error().message;
+  EXPECT_CONTAINS(r.error().message, "block size");
   EXPECT_FALSE(w.add_tensor_info("z", GgmlType::F32, {4, 0}));
   EXPECT_FALSE(w.add_tensor_info("n", GgmlType::F32, {}));
   EXPECT_FALSE(w.add_tensor_info("five", GgmlType::F32, {1, 1, 1, 1, 1}));
@@ -408,39 +411,28 @@ TEST(GgufWriter, RejectsBadTensorInfos) {
   ASSERT_TRUE(w.add_tensor_info("dup", GgmlType::F32, {4}));
   r = w.add_tensor_info("dup", GgmlType::F32, {4});
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message.find("duplicate"), std::string::npos);
+  EXPECT_CONTAINS(r.error().message, "duplicate");
   r = w.add_tensor("sized", GgmlType::F32, {4}, pattern(15, 0));
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message.find("15 bytes"), std::string::npos) << r.error().message;
+  EXPECT_CONTAINS(r.error().message, "15 bytes");
   // add_tensor_info without data cannot go through the in-memory path.
   EXPECT_FALSE(w.to_bytes());
 }
 
 TEST(GgufWriter, RejectsBadMetadata) {
-  {
+  auto error_for = [](const std::string& key, GgufValue v) {
     GgufWriter w;
-    w.set("general.alignment", GgufValue::u32(24));
+    w.set(key, std::move(v));
     auto r = w.to_bytes();
-    ASSERT_FALSE(r);
-    EXPECT_NE(r.error().message.find("alignment"), std::string::npos);
-  }
-  {
-    GgufWriter w;
-    w.set("general.alignment", GgufValue::u64(32));  // must be a uint32
-    EXPECT_FALSE(w.to_bytes());
-  }
-  {
-    GgufWriter w;
-    w.set("k", GgufValue{GgufType::UINT8, uint64_t{300}});  // payload does not fit the declared type
-    auto r = w.to_bytes();
-    ASSERT_FALSE(r);
-    EXPECT_NE(r.error().message.find("does not fit"), std::string::npos) << r.error().message;
-  }
-  {
-    GgufWriter w;
-    w.set("k", GgufValue::array(GgufType::INT32, {GgufValue::i32(1), GgufValue::str("x")}));
-    EXPECT_FALSE(w.to_bytes());
-  }
+    EXPECT_FALSE(r) << key;
+    return r ? std::string() : r.error().message;
+  };
+  EXPECT_CONTAINS(error_for("general.alignment", GgufValue::u32(24)), "alignment");
+  EXPECT_CONTAINS(error_for("general.alignment", GgufValue::u64(32)), "alignment");  // must be a uint32
+  // A hand-built value whose payload does not fit its declared type.
+  EXPECT_CONTAINS(error_for("k", GgufValue{GgufType::UINT8, uint64_t{300}}), "does not fit");
+  EXPECT_CONTAINS(error_for("k", GgufValue::array(GgufType::INT32, {GgufValue::i32(1), GgufValue::str("x")})),
+                  "array element 1 is a string");
 }
 
 TEST(GgufWriter, StreamingErrorsRemoveTheTempFile) {
@@ -457,7 +449,7 @@ TEST(GgufWriter, StreamingErrorsRemoveTheTempFile) {
     ASSERT_TRUE(w->begin(path));
     auto r = w->write_tensor_data(pattern(15, 0));
     ASSERT_FALSE(r);
-    EXPECT_NE(r.error().message.find("expected 16"), std::string::npos) << r.error().message;
+    EXPECT_CONTAINS(r.error().message, "expected 16");
     EXPECT_FALSE(fs::exists(path + ".tmp"));
     EXPECT_FALSE(fs::exists(path));
   }
@@ -467,7 +459,7 @@ TEST(GgufWriter, StreamingErrorsRemoveTheTempFile) {
     ASSERT_TRUE(w->write_tensor_data(pattern(16, 0)));
     auto r = w->finish();
     ASSERT_FALSE(r);
-    EXPECT_NE(r.error().message.find("1 of 2"), std::string::npos) << r.error().message;
+    EXPECT_CONTAINS(r.error().message, "1 of 2");
     EXPECT_FALSE(fs::exists(path + ".tmp"));
     EXPECT_FALSE(fs::exists(path));
   }
@@ -557,14 +549,11 @@ TEST(GgufModels, Llama2TinyRandom) {
   auto tokens = f->get_array("tokenizer.ggml.tokens");
   ASSERT_TRUE(tokens && *tokens != nullptr);
   EXPECT_EQ((*tokens)->items.size(), 32000u);
-  int n_f16 = 0;
-  int n_f32 = 0;
-  for (const auto& t : f->tensors()) {
-    n_f16 += t.type == GgmlType::F16;
-    n_f32 += t.type == GgmlType::F32;
-  }
-  EXPECT_EQ(n_f16, 9);
-  EXPECT_EQ(n_f32, 3);
+  auto count = [&](GgmlType type) {
+    return std::count_if(f->tensors().begin(), f->tensors().end(), [&](const auto& t) { return t.type == type; });
+  };
+  EXPECT_EQ(count(GgmlType::F16), 9);
+  EXPECT_EQ(count(GgmlType::F32), 3);
   EXPECT_EQ(f->tensors().size(), 12u);
   const GgufTensor* out = f->find_tensor("output.weight");
   ASSERT_NE(out, nullptr);
@@ -607,7 +596,7 @@ TEST(GgufModels, RewriteReproducesFile) {
 TEST(GgufModels, OpenMissingFile) {
   auto f = GgufFile::open("/nonexistent/dir/model.gguf");
   ASSERT_FALSE(f);
-  EXPECT_NE(f.error().message.find("/nonexistent/dir/model.gguf"), std::string::npos);
+  EXPECT_CONTAINS(f.error().message, "/nonexistent/dir/model.gguf");
 }
 
 // ---- malformed input: one test per rejected case ---------------------------------------------
@@ -624,8 +613,8 @@ TEST(GgufMalformed, BadMagic) {
   auto b = one_tensor_file();
   b.v[0] = 'X';
   const std::string m = parse_error(b.v);
-  EXPECT_NE(m.find("not a GGUF file"), std::string::npos) << m;
-  EXPECT_NE(m.find("magic"), std::string::npos) << m;
+  EXPECT_CONTAINS(m, "not a GGUF file");
+  EXPECT_CONTAINS(m, "magic");
   EXPECT_PARSE_ERROR(std::vector<uint8_t>({'G', 'G'}), "not a GGUF file");
   EXPECT_PARSE_ERROR(std::vector<uint8_t>{}, "not a GGUF file");
 }
@@ -738,14 +727,14 @@ TEST(GgufMalformed, ElementCountOverflow) {
 
 TEST(GgufMalformed, RowNotMultipleOfBlockSize) {
   const std::string m = parse_error(one_tensor_file({33}, static_cast<uint32_t>(GgmlType::Q4_0)).v);
-  EXPECT_NE(m.find("row length 33 is not a multiple of the q4_0 block size 32"), std::string::npos) << m;
-  EXPECT_NE(m.find("'w'"), std::string::npos) << m;
+  EXPECT_CONTAINS(m, "row length 33 is not a multiple of the q4_0 block size 32");
+  EXPECT_CONTAINS(m, "'w'");
 }
 
 TEST(GgufMalformed, UnknownTensorType) {
   const std::string m = parse_error(one_tensor_file({8}, 4).v);  // id 4 (old Q4_2) was removed from ggml
-  EXPECT_NE(m.find("unknown tensor type 4"), std::string::npos) << m;
-  EXPECT_NE(m.find("'w'"), std::string::npos) << m;
+  EXPECT_CONTAINS(m, "unknown tensor type 4");
+  EXPECT_CONTAINS(m, "'w'");
   EXPECT_PARSE_ERROR(one_tensor_file({8}, 1000).v, "unknown tensor type 1000");
 }
 
@@ -765,8 +754,8 @@ TEST(GgufMalformed, TensorDataOutsideFile) {
   EXPECT_PARSE_ERROR(one_tensor_file({9}, 0, 0, 32).v, "lies outside the file");
   // Offsets near 2^64 must not wrap around into the file.
   const std::string m = parse_error(one_tensor_file({8}, 0, uint64_t{0} - 64, 32).v);
-  EXPECT_NE(m.find("outside the file"), std::string::npos) << m;
-  EXPECT_NE(m.find("overflow"), std::string::npos) << m;
+  EXPECT_CONTAINS(m, "outside the file");
+  EXPECT_CONTAINS(m, "overflow");
   EXPECT_PARSE_ERROR(one_tensor_file({8}, 0, uint64_t{1} << 63, 32).v, "outside the file");
 }
 

@@ -65,7 +65,9 @@ function writeGolden(name, obj) {
 const round6 = (x) => Number(Math.fround(x).toPrecision(6));
 
 // ---- llama -----------------------------------------------------------------------------
-const llama = await getLlama({gpu: false, build: "never", logLevel: "error"});
+// maxThreads 0 turns off node-llama-cpp's cross-context thread splitter, so every context runs
+// with exactly `threads` threads and never waits for another (disposed) context's reservation.
+const llama = await getLlama({gpu: false, build: "never", logLevel: "error", maxThreads: 0});
 
 async function loadModel(file) {
   return await llama.loadModel({modelPath: path.join(shared, "models", file), gpuLayers: 0});
@@ -76,7 +78,7 @@ async function newContext(model) {
     contextSize: CTX.contextSize,
     batchSize: CTX.batchSize,
     sequences: CTX.sequences,
-    threads: {ideal: CTX.threads, min: CTX.threads},
+    threads: CTX.threads,
     flashAttention: CTX.flashAttention,
     experimentalKvCacheKeyType: CTX.kvCacheType,
     experimentalKvCacheValueType: CTX.kvCacheType,

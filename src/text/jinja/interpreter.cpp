@@ -229,10 +229,16 @@ Args Interpreter::eval_args(const Node& n, const FramePtr& f) {
 }
 
 Value Interpreter::make_macro(const NodePtr& def, const FramePtr& f, const std::string& name) {
-  Value v = Value::function(name, [def, f, name](Interpreter& in, Args& a) -> Value {
+  // A macro defined with {% macro %} is stored in the frame it closes over: hold that frame weakly
+  // so the two do not keep each other alive. `caller` macros are never stored in their frame.
+  std::weak_ptr<Frame> weak = f;
+  FramePtr strong = name == "caller" ? f : nullptr;
+  Value v = Value::function(name, [def, weak, strong, name](Interpreter& in, Args& a) -> Value {
     DepthGuard g(in.depth);
+    FramePtr parent = strong ? strong : weak.lock();
+    if (!parent) fail("macro '" + name + "' was called after the scope that defined it ended");
     auto mf = std::make_shared<Frame>();
-    mf->parent = f;
+    mf->parent = parent;
     const auto& params = def->params;
     std::vector<bool> used_kw(a.kw.size(), false);
     for (size_t k = 0; k < params.size(); ++k) {

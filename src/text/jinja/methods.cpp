@@ -44,9 +44,7 @@ std::vector<Value> split_ws(const U32& s, int64_t maxsplit, bool from_right) {
       while (k < n && is_py_space(s[k])) ++k;
       if (k >= n) break;
       if (maxsplit >= 0 && static_cast<int64_t>(parts.size()) == maxsplit) {
-        size_t e = n;
-        while (e > k && is_py_space(s[e - 1])) --e;
-        parts.push_back(s.substr(k, e - k));
+        parts.push_back(s.substr(k));
         break;
       }
       size_t st = k;
@@ -59,9 +57,7 @@ std::vector<Value> split_ws(const U32& s, int64_t maxsplit, bool from_right) {
       while (k >= 0 && is_py_space(s[static_cast<size_t>(k)])) --k;
       if (k < 0) break;
       if (maxsplit >= 0 && static_cast<int64_t>(parts.size()) == maxsplit) {
-        size_t b = 0;
-        while (b < static_cast<size_t>(k) && is_py_space(s[b])) ++b;
-        parts.push_back(s.substr(b, static_cast<size_t>(k) + 1 - b));
+        parts.push_back(s.substr(0, static_cast<size_t>(k) + 1));
         break;
       }
       int64_t e = k;
@@ -549,16 +545,17 @@ FramePtr make_globals() {
     auto items = std::make_shared<std::vector<Value>>(a.pos);
     auto pos = std::make_shared<size_t>(0);
     auto data = obj.dict;
+    std::weak_ptr<DictData> weak = data;  // the methods live in `data`: no ownership cycle
     data->set(Value::string("current"), (*items)[0]);
-    data->set(Value::string("next"), Value::function("next", [items, pos, data](Interpreter&, Args&) -> Value {
+    data->set(Value::string("next"), Value::function("next", [items, pos, weak](Interpreter&, Args&) -> Value {
                 Value r = (*items)[*pos];
                 *pos = (*pos + 1) % items->size();
-                data->set(Value::string("current"), (*items)[*pos]);
+                if (auto d = weak.lock()) d->set(Value::string("current"), (*items)[*pos]);
                 return r;
               }));
-    data->set(Value::string("reset"), Value::function("reset", [items, pos, data](Interpreter&, Args&) -> Value {
+    data->set(Value::string("reset"), Value::function("reset", [items, pos, weak](Interpreter&, Args&) -> Value {
                 *pos = 0;
-                data->set(Value::string("current"), (*items)[0]);
+                if (auto d = weak.lock()) d->set(Value::string("current"), (*items)[0]);
                 return Value::none();
               }));
     return obj;

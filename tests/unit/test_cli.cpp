@@ -1,0 +1,156 @@
+// The CLI contract and its handling of bad input: one-line errors, non-zero exit, no crash.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "model_fixture.h"
+#include "test_paths.h"
+
+namespace hearth {
+namespace {
+
+struct CmdResult {
+  int exit_code = -1;
+  bool signaled = false;
+  std::string out, err;
+};
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+CmdResult run_hearth(const std::string& args) {
+  static int counter = 0;
+  const auto dir = test::temp_dir("cli" + std::to_string(counter++));
+  const std::string cmd = test::hearth_bin() + " " + args + " >" + (dir / "out").string() + " 2>" +
+                          (dir / "err").string() + " </dev/null";
+  const int status = std::system(cmd.c_str());
+  CmdResult r;
+  r.signaled = WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) >= 128);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = slurp(dir / "out");
+  r.err = slurp(dir / "err");
+  std::filesystem::remove_all(dir);
+  return r;
+}
+
+std::string q(const std::string& s) { return "'" + s + "'"; }
+
+// A failed command prints exactly one line, "hearth: error: ...", mentioning `what`.
+void expect_one_line_error(const CmdResult& r, const std::string& what) {
+  EXPECT_FALSE(r.signaled) << "crashed: " << r.err;
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(r.err.rfind("hearth: error: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find(what), std::string::npos) << "expected '" << what << "' in: " << r.err;
+}
+
+const std::string kStories = test::shared_path("models/stories260K.gguf");
+
+TEST(Cli, MissingFile) { expect_one_line_error(run_hearth("run /nonexistent/model.gguf hi --raw"), "cannot open"); }
+
+TEST(Cli, NotAGguf) {
+  const auto p = test::temp_dir("notgguf") / "x.gguf";
+  std::ofstream(p) << "this is plain text, not a model\n";
+  expect_one_line_error(run_hearth("run " + q(p.string()) + " hi --raw"), "not a GGUF");
+}
+
+TEST(Cli, TruncatedFile) {
+  const auto p = test::temp_dir("trunc") / "t.gguf";
+  const std::string full = slurp(kStories);
+  for (size_t cut : {size_t{10}, size_t{5000}, full.size() / 2, full.size() - 1}) {
+    std::ofstream(p, std::ios::binary).write(full.data(), static_cast<std::streamsize>(cut));
+    const auto r = run_hearth("run " + q(p.string()) + " hi --raw -n 4");
+    EXPECT_FALSE(r.signaled);
+    EXPECT_NE(r.exit_code, 0) << "cut at " << cut;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+}
+
+TEST(Cli, UnknownArchitecture) {
+  test::FixtureSpec spec;
+  spec.arch = "mamba9";
+  const auto p = test::write_fixture(spec, (test::temp_dir("arch") / "a.gguf").string());
+  expect_one_line_error(run_hearth("run " + q(p) + " hi --raw"), "unsupported architecture 'mamba9'");
+}
+
+TEST(Cli, UnknownTensorType) {
+  test::FixtureSpec spec;
+  const auto p = test::write_fixture(spec, (test::temp_dir("ttype") / "t.gguf").string());
+  // Patch the type id of the tensor info of "output_norm.weight" (name, u32 n_dims, u64 ne, u32 type).
+  std::string bytes = slurp(p);
+  const std::string name = "output_norm.weight";
+  const size_t at = bytes.find(name);
+  ASSERT_NE(at, std::string::npos);
+  const size_t type_at = at + name.size() + 4 + 8;
+  const uint32_t bogus = 77;
+  std::memcpy(bytes.data() + type_at, &bogus, 4);
+  std::ofstream(p, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  expect_one_line_error(run_hearth("run " + q(p) + " hi --raw"), "77");
+}
+
+TEST(Cli, PromptLongerThanContext) {
+  std::string prompt;
+  for (int i = 0; i < 40; ++i) prompt += "once upon a time ";
+  expect_one_line_error(run_hearth("run " + kStories + " " + q(prompt) + " --raw --ctx 32"), "context");
+}
+
+TEST(Cli, BadFlagValueIsAUsageError) {
+  const auto r = run_hearth("run " + kStories + " hi --raw -n notanumber");
+  EXPECT_FALSE(r.signaled);
+  EXPECT_NE(r.exit_code, 0);
+}
+
+TEST(Cli, TokenizePrintsJsonArrayWithoutBos) {
+  const auto r = run_hearth("tokenize " + kStories + " 'Once upon a time'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(j.is_array());
+  EXPECT_EQ(j.get<std::vector<int>>(), (std::vector<int>{403, 407, 261, 378}));
+}
+
+TEST(Cli, TokenizeFromFile) {
+  const auto p = test::temp_dir("tokf") / "t.txt";
+  std::ofstream(p) << "Once upon a time";
+  const auto r = run_hearth("tokenize " + kStories + " -f " + q(p.string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out).get<std::vector<int>>(), (std::vector<int>{403, 407, 261, 378}));
+}
+
+TEST(Cli, SeededSamplingIsReproducible) {
+  const std::string args = "run " + kStories + " 'Lily' --raw -n 24 --temperature 0.9 --top-k 40 --top-p 0.9 --seed 7";
+  const auto a = run_hearth(args), b = run_hearth(args);
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_FALSE(a.out.empty());
+  const auto c = run_hearth("run " + kStories + " 'Lily' --raw -n 24 --temperature 0.9 --seed 8");
+  EXPECT_NE(a.out, c.out);
+}
+
+TEST(Cli, VerbosePrintsSpeedsOnStderrOnly) {
+  const auto r = run_hearth("run " + kStories + " 'Once upon a time' --raw -n 8 --temperature 0 --verbose");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("tokens/s"), std::string::npos);
+  EXPECT_EQ(r.out.find("tokens/s"), std::string::npos);
+}
+
+TEST(Cli, BenchJson) {
+  const auto r = run_hearth("bench " + kStories + " -p 32 -n 8 -r 1 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_GT(j["prefill_tps"].get<double>(), 0.0);
+  EXPECT_GT(j["decode_tps"].get<double>(), 0.0);
+}
+
+}  // namespace
+}  // namespace hearth

@@ -146,13 +146,18 @@ for shape in "${shapes[@]}"; do
   done
 done
 models_json+="}"
-"$py" - "$meta" <<EOF
-import json, sys
+B_DATE="$(date -u '+%Y-%m-%d %H:%M UTC')" B_CPU="$cpu" B_CORES="$(physical_cores)" B_LOGICAL="$(nproc)" \
+B_THREADS="$threads" B_REPS="$reps" B_NP="$n_prompt" B_NG="$n_gen" B_MEMBW="$membw_json" B_HEARTH="$hearth" \
+B_HVER="$hearth_version" B_PEER="$peer_desc" B_NOTE="$note" B_MODELS="$models_json" \
+"$py" - "$meta" <<'EOF'
+import json, os, sys
+e = os.environ
 meta = {
-  "date": "$(date -u '+%Y-%m-%d %H:%M UTC')", "cpu": """$cpu""", "cores": $(physical_cores),
-  "logical": $(nproc), "threads": $threads, "reps": $reps, "n_prompt": $n_prompt, "n_gen": $n_gen,
-  "membw": json.loads('''$membw_json'''), "hearth": "$hearth", "hearth_version": """$hearth_version""",
-  "peer": "$peer_desc", "note": """$note""", "models": json.loads('''$models_json'''),
+  "date": e["B_DATE"], "cpu": e["B_CPU"], "cores": int(e["B_CORES"]), "logical": int(e["B_LOGICAL"]),
+  "threads": int(e["B_THREADS"]), "reps": int(e["B_REPS"]), "n_prompt": int(e["B_NP"]),
+  "n_gen": int(e["B_NG"]), "membw": json.loads(e["B_MEMBW"]), "hearth": e["B_HEARTH"],
+  "hearth_version": e["B_HVER"], "peer": e["B_PEER"], "note": e["B_NOTE"],
+  "models": json.loads(e["B_MODELS"]),
 }
 json.dump(meta, open(sys.argv[1], "w"), indent=1)
 EOF

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "base/fp16.h"
+#include "kernels/quant.h"
+#include "kernels/vec.h"
 
 namespace hearth {
 namespace {
@@ -21,16 +23,64 @@ inline const uint8_t* kv_at(const void* pool, const PagedKv& kv, const int32_t* 
   return static_cast<const uint8_t*>(pool) + idx * elem_size(kv.type);
 }
 
-float dot_f16(const uint16_t* a, const float* b, int n) {
-  float s = 0.0f;
-  for (int i = 0; i < n; ++i) s += fp16_to_fp32(a[i]) * b[i];
-  return s;
+// Per-thread scratch, reused across calls.
+struct Scratch {
+  std::vector<float> scores, acc;
+  std::vector<uint16_t> q16;
+};
+
+// F16 cache: two passes, with Q and the softmax weights rounded to F16, exactly where
+// llama.cpp's non-flash CPU path rounds them (it converts the F32 operand of each product with
+// the F16 cache to F16).
+void attend_f16(const float* q, float* out, int32_t first, int32_t p, const int32_t* table, int hk, const PagedKv& kv,
+                float scale, Scratch& s, const TypeTraits& f16, const VecOps& ops) {
+  const int hd = kv.head_dim;
+  const int32_t n = p - first + 1;
+  s.scores.resize(std::max<size_t>(s.scores.size(), n));
+  s.q16.resize(hd);
+  f16.from_float(q, s.q16.data(), hd);
+  float m = -std::numeric_limits<float>::infinity();
+  for (int32_t j = 0; j < n; ++j) {
+    float d;
+    f16.vec_dot(hd, &d, kv_at(kv.k, kv, table, first + j, hk), s.q16.data());
+    s.scores[j] = d * scale;
+    m = std::max(m, s.scores[j]);
+  }
+  double sum = 0.0;
+  for (int32_t j = 0; j < n; ++j) {
+    s.scores[j] = std::exp(s.scores[j] - m);
+    sum += s.scores[j];
+  }
+  const float inv_sum = static_cast<float>(1.0 / sum);
+  std::fill(out, out + hd, 0.0f);
+  for (int32_t j = 0; j < n; ++j) {
+    const float w = fp16_to_fp32(fp32_to_fp16(s.scores[j] * inv_sum));
+    ops.mad_f16(hd, out, reinterpret_cast<const uint16_t*>(kv_at(kv.v, kv, table, first + j, hk)), w);
+  }
 }
 
-float dot_f32(const float* a, const float* b, int n) {
-  float s = 0.0f;
-  for (int i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
+// F32 cache: one pass with an online softmax (running max and sum), no rounding.
+void attend_f32(const float* q, float* out, int32_t first, int32_t p, const int32_t* table, int hk, const PagedKv& kv,
+                float scale, const TypeTraits& f32, const VecOps& ops) {
+  const int hd = kv.head_dim;
+  float m = -std::numeric_limits<float>::infinity();
+  double l = 0.0;
+  std::fill(out, out + hd, 0.0f);
+  for (int32_t j = first; j <= p; ++j) {
+    float d;
+    f32.vec_dot(hd, &d, kv_at(kv.k, kv, table, j, hk), q);
+    const float sc = d * scale;
+    if (sc > m) {
+      const float corr = std::exp(m - sc);  // 0 on the first key (m = -inf)
+      ops.scale_f32(hd, out, corr);
+      l *= corr;
+      m = sc;
+    }
+    const float w = std::exp(sc - m);
+    l += w;
+    ops.mad_f32(hd, out, reinterpret_cast<const float*>(kv_at(kv.v, kv, table, j, hk)), w);
+  }
+  ops.scale_f32(hd, out, l > 0.0 ? static_cast<float>(1.0 / l) : 0.0f);
 }
 
 }  // namespace
@@ -39,69 +89,21 @@ void attention(const AttentionArgs& a, const PagedKv& kv, ThreadPool& pool) {
   const int hd = kv.head_dim;
   const int group = a.n_head / kv.n_head_kv;
   const int64_t n_items = a.n_tokens * a.n_head;
-  const bool f16 = kv.type == GgmlType::F16;
+  const TypeTraits& dot = *type_traits(kv.type);
+  const VecOps& ops = vec_ops();
   pool.run([&](int ith, int nth) {
+    thread_local Scratch scratch;
     auto [i0, i1] = ThreadPool::split(n_items, ith, nth);
-    std::vector<float> qv(hd), acc(hd), scores;
     for (int64_t item = i0; item < i1; ++item) {
       const int64_t t = item / a.n_head;
-      const int h = static_cast<int>(item % a.n_head);
-      const int hk = h / group;
-      const float* q = a.q + item * hd;
-      for (int i = 0; i < hd; ++i) qv[i] = f16 ? fp16_to_fp32(fp32_to_fp16(q[i])) : q[i];
+      const int hk = static_cast<int>(item % a.n_head) / group;
       const int32_t p = a.pos[t];
       const int32_t first = a.window > 0 ? std::max(0, p - a.window + 1) : 0;
-      const int32_t* table = a.block_tables[t];
-      if (f16) {
-        // Two passes with the softmax weights rounded to F16, exactly as llama.cpp's non-flash
-        // CPU path computes softmax(QK^T) in F32 and then multiplies it with the F16 V cache.
-        const int32_t n = p - first + 1;
-        if (static_cast<int32_t>(scores.size()) < n) scores.resize(n);
-        float m = -std::numeric_limits<float>::infinity();
-        for (int32_t j = first; j <= p; ++j) {
-          const uint8_t* kp = kv_at(kv.k, kv, table, j, hk);
-          const float s = dot_f16(reinterpret_cast<const uint16_t*>(kp), qv.data(), hd) * a.scale;
-          scores[j - first] = s;
-          m = std::max(m, s);
-        }
-        double sum = 0.0;
-        for (int32_t j = 0; j < n; ++j) {
-          scores[j] = std::exp(scores[j] - m);
-          sum += scores[j];
-        }
-        const float inv_sum = static_cast<float>(1.0 / sum);
-        std::fill(acc.begin(), acc.end(), 0.0f);
-        for (int32_t j = first; j <= p; ++j) {
-          const float w = fp16_to_fp32(fp32_to_fp16(scores[j - first] * inv_sum));
-          const auto* v16 = reinterpret_cast<const uint16_t*>(kv_at(kv.v, kv, table, j, hk));
-          for (int i = 0; i < hd; ++i) acc[i] += w * fp16_to_fp32(v16[i]);
-        }
-        std::copy(acc.begin(), acc.end(), a.out + item * hd);
-        continue;
+      if (kv.type == GgmlType::F16) {
+        attend_f16(a.q + item * hd, a.out + item * hd, first, p, a.block_tables[t], hk, kv, a.scale, scratch, dot, ops);
+      } else {
+        attend_f32(a.q + item * hd, a.out + item * hd, first, p, a.block_tables[t], hk, kv, a.scale, dot, ops);
       }
-      // Online softmax (running max m, running sum l) over the visible keys.
-      // Online softmax (running max m, running sum l) over the visible keys.
-      float m = -std::numeric_limits<float>::infinity();
-      double l = 0.0;
-      std::fill(acc.begin(), acc.end(), 0.0f);
-      for (int32_t j = first; j <= p; ++j) {
-        const uint8_t* kp = kv_at(kv.k, kv, table, j, hk);
-        const float s = dot_f32(reinterpret_cast<const float*>(kp), qv.data(), hd) * a.scale;
-        if (s > m) {
-          const float corr = std::exp(m - s);  // 0 on the first key (m = -inf)
-          for (int i = 0; i < hd; ++i) acc[i] *= corr;
-          l *= corr;
-          m = s;
-        }
-        const float w = std::exp(s - m);
-        l += w;
-        const uint8_t* vp = kv_at(kv.v, kv, table, j, hk);
-        const auto* v32 = reinterpret_cast<const float*>(vp);
-        for (int i = 0; i < hd; ++i) acc[i] += w * v32[i];
-      }
-      float* o = a.out + item * hd;
-      const float inv = l > 0.0 ? static_cast<float>(1.0 / l) : 0.0f;
-      for (int i = 0; i < hd; ++i) o[i] = acc[i] * inv;
     }
   });
 }
@@ -109,20 +111,13 @@ void attention(const AttentionArgs& a, const PagedKv& kv, ThreadPool& pool) {
 void kv_store(const PagedKv& kv, void* k_pool, void* v_pool, const float* k, const float* v, int64_t n_tokens,
               const int32_t* pos, const int32_t* const* block_tables) {
   const int row = kv.n_head_kv * kv.head_dim;
+  const TypeTraits& conv = *type_traits(kv.type);
+  const size_t es = elem_size(kv.type);
   for (int64_t t = 0; t < n_tokens; ++t) {
     const int32_t block = block_tables[t][pos[t] / kv.block_size];
     const size_t idx = (static_cast<size_t>(block) * kv.block_size + pos[t] % kv.block_size) * row;
-    if (kv.type == GgmlType::F16) {
-      auto* kd = static_cast<uint16_t*>(k_pool) + idx;
-      auto* vd = static_cast<uint16_t*>(v_pool) + idx;
-      for (int i = 0; i < row; ++i) {
-        kd[i] = fp32_to_fp16(k[t * row + i]);
-        vd[i] = fp32_to_fp16(v[t * row + i]);
-      }
-    } else {
-      std::memcpy(static_cast<float*>(k_pool) + idx, k + t * row, row * sizeof(float));
-      std::memcpy(static_cast<float*>(v_pool) + idx, v + t * row, row * sizeof(float));
-    }
+    conv.from_float(k + t * row, static_cast<uint8_t*>(k_pool) + idx * es, row);
+    conv.from_float(v + t * row, static_cast<uint8_t*>(v_pool) + idx * es, row);
   }
 }
 

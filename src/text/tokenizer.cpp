@@ -3,7 +3,9 @@
 
 #include <algorithm>
 
+#include "text/bpe.h"
 #include "text/spm.h"
+#include "text/wpm.h"
 
 namespace hearth {
 namespace {
@@ -50,10 +52,11 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::create(Vocab vocab) {
     case TokenizerKind::spm:
       return make_spm_tokenizer(std::move(vocab));
     case TokenizerKind::bpe:
+      return make_bpe_tokenizer(std::move(vocab));
     case TokenizerKind::wpm:
-      break;
+      return make_wpm_tokenizer(std::move(vocab));
   }
-  return make_error("tokenizer model '{}' is not supported yet", kind_name(vocab));
+  return make_error("tokenizer model '{}' is not supported", kind_name(vocab));
 }
 
 void Tokenizer::init_special_tokens() {

@@ -61,13 +61,14 @@ struct Bytes {
 // A valid one-tensor file: tensor "w" F32 [8] at offset 0, 32 bytes of data.
 Bytes one_tensor_file(std::vector<uint64_t> ne = {8}, uint32_t type = 0, uint64_t offset = 0, size_t data = 32) {
   Bytes b;
-  b.header(3, 1, 1).kv_str("general.architecture", "llama").tensor("w", std::move(ne), type, offset).pad(32).zeros(data);
+  b.header(3, 1, 1).kv_str("general.architecture", "llama");
+  b.tensor("w", std::move(ne), type, offset).pad(32).zeros(data);
   return b;
 }
 
-#define EXPECT_CONTAINS(str, needle)                                                       \
-  do {                                                                                     \
-    const std::string s_ = (str);                                                          \
+#define EXPECT_CONTAINS(str, needle)                                                              \
+  do {                                                                                            \
+    const std::string s_ = (str);                                                                 \
     EXPECT_NE(s_.find(needle), std::string::npos) << "'" << s_ << "' lacks '" << (needle) << "'"; \
   } while (0)
 #define EXPECT_PARSE_ERROR(bytes, needle) EXPECT_CONTAINS(parse_error(bytes), needle)
@@ -82,7 +83,6 @@ std::string parse_error(const std::vector<uint8_t>& bytes) {
   EXPECT_EQ(m.find('\n'), std::string::npos) << "message is not one line: " << m;
   return m;
 }
-
 
 std::vector<uint8_t> must_bytes(GgufWriter& w) {
   auto r = w.to_bytes();

@@ -1,0 +1,478 @@
+// PCRE2 pre-tokenizers reproducing llama.cpp's unicode_regex_split (see pretokenize.h).
+#include "text/pretokenize.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include <array>
+#include <cstdio>
+
+namespace hearth {
+namespace {
+
+// ---- the regex lists, per llama.cpp's llm_tokenizer_bpe constructor -------------------------
+
+// The contraction alternatives llama.cpp writes without (?i:...).
+#define HEARTH_CONTRACTIONS R"((?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD]))"
+
+constexpr const char* kGpt2 = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S))";
+constexpr const char* kLlama3 =
+    HEARTH_CONTRACTIONS R"(|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+constexpr const char* kQwen2 =
+    HEARTH_CONTRACTIONS R"(|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+constexpr const char* kQwen35 =
+    HEARTH_CONTRACTIONS
+    R"(|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+constexpr const char* kTekken =
+    R"([^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+constexpr const char* kGpt4o =
+    R"([^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+)" HEARTH_CONTRACTIONS
+    R"(?|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*)" HEARTH_CONTRACTIONS
+    R"(?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+constexpr const char* kSeedCoder =
+    HEARTH_CONTRACTIONS R"(|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1}| ?[^\s\p{L}\p{N}\r\n]+|\s*[\r\n]+|\s+(?!\S)|\s+)";
+constexpr const char* kBailing =
+    R"('(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+)";
+constexpr const char* kExaoneMoe =
+    HEARTH_CONTRACTIONS
+    R"(|[^\r\n\p{L}\p{N}]?(?:\p{L}\p{M}*(?: \p{L}\p{M}*)*)+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]?|\s*[\r\n]|\s+(?!\S)|\s+)";
+constexpr const char* kMinicpm5 =
+    HEARTH_CONTRACTIONS R"(|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}+| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+constexpr const char* kUfakzeka =
+    R"([^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+constexpr const char* kJais2 =
+    HEARTH_CONTRACTIONS
+    R"(|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s{512}(?!\S)|\s{256}(?!\S)|\s{128}(?!\S)|\s{64}(?!\S)|\s{32}(?!\S)|\s{16}(?!\S)|\s{8}(?!\S)|\s{4}(?!\S)|\s{1,2}(?!\S)|\s{1})";
+constexpr const char* kDeepseek3Main =
+    R"([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+constexpr const char* kBloom = R"( ?[^(\s|.,!?…。，、।۔،)]+)";
+// deepseek-llm's letter class, verbatim from llama.cpp (code point ranges, no \p).
+constexpr const char* kDeepseekLlmLetters =
+    R"(\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+)";
+
+struct Family {
+  const char* name;
+  std::vector<std::string> regexes;
+  bool ignore_merges;
+  bool clean_spaces;
+};
+
+const std::vector<Family>& families() {
+  static const std::vector<Family> f = {
+      {"default",
+       {R"([\p{P}\$\+<=>\^~\|]+)", kGpt2, R"(\p{N}+)", "[0-9][0-9][0-9]"},
+       false,
+       true},
+      {"llama3", {kLlama3}, true, true},
+      {"jais2", {kJais2}, false, true},
+      {"dbrx", {kLlama3}, false, true},
+      {"deepseek-llm",
+       {"[\r\n]", kDeepseekLlmLetters, R"(\s?[!-/:-~！-／：-～‘-‟　-。]+)", R"(\s+$)", "[一-龥ࠀ-一가-퟿]+",
+        R"(\p{N}+)"},
+       false,
+       false},
+      {"deepseek-v3", {R"(\p{N}{1,3})", "[一-龥぀-ゟ゠-ヿ]+", kDeepseek3Main}, false, false},
+      {"deepseek-coder", {"[\r\n]", R"(\s?\p{L}+)", R"(\s?\p{P}+)", "[一-龥ࠀ-一가-퟿]+", R"(\p{N})"}, false, false},
+      {"falcon", {R"([\p{P}\$\+<=>\^~\|`]+)", kGpt2, "[0-9][0-9][0-9]"}, false, true},
+      {"starcoder", {R"(\p{N})", kGpt2}, false, true},
+      {"gpt2", {kGpt2}, false, true},
+      {"qwen2", {kQwen2}, false, false},
+      {"qwen35", {kQwen35}, false, false},
+      {"bloom", {kBloom}, false, true},
+      {"chatglm4", {kLlama3}, false, true},
+      {"viking", {kBloom, R"(\p{N})"}, false, false},
+      {"tekken", {kTekken}, true, false},
+      {"chameleon",
+       {"<sentinel:[0-9]+>", "(IMGIMG)((A|B|C|D|E|F|G|H|I){1,4})Z", "([\\t\\n]|    |  )", R"(\p{N})",
+        R"([\p{P}!-/:-@\[-`{-~])", kGpt2},
+       false,
+       false},
+      {"gpt-4o", {kGpt4o}, false, false},
+      {"bailingmoe", {kBailing}, false, false},
+      {"seed-coder", {kSeedCoder}, false, false},
+      {"ufakzeka", {kUfakzeka}, false, false},
+      {"grok-2", {kQwen2}, false, false},
+      {"laguna", {"[^\\n]+|[\\n]+", kQwen2}, false, false},
+      {"exaone-moe", {kExaoneMoe}, false, true},
+      {"minicpm5", {R"(\p{N}{1,3})", kMinicpm5}, true, true},
+  };
+  return f;
+}
+
+struct Alias {
+  const char* pre;
+  const char* family;
+  bool clean_spaces;  // llama.cpp sets clean_spaces per pre value, not per regex family
+};
+
+// tokenizer.ggml.pre -> family, as llama_vocab::impl::load maps them.
+constexpr Alias kAliases[] = {
+    {"default", "default", true},
+    {"llama3", "llama3", true},
+    {"llama-v3", "llama3", true},
+    {"llama-bpe", "llama3", true},
+    {"falcon3", "llama3", true},
+    {"falcon-h1", "llama3", true},
+    {"pixtral", "llama3", true},
+    {"midm-2.0", "llama3", true},
+    {"lfm2", "llama3", true},
+    {"jina-v5-nano", "llama3", true},
+    {"jais-2", "jais2", true},
+    {"dbrx", "dbrx", true},
+    {"smaug-bpe", "dbrx", true},
+    {"deepseek-llm", "deepseek-llm", false},
+    {"deepseek-v3", "deepseek-v3", false},
+    {"hunyuan-dense", "deepseek-v3", false},
+    {"joyai-llm", "deepseek-v3", false},
+    {"hy_v4", "deepseek-v3", false},
+    {"deepseek-coder", "deepseek-coder", false},
+    {"falcon", "falcon", true},
+    {"starcoder", "starcoder", true},
+    {"refact", "starcoder", true},
+    {"command-r", "starcoder", false},
+    {"smollm", "starcoder", false},
+    {"codeshell", "starcoder", true},
+    {"exaone", "starcoder", true},
+    {"minerva-7b", "starcoder", true},
+    {"mellum2", "starcoder", true},
+    {"gpt-2", "gpt2", true},
+    {"phi-2", "gpt2", true},
+    {"jina-es", "gpt2", true},
+    {"jina-de", "gpt2", true},
+    {"gigachat", "gpt2", true},
+    {"jina-v2-es", "gpt2", true},
+    {"jina-v2-de", "gpt2", true},
+    {"a.x-4.0", "gpt2", true},
+    {"mellum", "gpt2", true},
+    {"modern-bert", "gpt2", true},
+    {"jina-v1-en", "gpt2", true},
+    {"jina-v2-code", "gpt2", true},
+    {"roberta-bpe", "gpt2", true},
+    {"mpt", "gpt2", true},
+    {"olmo", "gpt2", true},
+    {"jais", "gpt2", true},
+    {"exaone4", "gpt2", true},
+    {"trillion", "gpt2", false},
+    {"granite-docling", "gpt2", false},
+    {"qwen2", "qwen2", false},
+    {"deepseek-r1-qwen", "qwen2", false},
+    {"kormo", "qwen2", false},
+    {"f2llmv2", "qwen2", false},
+    {"megrez", "qwen2", true},
+    {"stablelm2", "qwen2", true},
+    {"hunyuan", "qwen2", false},
+    {"solar-open", "qwen2", false},
+    {"qwen35", "qwen35", false},
+    {"poro-chat", "bloom", false},
+    {"bloom", "bloom", true},
+    {"gpt3-finnish", "bloom", true},
+    {"glm4", "chatglm4", true},
+    {"chatglm-bpe", "chatglm4", true},
+    {"viking", "viking", false},
+    {"tekken", "tekken", false},
+    {"chameleon", "chameleon", false},
+    {"gpt-4o", "gpt-4o", false},
+    {"llama4", "gpt-4o", false},
+    {"kanana2", "gpt-4o", false},
+    {"talkie", "gpt-4o", false},
+    {"minimax-m2", "gpt-4o", false},
+    {"bailingmoe", "bailingmoe", false},
+    {"bailingmoe2", "bailingmoe", false},
+    {"llada-moe", "bailingmoe", false},
+    {"seed-coder", "seed-coder", false},
+    {"ufakzeka", "ufakzeka", false},
+    {"grok-2", "grok-2", false},
+    {"laguna", "laguna", false},
+    {"exaone-moe", "exaone-moe", true},
+    {"minicpm5", "minicpm5", true},
+};
+
+// Known to llama.cpp but with custom splitters / encodings hearth does not implement.
+constexpr const char* kUnsupported[] = {
+    "spark2_5", "youtu", "gemma4", "granite-embed-multi-311m", "sarvam-moe", "whitespace",
+    "granite-embed-multi-97m", "tiny_aya", "cohere2moe", "superbpe", "kimi-k2", "afmoe",
+};
+
+// ---- regex rewriting -------------------------------------------------------------------------
+
+// llama.cpp's whitespace: ASCII \t \n \v \f \r and space, plus its table of Unicode whitespace.
+constexpr std::string_view kWhitespace =
+    R"(\t\n\x0B\f\r \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000})";
+
+// ---- UTF-8 -------------------------------------------------------------------------------------
+
+inline void put_utf8(uint32_t cpt, std::string& out) {
+  if (cpt <= 0x7F) {
+    out.push_back(static_cast<char>(cpt));
+  } else if (cpt <= 0x7FF) {
+    out.push_back(static_cast<char>(0xC0 | (cpt >> 6)));
+    out.push_back(static_cast<char>(0x80 | (cpt & 0x3F)));
+  } else if (cpt <= 0xFFFF) {
+    out.push_back(static_cast<char>(0xE0 | (cpt >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((cpt >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cpt & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xF0 | (cpt >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((cpt >> 12) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | ((cpt >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cpt & 0x3F)));
+  }
+}
+
+inline bool is_cont(unsigned char c) { return (c & 0xC0) == 0x80; }
+
+}  // namespace
+
+Result<BpePreConfig> bpe_pre_config(std::string_view pre) {
+  std::string_view family = "default";
+  bool clean = true;
+  if (pre.empty()) {
+    std::fprintf(stderr, "hearth: warning: missing tokenizer.ggml.pre, using the 'default' pre-tokenizer "
+                         "(as llama.cpp does; tokenization quality may be degraded)\n");
+  } else {
+    bool found = false;
+    for (const Alias& a : kAliases) {
+      if (pre == a.pre) {
+        family = a.family;
+        clean = a.clean_spaces;
+        found = true;
+        break;
+      }
+    }
+    if (!found) {
+      for (const char* u : kUnsupported) {
+        if (pre == u) return make_error("BPE pre-tokenizer '{}' is not supported by hearth yet", pre);
+      }
+      return make_error("unknown BPE pre-tokenizer type '{}' (tokenizer.ggml.pre)", pre);
+    }
+  }
+  for (const Family& f : families()) {
+    if (family == f.name) {
+      BpePreConfig c;
+      c.name = f.name;
+      c.regexes = f.regexes;
+      c.ignore_merges = f.ignore_merges;
+      c.clean_spaces = clean;
+      return c;
+    }
+  }
+  return make_error("internal error: no regexes for pre-tokenizer family '{}'", family);
+}
+
+void normalize_utf8_llama(std::string_view in, std::string& out) {
+  out.clear();
+  out.reserve(in.size());
+  const size_t n = in.size();
+  size_t i = 0;
+  while (i < n) {
+    const auto c = static_cast<unsigned char>(in[i]);
+    if (c < 0x80) {
+      // Fast path for ASCII runs.
+      size_t j = i + 1;
+      while (j < n && static_cast<unsigned char>(in[j]) < 0x80) ++j;
+      out.append(in.data() + i, j - i);
+      i = j;
+      continue;
+    }
+    uint32_t cpt = 0xFFFD;
+    size_t len = 1;
+    auto at = [&](size_t k) { return static_cast<unsigned char>(in[k]); };
+    if (!(c & 0x40)) {
+      // stray continuation byte: invalid
+    } else if (!(c & 0x20)) {
+      if (i + 1 < n && is_cont(at(i + 1))) {
+        cpt = ((c & 0x1Fu) << 6) | (at(i + 1) & 0x3Fu);
+        len = 2;
+      }
+    } else if (!(c & 0x10)) {
+      if (i + 2 < n && is_cont(at(i + 1)) && is_cont(at(i + 2))) {
+        cpt = ((c & 0x0Fu) << 12) | ((at(i + 1) & 0x3Fu) << 6) | (at(i + 2) & 0x3Fu);
+        len = 3;
+      }
+    } else if (!(c & 0x08)) {
+      if (i + 3 < n && is_cont(at(i + 1)) && is_cont(at(i + 2)) && is_cont(at(i + 3))) {
+        cpt = ((c & 0x07u) << 18) | ((at(i + 1) & 0x3Fu) << 12) | ((at(i + 2) & 0x3Fu) << 6) | (at(i + 3) & 0x3Fu);
+        len = 4;
+      }
+    }
+    if (cpt > 0x10FFFF) cpt = 0xFFFD;
+    if (len > 1 && cpt >= 0x80 && len == static_cast<size_t>(cpt <= 0x7FF ? 2 : cpt <= 0xFFFF ? 3 : 4)) {
+      out.append(in.data() + i, len);  // already in canonical form
+    } else {
+      put_utf8(cpt, out);
+    }
+    i += len;
+  }
+}
+
+Result<std::string> llama_regex_to_pcre2(std::string_view re) {
+  std::string out;
+  out.reserve(re.size() * 2);
+  bool inside = false;
+  for (size_t i = 0; i < re.size(); ++i) {
+    const char c = re[i];
+    if (c == '\\' && i + 1 < re.size()) {
+      const char e = re[i + 1];
+      if (e == 's') {
+        if (inside) {
+          out.append(kWhitespace);
+        } else {
+          out += '[';
+          out.append(kWhitespace);
+          out += ']';
+        }
+        ++i;
+        continue;
+      }
+      if (e == 'S') {
+        if (inside) return make_error("regex '{}': \\S inside a character class is not supported", re);
+        out += "[^";
+        out.append(kWhitespace);
+        out += ']';
+        ++i;
+        continue;
+      }
+      if (e == 'p' && i + 2 < re.size() && re[i + 2] == '{') {
+        const size_t close = re.find('}', i + 3);
+        if (close == std::string_view::npos) return make_error("regex '{}': unterminated \\p{{", re);
+        std::string_view prop = re.substr(i + 3, close - i - 3);
+        // llama.cpp's collapsed text has one byte for "letter", so every letter subclass is \p{L}.
+        if (prop == "Lu" || prop == "Ll" || prop == "Lt" || prop == "Lm" || prop == "Lo") prop = "L";
+        if (prop != "L" && prop != "N" && prop != "P" && prop != "M" && prop != "S") {
+          return make_error("regex '{}': unsupported property \\p{{{}}}", re, prop);
+        }
+        out += "\\p{";
+        out.append(prop);
+        out += '}';
+        i = close;
+        continue;
+      }
+      out += c;
+      out += e;
+      ++i;
+      continue;
+    }
+    if (c == '[' && !inside) {
+      inside = true;
+      out += c;
+      // A ']' right after '[' or '[^' is a literal in PCRE2 but ends the class in ECMAScript;
+      // none of llama.cpp's regexes do that.
+      continue;
+    }
+    if (c == ']' && inside) inside = false;
+    out += c;
+  }
+  return out;
+}
+
+// ---- RegexSplitter ---------------------------------------------------------------------------
+
+struct RegexSplitter::Impl {
+  struct Compiled {
+    pcre2_code* code = nullptr;
+    bool jit = false;
+  };
+  std::vector<Compiled> regexes;
+
+  ~Impl() {
+    for (Compiled& c : regexes) pcre2_code_free(c.code);
+  }
+};
+
+RegexSplitter::RegexSplitter() = default;
+RegexSplitter::~RegexSplitter() = default;
+RegexSplitter::RegexSplitter(RegexSplitter&&) noexcept = default;
+RegexSplitter& RegexSplitter::operator=(RegexSplitter&&) noexcept = default;
+
+Result<RegexSplitter> RegexSplitter::create(const std::vector<std::string>& regexes) {
+  RegexSplitter s;
+  s.impl_ = std::make_unique<Impl>();
+  for (const std::string& re : regexes) {
+    auto pat = llama_regex_to_pcre2(re);
+    if (!pat) return std::unexpected(pat.error());
+    int err = 0;
+    PCRE2_SIZE err_off = 0;
+    pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pat->data()), pat->size(),
+                                     PCRE2_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_NO_AUTO_CAPTURE, &err, &err_off, nullptr);
+    if (code == nullptr) {
+      PCRE2_UCHAR buf[256];
+      pcre2_get_error_message(err, buf, sizeof(buf));
+      return make_error("cannot compile pre-tokenizer regex '{}' at offset {}: {}", *pat, err_off,
+                        reinterpret_cast<const char*>(buf));
+    }
+    Impl::Compiled c;
+    c.code = code;
+    c.jit = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) == 0;
+    s.impl_->regexes.push_back(c);
+  }
+  return s;
+}
+
+void RegexSplitter::split(std::string_view text, std::vector<std::pair<uint32_t, uint32_t>>& words) const {
+  words.clear();
+  if (text.empty()) return;
+
+  // PCRE2 needs valid UTF-8: a surrogate code point (ED A0..BF xx, which llama.cpp keeps) is
+  // matched as U+E000 instead; both are "other" (neither letter, number, punctuation, symbol,
+  // mark nor whitespace) to every regex here, and the byte length is the same.
+  std::string patched;
+  std::string_view subject = text;
+  for (size_t i = 0; i + 2 < text.size(); ++i) {
+    if (static_cast<unsigned char>(text[i]) == 0xED && static_cast<unsigned char>(text[i + 1]) >= 0xA0) {
+      if (patched.empty()) patched.assign(text);
+      patched[i] = static_cast<char>(0xEE);
+      patched[i + 1] = static_cast<char>(0x80);
+      patched[i + 2] = static_cast<char>(0x80);
+      i += 2;
+    }
+  }
+  if (!patched.empty()) subject = patched;
+
+  std::vector<std::pair<uint32_t, uint32_t>> cur{{0, static_cast<uint32_t>(text.size())}};
+  std::vector<std::pair<uint32_t, uint32_t>>& next = words;
+  for (const Impl::Compiled& re : impl_->regexes) {
+    pcre2_match_data* md = pcre2_match_data_create_from_pattern(re.code, nullptr);
+    next.clear();
+    next.reserve(cur.size() * 2);
+    for (const auto& [b, e] : cur) {
+      const auto* base = reinterpret_cast<PCRE2_SPTR>(subject.data() + b);
+      const size_t len = e - b;
+      size_t pos = 0;
+      size_t last = 0;
+      while (pos < len) {
+        const int rc = re.jit ? pcre2_jit_match(re.code, base, len, pos, PCRE2_NO_UTF_CHECK, md, nullptr)
+                              : pcre2_match(re.code, base, len, pos, PCRE2_NO_UTF_CHECK, md, nullptr);
+        if (rc < 0) break;
+        const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
+        const size_t ms = ov[0];
+        const size_t me = ov[1];
+        if (me == ms) {  // empty match: no word, move on by one character
+          pos = ms + 1;
+          while (pos < len && is_cont(static_cast<unsigned char>(subject[b + pos]))) ++pos;
+          continue;
+        }
+        if (ms > last) next.emplace_back(b + last, b + ms);
+        next.emplace_back(b + ms, b + me);
+        last = me;
+        pos = me;
+      }
+      if (last < len) next.emplace_back(b + last, e);
+    }
+    pcre2_match_data_free(md);
+    if (&re != &impl_->regexes.back()) cur.swap(next);
+  }
+  if (impl_->regexes.empty()) words = cur;
+}
+
+std::vector<std::string> RegexSplitter::split_words(std::string_view text) const {
+  std::string norm;
+  normalize_utf8_llama(text, norm);
+  std::vector<std::pair<uint32_t, uint32_t>> w;
+  split(norm, w);
+  std::vector<std::string> out;
+  out.reserve(w.size());
+  for (auto [b, e] : w) out.emplace_back(norm.substr(b, e - b));
+  return out;
+}
+
+}  // namespace hearth

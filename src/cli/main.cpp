@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   hearth::cli::add_tokenize_command(app);
   hearth::cli::add_bench_command(app);
   hearth::cli::add_template_command(app);
+  hearth::cli::add_tokenizer_import_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

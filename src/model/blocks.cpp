@@ -39,9 +39,8 @@ void self_attention(const ModelConfig& c, const LayerWeights& lw, int il, const 
   grow(s.att, T * nq);
 
   // Projections: [T, n_embd] -> q [T, n_head, hd], k/v [T, n_kv, hd]
-  matmul(lw.wq, s.xn.data(), T, s.q.data(), pool, s.mm);
-  matmul(lw.wk, s.xn.data(), T, s.k.data(), pool, s.mm);
-  matmul(lw.wv, s.xn.data(), T, s.v.data(), pool, s.mm);
+  const MatmulOut qkv[3] = {{&lw.wq, s.q.data()}, {&lw.wk, s.k.data()}, {&lw.wv, s.v.data()}};
+  matmul_multi(qkv, s.xn.data(), T, pool, s.mm);
   if (opt.bias) {
     add_bias(s.q.data(), lw.bq, T, nq);
     add_bias(s.k.data(), lw.bk, T, nkv);
@@ -75,8 +74,8 @@ void self_attention(const ModelConfig& c, const LayerWeights& lw, int il, const 
 void ffn_swiglu(const ModelConfig& c, const LayerWeights& lw, int64_t T, ForwardState& s, ThreadPool& pool) {
   grow(s.ffn_gate, static_cast<size_t>(T) * c.n_ff);
   grow(s.ffn_up, static_cast<size_t>(T) * c.n_ff);
-  matmul(lw.w_gate, s.xn.data(), T, s.ffn_gate.data(), pool, s.mm);
-  matmul(lw.w_up, s.xn.data(), T, s.ffn_up.data(), pool, s.mm);
+  const MatmulOut gate_up[2] = {{&lw.w_gate, s.ffn_gate.data()}, {&lw.w_up, s.ffn_up.data()}};
+  matmul_multi(gate_up, s.xn.data(), T, pool, s.mm);
   swiglu(s.ffn_gate.data(), s.ffn_up.data(), T * c.n_ff);
   matmul(lw.w_down, s.ffn_gate.data(), T, s.xn.data(), pool, s.mm);
   add_inplace(s.x.data(), s.xn.data(), T * c.n_embd);

@@ -213,6 +213,9 @@ Result<Vocab> Vocab::from_gguf(const GgufFile& file) {
   HEARTH_TRY(read_bool(file, "tokenizer.ggml.add_bos_token", v.add_bos));
   HEARTH_TRY(read_bool(file, "tokenizer.ggml.add_eos_token", v.add_eos));
   HEARTH_TRY(read_bool(file, "tokenizer.ggml.add_space_prefix", v.add_space_prefix));
+  HEARTH_TRY(read_bool(file, "tokenizer.ggml.normalizer.lowercase", v.normalizer_lowercase));
+  v.normalizer_strip_accents = v.normalizer_lowercase;
+  HEARTH_TRY(read_bool(file, "tokenizer.ggml.normalizer.strip_accents", v.normalizer_strip_accents));
   if (v.add_bos && v.bos < 0) {
     return make_error("tokenizer.ggml.add_bos_token is true, but tokenizer.ggml.bos_token_id is not set");
   }

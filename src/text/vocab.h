@@ -46,6 +46,10 @@ struct Vocab {
   bool add_eos = false;
   bool add_space_prefix = true;  // SPM: prepend "▁" to the text
   std::string chat_template;     // tokenizer.chat_template, may be empty
+  // WPM normalization (tokenizer.ggml.normalizer.lowercase / .strip_accents; strip_accents
+  // defaults to the lowercase value, as in llama.cpp).
+  bool normalizer_lowercase = true;
+  bool normalizer_strip_accents = true;
 
   int32_t size() const { return static_cast<int32_t>(tokens.size()); }
   // True for tokens that end generation (EOS, EOT, EOM).

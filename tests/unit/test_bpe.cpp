@@ -150,11 +150,11 @@ TEST(BpeTiny, MergesByRankAndFallback) {
   ASSERT_TRUE(tok) << tok.error().message;
   EXPECT_EQ((*tok)->encode("abc", kPlain), (std::vector<int32_t>{6}));
   EXPECT_EQ((*tok)->encode("bcab", kPlain), (std::vector<int32_t>{5, 4}));
-  EXPECT_EQ((*tok)->encode("abc ab", kPlain), (std::vector<int32_t>{6, 7, 1}));
+  EXPECT_EQ((*tok)->encode("abc ab", kPlain), (std::vector<int32_t>{6, 3, 4}));  // "a b" (rank 0) beats "Ġ a"
   // 'x' is not in the vocabulary: dropped, as llama.cpp drops bytes with no token.
   EXPECT_EQ((*tok)->encode("axb", kPlain), (std::vector<int32_t>{0, 1}));
   EXPECT_EQ((*tok)->encode("a<|end|>", {.add_special = false, .parse_special = true}), (std::vector<int32_t>{0, 8}));
-  EXPECT_EQ((*tok)->encode("a<|end|>", kPlain).size(), 6u);  // "<|end|>" as text: "<", "|", ... are absent
+  EXPECT_EQ((*tok)->encode("a<|end|>", kPlain), (std::vector<int32_t>{0}));  // "<", "|", ... have no token
   EXPECT_EQ((*tok)->token_to_piece(7), " a");
   EXPECT_EQ((*tok)->token_to_piece(8), "");
   EXPECT_EQ((*tok)->token_to_piece(8, true), "<|end|>");
@@ -193,19 +193,21 @@ TEST(BpeSpeed, WarAndPeaceLlama3) {
   const std::string path = test::shared_path("data/war-and-peace.txt");
   if (tok == nullptr || !std::filesystem::exists(path)) GTEST_SKIP() << "shared data not found";
   const std::string text = test::slurp(path);
-  // One warm-up pass on a slice (regex JIT, caches), then the timed runs on fresh text.
-  (void)tok->encode(std::string_view(text).substr(0, 10000), kPlain);
-  double best = 1e9;
+  // The first run starts with an empty word cache (cold); later runs reuse it (warm).
+  double first = 0, best = 1e9;
   size_t n = 0;
   for (int rep = 0; rep < 3; ++rep) {
     const auto t0 = std::chrono::steady_clock::now();
     const auto ids = tok->encode(text, kPlain);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (rep == 0) first = s;
     best = std::min(best, s);
     n = ids.size();
   }
-  std::printf("[ BpeSpeed ] war-and-peace.txt: %zu bytes -> %zu tokens in %.3f s: %.0f tokens/s, %.2f MB/s\n",
-              text.size(), n, best, static_cast<double>(n) / best, static_cast<double>(text.size()) / best / 1e6);
+  const double mb = static_cast<double>(text.size()) / 1e6;
+  std::printf("[ BpeSpeed ] war-and-peace.txt: %zu bytes -> %zu tokens\n", text.size(), n);
+  std::printf("[ BpeSpeed ] cold: %.3f s = %.0f tokens/s, %.2f MB/s; warm (best of 3): %.3f s = %.0f tokens/s, %.2f MB/s\n",
+              first, static_cast<double>(n) / first, mb / first, best, static_cast<double>(n) / best, mb / best);
   EXPECT_GT(n, 500000u);
 }
 

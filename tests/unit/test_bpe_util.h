@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -137,6 +138,77 @@ inline std::vector<std::pair<std::string, std::vector<int32_t>>> read_vocab_test
     out.emplace_back(t, std::move(ids));
   }
   return out;
+}
+
+
+inline std::string base64_decode(std::string_view in) {
+  auto val = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    const int v = val(c);
+    if (v < 0) continue;  // '=' padding
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
+    }
+  }
+  return out;
+}
+
+// Removes every occurrence of each UTF-8 character of `chars` from `text`.
+inline std::string remove_chars(std::string text, const std::string& chars) {
+  for (size_t i = 0; i < chars.size();) {
+    size_t n = 1;
+    while (i + n < chars.size() && (static_cast<unsigned char>(chars[i + n]) & 0xC0) == 0x80) ++n;
+    const std::string c = chars.substr(i, n);
+    for (size_t pos; (pos = text.find(c)) != std::string::npos;) text.erase(pos, c.size());
+    i += n;
+  }
+  return text;
+}
+
+// Checks a tokenize_bpe_*.json golden (tools/goldens/gen_tokenizers.mjs) against `tok`.
+// `round_trip`: also check decode(encode(text)) == text for valid-UTF-8 plain cases.
+inline void check_bpe_golden(const std::string& golden_name, const Tokenizer& tok, bool round_trip) {
+  const std::string gpath = golden_path(golden_name);
+  if (!std::filesystem::exists(gpath)) GTEST_SKIP() << gpath << " not generated yet (tools/goldens/regen.sh)";
+  const auto j = nlohmann::json::parse(slurp(gpath));
+  ASSERT_FALSE(j.at("cases").empty());
+  size_t i = 0, n_checked = 0;
+  for (const auto& c : j.at("cases")) {
+    std::string text;
+    if (c.contains("bytes_b64")) {
+      text = base64_decode(c.at("bytes_b64").get<std::string>());
+    } else if (c.contains("file")) {
+      text = slurp(shared_path(c.at("file").get<std::string>())).substr(0, c.at("bytes").get<size_t>());
+      if (c.contains("remove_chars")) text = remove_chars(text, c.at("remove_chars").get<std::string>());
+    } else {
+      text = c.at("text").get<std::string>();
+    }
+    const bool special = c.value("parse_special", false);
+    const std::vector<int32_t> want = c.at("tokens").get<std::vector<int32_t>>();
+    const std::vector<int32_t> got = tok.encode(text, {.add_special = false, .parse_special = special});
+    const std::string shown = text.size() > 200 ? text.substr(0, 200) + "..." : text;
+    EXPECT_EQ(got, want) << golden_name << " case " << i << " (" << c.value("kind", "") << ") '" << shown
+                         << "'\n got:  " << show_ids(got) << "\n want: " << show_ids(want);
+    if (round_trip && !special && !c.contains("bytes_b64")) {
+      EXPECT_EQ(tok.decode(got), text) << golden_name << " round trip, case " << i;
+    }
+    ++i;
+    ++n_checked;
+  }
+  std::printf("[ golden ] %s: %zu cases match llama.cpp\n", golden_name.c_str(), n_checked);
 }
 
 }  // namespace hearth::test

@@ -181,23 +181,134 @@ inline __m512i q4_K_block_sum(const Q4KUnpacked& u, const int8_t* q8) {
   return _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(u.w[3], load(q8 + 192)), u.sc[3]);
 }
 
+// vpdpbusd path (Q4_K, Q6_K): each 64-byte chunk t of the activations gets one vpdpbusd
+// (unsigned weights x signed activations) into 16 int32 lanes of 4 products each. A lane holds
+// at most 4 * 63 * 128 = 32256 in magnitude (Q4_K: 4 * 15 * 128), so vpackssdw packs two chunks
+// into int16 exactly, and one vpdpwssd against a vector of matching per-sub-block scales applies
+// the scales and accumulates: 4 vpdpbusd + 2 vpackssdw + 2 vpdpwssd per 256-element block.
+//
+// vpackssdw(va, vb) puts, in each 128-bit lane L, va lanes 4L..4L+3 then vb lanes 4L..4L+3, so
+// int16 position p = 8L + i comes from chunk (i < 4 ? a : b), dword lane 4L + i % 4.
+constexpr int pk_chunk(int q, int p) { return 2 * q + (p % 8 >= 4); }
+constexpr int pk_lane(int p) { return 4 * (p / 8) + p % 4; }
+
+inline __m512i dp4_scaled(const __m512i w[4], const int8_t* q8, __m512i s01, __m512i s23,
+                          __m512i init = _mm512_setzero_si512()) {
+  const __m512i z = _mm512_setzero_si512();
+  const __m512i v0 = _mm512_dpbusd_epi32(z, w[0], load(q8));
+  const __m512i v1 = _mm512_dpbusd_epi32(z, w[1], load(q8 + 64));
+  const __m512i v2 = _mm512_dpbusd_epi32(z, w[2], load(q8 + 128));
+  const __m512i v3 = _mm512_dpbusd_epi32(z, w[3], load(q8 + 192));
+  const __m512i acc = _mm512_dpwssd_epi32(init, _mm512_packs_epi32(v0, v1), s01);
+  return _mm512_dpwssd_epi32(acc, _mm512_packs_epi32(v2, v3), s23);
+}
+
+// ---- Q4_K ---------------------------------------------------------------------------------
+// Blocks are handled in groups of up to 4. The 16-byte heads (d, dmin, 12 scale bytes) of a
+// group go one per 128-bit lane; one pass of vector ops unpacks all their 6-bit scales and mins,
+// and per block a zero-masked vpermb picks the int16 scale vectors straight from that register.
+// Unpacked lane b: bytes 0-7 scales 0-7, bytes 8-11 mins 4-7, bytes 12-15 mins 0-3.
+struct Q4KIdx {
+  alignas(64) uint8_t s[4][2][64];  // [block][pack q]: scale byte for each int16 position
+  alignas(64) uint8_t m[4][64];     // [block]: each min twice (pairs with bsums 2j, 2j+1)
+};
+constexpr Q4KIdx make_q4k_idx() {
+  Q4KIdx t{};
+  for (int b = 0; b < 4; ++b) {
+    for (int q = 0; q < 2; ++q)
+      for (int p = 0; p < 32; ++p) {
+        t.s[b][q][2 * p] = static_cast<uint8_t>(16 * b + 2 * pk_chunk(q, p) + pk_lane(p) / 8);
+        t.s[b][q][2 * p + 1] = 0;
+      }
+    for (int p = 0; p < 32; ++p) {
+      const int j = (p / 2) % 8;
+      t.m[b][2 * p] = static_cast<uint8_t>(16 * b + (j < 4 ? 12 + j : 4 + j));
+      t.m[b][2 * p + 1] = 0;
+    }
+  }
+  return t;
+}
+constexpr Q4KIdx kQ4KIdx = make_q4k_idx();
+constexpr __mmask64 kEvenBytes = 0x5555555555555555ull;
+
+template <int NB>
+inline __m512i q4_K_heads(const block_q4_K* x) {
+  __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(&x[0])));
+  if constexpr (NB > 1) v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(&x[1])), 1);
+  if constexpr (NB > 2) v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(&x[2])), 2);
+  if constexpr (NB > 3) v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(&x[3])), 3);
+  return v;
+}
+// Dwords per lane: u0 = d|dmin, u1..u3 = scale bytes 0-3, 4-7, 8-11 (a0, a1, a2). Output dwords:
+// a0 & 3f | (a2 & 0f) + ((a0 >> 6) << 4) | ((a2 >> 4) & 0f) + ((a1 >> 6) << 4) | a1 & 3f.
+inline __m512i q4_K_unpack_heads(__m512i v) {
+  const __m512i xs = _mm512_srlv_epi32(_mm512_shuffle_epi32(v, static_cast<_MM_PERM_ENUM>(0xBD)),  // a0 a2 a2 a1
+                                       _mm512_set4_epi32(0, 4, 0, 0));
+  const __m512i sel = _mm512_set4_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x0f0f0f0f, 0x3f3f3f3f);
+  const __m512i r = _mm512_ternarylogic_epi32(sel, xs, _mm512_srli_epi32(v, 2), 0xCA);  // sel ? xs : v >> 2
+  return _mm512_and_si512(r, _mm512_set1_epi8(0x3f));
+}
+// [d_b, dmin_b] for the group's blocks as floats (8 lanes).
+inline __m256 q4_K_group_d(__m512i v) {
+  const __m128i dd = _mm512_castsi512_si128(_mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), v));
+  return _mm256_cvtph_ps(dd);
+}
+// Per-block view for the dot: scales for dp4_scaled and the mins (each twice) as int16.
+struct Q4KSc {
+  __m512i s01, s23;
+  __m256i mins2;
+};
+inline Q4KSc q4_K_block_sc(__m512i u, int b) {
+  Q4KSc r;
+  r.s01 = _mm512_maskz_permutexvar_epi8(kEvenBytes, load(kQ4KIdx.s[b][0]), u);
+  r.s23 = _mm512_maskz_permutexvar_epi8(kEvenBytes, load(kQ4KIdx.s[b][1]), u);
+  r.mins2 = _mm512_castsi512_si256(_mm512_maskz_permutexvar_epi8(kEvenBytes, load(kQ4KIdx.m[b]), u));
+  return r;
+}
+// Chunk t = low nibbles of qs[32t..32t+32) then their high nibbles (Q8_K bytes 64t..64t+64).
+inline void q4_K_w(const uint8_t* qs, __m512i w[4]) {
+  const __m512i m4 = _mm512_set1_epi8(0xF);
+  const __m512i sh = halves16(0, 4);
+  for (int t = 0; t < 4; ++t) w[t] = _mm512_and_si512(_mm512_srlv_epi16(bcast256(qs + 32 * t), sh), m4);
+}
+
+template <int NB>
+inline void q4_K_group(const block_q4_K* x, const block_q8_K* y, __m512& acc0, __m512& acc1) {
+  const __m512i v = q4_K_heads<NB>(x);
+  const __m512i u = q4_K_unpack_heads(v);
+  // yd per block, each twice, times [d, dmin].
+  __m256 yd = _mm256_set1_ps(y[0].d);
+  if constexpr (NB > 1) yd = _mm256_mask_broadcastss_ps(yd, 0xFC, _mm_load_ss(&y[1].d));
+  if constexpr (NB > 2) yd = _mm256_mask_broadcastss_ps(yd, 0xF0, _mm_load_ss(&y[2].d));
+  if constexpr (NB > 3) yd = _mm256_mask_broadcastss_ps(yd, 0xC0, _mm_load_ss(&y[3].d));
+  alignas(32) float f[8];
+  _mm256_store_ps(f, _mm256_mul_ps(q4_K_group_d(v), yd));
+  for (int b = 0; b < NB; ++b) {
+    __m512i w[4];
+    q4_K_w(x[b].qs, w);
+    const Q4KSc sc = q4_K_block_sc(u, b);
+    const __m512i sumi = dp4_scaled(w, y[b].qs, sc.s01, sc.s23);
+    const __m256i summ = _mm256_madd_epi16(sc.mins2, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].bsums)));
+    __m512& acc = (b & 1) ? acc1 : acc0;
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(f[2 * b]), acc);
+    acc = _mm512_fnmadd_ps(_mm512_zextps256_ps512(_mm256_cvtepi32_ps(summ)), _mm512_set1_ps(f[2 * b + 1]), acc);
+  }
+}
+
 void q4_K_vec_dot(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const block_q4_K*>(vx);
   const auto* y = static_cast<const block_q8_K*>(vy);
-  __m512 acc = _mm512_setzero_ps();
-  __m128 acc_m = _mm_setzero_ps();
-  for (int64_t i = 0; i < n / QK_K; ++i) {
-    Q4KUnpacked u;
-    __m128i sm;
-    unpack_q4_K(x[i], u, sm);
-    const float d = y[i].d * h2f(x[i].d);
-    const float dmin = y[i].d * h2f(x[i].dmin);
-    acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(k4_mins_dot(sm, y[i].bsums)), acc_m);
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(q4_K_block_sum(u, y[i].qs)), acc);
+  const int64_t nb = n / QK_K;
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 4 <= nb; i += 4) q4_K_group<4>(x + i, y + i, acc0, acc1);
+  switch (nb - i) {
+    case 3: q4_K_group<3>(x + i, y + i, acc0, acc1); break;
+    case 2: q4_K_group<2>(x + i, y + i, acc0, acc1); break;
+    case 1: q4_K_group<1>(x + i, y + i, acc0, acc1); break;
+    default: break;
   }
-  acc_m = _mm_hadd_ps(acc_m, acc_m);
-  acc_m = _mm_hadd_ps(acc_m, acc_m);
-  *s = _mm512_reduce_add_ps(acc) - _mm_cvtss_f32(acc_m);
+  *s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
 // ---- Q5_K ---------------------------------------------------------------------------------
@@ -244,17 +355,21 @@ struct Q6KUnpacked {
   __m512i sc[4];
   __m256i sc16;
 };
-inline void unpack_q6_K(const block_q6_K& x, Q6KUnpacked& u) {
+inline void unpack_q6_K_w(const block_q6_K& x, Q6KUnpacked& u) {
   const __m512i m4 = _mm512_set1_epi8(0xF);
   const __m512i m30 = _mm512_set1_epi8(0x30);
   const __m512i sl01 = halves16(4, 2), sr23 = halves16(0, 2);
   for (int h = 0; h < 2; ++h) {
     const __m512i ql = load(x.ql + 64 * h);
     const __m512i qh = bcast256(x.qh + 32 * h);
-    u.w[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_and_si512(_mm512_sllv_epi16(qh, sl01), m30));
-    u.w[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
-                                     _mm512_and_si512(_mm512_srlv_epi16(qh, sr23), m30));
+    // (a & m4) | b with vpternlog (0xEC).
+    u.w[2 * h] = _mm512_ternarylogic_epi32(ql, _mm512_and_si512(_mm512_sllv_epi16(qh, sl01), m30), m4, 0xEC);
+    u.w[2 * h + 1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(ql, 4),
+                                               _mm512_and_si512(_mm512_srlv_epi16(qh, sr23), m30), m4, 0xEC);
   }
+}
+inline void unpack_q6_K(const block_q6_K& x, Q6KUnpacked& u) {
+  unpack_q6_K_w(x, u);
   u.sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales)));
   const __m512i scales = _mm512_castsi256_si512(u.sc16);
   for (int t = 0; t < 4; ++t) u.sc[t] = sel16(scales, t);
@@ -270,17 +385,35 @@ inline __m512i q6_K_block_sum(const Q6KUnpacked& u, const block_q8_K& y) {
   return _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(u.w[3], load(y.qs + 192)), u.sc[3]);
 }
 
+// Scale index for pack(chunk 2q, chunk 2q+1) with 16-element sub-blocks.
+constexpr Idx make_pk6() {
+  Idx t{};
+  for (int q = 0; q < 2; ++q)
+    for (int p = 0; p < 32; ++p) t.v[q][p] = static_cast<uint16_t>(4 * pk_chunk(q, p) + pk_lane(p) / 4);
+  return t;
+}
+constexpr Idx kPk6 = make_pk6();
+
 void q6_K_vec_dot(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const block_q6_K*>(vx);
   const auto* y = static_cast<const block_q8_K*>(vy);
-  __m512 acc = _mm512_setzero_ps();
+  const __m512i i01 = load(kPk6.v[0]), i23 = load(kPk6.v[1]);
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   for (int64_t i = 0; i < n / QK_K; ++i) {
     Q6KUnpacked u;
-    unpack_q6_K(x[i], u);
+    unpack_q6_K_w(x[i], u);
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales)));
+    const __m512i sc = _mm512_castsi256_si512(sc16);
+    // -32 * sum_j sc_j * bsum_j (|32 sc| <= 4096 fits int16).
+    const __m256i corr = _mm256_madd_epi16(_mm256_mullo_epi16(sc16, _mm256_set1_epi16(-32)),
+                                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums)));
+    const __m512i sumi = dp4_scaled(u.w, y[i].qs, _mm512_permutexvar_epi16(i01, sc),
+                                    _mm512_permutexvar_epi16(i23, sc), _mm512_zextsi256_si512(corr));
     const float d = y[i].d * h2f(x[i].d);
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(q6_K_block_sum(u, y[i])), acc);
+    __m512& acc = (i & 1) ? acc1 : acc0;
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
   }
-  *s = _mm512_reduce_add_ps(acc);
+  *s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
 // ---- IQ4_XS -------------------------------------------------------------------------------

@@ -300,6 +300,25 @@ TEST(QuantK, VecDotMatchesScalar) {
   }
 }
 
+// Row lengths that are not a multiple of the SIMD kernels' block groups (e.g. 5632 = 22 blocks).
+TEST(QuantK, VecDotTailBlocks) {
+  for (GgmlType t : kTypes) {
+    for (int nb : {1, 2, 3, 5, 6, 7, 22}) {
+      const int64_t n = nb * QK_K;
+      const auto qx = random_blocks(t, n, 200 + nb);
+      const auto qy = quantize(GgmlType::Q8_K, gaussian(n, 300 + nb));
+      float ref;
+      type_traits_for(t, Isa::scalar)->vec_dot(n, &ref, qx.data(), qy.data());
+      const double mag = abs_dot(dequant(t, qx, n), dequant(GgmlType::Q8_K, qy, n));
+      for (Isa isa : runnable_isas()) {
+        float s;
+        type_traits_for(t, isa)->vec_dot(n, &s, qx.data(), qy.data());
+        EXPECT_NEAR(s, ref, 1e-5 * mag + 1e-6) << ggml_type_name(t) << " " << isa_name(isa) << " nb " << nb;
+      }
+    }
+  }
+}
+
 // vec_dot equals the float dot of the dequantized rows up to float rounding, and the dot of the
 // original rows up to the quantization error (Cauchy-Schwarz).
 TEST(QuantK, VecDotMatchesFloatDot) {

@@ -21,6 +21,7 @@
 // ids first), so the merge table is a hash map from (left id, right id) to (rank, result id) and
 // the merge loop never builds strings. Results per word are cached per thread.
 #include "text/bpe.h"
+#include "text/utf8.h"
 
 #include <algorithm>
 #include <array>
@@ -68,34 +69,6 @@ const ByteMap& byte_map() {
   return m;
 }
 
-// Lenient UTF-8 decode of one code point (llama.cpp's unicode_cpt_from_utf8); invalid -> U+FFFD,
-// one byte consumed.
-uint32_t decode_cpt(std::string_view s, size_t& i) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  auto cont = [&](size_t k) { return k < s.size() && (static_cast<unsigned char>(s[k]) & 0xC0) == 0x80; };
-  auto at = [&](size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(s[k]) & 0x3F); };
-  if (c < 0x80) {
-    ++i;
-    return c;
-  }
-  if ((c & 0x40) && !(c & 0x20) && i + 1 < s.size() && cont(i + 1)) {
-    const uint32_t r = ((c & 0x1Fu) << 6) | at(i + 1);
-    i += 2;
-    return r;
-  }
-  if ((c & 0x60) == 0x60 && !(c & 0x10) && i + 2 < s.size() && cont(i + 1) && cont(i + 2)) {
-    const uint32_t r = ((c & 0x0Fu) << 12) | (at(i + 1) << 6) | at(i + 2);
-    i += 3;
-    return r;
-  }
-  if ((c & 0x70) == 0x70 && !(c & 0x08) && i + 3 < s.size() && cont(i + 1) && cont(i + 2) && cont(i + 3)) {
-    const uint32_t r = ((c & 0x07u) << 18) | (at(i + 1) << 12) | (at(i + 2) << 6) | at(i + 3);
-    i += 4;
-    return r;
-  }
-  ++i;
-  return 0xFFFD;
-}
 
 std::string cpt_utf8(uint32_t c) {
   std::string s;
@@ -418,7 +391,7 @@ class BpeTokenizer final : public Tokenizer {
         std::string r;
         r.reserve(text.size());
         for (size_t i = 0; i < text.size();) {
-          const uint32_t c = decode_cpt(text, i);
+          const uint32_t c = utf8_decode_lenient(text, i);
           const int b = bpe_codepoint_to_byte(c);
           if (b >= 0) {
             r.push_back(static_cast<char>(b));

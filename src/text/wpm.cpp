@@ -1,5 +1,6 @@
 // WordPiece, as llama.cpp's WPM tokenizer (see wpm.h).
 #include "text/wpm.h"
+#include "text/utf8.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -126,33 +127,6 @@ bool is_chinese_char(uint32_t c) {
          (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 
-// llama.cpp's lenient decode (invalid -> U+FFFD, one byte).
-uint32_t decode_cpt(std::string_view s, size_t& i) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  auto cont = [&](size_t k) { return k < s.size() && (static_cast<unsigned char>(s[k]) & 0xC0) == 0x80; };
-  auto at = [&](size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(s[k]) & 0x3F); };
-  if (c < 0x80) {
-    ++i;
-    return c;
-  }
-  if ((c & 0x40) && !(c & 0x20) && i + 1 < s.size() && cont(i + 1)) {
-    const uint32_t r = ((c & 0x1Fu) << 6) | at(i + 1);
-    i += 2;
-    return r;
-  }
-  if ((c & 0x60) == 0x60 && !(c & 0x10) && i + 2 < s.size() && cont(i + 1) && cont(i + 2)) {
-    const uint32_t r = ((c & 0x0Fu) << 12) | (at(i + 1) << 6) | at(i + 2);
-    i += 3;
-    return r;
-  }
-  if ((c & 0x70) == 0x70 && !(c & 0x08) && i + 3 < s.size() && cont(i + 1) && cont(i + 2) && cont(i + 3)) {
-    const uint32_t r = ((c & 0x07u) << 18) | (at(i + 1) << 12) | (at(i + 2) << 6) | at(i + 3);
-    i += 4;
-    return r;
-  }
-  ++i;
-  return 0xFFFD;
-}
 
 constexpr std::string_view kPhantom = "\xE2\x96\x81";  // U+2581
 
@@ -198,7 +172,7 @@ class WpmTokenizer final : public Tokenizer {
     const bool strip = vocab_.normalizer_strip_accents;
     const bool lower = vocab_.normalizer_lowercase;
     for (size_t i = 0; i < text.size();) {
-      uint32_t c = decode_cpt(text, i);
+      uint32_t c = utf8_decode_lenient(text, i);
       if (strip) c = wpm_nfd_first(c);
       const uint8_t f = cls.flags(c);
       if (f & kWhitespace) {

@@ -1,25 +1,12 @@
-// Qwen2 / Qwen2.5: the Llama block with biases on the Q, K and V projections and NeoX-style
-// (half-split) rotary embeddings.
+// Qwen2 / Qwen2.5: the Llama block with biases on the Q, K and V projections. Rotary embeddings
+// are NeoX-style (half-split pairs), which ModelConfig selects for this architecture.
 #include "model/arch/arch.h"
-#include "model/blocks.h"
 
 namespace hearth {
 
 Status forward_qwen2(const Model& m, const Batch& batch, KvCache& kv, ForwardState& s, ThreadPool& pool,
                      std::vector<float>& logits) {
-  const ModelConfig& c = m.config();
-  const ModelWeights& w = m.weights();
-  const int64_t T = batch.size();
-  blocks::embed(w, c, batch, s);
-  for (int il = 0; il < c.n_layer; ++il) {
-    const LayerWeights& lw = w.layers[il];
-    blocks::norm(c, lw.attn_norm, T, s);
-    blocks::self_attention(c, lw, il, batch, kv, s, pool, {.bias = true});
-    blocks::norm(c, lw.ffn_norm, T, s);
-    blocks::ffn_swiglu(c, lw, T, s, pool);
-  }
-  blocks::lm_head(c, w, batch, s, pool, logits);
-  return {};
+  return forward_llama_block(m, batch, kv, s, pool, logits, {.bias = true});
 }
 
 }  // namespace hearth

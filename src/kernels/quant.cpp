@@ -31,6 +31,20 @@ const Tables& tables() {
 
 }  // namespace
 
+void set_type_traits(TypeTraits* table, GgmlType type, ToFloatFn to_float, FromFloatFn from_float,
+                     GgmlType vec_dot_type, VecDotFn vec_dot) {
+  const auto info = ggml_type_info(type);
+  TypeTraits& t = table[static_cast<uint32_t>(type)];
+  t.type = type;
+  t.block_size = info->block_size;
+  t.type_size = info->type_size;
+  t.to_float = to_float;
+  t.from_float = from_float;
+  t.vec_dot_type = vec_dot_type;
+  t.vec_dot = vec_dot;
+  t.gemm = nullptr;
+}
+
 const TypeTraits* type_traits_for(GgmlType type, Isa isa) {
   const auto id = static_cast<uint32_t>(type);
   if (id >= kMaxGgmlType) return nullptr;

@@ -44,6 +44,10 @@ const TypeTraits* type_traits(GgmlType type);
 // the best lower ISA that has the type.
 const TypeTraits* type_traits_for(GgmlType type, Isa isa);
 
+// Fills table[type] with a type's scalar entries (block layout from ggml_type_info; no gemm).
+void set_type_traits(TypeTraits* table, GgmlType type, ToFloatFn to_float, FromFloatFn from_float,
+                     GgmlType vec_dot_type, VecDotFn vec_dot);
+
 // Registration hooks (table indexed by type id). The tables are built level by level: the AVX2
 // table starts as a copy of the scalar one, the AVX-512 table as a copy of the AVX2 one, and
 // each hook overwrites only the entries it implements.

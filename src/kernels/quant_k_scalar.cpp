@@ -189,17 +189,9 @@ void iq4_xs_vec_dot(int64_t n, float* s, const void* vx, const void* vy) {
   *s = sumf;
 }
 
+// Every K-quant multiplies against Q8_K activations.
 void set(TypeTraits* table, GgmlType type, ToFloatFn to_f, FromFloatFn from_f, VecDotFn vec_dot) {
-  const auto info = ggml_type_info(type);
-  TypeTraits& t = table[static_cast<uint32_t>(type)];
-  t.type = type;
-  t.block_size = info->block_size;
-  t.type_size = info->type_size;
-  t.to_float = to_f;
-  t.from_float = from_f;
-  t.vec_dot_type = GgmlType::Q8_K;
-  t.vec_dot = vec_dot;
-  t.gemm = nullptr;
+  set_type_traits(table, type, to_f, from_f, GgmlType::Q8_K, vec_dot);
 }
 
 void register_kquant_scalar(TypeTraits* table) {

@@ -325,28 +325,15 @@ void iq4_nl_vec_dot(int64_t n, float* s, const void* x, const void* y) {
   *s = sum;
 }
 
-void set(TypeTraits* table, GgmlType type, ToFloatFn to_float, FromFloatFn from_float, GgmlType vec_dot_type,
-         VecDotFn vec_dot) {
-  const auto info = ggml_type_info(type);
-  TypeTraits& t = table[static_cast<uint32_t>(type)];
-  t.type = type;
-  t.block_size = info->block_size;
-  t.type_size = info->type_size;
-  t.to_float = to_float;
-  t.from_float = from_float;
-  t.vec_dot_type = vec_dot_type;
-  t.vec_dot = vec_dot;
-  t.gemm = nullptr;
-}
 
 }  // namespace
 
 void register_legacy_scalar_kernels(TypeTraits* table) {
-  set(table, GgmlType::Q8_1, q8_1_to_float, q8_1_from_float, GgmlType::Q8_1, q8_1_vec_dot);
-  set(table, GgmlType::Q4_1, q4_1_to_float, q4_1_from_float, GgmlType::Q8_1, q4_1_vec_dot);
-  set(table, GgmlType::Q5_0, q5_0_to_float, q5_0_from_float, GgmlType::Q8_0, q5_0_vec_dot);
-  set(table, GgmlType::Q5_1, q5_1_to_float, q5_1_from_float, GgmlType::Q8_1, q5_1_vec_dot);
-  set(table, GgmlType::IQ4_NL, iq4_nl_to_float, iq4_nl_from_float, GgmlType::Q8_0, iq4_nl_vec_dot);
+  set_type_traits(table, GgmlType::Q8_1, q8_1_to_float, q8_1_from_float, GgmlType::Q8_1, q8_1_vec_dot);
+  set_type_traits(table, GgmlType::Q4_1, q4_1_to_float, q4_1_from_float, GgmlType::Q8_1, q4_1_vec_dot);
+  set_type_traits(table, GgmlType::Q5_0, q5_0_to_float, q5_0_from_float, GgmlType::Q8_0, q5_0_vec_dot);
+  set_type_traits(table, GgmlType::Q5_1, q5_1_to_float, q5_1_from_float, GgmlType::Q8_1, q5_1_vec_dot);
+  set_type_traits(table, GgmlType::IQ4_NL, iq4_nl_to_float, iq4_nl_from_float, GgmlType::Q8_0, iq4_nl_vec_dot);
 }
 
 }  // namespace hearth

@@ -138,28 +138,15 @@ void q4_0_vec_dot(int64_t n, float* s, const void* x, const void* y) {
   *s = sum;
 }
 
-void set(TypeTraits* table, GgmlType type, ToFloatFn to_float, FromFloatFn from_float, GgmlType vec_dot_type,
-         VecDotFn vec_dot) {
-  const auto info = ggml_type_info(type);
-  TypeTraits& t = table[static_cast<uint32_t>(type)];
-  t.type = type;
-  t.block_size = info->block_size;
-  t.type_size = info->type_size;
-  t.to_float = to_float;
-  t.from_float = from_float;
-  t.vec_dot_type = vec_dot_type;
-  t.vec_dot = vec_dot;
-  t.gemm = nullptr;
-}
 
 }  // namespace
 
 void register_scalar_kernels(TypeTraits* table) {
-  set(table, GgmlType::F32, f32_to_float, f32_from_float, GgmlType::F32, f32_vec_dot);
-  set(table, GgmlType::F16, f16_to_float, f16_from_float, GgmlType::F16, f16_vec_dot);
-  set(table, GgmlType::BF16, bf16_to_float, bf16_from_float, GgmlType::BF16, bf16_vec_dot);
-  set(table, GgmlType::Q8_0, q8_0_to_float, q8_0_from_float, GgmlType::Q8_0, q8_0_vec_dot);
-  set(table, GgmlType::Q4_0, q4_0_to_float, q4_0_from_float, GgmlType::Q8_0, q4_0_vec_dot);
+  set_type_traits(table, GgmlType::F32, f32_to_float, f32_from_float, GgmlType::F32, f32_vec_dot);
+  set_type_traits(table, GgmlType::F16, f16_to_float, f16_from_float, GgmlType::F16, f16_vec_dot);
+  set_type_traits(table, GgmlType::BF16, bf16_to_float, bf16_from_float, GgmlType::BF16, bf16_vec_dot);
+  set_type_traits(table, GgmlType::Q8_0, q8_0_to_float, q8_0_from_float, GgmlType::Q8_0, q8_0_vec_dot);
+  set_type_traits(table, GgmlType::Q4_0, q4_0_to_float, q4_0_from_float, GgmlType::Q8_0, q4_0_vec_dot);
 }
 
 }  // namespace hearth

@@ -94,11 +94,13 @@ int chat_repl(const LoadedModel& lm, Session& session, const ChatOptions& opts) 
       bool closed = msg.size() >= 3 && msg.compare(msg.size() - 3, 3, "\"\"\"") == 0;
       if (closed) msg.resize(msg.size() - 3);
       while (!closed && std::getline(std::cin, more)) {
+        // Appended piecewise: GCC 12 warns falsely (-Wrestrict) on "\n" + std::string.
+        msg += '\n';
         if (more.size() >= 3 && more.compare(more.size() - 3, 3, "\"\"\"") == 0) {
-          msg += "\n" + more.substr(0, more.size() - 3);
+          msg.append(more, 0, more.size() - 3);
           closed = true;
         } else {
-          msg += "\n" + more;
+          msg += more;
         }
       }
     }

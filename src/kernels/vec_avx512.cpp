@@ -12,7 +12,8 @@ void mad_f16(int64_t n, float* y, const uint16_t* x, float a) {
   const __m512 va = _mm512_set1_ps(a);
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 m = tail_mask(n - i);
-    const __m512 xv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x + i));
+    // maskz_cvtph: the unmasked intrinsic trips GCC 12's -Wmaybe-uninitialized inside its header.
+    const __m512 xv = _mm512_maskz_cvtph_ps(m, _mm256_maskz_loadu_epi16(m, x + i));
     _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(va, xv, _mm512_maskz_loadu_ps(m, y + i)));
   }
 }

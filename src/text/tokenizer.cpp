@@ -129,6 +129,9 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool special) con
     }
     remove_space = false;
   }
+  // llama_detokenize cleans tokenization spaces (" ," -> ",", " 's" -> "'s") for the vocabularies
+  // whose settings ask for it (most BPE ones, WordPiece). Streaming output uses raw pieces.
+  if (vocab_clean_spaces(vocab_)) clean_up_tokenization_spaces(out);
   return out;
 }
 

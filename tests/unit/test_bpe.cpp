@@ -173,7 +173,11 @@ TEST(BpeLlama3, LlamaCppVocabTests) {
     const auto got = tok->encode(text, kPlain);
     EXPECT_EQ(got, want) << "case " << i << " '" << text << "'\n got:  " << test::show_ids(got)
                          << "\n want: " << test::show_ids(want);
-    EXPECT_EQ(tok->decode(got), text) << "round trip, case " << i;
+    // Decoding gives the text back up to llama.cpp's tokenization-space clean-up (" ," -> ",");
+    // the BpeGolden tests compare decode with llama.cpp's own detokenization.
+    std::string cleaned = text;
+    clean_up_tokenization_spaces(cleaned);
+    EXPECT_EQ(tok->decode(got), cleaned) << "round trip, case " << i;
   }
 }
 

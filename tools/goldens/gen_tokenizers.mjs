@@ -211,7 +211,10 @@ async function main() {
         // With parse_special, the special tokens' own texts are cut out before tokenizing.
         const missing = missingChars(special ? c.text.replace(/<\|[a-z_]+\|>|<unk>|<\/?s>/g, " ") : c.text);
         if (missing.length) { skipped.push({kind: c.kind, text: c.text, missing: missing.join("")}); return; }
-        cases.push({...c, ...(special ? {parse_special: true} : {}), tokens: tok(c.text, special)});
+        const tokens = tok(c.text, special);
+        // llama.cpp's detokenization of the same tokens (llama_detokenize: leading-space and
+        // clean_up_tokenization_spaces rules), checked against hearth's Tokenizer::decode.
+        cases.push({...c, ...(special ? {parse_special: true} : {detokenized: model.detokenize(tokens, false)}), tokens});
       };
       vocabTests.forEach(({text, expected}, i) => {
         if (name === "llama3" && JSON.stringify(tok(text)) !== JSON.stringify(expected))

@@ -19,6 +19,7 @@ struct RunArgs {
   int n_predict = -1;
   int n_ctx = 0;
   int threads = 0;
+  std::string kv_type = "f16";
   bool verbose = false;
   SamplingParams sampling;
   int64_t seed = -1;
@@ -46,6 +47,7 @@ void run_run(RunArgs& a) {
   ThreadPool pool(resolve_threads(a.threads));
   SessionOptions so;
   so.n_ctx = n_ctx;
+  so.kv_type = a.kv_type == "f32" ? GgmlType::F32 : GgmlType::F16;
   auto session = Session::create(model, pool, so);
   if (!session) return fail(session.error());
 
@@ -113,6 +115,8 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("-n,--num-predict", a->n_predict, "Tokens to generate (-1: until end or context full)");
   cmd->add_option("--ctx", a->n_ctx, "Context size in tokens (default: the model's, at most 4096)");
   cmd->add_option("-t,--threads", a->threads, "Threads (default: physical cores)");
+  cmd->add_option("--kv-type", a->kv_type, "KV cache element type: f16 (default, like llama.cpp) or f32")
+      ->check(CLI::IsMember({"f16", "f32"}));
   cmd->add_option("--temperature,--temp", a->sampling.temperature, "Sampling temperature; 0 = greedy");
   cmd->add_option("--seed", a->seed, "Random seed (default: random)");
   cmd->add_option("--top-k", a->sampling.top_k, "Top-k (0 = off)");

@@ -226,13 +226,6 @@ class BpeTokenizer final : public Tokenizer {
     return out;
   }
 
-  std::string token_to_piece(int32_t id, bool special) const override {
-    if (id < 0 || id >= n_vocab_) return {};
-    const TokenType t = vocab_.types[id];
-    if (!special && (t == TokenType::control || t == TokenType::unknown)) return {};
-    return pieces_[id];
-  }
-
  private:
   struct Symbol {
     int32_t id;  // interned id (token id if < n_vocab), -1 if it takes part in no merge
@@ -423,7 +416,6 @@ class BpeTokenizer final : public Tokenizer {
   MergeTable merges_;
   std::array<int32_t, 256> byte_sym_{};
   std::array<int32_t, 256> single_byte_token_{};
-  std::vector<std::string> pieces_;
   uint64_t instance_ = 0;
 };
 

@@ -1,5 +1,6 @@
 // PCRE2 pre-tokenizers reproducing llama.cpp's unicode_regex_split (see pretokenize.h).
 #include "text/pretokenize.h"
+#include "text/utf8.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -199,26 +200,6 @@ constexpr const char* kUnsupported[] = {
 constexpr std::string_view kWhitespace =
     R"(\t\n\x0B\f\r \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000})";
 
-// ---- UTF-8 -------------------------------------------------------------------------------------
-
-inline void put_utf8(uint32_t cpt, std::string& out) {
-  if (cpt <= 0x7F) {
-    out.push_back(static_cast<char>(cpt));
-  } else if (cpt <= 0x7FF) {
-    out.push_back(static_cast<char>(0xC0 | (cpt >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cpt & 0x3F)));
-  } else if (cpt <= 0xFFFF) {
-    out.push_back(static_cast<char>(0xE0 | (cpt >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cpt >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cpt & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cpt >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cpt >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cpt >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cpt & 0x3F)));
-  }
-}
-
 inline bool is_cont(unsigned char c) { return (c & 0xC0) == 0x80; }
 
 }  // namespace
@@ -274,34 +255,15 @@ void normalize_utf8_llama(std::string_view in, std::string& out) {
       i = j;
       continue;
     }
-    uint32_t cpt = 0xFFFD;
-    size_t len = 1;
-    auto at = [&](size_t k) { return static_cast<unsigned char>(in[k]); };
-    if (!(c & 0x40)) {
-      // stray continuation byte: invalid
-    } else if (!(c & 0x20)) {
-      if (i + 1 < n && is_cont(at(i + 1))) {
-        cpt = ((c & 0x1Fu) << 6) | (at(i + 1) & 0x3Fu);
-        len = 2;
-      }
-    } else if (!(c & 0x10)) {
-      if (i + 2 < n && is_cont(at(i + 1)) && is_cont(at(i + 2))) {
-        cpt = ((c & 0x0Fu) << 12) | ((at(i + 1) & 0x3Fu) << 6) | (at(i + 2) & 0x3Fu);
-        len = 3;
-      }
-    } else if (!(c & 0x08)) {
-      if (i + 3 < n && is_cont(at(i + 1)) && is_cont(at(i + 2)) && is_cont(at(i + 3))) {
-        cpt = ((c & 0x07u) << 18) | ((at(i + 1) & 0x3Fu) << 12) | ((at(i + 2) & 0x3Fu) << 6) | (at(i + 3) & 0x3Fu);
-        len = 4;
-      }
-    }
+    const size_t start = i;
+    uint32_t cpt = utf8_decode_lenient(in, i);
+    const size_t len = i - start;
     if (cpt > 0x10FFFF) cpt = 0xFFFD;
     if (len > 1 && cpt >= 0x80 && len == static_cast<size_t>(cpt <= 0x7FF ? 2 : cpt <= 0xFFFF ? 3 : 4)) {
-      out.append(in.data() + i, len);  // already in canonical form
+      out.append(in.data() + start, len);  // already in canonical form
     } else {
-      put_utf8(cpt, out);
+      utf8_append(cpt, out);
     }
-    i += len;
   }
 }
 

@@ -174,13 +174,6 @@ class SpmTokenizer final : public Tokenizer {
     return out;
   }
 
-  std::string token_to_piece(int32_t id, bool special) const override {
-    if (id < 0 || id >= vocab_.size()) return {};
-    const TokenType t = vocab_.types[id];
-    if (!special && (t == TokenType::control || t == TokenType::unknown)) return {};
-    return pieces_[id];
-  }
-
  private:
   struct Symbol {
     int32_t prev;
@@ -331,7 +324,6 @@ class SpmTokenizer final : public Tokenizer {
   size_t max_len_ = 0;
   std::array<bool, 256> isolated_{};  // byte never occurs in a token longer than one byte
   std::array<int32_t, 256> byte_tokens_{};
-  std::vector<std::string> pieces_;
 };
 
 }  // namespace

@@ -117,6 +117,13 @@ void Tokenizer::split_special(std::string_view text, bool parse_special, std::ve
   }
 }
 
+std::string Tokenizer::token_to_piece(int32_t id, bool special) const {
+  if (id < 0 || id >= static_cast<int32_t>(pieces_.size())) return {};
+  const TokenType t = vocab_.types[id];
+  if (!special && (t == TokenType::control || t == TokenType::unknown)) return {};
+  return pieces_[id];
+}
+
 std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool special) const {
   std::string out;
   bool remove_space = vocab_.add_space_prefix;  // llama_detokenize: strip the first token's space

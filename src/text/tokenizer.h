@@ -28,8 +28,8 @@ class Tokenizer {
   virtual std::vector<int32_t> encode(std::string_view text, const EncodeOptions& opts = {}) const = 0;
 
   // Raw bytes of one token as it appears in decoded text ("▁" becomes a space, <0x0A> a newline
-  // byte). Control tokens decode to "" unless `special` is set.
-  virtual std::string token_to_piece(int32_t id, bool special = false) const = 0;
+  // byte). Control and unknown tokens decode to "" unless `special` is set.
+  std::string token_to_piece(int32_t id, bool special = false) const;
 
   // Concatenated pieces (may contain incomplete UTF-8 only if the tokens do), as llama.cpp's
   // llama_detokenize(remove_special=false, unparse_special=special): when the vocabulary adds a
@@ -57,6 +57,7 @@ class Tokenizer {
 
   Vocab vocab_;
   std::vector<int32_t> special_tokens_;  // control / user_defined / unknown ids, longest text first
+  std::vector<std::string> pieces_;      // every token's piece as with special = true; filled by each tokenizer
 };
 
 // Turns a stream of tokens into text that is safe to print as it arrives: bytes of a UTF-8

@@ -29,4 +29,22 @@ uint32_t utf8_decode_lenient(std::string_view s, size_t& i) {
   return 0xFFFD;
 }
 
+void utf8_append(uint32_t cpt, std::string& out) {
+  if (cpt <= 0x7F) {
+    out.push_back(static_cast<char>(cpt));
+  } else if (cpt <= 0x7FF) {
+    out.push_back(static_cast<char>(0xC0 | (cpt >> 6)));
+    out.push_back(static_cast<char>(0x80 | (cpt & 0x3F)));
+  } else if (cpt <= 0xFFFF) {
+    out.push_back(static_cast<char>(0xE0 | (cpt >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((cpt >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cpt & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xF0 | (cpt >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((cpt >> 12) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | ((cpt >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cpt & 0x3F)));
+  }
+}
+
 }  // namespace hearth

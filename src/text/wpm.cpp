@@ -44,23 +44,6 @@ bool is_llama_whitespace(uint32_t c) {
          c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
-void put_utf8(uint32_t cpt, std::string& out) {
-  if (cpt <= 0x7F) {
-    out.push_back(static_cast<char>(cpt));
-  } else if (cpt <= 0x7FF) {
-    out.push_back(static_cast<char>(0xC0 | (cpt >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cpt & 0x3F)));
-  } else if (cpt <= 0xFFFF) {
-    out.push_back(static_cast<char>(0xE0 | (cpt >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cpt >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cpt & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cpt >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cpt >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cpt >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cpt & 0x3F)));
-  }
-}
 
 // Unicode category flags, computed with PCRE2 on first use of each code point.
 class Classifier {
@@ -90,7 +73,7 @@ class Classifier {
     if (c >= 0xD800 && c <= 0xDFFF) return f | kControl;  // surrogates (Cs)
     if (code_ == nullptr) return f;
     std::string s;
-    put_utf8(c, s);
+    utf8_append(c, s);
     pcre2_match_data* md = pcre2_match_data_create_from_pattern(code_, nullptr);
     const int rc = pcre2_match(code_, reinterpret_cast<PCRE2_SPTR>(s.data()), s.size(), 0, 0, md, nullptr);
     if (rc > 1) {
@@ -158,13 +141,6 @@ class WpmTokenizer final : public Tokenizer {
     return out;
   }
 
-  std::string token_to_piece(int32_t id, bool special) const override {
-    if (id < 0 || id >= vocab_.size()) return {};
-    const TokenType t = vocab_.types[id];
-    if (!special && (t == TokenType::control || t == TokenType::unknown)) return {};
-    return pieces_[id];
-  }
-
  private:
   void preprocess(std::string_view text, std::vector<std::string>& words) const {
     words.assign(1, std::string());
@@ -182,7 +158,7 @@ class WpmTokenizer final : public Tokenizer {
       if (c == 0 || c == 0xFFFD || (f & kControl)) continue;
       if (strip && (f & kAccent)) continue;
       std::string s;
-      put_utf8(lower ? to_lower(c) : c, s);
+      utf8_append(lower ? to_lower(c) : c, s);
       if ((f & kPunct) || (c < 0x7F && (f & kSymbol)) || is_chinese_char(c)) {
         if (!words.back().empty()) words.emplace_back();
         words.back() = std::move(s);
@@ -247,7 +223,6 @@ class WpmTokenizer final : public Tokenizer {
 
   detail::TokenLookup lookup_;
   size_t max_len_ = 0;
-  std::vector<std::string> pieces_;
 };
 
 }  // namespace

@@ -10,8 +10,20 @@
 
 namespace hearth {
 
+// What kind of failure, so a front end can pick an exit code or HTTP status without parsing
+// the message. Most errors are kGeneric; only boundaries that need the distinction set one.
+enum class ErrorKind {
+  kGeneric,           // bad file, internal failure (HTTP 500 / exit 1)
+  kInvalidArgument,   // the caller's input is wrong: bad request field, prompt too long (400)
+  kNotFound,          // model, blob or file does not exist (404)
+  kResourceExhausted, // queue full, KV cache or memory budget exhausted (503 + Retry-After)
+  kCancelled,         // the client went away or asked to stop
+  kUnavailable,       // shutting down, or a remote end failed (503 / 502)
+};
+
 struct Error {
   std::string message;
+  ErrorKind kind = ErrorKind::kGeneric;
 };
 
 template <class T>
@@ -25,12 +37,19 @@ template <class... Args>
   return std::unexpected(Error{fmt::format(f, std::forward<Args>(args)...)});
 }
 
+// make_error_kind(ErrorKind::kInvalidArgument, "prompt has {} tokens, context is {}", n, n_ctx)
+template <class... Args>
+[[nodiscard]] std::unexpected<Error> make_error_kind(ErrorKind kind, fmt::format_string<Args...> f,
+                                                     Args&&... args) {
+  return std::unexpected(Error{fmt::format(f, std::forward<Args>(args)...), kind});
+}
+
 inline std::unexpected<Error> make_error_str(std::string msg) { return std::unexpected(Error{std::move(msg)}); }
 
 // Prefix context to an error while propagating it: return prefix_error(r, "loading {}", path);
 template <class T>
 [[nodiscard]] std::unexpected<Error> prefix_error(const Result<T>& r, std::string_view prefix) {
-  return std::unexpected(Error{fmt::format("{}: {}", prefix, r.error().message)});
+  return std::unexpected(Error{fmt::format("{}: {}", prefix, r.error().message), r.error().kind});
 }
 
 }  // namespace hearth

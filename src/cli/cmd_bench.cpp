@@ -99,3 +99,5 @@ void add_bench_command(CLI::App& app) {
 }
 
 }  // namespace hearth::cli
+
+HEARTH_COMMAND(210, hearth::cli::add_bench_command);

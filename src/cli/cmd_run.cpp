@@ -131,3 +131,5 @@ void add_run_command(CLI::App& app) {
 }
 
 }  // namespace hearth::cli
+
+HEARTH_COMMAND(10, hearth::cli::add_run_command);

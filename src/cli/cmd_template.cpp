@@ -157,3 +157,5 @@ void add_template_command(CLI::App& app) {
 }
 
 }  // namespace hearth::cli
+
+HEARTH_COMMAND(230, hearth::cli::add_template_command);

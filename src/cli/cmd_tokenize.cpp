@@ -49,3 +49,5 @@ void add_tokenize_command(CLI::App& app) {
 }
 
 }  // namespace hearth::cli
+
+HEARTH_COMMAND(220, hearth::cli::add_tokenize_command);

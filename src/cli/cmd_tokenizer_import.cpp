@@ -58,3 +58,5 @@ void add_tokenizer_import_command(CLI::App& app) {
 }
 
 }  // namespace hearth::cli
+
+HEARTH_COMMAND(240, hearth::cli::add_tokenizer_import_command);

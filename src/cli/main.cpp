@@ -1,5 +1,8 @@
 #include <cstdio>
+#include <algorithm>
 #include <exception>
+#include <utility>
+#include <vector>
 
 #include "cli/commands.h"
 
@@ -8,17 +11,28 @@ int& exit_code() {
   static int code = 0;
   return code;
 }
+
+namespace {
+std::vector<std::pair<int, AddCommandFn>>& registry() {
+  static std::vector<std::pair<int, AddCommandFn>> r;
+  return r;
+}
+}  // namespace
+
+CommandRegistration::CommandRegistration(int order, AddCommandFn fn) { registry().emplace_back(order, fn); }
+
+void add_registered_commands(CLI::App& app) {
+  auto& r = registry();
+  std::stable_sort(r.begin(), r.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [order, fn] : r) fn(app);
+}
 }  // namespace hearth::cli
 
 int main(int argc, char** argv) {
   CLI::App app{"hearth: a private, local LLM stack"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "hearth 0.1.0");
-  hearth::cli::add_run_command(app);
-  hearth::cli::add_tokenize_command(app);
-  hearth::cli::add_bench_command(app);
-  hearth::cli::add_template_command(app);
-  hearth::cli::add_tokenizer_import_command(app);
+  hearth::cli::add_registered_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,8 +1,16 @@
 // hearth bench MODEL -p 512 -n 128: prefill and decode speed, like llama-bench's pp/tg tests.
 // Prefill evaluates p tokens in one batch from an empty cache; decode generates n tokens one at
 // a time, also from an empty cache. Each test runs -r times; the median is reported.
+//
+// hearth bench MODEL --parallel N -p P -n G: N concurrent requests (random P-token prompts, G
+// tokens each, end-of-generation ignored) through the continuous-batching Scheduler, as
+// llama.cpp's one context with N sequences. Reports aggregate decode tokens/s (all N sequences
+// decoding together, after the last prompt finished), overall throughput, and TTFT p50/p99.
 #include <algorithm>
+#include <chrono>
+#include <mutex>
 #include <random>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -11,6 +19,7 @@
 #include "base/timer.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "runtime/scheduler.h"
 #include "runtime/session.h"
 
 namespace hearth::cli {
@@ -23,6 +32,8 @@ struct BenchArgs {
   int threads = 0;
   int reps = 3;
   bool json = false;
+  int parallel = 0;  // > 0: concurrent requests through the Scheduler
+  int n_batch = 512;
 };
 
 double median(std::vector<double> v) {
@@ -84,6 +95,132 @@ void run_bench(const BenchArgs& a) {
   }
 }
 
+double percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const size_t i = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5));
+  return v[i];
+}
+
+struct ParallelRun {
+  double decode_tps = 0;   // N * (G - 1) tokens over the span where all N decode together
+  double total_tps = 0;    // all generated tokens over the whole run (prefill included)
+  double ttft_p50 = 0, ttft_p99 = 0;
+  double seconds = 0;
+};
+
+Result<ParallelRun> run_parallel_once(Scheduler& sched, const BenchArgs& a, std::mt19937& rng, int32_t n_vocab) {
+  using Clock = std::chrono::steady_clock;
+  std::uniform_int_distribution<int32_t> dist(0, n_vocab - 1);
+  std::vector<std::unique_ptr<RequestHandle>> hs;
+  const auto t0 = Clock::now();
+  for (int i = 0; i < a.parallel; ++i) {
+    GenerationRequest r;
+    r.prompt.resize(static_cast<size_t>(std::max(1, a.n_prompt)));
+    for (auto& t : r.prompt) t = dist(rng);
+    r.sampling.temperature = 0.0f;
+    r.n_predict = a.n_gen;
+    r.ignore_eog = true;
+    auto h = sched.submit(std::move(r));
+    if (!h) return std::unexpected(h.error());
+    hs.push_back(std::move(*h));
+  }
+  std::vector<Clock::time_point> first(hs.size()), done(hs.size());
+  std::vector<double> ttft(hs.size());
+  std::vector<int> generated(hs.size());
+  std::vector<std::string> errors(hs.size());
+  std::vector<std::thread> readers;
+  for (size_t i = 0; i < hs.size(); ++i) {
+    readers.emplace_back([&, i] {
+      bool got_first = false;
+      for (;;) {
+        auto ev = hs[i]->next(std::chrono::minutes(10));
+        if (!ev) {
+          errors[i] = "timed out";
+          return;
+        }
+        if (ev->type == StreamEvent::Type::kToken && !got_first) {
+          got_first = true;
+          first[i] = Clock::now();
+        } else if (ev->type == StreamEvent::Type::kDone) {
+          done[i] = Clock::now();
+          ttft[i] = ev->finish.ttft_ms;
+          generated[i] = ev->finish.n_generated;
+          return;
+        } else if (ev->type == StreamEvent::Type::kError) {
+          errors[i] = ev->error.message;
+          return;
+        }
+      }
+    });
+  }
+  for (auto& t : readers) t.join();
+  for (const auto& e : errors) {
+    if (!e.empty()) return make_error("parallel bench request failed: {}", e);
+  }
+  const auto all_first = *std::max_element(first.begin(), first.end());
+  const auto all_done = *std::max_element(done.begin(), done.end());
+  ParallelRun run;
+  run.seconds = std::chrono::duration<double>(all_done - t0).count();
+  int total = 0;
+  for (int g : generated) total += g;
+  run.total_tps = total / run.seconds;
+  // Every token after the last first token is decoded with all N sequences in the batch,
+  // except the tail of sequences that finish a step apart (equal G: none).
+  const double span = std::chrono::duration<double>(all_done - all_first).count();
+  int after = 0;
+  for (size_t i = 0; i < hs.size(); ++i) after += std::max(0, generated[i] - 1);
+  run.decode_tps = span > 0 ? after / span : 0.0;
+  run.ttft_p50 = percentile(ttft, 0.50);
+  run.ttft_p99 = percentile(ttft, 0.99);
+  return run;
+}
+
+void run_parallel_bench(const BenchArgs& a) {
+  auto lm = load_model(a.model);
+  if (!lm) return fail(lm.error());
+  const ModelConfig& c = lm->model->config();
+  ThreadPool pool(resolve_threads(a.threads));
+  ComputeContext compute(pool);
+  SchedulerOptions so;
+  so.n_parallel = a.parallel;
+  so.n_ctx = std::max(1, a.n_prompt) + std::max(1, a.n_gen) + 1;
+  so.n_batch = std::max(a.parallel, a.n_batch);
+  so.max_queue = std::max(64, a.parallel);
+  so.prefix_cache = false;  // random prompts share nothing; keep the measurement pure
+  auto sched = Scheduler::create(*lm->model, *lm->tokenizer, compute, so);
+  if (!sched) return fail(sched.error());
+  std::mt19937 rng(42);
+  std::vector<ParallelRun> runs;
+  const int reps = std::max(1, a.reps);
+  for (int r = -1; r < reps; ++r) {  // one warm-up run
+    auto run = run_parallel_once(**sched, a, rng, c.n_vocab);
+    if (!run) return fail(run.error());
+    if (r >= 0) runs.push_back(*run);
+  }
+  auto med = [&](double ParallelRun::*f) {
+    std::vector<double> v;
+    for (const auto& r : runs) v.push_back(r.*f);
+    return median(v);
+  };
+  const double decode = med(&ParallelRun::decode_tps), total = med(&ParallelRun::total_tps);
+  const double p50 = med(&ParallelRun::ttft_p50), p99 = med(&ParallelRun::ttft_p99);
+  if (a.json) {
+    nlohmann::json j = {{"model", a.model},       {"threads", pool.size()},    {"parallel", a.parallel},
+                        {"n_prompt", a.n_prompt}, {"n_gen", a.n_gen},          {"reps", reps},
+                        {"decode_tps", decode},   {"total_tps", total},        {"ttft_p50_ms", p50},
+                        {"ttft_p99_ms", p99},     {"isa", isa_name(active_isa())}};
+    fmt::print("{}\n", j.dump());
+  } else {
+    fmt::print("model: {}  ({} layers, {} embd, {} vocab)\n", a.model, c.n_layer, c.n_embd, c.n_vocab);
+    fmt::print("threads: {}  isa: {}  parallel: {}  prompt: {}  gen: {}\n", pool.size(), isa_name(active_isa()),
+               a.parallel, a.n_prompt, a.n_gen);
+    fmt::print("aggregate decode: {:10.2f} tokens/s\n", decode);
+    fmt::print("overall:          {:10.2f} tokens/s (prefill included)\n", total);
+    fmt::print("TTFT p50 / p99:   {:10.1f} / {:.1f} ms\n", p50, p99);
+  }
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
@@ -95,7 +232,10 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("-t,--threads", a->threads, "Threads (default: physical cores)");
   cmd->add_option("-r,--reps", a->reps, "Repetitions; the median is reported");
   cmd->add_flag("--json", a->json, "Print one JSON object with prefill_tps and decode_tps");
-  cmd->callback([a] { run_bench(*a); });
+  cmd->add_option("--parallel", a->parallel,
+                  "Concurrent sequences through the continuous-batching scheduler (0 = single-sequence tests)");
+  cmd->add_option("-b,--batch", a->n_batch, "Tokens per forward pass in --parallel mode");
+  cmd->callback([a] { a->parallel > 0 ? run_parallel_bench(*a) : run_bench(*a); });
 }
 
 }  // namespace hearth::cli

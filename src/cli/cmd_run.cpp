@@ -26,7 +26,7 @@ struct RunArgs {
 };
 
 void run_run(RunArgs& a) {
-  auto lm = load_model(a.model);
+  auto lm = load_model(a.model, /*pull_if_missing=*/true);  // like `ollama run`
   if (!lm) return fail(lm.error());
   const Model& model = *lm->model;
   const Tokenizer& tok = *lm->tokenizer;

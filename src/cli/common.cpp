@@ -4,6 +4,7 @@
 #include "base/timer.h"
 #include "cli/commands.h"
 #include "formats/gguf.h"
+#include "store/store.h"
 
 namespace hearth::cli {
 
@@ -17,7 +18,12 @@ void fail(const std::string& message) {
 
 int resolve_threads(int flag) { return flag > 0 ? flag : physical_cores(); }
 
-Result<LoadedModel> load_model(const std::string& path) {
+Result<LoadedModel> load_model(const std::string& name_or_path, bool pull_if_missing) {
+  // A .gguf path is used as is; anything else is a model name in the store (pulled first when
+  // asked, like `ollama run`).
+  auto resolved = store::resolve_model_path(name_or_path, pull_if_missing);
+  if (!resolved) return std::unexpected(resolved.error());
+  const std::string& path = *resolved;
   LoadedModel lm;
   Timer t;
   auto model = Model::load(path);
@@ -36,7 +42,10 @@ Result<LoadedModel> load_model(const std::string& path) {
   return lm;
 }
 
-Result<std::unique_ptr<Tokenizer>> load_tokenizer(const std::string& path) {
+Result<std::unique_ptr<Tokenizer>> load_tokenizer(const std::string& name_or_path) {
+  auto resolved = store::resolve_model_path(name_or_path);
+  if (!resolved) return std::unexpected(resolved.error());
+  const std::string& path = *resolved;
   auto file = GgufFile::open(path);
   if (!file) return std::unexpected(file.error());
   auto vocab = Vocab::from_gguf(*file);

@@ -26,10 +26,10 @@ struct LoadedModel {
   double load_seconds = 0.0;
 };
 
-// Loads weights and tokenizer from a .gguf path.
-Result<LoadedModel> load_model(const std::string& path);
+// Loads weights and tokenizer from a .gguf path or a model name in the store.
+Result<LoadedModel> load_model(const std::string& name_or_path, bool pull_if_missing = false);
 
 // Tokenizer only (no weight validation): for `tokenize`.
-Result<std::unique_ptr<Tokenizer>> load_tokenizer(const std::string& path);
+Result<std::unique_ptr<Tokenizer>> load_tokenizer(const std::string& name_or_path);
 
 }  // namespace hearth::cli

@@ -979,6 +979,164 @@ void dequantize_row_q8_K(const block_q8_K* x, float* y, int64_t n) {
   }
 }
 
+// ---- Legacy 32-element types with an importance matrix ---------------------------------
+// ggml's quantize_row_{q4_0,q4_1,q5_0,q5_1}_impl / quantize_iq4_nl: the importance weight of
+// element j is imatrix[j] * sqrt(sigma2 + x[j]^2), sigma2 the mean square of the row (IQ4_NL:
+// twice the block's), and the scale (and min) come from the same weighted searches as the
+// K-quants. Without an imatrix llama.cpp uses the plain *_ref rounding (TypeTraits::from_float).
+namespace {
+
+constexpr int kQK32 = 32;
+
+float row_sigma2(const float* x, int64_t n) {
+  float sum_x2 = 0;
+  for (int64_t j = 0; j < n; ++j) sum_x2 += x[j] * x[j];
+  return sum_x2 / static_cast<float>(n);
+}
+
+void block_weights(const float* xb, const float* qw, float sigma2, float* weight) {
+  for (int j = 0; j < kQK32; ++j) weight[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
+}
+
+// 4-bit nibbles: low nibble = element j, high nibble = element j + 16.
+template <class L>
+void pack_nibbles(const L* l, uint8_t* qs) {
+  for (int j = 0; j < 16; ++j) qs[j] = static_cast<uint8_t>((l[j] & 0x0F) | ((l[j + 16] & 0x0F) << 4));
+}
+
+// 5-bit values: nibbles as above, the 5th bits in a little-endian uint32.
+template <class L>
+void pack_5bit(const L* l, uint8_t* qs, uint8_t* qh_out) {
+  uint32_t qh = 0;
+  for (int j = 0; j < 16; ++j) {
+    const uint32_t a = static_cast<uint32_t>(l[j]);
+    const uint32_t b = static_cast<uint32_t>(l[j + 16]);
+    qh |= ((a & 0x10u) >> 4) << j;
+    qh |= ((b & 0x10u) >> 4) << (j + 16);
+  }
+  pack_nibbles(l, qs);
+  std::memcpy(qh_out, &qh, sizeof(qh));
+}
+
+}  // namespace
+
+void quantize_row_q4_0_imat(const float* x, block_q4_0* y, int64_t n, const float* imatrix) {
+  const float sigma2 = row_sigma2(x, n);
+  float weight[kQK32];
+  int8_t L[kQK32];
+  for (int64_t ib = 0; ib < n / kQK32; ++ib) {
+    const float* xb = x + ib * kQK32;
+    block_weights(xb, imatrix + ib * kQK32, sigma2, weight);
+    const float d = make_qx_quants(kQK32, 8, xb, L, 1, weight);
+    y[ib].d = fp32_to_fp16(d);
+    pack_nibbles(L, y[ib].qs);
+  }
+}
+
+void quantize_row_q4_1_imat(const float* x, block_q4_1* y, int64_t n, const float* imatrix) {
+  const float sigma2 = row_sigma2(x, n);
+  float weight[kQK32];
+  uint8_t L[kQK32], Laux[kQK32];
+  for (int64_t ib = 0; ib < n / kQK32; ++ib) {
+    const float* xb = x + ib * kQK32;
+    block_weights(xb, imatrix + ib * kQK32, sigma2, weight);
+    float the_min = 0;
+    const float d = make_qkx3_quants(kQK32, 15, xb, weight, L, &the_min, Laux, -0.9f, 0.05f, 36, false);
+    y[ib].d = fp32_to_fp16(d);
+    y[ib].m = fp32_to_fp16(-the_min);
+    pack_nibbles(L, y[ib].qs);
+  }
+}
+
+void quantize_row_q5_0_imat(const float* x, block_q5_0* y, int64_t n, const float* imatrix) {
+  const float sigma2 = row_sigma2(x, n);
+  float weight[kQK32];
+  int8_t L[kQK32];
+  for (int64_t ib = 0; ib < n / kQK32; ++ib) {
+    const float* xb = x + ib * kQK32;
+    block_weights(xb, imatrix + ib * kQK32, sigma2, weight);
+    const float d = make_qx_quants(kQK32, 16, xb, L, 1, weight);
+    y[ib].d = fp32_to_fp16(d);
+    pack_5bit(L, y[ib].qs, y[ib].qh);
+  }
+}
+
+void quantize_row_q5_1_imat(const float* x, block_q5_1* y, int64_t n, const float* imatrix) {
+  const float sigma2 = row_sigma2(x, n);
+  float weight[kQK32];
+  uint8_t L[kQK32], Laux[kQK32];
+  for (int64_t ib = 0; ib < n / kQK32; ++ib) {
+    const float* xb = x + ib * kQK32;
+    block_weights(xb, imatrix + ib * kQK32, sigma2, weight);
+    float the_min = 0;
+    const float d = make_qkx3_quants(kQK32, 31, xb, weight, L, &the_min, Laux, -0.9f, 0.05f, 36, false);
+    y[ib].d = fp32_to_fp16(d);
+    y[ib].m = fp32_to_fp16(-the_min);
+    pack_5bit(L, y[ib].qs, y[ib].qh);
+  }
+}
+
+// One 32-element block per "super-block" (ggml's quantize_iq4_nl -> quantize_row_iq4_nl_impl with
+// super_block_size == block_size == 32, ntry = 7). Without an imatrix the weights are x^2.
+void quantize_row_iq4_nl_ref(const float* x, block_iq4_nl* y, int64_t n, const float* imatrix) {
+  constexpr int ntry = 7;
+  const int8_t* values = kvalues_iq4nl;
+  float weight[kQK32];
+  uint8_t L[kQK32];
+  for (int64_t ib = 0; ib < n / kQK32; ++ib) {
+    const float* xb = x + ib * kQK32;
+    if (imatrix) {
+      const float* qw = imatrix + ib * kQK32;
+      float sigma2 = 0;
+      for (int j = 0; j < kQK32; ++j) sigma2 += xb[j] * xb[j];
+      sigma2 *= 2.f / kQK32;
+      for (int j = 0; j < kQK32; ++j) weight[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
+    } else {
+      for (int j = 0; j < kQK32; ++j) weight[j] = xb[j] * xb[j];
+    }
+    std::memset(y[ib].qs, 0, sizeof(y[ib].qs));
+    y[ib].d = fp32_to_fp16(0.f);
+    float amax = 0, max = 0;
+    for (int j = 0; j < kQK32; ++j) {
+      const float ax = std::fabs(xb[j]);
+      if (ax > amax) {
+        amax = ax;
+        max = xb[j];
+      }
+    }
+    if (amax < kGroupMaxEps) continue;
+    float d = -max / values[0];
+    float id = 1 / d;
+    float sumqx = 0, sumq2 = 0;
+    for (int j = 0; j < kQK32; ++j) {
+      const int l = best_index_int8(16, values, id * xb[j]);
+      const float q = values[l];
+      sumqx += weight[j] * q * xb[j];
+      sumq2 += weight[j] * q * q;
+    }
+    d = sumq2 > 0 ? sumqx / sumq2 : 0.f;
+    float best = d * sumqx;
+    for (int itry = -ntry; itry <= ntry; ++itry) {
+      id = (itry + values[0]) / max;
+      sumqx = sumq2 = 0;
+      for (int j = 0; j < kQK32; ++j) {
+        const int l = best_index_int8(16, values, id * xb[j]);
+        const float q = values[l];
+        sumqx += weight[j] * q * xb[j];
+        sumq2 += weight[j] * q * q;
+      }
+      if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+        d = sumqx / sumq2;
+        best = d * sumqx;
+      }
+    }
+    y[ib].d = fp32_to_fp16(d);
+    id = d ? 1 / d : 0.f;
+    for (int j = 0; j < kQK32; ++j) L[j] = static_cast<uint8_t>(best_index_int8(16, values, id * xb[j]));
+    pack_nibbles(L, y[ib].qs);
+  }
+}
+
 size_t quantize_kquant_rows(GgmlType type, const float* src, void* dst, int64_t nrows, int64_t n_per_row,
                             const float* imatrix) {
   const auto info = ggml_type_info(type);

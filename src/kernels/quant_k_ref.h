@@ -36,6 +36,18 @@ void dequantize_row_q8_K(const block_q8_K* x, float* y, int64_t n);
 size_t quantize_kquant_rows(GgmlType type, const float* src, void* dst, int64_t nrows, int64_t n_per_row,
                             const float* imatrix = nullptr);
 
+// Importance-weighted quantizers for the legacy 32-element types (imatrix required, n
+// elements, n a multiple of 32). Bytes match ggml's quantize_q4_0 / q4_1 / q5_0 / q5_1 when
+// called with quant_weights; without an imatrix ggml uses the *_ref rounding
+// (TypeTraits::from_float).
+void quantize_row_q4_0_imat(const float* x, block_q4_0* y, int64_t n, const float* imatrix);
+void quantize_row_q4_1_imat(const float* x, block_q4_1* y, int64_t n, const float* imatrix);
+void quantize_row_q5_0_imat(const float* x, block_q5_0* y, int64_t n, const float* imatrix);
+void quantize_row_q5_1_imat(const float* x, block_q5_1* y, int64_t n, const float* imatrix);
+// IQ4_NL as ggml's quantize_iq4_nl writes it for weights, with or without an imatrix (byte-exact
+// with llama-quantize; TypeTraits::from_float differs from it in a few blocks).
+void quantize_row_iq4_nl_ref(const float* x, block_iq4_nl* y, int64_t n, const float* imatrix = nullptr);
+
 // Unpacks the 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K block's 12 scale bytes.
 inline void get_scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
   if (j < 4) {

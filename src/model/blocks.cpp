@@ -2,6 +2,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <string>
+
+#include <fmt/format.h>
 
 #include "kernels/attention.h"
 #include "kernels/matmul.h"
@@ -12,6 +15,13 @@ namespace {
 
 inline void grow(std::vector<float>& v, size_t n) {
   if (v.size() < n) v.resize(n);
+}
+
+// Reports a matmul input to the observer, if any; the name is only built when one is set.
+inline void observe(ForwardState& s, int il, const char* weight, const float* x, int64_t n_tokens, int64_t n_in) {
+  if (s.observer == nullptr) return;
+  const std::string name = il < 0 ? fmt::format("{}.weight", weight) : fmt::format("blk.{}.{}.weight", il, weight);
+  s.observer->on_matmul(name, x, n_tokens, n_in);
 }
 
 }  // namespace
@@ -40,6 +50,9 @@ void self_attention(const ModelConfig& c, const LayerWeights& lw, int il, const 
 
   // Projections: [T, n_embd] -> q [T, n_head, hd], k/v [T, n_kv, hd]
   const MatmulOut qkv[3] = {{&lw.wq, s.q.data()}, {&lw.wk, s.k.data()}, {&lw.wv, s.v.data()}};
+  observe(s, il, "attn_q", s.xn.data(), T, c.n_embd);
+  observe(s, il, "attn_k", s.xn.data(), T, c.n_embd);
+  observe(s, il, "attn_v", s.xn.data(), T, c.n_embd);
   matmul_multi(qkv, s.xn.data(), T, pool, s.mm);
   if (opt.bias) {
     add_bias(s.q.data(), lw.bq, T, nq);
@@ -67,16 +80,20 @@ void self_attention(const ModelConfig& c, const LayerWeights& lw, int il, const 
   attention(a, layer, pool);
 
   // Output projection into the residual stream (reuse xn as the temporary).
+  observe(s, il, "attn_output", s.att.data(), T, nq);
   matmul(lw.wo, s.att.data(), T, s.xn.data(), pool, s.mm);
   add_inplace(s.x.data(), s.xn.data(), T * c.n_embd);
 }
 
-void ffn_swiglu(const ModelConfig& c, const LayerWeights& lw, int64_t T, ForwardState& s, ThreadPool& pool) {
+void ffn_swiglu(const ModelConfig& c, const LayerWeights& lw, int64_t T, ForwardState& s, ThreadPool& pool, int il) {
   grow(s.ffn_gate, static_cast<size_t>(T) * c.n_ff);
   grow(s.ffn_up, static_cast<size_t>(T) * c.n_ff);
   const MatmulOut gate_up[2] = {{&lw.w_gate, s.ffn_gate.data()}, {&lw.w_up, s.ffn_up.data()}};
+  observe(s, il, "ffn_gate", s.xn.data(), T, c.n_embd);
+  observe(s, il, "ffn_up", s.xn.data(), T, c.n_embd);
   matmul_multi(gate_up, s.xn.data(), T, pool, s.mm);
   swiglu(s.ffn_gate.data(), s.ffn_up.data(), T * c.n_ff);
+  observe(s, il, "ffn_down", s.ffn_gate.data(), T, c.n_ff);
   matmul(lw.w_down, s.ffn_gate.data(), T, s.xn.data(), pool, s.mm);
   add_inplace(s.x.data(), s.xn.data(), T * c.n_embd);
 }
@@ -94,7 +111,10 @@ void lm_head(const ModelConfig& c, const ModelWeights& w, const Batch& batch, Fo
   }
   rms_norm(s.out_hidden.data(), w.output_norm, s.out_hidden.data(), n_out, c.n_embd, c.rms_eps);
   logits.resize(static_cast<size_t>(n_out) * c.n_vocab);
-  if (n_out > 0) matmul(w.output, s.out_hidden.data(), n_out, logits.data(), pool, s.mm);
+  if (n_out > 0) {
+    observe(s, -1, c.tied_embeddings ? "token_embd" : "output", s.out_hidden.data(), n_out, c.n_embd);
+    matmul(w.output, s.out_hidden.data(), n_out, logits.data(), pool, s.mm);
+  }
 }
 
 }  // namespace hearth::blocks

@@ -28,7 +28,9 @@ void self_attention(const ModelConfig& c, const LayerWeights& lw, int il, const 
                     ForwardState& s, ThreadPool& pool, const AttentionOptions& opt);
 
 // SwiGLU feed-forward on s.xn, added to the residual s.x: x += W_down(silu(W_gate xn) * W_up xn)
-void ffn_swiglu(const ModelConfig& c, const LayerWeights& lw, int64_t n_tokens, ForwardState& s, ThreadPool& pool);
+// il: the layer index, which names the weights for ForwardState::observer.
+void ffn_swiglu(const ModelConfig& c, const LayerWeights& lw, int64_t n_tokens, ForwardState& s, ThreadPool& pool,
+                int il = 0);
 
 // Final norm and LM head for the tokens that asked for logits.
 void lm_head(const ModelConfig& c, const ModelWeights& w, const Batch& batch, ForwardState& s, ThreadPool& pool,

@@ -34,20 +34,114 @@ Result<KvCache> KvCache::create(const ModelConfig& config, const KvCacheOptions&
   // Touch nothing here: pages are committed lazily as positions are written.
   kv.storage_.reset(p);
   kv.refs_.assign(kv.n_blocks_, 0);
+  kv.keys_.resize(kv.n_blocks_);
+  kv.lru_pos_.resize(kv.n_blocks_);
+  kv.in_lru_.assign(kv.n_blocks_, 0);
   kv.free_.reserve(kv.n_blocks_);
   for (int b = kv.n_blocks_ - 1; b >= 0; --b) kv.free_.push_back(b);  // hand out low blocks first
   return kv;
 }
 
 int32_t KvCache::take_block() {
-  const int32_t b = free_.back();
-  free_.pop_back();
+  int32_t b;
+  if (!free_.empty()) {
+    b = free_.back();
+    free_.pop_back();
+  } else {
+    // Evict the least recently used cached block: its content is forgotten.
+    b = lru_.front();
+    lru_.pop_front();
+    in_lru_[b] = 0;
+    unregister(b);
+  }
   refs_[b] = 1;
   return b;
 }
 
 void KvCache::drop_block(int32_t b) {
-  if (--refs_[b] == 0) free_.push_back(b);
+  if (--refs_[b] != 0) return;
+  if (keys_[b].hash != 0) {
+    lru_pos_[b] = lru_.insert(lru_.end(), b);  // most recently used last
+    in_lru_[b] = 1;
+  } else {
+    free_.push_back(b);
+  }
+}
+
+void KvCache::unregister(int32_t b) {
+  BlockKey& k = keys_[b];
+  if (k.hash == 0) return;
+  auto it = index_.find(k.hash);
+  if (it != index_.end() && it->second == b) index_.erase(it);
+  k.hash = 0;
+  k.parent = 0;
+  k.tokens.clear();
+}
+
+uint64_t KvCache::block_hash(uint64_t parent, std::span<const int32_t> block_tokens) {
+  // splitmix64-style mixing of the parent hash and every token; good dispersion, cheap.
+  auto mix = [](uint64_t x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+  };
+  uint64_t h = mix(parent ^ 0x243f6a8885a308d3ull);
+  for (int32_t t : block_tokens) h = mix(h ^ static_cast<uint32_t>(t));
+  return h == 0 ? 1 : h;
+}
+
+int32_t KvCache::share_prefix(int32_t seq, std::span<const int32_t> tokens, int32_t max_blocks) {
+  auto& table = tables_[seq];
+  if (!table.empty()) return 0;
+  const int32_t bs = opts_.block_size;
+  const int32_t limit = std::min<int32_t>(max_blocks, static_cast<int32_t>(tokens.size()) / bs);
+  uint64_t parent = 0;
+  for (int32_t i = 0; i < limit; ++i) {
+    const auto blk = tokens.subspan(static_cast<size_t>(i) * bs, static_cast<size_t>(bs));
+    const uint64_t h = block_hash(parent, blk);
+    auto it = index_.find(h);
+    if (it == index_.end()) break;
+    const int32_t b = it->second;
+    const BlockKey& k = keys_[b];
+    if (k.parent != parent || !std::equal(k.tokens.begin(), k.tokens.end(), blk.begin(), blk.end())) break;
+    if (in_lru_[b]) {
+      lru_.erase(lru_pos_[b]);
+      in_lru_[b] = 0;
+    }
+    ++refs_[b];
+    table.push_back(b);
+    parent = h;
+  }
+  return static_cast<int32_t>(table.size()) * bs;
+}
+
+uint64_t KvCache::register_block(int32_t seq, int32_t index, uint64_t parent, std::span<const int32_t> block_tokens) {
+  const uint64_t h = block_hash(parent, block_tokens);
+  auto t = tables_.find(seq);
+  if (t == tables_.end() || index < 0 || static_cast<size_t>(index) >= t->second.size() ||
+      static_cast<int>(block_tokens.size()) != opts_.block_size) {
+    return h;
+  }
+  const int32_t b = t->second[static_cast<size_t>(index)];
+  if (keys_[b].hash != 0) return h;    // already registered (e.g. shared from the cache)
+  if (index_.count(h) != 0) return h;  // same content elsewhere: keep that one
+  BlockKey& k = keys_[b];
+  k.hash = h;
+  k.parent = parent;
+  k.tokens.assign(block_tokens.begin(), block_tokens.end());
+  index_.emplace(h, b);
+  return h;
+}
+
+void KvCache::clear_prefix_cache() {
+  for (int32_t b : lru_) {
+    in_lru_[b] = 0;
+    unregister(b);
+    free_.push_back(b);
+  }
+  lru_.clear();
+  for (int32_t b = 0; b < n_blocks_; ++b) unregister(b);
 }
 
 Status KvCache::reserve(int32_t seq, int32_t n_pos) {
@@ -55,9 +149,10 @@ Status KvCache::reserve(int32_t seq, int32_t n_pos) {
   const size_t need = (static_cast<size_t>(n_pos) + opts_.block_size - 1) / opts_.block_size;
   if (need <= table.size()) return {};
   const size_t more = need - table.size();
-  if (more > free_.size()) {
-    return make_error("KV cache is full: sequence {} needs {} more blocks of {} positions, {} free", seq, more,
-                      opts_.block_size, free_.size());
+  if (more > static_cast<size_t>(available_blocks())) {
+    return make_error_kind(ErrorKind::kResourceExhausted,
+                           "KV cache is full: sequence {} needs {} more blocks of {} positions, {} free", seq, more,
+                           opts_.block_size, available_blocks());
   }
   while (table.size() < need) table.push_back(take_block());
   return {};
@@ -78,6 +173,24 @@ void KvCache::truncate(int32_t seq, int32_t n_pos) {
     drop_block(it->second.back());
     it->second.pop_back();
   }
+  // The kept last block will be overwritten past n_pos: it must stop naming its old content
+  // (prefix cache), and another sequence sharing it must not see the new one.
+  if (n_pos % opts_.block_size != 0 && !it->second.empty()) {
+    const int32_t b = it->second.back();
+    if (refs_[b] > 1 && available_blocks() > 0) {
+      const int32_t c = take_block();
+      for (int il = 0; il < n_layer_; ++il) {
+        std::memcpy(static_cast<uint8_t*>(k_pool(il)) + c * block_bytes_,
+                    static_cast<uint8_t*>(k_pool(il)) + b * block_bytes_, block_bytes_);
+        std::memcpy(static_cast<uint8_t*>(v_pool(il)) + c * block_bytes_,
+                    static_cast<uint8_t*>(v_pool(il)) + b * block_bytes_, block_bytes_);
+      }
+      drop_block(b);
+      it->second.back() = c;
+    } else if (refs_[b] == 1) {
+      unregister(b);
+    }
+  }
 }
 
 Status KvCache::fork(int32_t src, int32_t dst, int32_t n_pos) {
@@ -92,7 +205,7 @@ Status KvCache::fork(int32_t src, int32_t dst, int32_t n_pos) {
     return make_error("cannot fork sequence {} at {} positions: only {} reserved", src, n_pos,
                       from.size() * opts_.block_size);
   }
-  if (partial && free_.empty()) return make_error("KV cache is full: cannot fork sequence {}", src);
+  if (partial && available_blocks() == 0) return make_error("KV cache is full: cannot fork sequence {}", src);
   std::vector<int32_t> table(from.begin(), from.begin() + full);
   for (int32_t b : table) ++refs_[b];
   if (partial) {

@@ -3,10 +3,19 @@
 // The storage and block tables live here, in the model layer, because the forward pass reads
 // them; the policy (which sequences run, prefix sharing, eviction) belongs to the runtime.
 // Blocks are reference-counted so sequences can share identical prefixes (fork).
+//
+// Prefix cache: a FULL block can be registered under a content hash, hash(parent hash, its
+// tokens), so the hash names every token from position 0 to the block's end. Because a block's
+// K/V depends only on those tokens and their positions, a later sequence whose prompt starts
+// with the same tokens can share the block (refcount++) instead of recomputing it. A registered
+// block whose refcount drops to 0 is not freed but kept as "cached" in LRU order; when the pool
+// runs out of free blocks, the least recently used cached block is evicted and reused.
 #pragma once
 
 #include <cstdint>
+#include <list>
 #include <memory>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -50,15 +59,47 @@ class KvCache {
 
   int block_size() const { return opts_.block_size; }
   int n_blocks() const { return n_blocks_; }
+  // Blocks nobody references and the prefix cache does not hold.
   int free_blocks() const { return static_cast<int>(free_.size()); }
+  // Blocks only the prefix cache holds (refcount 0, evictable).
+  int cached_blocks() const { return static_cast<int>(lru_.size()); }
+  // Blocks referenced by at least one sequence.
+  int used_blocks() const { return n_blocks_ - free_blocks() - cached_blocks(); }
+  // Blocks reserve() can hand out: free ones, then evicted cached ones.
+  int available_blocks() const { return free_blocks() + cached_blocks(); }
   size_t bytes() const { return 2 * static_cast<size_t>(n_layer_) * layer_bytes_; }
+
+  // ---- prefix cache ----
+  // Hash of a full block: chains the parent's hash (0 for the first block) with the block's
+  // tokens. Never 0.
+  static uint64_t block_hash(uint64_t parent, std::span<const int32_t> block_tokens);
+  // Makes `seq` (which must hold no blocks) share the longest run of registered blocks that
+  // matches tokens[0, max_blocks * block_size); returns the number of positions shared (a
+  // multiple of block_size). Shared blocks are refcounted and leave the LRU list.
+  int32_t share_prefix(int32_t seq, std::span<const int32_t> tokens, int32_t max_blocks);
+  // Registers block `index` of seq's table (full: block_size positions written) as holding
+  // `block_tokens` after the chain `parent`. Returns the block's hash, to chain the next one.
+  // If another block already holds that content, this one stays unregistered (freed on release).
+  uint64_t register_block(int32_t seq, int32_t index, uint64_t parent, std::span<const int32_t> block_tokens);
+  // Drops every cached (unreferenced) block back to the free list and forgets all hashes.
+  void clear_prefix_cache();
+  size_t prefix_index_size() const { return index_.size(); }
 
  private:
   struct Free {
     void operator()(uint8_t* p) const;
   };
-  int32_t take_block();
+  int32_t take_block();  // caller checked available_blocks() > 0
   void drop_block(int32_t b);
+  void unregister(int32_t b);
+
+  // Per-block prefix-cache entry (hash 0 = not registered). Tokens and parent are kept to verify
+  // a hash match exactly, so a 64-bit collision can never share wrong K/V.
+  struct BlockKey {
+    uint64_t hash = 0;
+    uint64_t parent = 0;
+    std::vector<int32_t> tokens;
+  };
 
   KvCacheOptions opts_;
   int n_layer_ = 0;
@@ -71,6 +112,11 @@ class KvCache {
   std::vector<int32_t> refs_;
   std::vector<int32_t> free_;
   std::unordered_map<int32_t, std::vector<int32_t>> tables_;
+  std::vector<BlockKey> keys_;                        // [n_blocks]
+  std::unordered_map<uint64_t, int32_t> index_;       // hash -> registered block
+  std::list<int32_t> lru_;                            // cached blocks, least recently used first
+  std::vector<std::list<int32_t>::iterator> lru_pos_; // [n_blocks], valid while in lru_
+  std::vector<uint8_t> in_lru_;                       // [n_blocks]
 };
 
 }  // namespace hearth

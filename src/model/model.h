@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/error.h"
@@ -36,11 +37,22 @@ struct ModelWeights {
   std::vector<LayerWeights> layers;
 };
 
+// Sees the input of every weight matmul of the forward pass (`hearth imatrix` sums the squared
+// activations per input column). Called on the forward thread before the matmul, with the
+// weight's GGUF name and its input x [n_tokens, n_in]. ForwardState::observer is null by
+// default, and then the forward pass does no extra work.
+class MatmulObserver {
+ public:
+  virtual ~MatmulObserver() = default;
+  virtual void on_matmul(std::string_view weight_name, const float* x, int64_t n_tokens, int64_t n_in) = 0;
+};
+
 // Scratch buffers of one forward pass, grown on demand and reused across calls.
 struct ForwardState {
   std::vector<float> x, xn, q, k, v, att, ffn_gate, ffn_up, out_hidden;
   std::vector<const int32_t*> tables;
   MatmulScratch mm;
+  MatmulObserver* observer = nullptr;  // optional activation hook (not owned)
 };
 
 class Model {

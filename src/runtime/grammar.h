@@ -30,7 +30,12 @@ Result<std::shared_ptr<const Grammar>> parse_gbnf(std::string_view text, std::st
 // anyOf/oneOf, $ref to #/$defs or #/definitions, minItems/maxItems, minLength/maxLength,
 // string formats are not enforced beyond "string". Unsupported keywords are an
 // ErrorKind::kInvalidArgument error naming the keyword.
+//
+// Properties are generated in the schema's order. nlohmann::json sorts object keys, so pass an
+// nlohmann::ordered_json (parse the request body with ordered_json) to keep the declared order;
+// the nlohmann::json overload generates them in name order.
 Result<std::string> json_schema_to_gbnf(const nlohmann::json& schema);
+Result<std::string> json_schema_to_gbnf(const nlohmann::ordered_json& schema);
 
 // GBNF for any JSON value whose top level is an object (Ollama `format: "json"`, OpenAI
 // `response_format: {type: json_object}`).

@@ -61,8 +61,12 @@ struct GenerationRequest {
   bool ignore_eog = false;        // keep going past end-of-generation tokens
   std::shared_ptr<const Grammar> grammar;  // constrained decoding (JSON schema, GBNF), optional
   int32_t top_logprobs = -1;    // -1: no logprobs; 0: chosen token's logprob; k: also the top k
+                                // (log-softmax of the raw logits: before penalties, grammar mask
+                                // and temperature, i.e. the model's own distribution)
   bool truncate = false;        // prompt too long for n_ctx: keep its first token (BOS) and its
-                                // last tokens instead of failing with kInvalidArgument
+                                // last tokens instead of failing with kInvalidArgument; the kept
+                                // prompt leaves room for min(n_predict, n_ctx/2) tokens when
+                                // n_predict > 0, else n_ctx/4
 };
 
 struct TokenLogprob {
@@ -88,12 +92,16 @@ struct StreamEvent {
   Type type = Type::kToken;
   // kToken: text that became final with this token (UTF-8 complete, stop strings removed; may be
   // empty while text is held back).
+  // kDone: text still held back when generation ended without a token to carry it (after an
+  // end-of-generation token or a finished grammar: an incomplete UTF-8 tail or a partial stop
+  // string that never completed). Append it like a kToken's text; usually empty.
   std::string text;
   int32_t token = -1;
   float logprob = 0.0f;             // when top_logprobs >= 0
   std::vector<TokenLogprob> top;    // when top_logprobs > 0
   FinishInfo finish;                // kDone
   Error error;                      // kError (terminal, no kDone follows)
+  uint64_t step = 0;                // scheduler step (forward pass count) that produced the event
 };
 
 class Scheduler;
@@ -129,6 +137,7 @@ struct SchedulerStats {
   uint64_t tokens_prompt = 0;         // prompt tokens evaluated (not cached), cumulative
   uint64_t tokens_generated = 0;      // cumulative
   uint64_t steps = 0;                 // forward passes
+  uint64_t preemptions = 0;           // sequences evicted from the KV cache to be recomputed later
 };
 
 class Scheduler {

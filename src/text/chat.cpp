@@ -16,7 +16,88 @@ std::string format_chatml(const nlohmann::ordered_json& messages, bool add_gener
   return out;
 }
 
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+// Templates that know nothing of tools (or no template at all) get the tools described in the
+// system message with Hermes-style <tool_call> instructions, past calls as <tool_call> text in the
+// assistant turn and results as <tool_response> user turns; parse_tool_calls(kNone) reads it back.
+std::string tools_system_text(const ojson& tools) {
+  std::string s =
+      "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+      "You are provided with function signatures within <tools></tools> XML tags:\n<tools>";
+  for (const auto& t : tools) {
+    s += '\n';
+    s += t.dump();
+  }
+  s += "\n</tools>\n\nFor each function call, return a json object with function name and arguments within "
+       "<tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": "
+       "<args-json-object>}\n</tool_call>";
+  return s;
+}
+
+std::string text_of(const ojson& content) {
+  if (content.is_string()) return content.get<std::string>();
+  if (content.is_null()) return "";
+  return content.dump();
+}
+
+ojson messages_without_tool_support(const ojson& messages, const ojson& tools) {
+  ojson out = ojson::array();
+  const std::string sys = tools_system_text(tools);
+  bool sys_done = false;
+  for (const auto& m : messages) {
+    const std::string role = m.is_object() ? m.value("role", "") : "";
+    if (!sys_done && role == "system" && m.contains("content") && m["content"].is_string()) {
+      ojson c = m;
+      c["content"] = m["content"].get<std::string>() + "\n\n" + sys;
+      out.push_back(std::move(c));
+      sys_done = true;
+      continue;
+    }
+    if (!sys_done) {
+      out.push_back(ojson{{"role", "system"}, {"content", sys}});
+      sys_done = true;
+    }
+    if (role == "assistant" && m.contains("tool_calls") && m["tool_calls"].is_array() && !m["tool_calls"].empty()) {
+      std::string text = m.contains("content") ? text_of(m["content"]) : "";
+      for (const auto& call : m["tool_calls"]) {
+        const ojson& fn = call.contains("function") ? call["function"] : call;
+        ojson c = ojson::object();
+        c["name"] = fn.value("name", "");
+        c["arguments"] = fn.contains("arguments") ? fn["arguments"] : ojson::object();
+        if (!text.empty()) text += '\n';
+        text += "<tool_call>\n" + c.dump() + "\n</tool_call>";
+      }
+      out.push_back(ojson{{"role", "assistant"}, {"content", text}});
+    } else if (role == "tool") {
+      const std::string body = "<tool_response>\n" + text_of(m.value("content", ojson(""))) + "\n</tool_response>";
+      // Consecutive results go into one user turn so roles keep alternating.
+      if (!out.empty() && out.back().value("role", "") == "user" && out.back().value("tool_results", false)) {
+        out.back()["content"] = out.back()["content"].get<std::string>() + "\n" + body;
+      } else {
+        out.push_back(ojson{{"role", "user"}, {"content", body}, {"tool_results", true}});
+      }
+    } else {
+      out.push_back(m);
+    }
+  }
+  for (auto& m : out) m.erase("tool_results");
+  return out;
+}
+
+}  // namespace
+
 Result<std::string> format_chat(const Vocab& vocab, const ChatRequest& req) {
+  const bool has_tools = req.tools && req.tools->is_array() && !req.tools->empty();
+  const bool template_knows_tools = vocab.chat_template.find("tool") != std::string::npos;
+  if (has_tools && !template_knows_tools) {
+    ChatRequest plain = req;
+    plain.messages = messages_without_tool_support(req.messages, *req.tools);
+    plain.tools.reset();
+    return format_chat(vocab, plain);
+  }
   if (vocab.chat_template.empty()) return format_chatml(req.messages, req.add_generation_prompt);
   jinja::ChatInputs in;
   in.messages = req.messages;

@@ -19,7 +19,10 @@ struct ChatRequest {
 };
 
 // Renders the conversation. Template errors (unsupported constructs, raise_exception) are
-// returned as errors naming the template line.
+// returned as errors naming the template line. When `tools` are given but the template never
+// mentions tools (or there is no template), the tools are described in the system message with
+// Hermes-style <tool_call> instructions, past assistant calls become <tool_call> text and tool
+// results <tool_response> user turns, matching ToolCallFormat::kNone in text/tool_calls.h.
 Result<std::string> format_chat(const Vocab& vocab, const ChatRequest& req);
 
 // The built-in ChatML rendering used when a model has no template.

@@ -19,9 +19,11 @@ namespace hearth {
 enum class ToolCallFormat {
   kNone,       // template has no tool support: tools are described in a system message, output
                // parsed as Hermes-style <tool_call> or a bare JSON object {"name":..,"arguments"|"parameters":..}
-  kLlama3,     // Llama 3.x: {"name": "...", "parameters": {...}} (optionally after <|python_tag|>)
-  kHermes,     // Hermes / Qwen 2.5+ / Qwen3: <tool_call>{"name": ..., "arguments": {...}}</tool_call>
-  kMistral,    // Mistral: [TOOL_CALLS] [{"name": ..., "arguments": {...}}, ...]
+  kLlama3,     // Llama 3.x: {"name": "...", "parameters": {...}} (optionally after <|python_tag|>;
+               // several separated by ';' or newlines); also Nemotron's <TOOLCALL>[...]</TOOLCALL>
+  kHermes,     // Hermes / Qwen 2.5+ / Qwen3: <tool_call>{"name": ..., "arguments": {...}}</tool_call>,
+               // or Qwen3-Coder's <tool_call><function=NAME><parameter=K>V</parameter></function></tool_call>
+  kMistral,    // Mistral: [TOOL_CALLS] [{"name": ..., "arguments": {...}}, ...] or [TOOL_CALLS]name[ARGS]{...}
 };
 
 // From the template source (tokenizer.chat_template) and, where that is ambiguous, the vocabulary.
@@ -44,7 +46,10 @@ ParsedToolOutput parse_tool_calls(ToolCallFormat f, std::string_view text);
 
 // Incremental parser for streaming: push() returns the content that is certainly not part of a
 // tool call and can be sent now; text that may start a tool call is held back. finish() returns
-// the rest: remaining content plus every tool call found.
+// the rest: remaining content plus every tool call found. Streamed text + finish().content equals
+// parse_tool_calls(...).content up to leading/trailing whitespace. Markers that start holding:
+// <tool_call> (Hermes, None), [TOOL_CALLS] (Mistral), <|python_tag|>, <TOOLCALL> or any '{'
+// (Llama 3), and for None an output whose first visible character is '{'.
 class ToolCallStreamParser {
  public:
   explicit ToolCallStreamParser(ToolCallFormat f) : format_(f) {}
@@ -53,9 +58,10 @@ class ToolCallStreamParser {
 
  private:
   ToolCallFormat format_;
-  std::string buffer_;   // text not yet released
-  std::string all_;      // everything pushed
-  bool in_call_ = false;
+  std::string buffer_;    // text not yet released
+  std::string all_;       // everything pushed
+  std::string released_;  // everything push() returned
+  bool in_call_ = false;  // a marker was seen: hold everything until finish()
 };
 
 // Turns OpenAI/Ollama-shaped messages into what Jinja chat templates expect: assistant

@@ -22,7 +22,7 @@ Status forward_llama_block(const Model& m, const Batch& batch, KvCache& kv, Forw
     blocks::norm(c, lw.attn_norm, T, s);
     blocks::self_attention(c, lw, il, batch, kv, s, pool, attn);
     blocks::norm(c, lw.ffn_norm, T, s);
-    blocks::ffn_swiglu(c, lw, T, s, pool);
+    blocks::ffn_swiglu(c, lw, T, s, pool, il);
   }
   blocks::lm_head(c, w, batch, s, pool, logits);
   return {};

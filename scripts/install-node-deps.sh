@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the npm packages the tests use (idempotent; skipped when already present):
+#   tools/goldens  node-llama-cpp 3.22.1 (llama.cpp, the peer) for cross-engine checks
+#   tests/clients  the official `openai` and `ollama` client libraries for the server tests
+# Tests that need them skip cleanly when they are missing (no network, no npm).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+command -v npm >/dev/null 2>&1 || { echo "install-node-deps: npm not found, skipping" >&2; exit 0; }
+for dir in tools/goldens tests/clients; do
+  [[ -f $dir/package.json ]] || continue
+  if [[ -d $dir/node_modules && $dir/node_modules -nt $dir/package.json ]]; then continue; fi
+  echo "install-node-deps: installing $dir" >&2
+  # `npm ci` is exact but fails on mirrors lacking some optional platform packages; fall back.
+  (cd "$dir" && { npm ci --ignore-scripts --no-audit --no-fund >/dev/null 2>&1 ||
+                  npm install --no-save --ignore-scripts --no-audit --no-fund >/dev/null 2>&1; }) ||
+    echo "install-node-deps: could not install $dir (tests that need it will skip)" >&2
+done
+exit 0

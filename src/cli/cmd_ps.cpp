@@ -1,0 +1,67 @@
+// hearth ps: the models loaded in the running server (GET /api/ps at HEARTH_HOST).
+#include <ctime>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "store/http_client.h"
+#include "store/progress.h"
+
+namespace hearth::cli {
+namespace {
+
+// "2026-11-24T05:20:00Z" → "4 minutes from now"; "Forever" for Ollama's far-future marker.
+std::string until_text(const std::string& rfc3339) {
+  std::tm tm{};
+  if (rfc3339.rfind("2318-", 0) == 0) return "Forever";
+  if (::strptime(rfc3339.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) == nullptr) return rfc3339;
+  const int64_t t = ::timegm(&tm);
+  const int64_t d = t - std::time(nullptr);
+  if (d <= 0) return "Stopping...";
+  if (d < 60) return fmt::format("{} seconds from now", d);
+  if (d < 3600) return fmt::format("{} minute{} from now", d / 60, d / 60 == 1 ? "" : "s");
+  return fmt::format("{} hour{} from now", d / 3600, d / 3600 == 1 ? "" : "s");
+}
+
+void run_ps() {
+  const std::string base = store::hearth_host_url();
+  store::HttpRequest r;
+  r.url = base + "/api/ps";
+  r.connect_timeout_s = 5;
+  auto res = store::http_do(r);
+  if (!res) return fail(fmt::format("no hearth server running at {} (start one with: hearth serve)", base));
+  if (res->status != 200) return fail(fmt::format("{}: HTTP {}", r.url, res->status));
+  auto j = nlohmann::json::parse(res->body, nullptr, false);
+  if (j.is_discarded() || !j.contains("models") || !j["models"].is_array()) {
+    return fail(fmt::format("{}: not a /api/ps answer", r.url));
+  }
+  std::vector<std::array<std::string, 5>> rows{{"NAME", "ID", "SIZE", "PROCESSOR", "UNTIL"}};
+  for (const auto& m : j["models"]) {
+    const std::string digest = m.value("digest", "");
+    const std::string id = digest.size() >= 12 ? digest.substr(digest.rfind(':') + 1, 12) : digest;
+    const uint64_t size = m.value("size", uint64_t{0});
+    const uint64_t vram = m.value("size_vram", uint64_t{0});
+    const std::string proc = vram == 0 ? "100% CPU" : fmt::format("{}% GPU", size ? 100 * vram / size : 0);
+    rows.push_back({m.value("name", ""), id, store::human_size(size), proc, until_text(m.value("expires_at", ""))});
+  }
+  std::array<size_t, 5> w{};
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < 5; ++i) w[i] = std::max(w[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    fmt::print("{:<{}}    {:<{}}    {:<{}}    {:<{}}    {}\n", row[0], w[0], row[1], w[1], row[2], w[2], row[3], w[3],
+               row[4]);
+  }
+}
+
+}  // namespace
+
+void add_ps_command(CLI::App& app) {
+  CLI::App* cmd = app.add_subcommand("ps", "List the models loaded in the running server");
+  cmd->callback([] { run_ps(); });
+}
+
+HEARTH_COMMAND(90, add_ps_command);
+
+}  // namespace hearth::cli

@@ -1,0 +1,115 @@
+// hearth show NAME|PATH [--modelfile|--template|--parameters|--system|--license]: what a model
+// is (architecture, parameter count, context and embedding length, quantization, read from its
+// GGUF) and what the store adds (template, system prompt, parameters, license).
+#include <filesystem>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "formats/gguf.h"
+#include "quantize/recipe.h"
+#include "store/modelfile.h"
+#include "store/store.h"
+
+namespace hearth::cli {
+namespace {
+
+struct ShowArgs {
+  std::string name;
+  bool modelfile = false, template_only = false, parameters = false, system = false, license = false;
+};
+
+std::string param_count(uint64_t n) {
+  if (n >= 1000000000ull) return fmt::format("{:.1f}B", static_cast<double>(n) / 1e9);
+  if (n >= 1000000ull) return fmt::format("{:.2f}M", static_cast<double>(n) / 1e6);
+  if (n >= 1000ull) return fmt::format("{:.2f}K", static_cast<double>(n) / 1e3);
+  return std::to_string(n);
+}
+
+void run_show(const ShowArgs& a) {
+  store::ResolvedModel rm;
+  std::string from_line;
+  std::error_code ec;
+  if (a.name.ends_with(".gguf") || std::filesystem::is_regular_file(a.name, ec)) {
+    rm.model_path = a.name;
+    from_line = std::filesystem::absolute(a.name).string();
+  } else {
+    auto name = store::parse_model_name(a.name);
+    if (!name) return fail(name.error());
+    auto st = store::Store::open();
+    if (!st) return fail(st.error());
+    auto r = st->resolve(*name);
+    if (!r) return fail(r.error());
+    rm = std::move(*r);
+    from_line = rm.model_path;
+  }
+  std::string params_text;
+  for (const auto& [k, v] : rm.params.items()) {
+    if (v.is_array()) {
+      for (const auto& x : v) params_text += fmt::format("{:<20}{}\n", k, x.is_string() ? "\"" + x.get<std::string>() + "\"" : x.dump());
+    } else {
+      params_text += fmt::format("{:<20}{}\n", k, v.is_string() ? v.get<std::string>() : v.dump());
+    }
+  }
+  if (a.modelfile) return fmt::print("{}", store::render_modelfile(rm, from_line));
+  if (a.template_only) return fmt::print("{}\n", rm.template_text);
+  if (a.parameters) return fmt::print("{}", params_text);
+  if (a.system) return fmt::print("{}\n", rm.system);
+  if (a.license) return fmt::print("{}\n", rm.license);
+
+  auto g = GgufFile::open(rm.model_path);
+  if (!g) return fail(g.error());
+  const std::string arch = g->get_string("general.architecture").value_or(std::nullopt).value_or("unknown");
+  uint64_t n_params = 0;
+  for (const auto& t : g->tensors()) n_params += static_cast<uint64_t>(t.n_elements());
+  auto u64 = [&](const std::string& key) -> std::string {
+    auto v = g->get_u64(key);
+    return v && *v ? std::to_string(**v) : "-";
+  };
+  std::string quant = "-";
+  if (auto ft = g->get_u64("general.file_type"); ft && *ft) {
+    quant = quant::file_type_name(static_cast<quant::FileType>(**ft));
+  }
+  fmt::print("  Model\n");
+  fmt::print("    {:<20}{}\n", "architecture", arch);
+  fmt::print("    {:<20}{}\n", "parameters", param_count(n_params));
+  fmt::print("    {:<20}{}\n", "context length", u64(arch + ".context_length"));
+  fmt::print("    {:<20}{}\n", "embedding length", u64(arch + ".embedding_length"));
+  fmt::print("    {:<20}{}\n", "quantization", quant);
+  if (!params_text.empty()) {
+    fmt::print("\n  Parameters\n");
+    size_t p = 0;
+    while (p < params_text.size()) {
+      const size_t e = params_text.find('\n', p);
+      fmt::print("    {}\n", params_text.substr(p, e - p));
+      p = e + 1;
+    }
+  }
+  if (!rm.system.empty()) {
+    std::string sys = rm.system;
+    for (size_t p = sys.find('\n'); p != std::string::npos; p = sys.find('\n', p + 5)) sys.replace(p, 1, "\n    ");
+    fmt::print("\n  System\n    {}\n", sys);
+  }
+  if (!rm.license.empty()) {
+    const std::string first = rm.license.substr(0, rm.license.find('\n'));
+    fmt::print("\n  License\n    {}\n", first);
+  }
+  fmt::print("\n");
+}
+
+}  // namespace
+
+void add_show_command(CLI::App& app) {
+  auto a = std::make_shared<ShowArgs>();
+  CLI::App* cmd = app.add_subcommand("show", "Show information about a model");
+  cmd->add_option("name", a->name, "Model name or .gguf path")->required();
+  cmd->add_flag("--modelfile", a->modelfile, "Print a Modelfile that recreates the model");
+  cmd->add_flag("--template", a->template_only, "Print the template");
+  cmd->add_flag("--parameters", a->parameters, "Print the parameters");
+  cmd->add_flag("--system", a->system, "Print the system prompt");
+  cmd->add_flag("--license", a->license, "Print the license");
+  cmd->callback([a] { run_show(*a); });
+}
+
+HEARTH_COMMAND(60, add_show_command);
+
+}  // namespace hearth::cli

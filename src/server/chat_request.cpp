@@ -1,0 +1,181 @@
+#include "server/chat_request.h"
+
+#include <algorithm>
+
+#include "runtime/grammar.h"
+#include "text/chat.h"
+#include "text/tool_calls.h"
+
+namespace hearth::server {
+namespace {
+
+std::unexpected<Error> invalid(std::string msg) {
+  return std::unexpected(Error{std::move(msg), ErrorKind::kInvalidArgument});
+}
+
+// Chat-template output already contains BOS where the template wants it: parse special tokens,
+// add BOS only when the vocabulary asks for it and the template did not write it.
+std::vector<int32_t> tokenize_templated(const Tokenizer& tok, const std::string& text) {
+  const Vocab& v = tok.vocab();
+  EncodeOptions eo;
+  eo.parse_special = true;
+  eo.add_special = false;
+  std::vector<int32_t> ids = tok.encode(text, eo);
+  if (v.add_bos && v.bos >= 0 && (ids.empty() || ids[0] != v.bos)) ids.insert(ids.begin(), v.bos);
+  return ids;
+}
+
+// Plain completion text: tokenized exactly as `hearth run --raw` does.
+std::vector<int32_t> tokenize_raw(const Tokenizer& tok, const std::string& text) {
+  EncodeOptions eo;
+  eo.add_special = true;
+  return tok.encode(text, eo);
+}
+
+}  // namespace
+
+Result<json> validate_messages(const json& messages) {
+  if (!messages.is_array()) return invalid("invalid request: 'messages' must be an array");
+  json out = json::array();
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const json& m = messages[i];
+    const std::string where = "messages[" + std::to_string(i) + "]";
+    if (!m.is_object()) return invalid("invalid request: '" + where + "' must be an object");
+    std::string role;
+    HEARTH_TRY(read_string(m, "role", role, where));
+    if (role.empty()) return invalid("invalid request: '" + where + ".role' is required");
+    static const char* kRoles[] = {"system", "user", "assistant", "tool", "developer"};
+    if (std::none_of(std::begin(kRoles), std::end(kRoles), [&](const char* r) { return role == r; })) {
+      return invalid("invalid request: '" + where + ".role' must be system, user, assistant or tool, got '" + role + "'");
+    }
+    json nm = m;
+    if (role == "developer") nm["role"] = "system";  // OpenAI's newer name for the system role
+    auto it = m.find("content");
+    if (it == m.end() || it->is_null()) {
+      nm["content"] = "";
+    } else if (it->is_array()) {
+      // OpenAI content parts: only text parts are understood.
+      std::string text;
+      for (const auto& part : *it) {
+        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string()) {
+          return invalid("invalid request: '" + where + ".content' parts must be {\"type\":\"text\",\"text\":...}; " +
+                         "images and audio are not supported");
+        }
+        text += part["text"].get<std::string>();
+      }
+      nm["content"] = text;
+    } else if (!it->is_string()) {
+      return invalid("invalid request: '" + where + ".content' must be a string");
+    }
+    if (auto img = m.find("images"); img != m.end() && !img->is_null() && !(img->is_array() && img->empty())) {
+      return invalid("invalid request: '" + where + ".images': this server runs text-only models");
+    }
+    if (auto tc = m.find("tool_calls"); tc != m.end() && !tc->is_null() && !tc->is_array()) {
+      return invalid("invalid request: '" + where + ".tool_calls' must be an array");
+    }
+    out.push_back(std::move(nm));
+  }
+  return normalize_messages_for_template(out);
+}
+
+Result<std::shared_ptr<const Grammar>> grammar_for_format(const json& format) {
+  std::string gbnf;
+  if (format.is_string()) {
+    const std::string f = format.get<std::string>();
+    if (f.empty()) return std::shared_ptr<const Grammar>();
+    if (f != "json") return invalid("invalid request: 'format' must be \"json\" or a JSON schema object, got \"" + f + "\"");
+    gbnf = json_object_gbnf();
+  } else if (format.is_object()) {
+    auto g = json_schema_to_gbnf(nlohmann::json::parse(format.dump()));
+    if (!g) return invalid("invalid JSON schema in 'format': " + g.error().message);
+    gbnf = std::move(*g);
+  } else {
+    return invalid("invalid request: 'format' must be \"json\" or a JSON schema object");
+  }
+  auto grammar = parse_gbnf(gbnf);
+  if (!grammar) return std::unexpected(Error{"internal error compiling the schema's grammar: " + grammar.error().message});
+  return *grammar;
+}
+
+Result<PreparedGeneration> prepare_generation(const GenerationJob& job, ModelManager& models, const ServerLimits& limits) {
+  PreparedGeneration p;
+  GenerationRequest& req = p.request;
+  // Validate everything that does not need the model before loading it.
+  std::optional<json> msgs;
+  if (job.chat) {
+    auto m = validate_messages(job.messages);
+    if (!m) return std::unexpected(m.error());
+    msgs = std::move(*m);
+  }
+  if (job.format) {
+    auto g = grammar_for_format(*job.format);
+    if (!g) return std::unexpected(g.error());
+    req.grammar = *g;
+  }
+  if (job.tools && !job.tools->is_array()) return invalid("invalid request: 'tools' must be an array");
+
+  auto lease = models.acquire(job.model, job.keep_alive);
+  if (!lease) return std::unexpected(lease.error());
+  p.lease = std::move(*lease);
+  const ModelSlot& slot = p.lease->slot();
+  if (p.lease->loaded_now()) p.load_seconds = slot.load_seconds;
+  const Tokenizer& tok = *slot.tokenizer;
+  const bool has_template = !tok.vocab().chat_template.empty();
+
+  if (job.chat) {
+    ChatRequest cr;
+    cr.messages = std::move(*msgs);
+    const bool has_system = !cr.messages.empty() && cr.messages[0].value("role", "") == "system";
+    if (!has_system && !slot.info.system.empty()) {
+      cr.messages.insert(cr.messages.begin(), json{{"role", "system"}, {"content", slot.info.system}});
+    }
+    if (job.tools && !job.tools->empty()) {
+      cr.tools = *job.tools;
+      p.parse_tools = true;
+    }
+    auto text = format_chat(tok.vocab(), cr);
+    if (!text) return invalid(text.error().message);
+    req.prompt = tokenize_templated(tok, *text);
+  } else if (job.raw || !has_template) {
+    // Without a template a completion is the prompt itself (Ollama's default "{{ .Prompt }}").
+    req.prompt = tokenize_raw(tok, job.prompt);
+  } else {
+    ChatRequest cr;
+    const std::string system = job.system.empty() ? slot.info.system : job.system;
+    if (!system.empty()) cr.messages.push_back(json{{"role", "system"}, {"content", system}});
+    cr.messages.push_back(json{{"role", "user"}, {"content", job.prompt}});
+    auto text = format_chat(tok.vocab(), cr);
+    if (!text) return invalid(text.error().message);
+    req.prompt = tokenize_templated(tok, *text);
+  }
+  if (req.prompt.empty()) return invalid("invalid request: the prompt produced no tokens");
+
+  const int n_ctx = job.num_ctx > 0 ? std::min(job.num_ctx, slot.n_ctx) : slot.n_ctx;
+  const int n_prompt = static_cast<int>(req.prompt.size());
+  if (n_prompt >= n_ctx) {
+    if (!job.truncate) {
+      return make_error_kind(ErrorKind::kInvalidArgument,
+                             "the prompt is {} tokens but the context holds {}; shorten it, raise the server's "
+                             "--ctx, or ask for truncation (\"truncate\": true)",
+                             n_prompt, n_ctx);
+    }
+    // Keep the first token (BOS) and the most recent ones, leaving room to generate.
+    const int keep = std::max(1, n_ctx / 2);
+    std::vector<int32_t> cut;
+    cut.push_back(req.prompt.front());
+    cut.insert(cut.end(), req.prompt.end() - (keep - 1), req.prompt.end());
+    req.prompt = std::move(cut);
+  }
+  req.truncate = job.truncate;
+  req.sampling = job.sampling;
+  req.stop = job.stop;
+  req.top_logprobs = job.top_logprobs;
+  int32_t n_predict = job.n_predict;
+  const int room = n_ctx - static_cast<int>(req.prompt.size());
+  if (job.num_ctx > 0 && (n_predict < 0 || n_predict > room)) n_predict = room;
+  if (limits.max_predict > 0 && (n_predict < 0 || n_predict > limits.max_predict)) n_predict = limits.max_predict;
+  req.n_predict = n_predict;
+  return p;
+}
+
+}  // namespace hearth::server

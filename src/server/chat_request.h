@@ -1,0 +1,60 @@
+// The API-neutral form of a generation request, and its preparation: messages through the model's
+// chat template (with tools), tokenization, context checks, grammar for structured output, and
+// the scheduler request. Ollama and OpenAI handlers parse their JSON into a GenerationJob.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runtime/scheduler.h"
+#include "server/json_fields.h"
+#include "server/model_manager.h"
+
+namespace hearth::server {
+
+struct ServerLimits {
+  int max_predict = 0;  // cap on generated tokens per request; 0 = the context is the only limit
+};
+
+struct GenerationJob {
+  std::string model;
+  bool chat = false;
+  // Completion (/api/generate, /v1/completions).
+  std::string prompt;
+  std::string system;   // /api/generate `system`
+  bool raw = false;     // prompt goes to the model as is (no template)
+  // Chat (/api/chat, /v1/chat/completions).
+  json messages = json::array();
+  std::optional<json> tools;  // function definitions, passed to the template
+  SamplingParams sampling;
+  int32_t n_predict = -1;
+  std::vector<std::string> stop;
+  std::optional<json> format;   // "json" or a JSON schema object
+  int32_t top_logprobs = -1;    // -1 none, 0 chosen token only, k also the top k
+  bool truncate = false;        // cut an over-long prompt from the front instead of a 400
+  int32_t num_ctx = 0;          // per-request context limit (<= the loaded context)
+  std::optional<std::chrono::milliseconds> keep_alive;
+};
+
+struct PreparedGeneration {
+  std::unique_ptr<ModelLease> lease;
+  GenerationRequest request;
+  bool parse_tools = false;  // tools were offered: parse the output for tool calls
+  double load_seconds = 0;   // > 0 when this request loaded the model
+};
+
+// Loads the model (through the lease) and builds the scheduler request. Errors carry the kind
+// for the HTTP status (400 bad field / prompt too long / bad schema, 404 unknown model).
+Result<PreparedGeneration> prepare_generation(const GenerationJob& job, ModelManager& models, const ServerLimits& limits);
+
+// Checks and normalizes API messages ({role, content: string | [{type:"text",text}] | null,
+// tool_calls, tool_call_id, name}) into what chat templates expect.
+Result<json> validate_messages(const json& messages);
+
+// Parses `format` (Ollama) / the schema of `response_format` (OpenAI) into a grammar.
+Result<std::shared_ptr<const Grammar>> grammar_for_format(const json& format);
+
+}  // namespace hearth::server

@@ -1,0 +1,373 @@
+// Ollama's API (docs/api.md of ollama/ollama): /api/generate, /api/chat (NDJSON streaming by
+// default), /api/tags, /api/show, /api/ps, /api/version. Durations are nanoseconds.
+#include <array>
+#include <cmath>
+#include <memory>
+
+#include "base/timer.h"
+#include "formats/gguf.h"
+#include "server/server.h"
+#include "server/stream.h"
+
+namespace hearth::server {
+namespace {
+
+HttpResponse ollama_error(const Error& e) { return error_response(http_status_for(e.kind), json{{"error", e.message}}); }
+
+HttpResponse json_response(const json& j) {
+  HttpResponse r;
+  r.body = j.dump();
+  return r;
+}
+
+int64_t ns(double seconds) { return static_cast<int64_t>(std::llround(seconds * 1e9)); }
+
+// llama.cpp's general.file_type values, named as Ollama shows them.
+std::string quantization_name(uint32_t ft) {
+  switch (ft) {
+    case 0: return "F32";
+    case 1: return "F16";
+    case 2: return "Q4_0";
+    case 3: return "Q4_1";
+    case 7: return "Q8_0";
+    case 8: return "Q5_0";
+    case 9: return "Q5_1";
+    case 10: return "Q2_K";
+    case 11: return "Q3_K_S";
+    case 12: return "Q3_K_M";
+    case 13: return "Q3_K_L";
+    case 14: return "Q4_K_S";
+    case 15: return "Q4_K_M";
+    case 16: return "Q5_K_S";
+    case 17: return "Q5_K_M";
+    case 18: return "Q6_K";
+    case 32: return "BF16";
+    default: return "unknown";
+  }
+}
+
+std::string parameter_size(uint64_t n) {
+  if (n >= 1000000000ull) return fmt::format("{:.1f}B", n / 1e9);
+  if (n >= 1000000ull) return fmt::format("{:.1f}M", n / 1e6);
+  if (n >= 1000ull) return fmt::format("{:.1f}K", n / 1e3);
+  return std::to_string(n);
+}
+
+json details_json(const std::string& arch, uint32_t file_type, uint64_t n_params) {
+  return json{{"parent_model", ""},
+              {"format", "gguf"},
+              {"family", arch},
+              {"families", json::array({arch})},
+              {"parameter_size", parameter_size(n_params)},
+              {"quantization_level", quantization_name(file_type)}};
+}
+
+struct GgufSummary {
+  json details;
+  json model_info = json::object();
+  std::string chat_template;
+};
+
+Result<GgufSummary> summarize_gguf(const std::string& path) {
+  auto f = GgufFile::open(path);
+  if (!f) return std::unexpected(f.error());
+  GgufSummary s;
+  std::string arch = "unknown";
+  uint32_t ft = 0;
+  if (auto a = f->get_string("general.architecture"); a && *a) arch = **a;
+  if (auto t = f->get_u64("general.file_type"); t && *t) ft = static_cast<uint32_t>(**t);
+  uint64_t n_params = 0;
+  for (const auto& t : f->tensors()) n_params += static_cast<uint64_t>(t.n_elements());
+  s.details = details_json(arch, ft, n_params);
+  s.model_info["general.parameter_count"] = n_params;
+  for (const auto& [key, v] : f->metadata()) {
+    if (key == "tokenizer.chat_template") {
+      if (const std::string* str = v.as_string()) s.chat_template = *str;
+      continue;
+    }
+    // Scalars only: vocabularies and merges are megabytes (Ollama leaves them out too).
+    if (const std::string* str = v.as_string()) s.model_info[key] = *str;
+    else if (auto b = std::get_if<bool>(&v.v)) s.model_info[key] = *b;
+    else if (auto u = std::get_if<uint64_t>(&v.v)) s.model_info[key] = *u;
+    else if (auto i = std::get_if<int64_t>(&v.v)) s.model_info[key] = *i;
+    else if (auto d = std::get_if<double>(&v.v)) s.model_info[key] = *d;
+    else s.model_info[key] = nullptr;
+  }
+  return s;
+}
+
+// Ollama `options` (and the top-level fields shared by generate and chat) into the job.
+Status parse_common(const json& body, const json& defaults, GenerationJob& job, bool& stream) {
+  HEARTH_TRY(read_string(body, "model", job.model));
+  if (job.model.empty()) HEARTH_TRY(read_string(body, "name", job.model));  // pre-0.1 clients
+  HEARTH_TRY(read_bool(body, "stream", stream));
+  HEARTH_TRY(read_bool(body, "truncate", job.truncate));
+  if (auto it = body.find("keep_alive"); it != body.end() && !it->is_null()) {
+    auto ka = parse_keep_alive(*it);
+    if (!ka) return std::unexpected(ka.error());
+    job.keep_alive = *ka;
+  }
+  if (auto it = body.find("format"); it != body.end() && !it->is_null()) {
+    if (!(it->is_string() && it->get<std::string>().empty())) job.format = *it;
+  }
+  // Ollama's defaults (api/types.go DefaultOptions), then the model's parameters, then the request.
+  SamplingParams& sp = job.sampling;
+  sp.temperature = 0.8f;
+  sp.top_k = 40;
+  sp.top_p = 0.9f;
+  sp.min_p = 0.0f;
+  sp.repeat_penalty = 1.1f;
+  sp.repeat_last_n = 64;
+  std::optional<json> options;
+  HEARTH_TRY(read_object(body, "options", options));
+  const std::array<const json*, 2> sources{&defaults, options ? &*options : nullptr};
+  for (const json* src : sources) {
+    if (src == nullptr || !src->is_object()) continue;
+    const std::string p = src == &defaults ? "parameters" : "options";
+    HEARTH_TRY(read_number(*src, "temperature", sp.temperature, p));
+    HEARTH_TRY(read_int(*src, "top_k", sp.top_k, p));
+    HEARTH_TRY(read_number(*src, "top_p", sp.top_p, p));
+    HEARTH_TRY(read_number(*src, "min_p", sp.min_p, p));
+    HEARTH_TRY(read_number(*src, "repeat_penalty", sp.repeat_penalty, p));
+    HEARTH_TRY(read_int(*src, "repeat_last_n", sp.repeat_last_n, p));
+    HEARTH_TRY(read_number(*src, "presence_penalty", sp.presence_penalty, p));
+    HEARTH_TRY(read_number(*src, "frequency_penalty", sp.frequency_penalty, p));
+    int64_t seed = -1;
+    HEARTH_TRY(read_int(*src, "seed", seed, p));
+    if (seed >= 0) sp.seed = static_cast<uint64_t>(seed);
+    HEARTH_TRY(read_int(*src, "num_predict", job.n_predict, p));
+    HEARTH_TRY(read_int(*src, "num_ctx", job.num_ctx, p));
+    HEARTH_TRY(read_string_list(*src, "stop", job.stop, p));
+  }
+  if (job.n_predict < -1) job.n_predict = -1;  // Ollama: -2 = fill the context, -1 = unlimited
+  return {};
+}
+
+json stats_fields(json obj, const FinishInfo& f, double total_s, double load_s) {
+  obj["done"] = true;
+  obj["done_reason"] = finish_reason_for(f);
+  obj["total_duration"] = ns(total_s);
+  obj["load_duration"] = ns(load_s);
+  obj["prompt_eval_count"] = f.n_prompt;
+  obj["prompt_eval_duration"] = ns(f.prompt_ms / 1000.0);
+  obj["eval_count"] = f.n_generated;
+  obj["eval_duration"] = ns(f.generate_ms / 1000.0);
+  return obj;
+}
+
+json ollama_tool_calls(const std::vector<ToolCall>& calls) {
+  json arr = json::array();
+  for (const auto& c : calls) {
+    arr.push_back(json{{"id", c.id}, {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
+  }
+  return arr;
+}
+
+struct StreamState {
+  PreparedGeneration prep;
+  std::unique_ptr<RequestHandle> handle;
+  Timer timer;
+  std::string model;
+  bool chat = false;
+  ToolCallFormat tool_format = ToolCallFormat::kNone;
+};
+
+HttpResponse handle_generate(ApiContext& ctx, const HttpRequest& req, bool chat) {
+  Timer timer;
+  auto body = parse_body(req.body);
+  if (!body) return ollama_error(body.error());
+  GenerationJob job;
+  job.chat = chat;
+  bool stream = true;
+  // Model parameters (store manifests) act as defaults under the request's options.
+  std::string name;
+  if (auto s = read_string(*body, "model", name); !s) return ollama_error(s.error());
+  if (name.empty()) (void)read_string(*body, "name", name);
+  if (name.empty()) return ollama_error(Error{"invalid request: 'model' is required", ErrorKind::kInvalidArgument});
+  auto resolved = ctx.models.resolver().resolve(name);
+  if (!resolved) return ollama_error(resolved.error());
+  if (auto s = parse_common(*body, resolved->parameters, job, stream); !s) return ollama_error(s.error());
+  bool empty = false;
+  if (chat) {
+    std::optional<json> msgs, tools;
+    if (auto s = read_array(*body, "messages", msgs); !s) return ollama_error(s.error());
+    if (auto s = read_array(*body, "tools", tools); !s) return ollama_error(s.error());
+    job.messages = msgs.value_or(json::array());
+    job.tools = tools;
+    empty = job.messages.empty();
+  } else {
+    Status st = read_string(*body, "prompt", job.prompt);
+    if (st) st = read_string(*body, "system", job.system);
+    if (st) st = read_bool(*body, "raw", job.raw);
+    if (!st) return ollama_error(st.error());
+    std::string suffix, tmpl;
+    st = read_string(*body, "suffix", suffix);
+    if (st) st = read_string(*body, "template", tmpl);
+    if (!st) return ollama_error(st.error());
+    // Refused rather than ignored: silently dropping them would change what the model sees.
+    if (!suffix.empty()) {
+      return ollama_error(Error{"invalid request: 'suffix' (fill-in-the-middle) is not supported", ErrorKind::kInvalidArgument});
+    }
+    if (!tmpl.empty()) {
+      return ollama_error(Error{"invalid request: 'template' (Go templates) is not supported; the model's own chat "
+                                "template is used, or send \"raw\": true with a formatted prompt",
+                                ErrorKind::kInvalidArgument});
+    }
+    if (body->contains("images") && !(*body)["images"].is_null() && !(*body)["images"].empty()) {
+      return ollama_error(Error{"invalid request: 'images': this server runs text-only models", ErrorKind::kInvalidArgument});
+    }
+    empty = job.prompt.empty();
+  }
+
+  json head = json{{"model", resolved->name}, {"created_at", rfc3339_now()}};
+  if (empty) {
+    // Load (or with keep_alive 0, unload) without generating.
+    const bool unload = job.keep_alive && job.keep_alive->count() == 0;
+    double load_s = 0;
+    if (unload) {
+      ctx.models.unload(resolved->name);
+    } else {
+      auto lease = ctx.models.acquire(resolved->name, job.keep_alive);
+      if (!lease) return ollama_error(lease.error());
+      if ((*lease)->loaded_now()) load_s = (*lease)->slot().load_seconds;
+    }
+    json out = head;
+    if (chat) out["message"] = json{{"role", "assistant"}, {"content", ""}};
+    else out["response"] = "";
+    out["done"] = true;
+    out["done_reason"] = unload ? "unload" : "load";
+    if (!unload) {
+      out["total_duration"] = ns(timer.seconds());
+      out["load_duration"] = ns(load_s);
+    }
+    return json_response(out);
+  }
+
+  auto prep = prepare_generation(job, ctx.models, ctx.options.limits);
+  if (!prep) return ollama_error(prep.error());
+  auto st = std::make_shared<StreamState>();
+  st->timer = timer;
+  st->model = resolved->name;
+  st->chat = chat;
+  st->tool_format = prep->lease->slot().tool_format;
+  auto handle = prep->lease->slot().scheduler->submit(std::move(prep->request));
+  if (!handle) return ollama_error(handle.error());
+  st->prep = std::move(*prep);
+  st->handle = std::move(*handle);
+
+  auto chunk = [st](const std::string& content) {
+    json j{{"model", st->model}, {"created_at", rfc3339_now()}};
+    if (st->chat) j["message"] = json{{"role", "assistant"}, {"content", content}};
+    else j["response"] = content;
+    j["done"] = false;
+    return j;
+  };
+  auto final_object = [st](const GenerationOutcome& o, const std::string& content, bool with_calls) {
+    json j{{"model", st->model}, {"created_at", rfc3339_now()}};
+    if (st->chat) {
+      j["message"] = json{{"role", "assistant"}, {"content", content}};
+      if (with_calls && !o.tools.tool_calls.empty()) j["message"]["tool_calls"] = ollama_tool_calls(o.tools.tool_calls);
+    } else {
+      j["response"] = content;
+    }
+    return stats_fields(std::move(j), o.finish, st->timer.seconds(), st->prep.load_seconds);
+  };
+
+  if (!stream) {
+    GenerationOutcome o = run_generation(*st->handle, st->prep, st->tool_format, ctx.metrics,
+                                         [](const StreamEvent&, const std::string&) { return true; });
+    if (o.error) return ollama_error(*o.error);
+    const std::string content = st->prep.parse_tools ? o.tools.content : o.text;
+    return json_response(final_object(o, content, true));
+  }
+  HttpResponse r;
+  r.content_type = "application/x-ndjson";
+  Metrics* metrics = &ctx.metrics;
+  r.stream = [st, chunk, final_object, metrics](ChunkWriter& w) {
+    GenerationOutcome o = run_generation(*st->handle, st->prep, st->tool_format, *metrics,
+                                         [&](const StreamEvent&, const std::string& content) {
+                                           return content.empty() || write_ndjson(w, chunk(content));
+                                         });
+    if (o.client_gone) return;
+    if (o.error) {
+      write_ndjson(w, json{{"error", o.error->message}});
+      return;
+    }
+    if (!o.tail_content.empty()) write_ndjson(w, chunk(o.tail_content));
+    if (!o.tools.tool_calls.empty()) {
+      json j = chunk("");
+      j["message"]["tool_calls"] = ollama_tool_calls(o.tools.tool_calls);
+      write_ndjson(w, j);
+    }
+    write_ndjson(w, final_object(o, "", false));
+  };
+  return r;
+}
+
+HttpResponse handle_tags(ApiContext& ctx) {
+  json models = json::array();
+  for (const auto& m : ctx.models.resolver().list()) {
+    json e{{"name", m.name}, {"model", m.name}, {"modified_at", m.modified_at}, {"size", m.size}, {"digest", m.digest}};
+    if (auto s = summarize_gguf(m.path)) e["details"] = s->details;
+    models.push_back(std::move(e));
+  }
+  return json_response(json{{"models", models}});
+}
+
+HttpResponse handle_show(ApiContext& ctx, const HttpRequest& req) {
+  auto body = parse_body(req.body);
+  if (!body) return ollama_error(body.error());
+  std::string name;
+  if (auto s = read_string(*body, "model", name); !s) return ollama_error(s.error());
+  if (name.empty()) (void)read_string(*body, "name", name);
+  if (name.empty()) return ollama_error(Error{"invalid request: 'model' is required", ErrorKind::kInvalidArgument});
+  auto m = ctx.models.resolver().resolve(name);
+  if (!m) return ollama_error(m.error());
+  auto s = summarize_gguf(m->path);
+  if (!s) return ollama_error(s.error());
+  const std::string tmpl = m->chat_template.empty() ? s->chat_template : m->chat_template;
+  std::string params;
+  for (const auto& [k, v] : m->parameters.items()) params += k + " " + (v.is_string() ? v.get<std::string>() : v.dump()) + "\n";
+  std::string modelfile = "# Modelfile generated by hearth\nFROM " + m->path + "\n";
+  if (!m->system.empty()) modelfile += "SYSTEM \"\"\"" + m->system + "\"\"\"\n";
+  json caps = json::array({"completion"});
+  if (tmpl.find("tools") != std::string::npos) caps.push_back("tools");
+  json out{{"modelfile", modelfile}, {"parameters", params},   {"template", tmpl},  {"details", s->details},
+           {"model_info", s->model_info}, {"capabilities", caps}, {"modified_at", m->modified_at}};
+  if (!m->system.empty()) out["system"] = m->system;
+  return json_response(out);
+}
+
+HttpResponse handle_ps(ApiContext& ctx) {
+  json models = json::array();
+  for (const auto& r : ctx.models.resident()) {
+    json e{{"name", r.info.name}, {"model", r.info.name}, {"size", r.bytes}, {"digest", r.info.digest},
+           {"details", details_json(r.arch, r.file_type, r.n_params)}, {"size_vram", 0}, {"context_length", r.n_ctx}};
+    if (r.expires_at) {
+      e["expires_at"] = rfc3339_utc(*r.expires_at);
+    } else {
+      e["expires_at"] = "2318-01-01T00:00:00Z";  // "never", as Ollama shows keep_alive -1
+    }
+    models.push_back(std::move(e));
+  }
+  return json_response(json{{"models", models}});
+}
+
+}  // namespace
+
+void add_ollama_routes(Server& server) {
+  ApiContext* ctx = &server.context();
+  server.add_route("POST", "/api/generate", "/api/generate",
+                   [ctx](const HttpRequest& r) { return handle_generate(*ctx, r, false); });
+  server.add_route("POST", "/api/chat", "/api/chat", [ctx](const HttpRequest& r) { return handle_generate(*ctx, r, true); });
+  server.add_route("GET", "/api/tags", "/api/tags", [ctx](const HttpRequest&) { return handle_tags(*ctx); });
+  server.add_route("POST", "/api/show", "/api/show", [ctx](const HttpRequest& r) { return handle_show(*ctx, r); });
+  server.add_route("GET", "/api/ps", "/api/ps", [ctx](const HttpRequest&) { return handle_ps(*ctx); });
+  server.add_route("GET", "/api/version", "/api/version", [](const HttpRequest&) {
+    HttpResponse r;
+    r.body = json{{"version", "0.1.0"}}.dump();
+    return r;
+  });
+}
+
+}  // namespace hearth::server

@@ -1,0 +1,257 @@
+// The only file that includes cpp-httplib (a large header): everything else sees HttpRequest /
+// HttpResponse. See docs/ARCHITECTURE.md "Serving" for why cpp-httplib.
+#include "server/server.h"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <regex>
+
+#include "base/log.h"
+#include "base/timer.h"
+#include "server/stream.h"
+
+namespace hearth::server {
+namespace {
+
+// Per-request bookkeeping. cpp-httplib runs one request (including its streamed body and the
+// logger call) start to finish on one worker thread.
+thread_local Timer t_request_timer;
+thread_local std::string t_route;
+// Set once the request is counted in /metrics. Routed requests are counted before their last byte
+// is sent, so a client that reads /metrics right after a response sees it counted.
+thread_local bool t_counted = false;
+
+bool is_openai_path(const std::string& path) { return path.rfind("/v1/", 0) == 0; }
+
+// Error bodies in the shape the caller's API uses.
+std::string error_body(const std::string& path, int status, const std::string& message) {
+  if (is_openai_path(path)) {
+    const char* type = status == 401 ? "authentication_error"
+                       : status == 404 ? "not_found_error"
+                       : status >= 500 ? "server_error"
+                                       : "invalid_request_error";
+    return json{{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", nullptr}}}}.dump();
+  }
+  return json{{"error", message}}.dump();
+}
+
+bool constant_time_equal(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+class SinkWriter : public ChunkWriter {
+ public:
+  explicit SinkWriter(httplib::DataSink& sink) : sink_(sink) {}
+  bool write(std::string_view data) override {
+    if (!ok_) return false;
+    if (data.empty()) return true;
+    ok_ = sink_.is_writable() && sink_.write(data.data(), data.size());
+    return ok_;
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  httplib::DataSink& sink_;
+  bool ok_ = true;
+};
+
+}  // namespace
+
+bool cors_origin_allowed(const std::string& origin, const std::vector<std::string>& extra) {
+  if (origin.empty()) return false;
+  for (const auto& o : extra) {
+    if (o == "*" || o == origin) return true;
+  }
+  static const std::regex kLocal(R"(^https?://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{1,5})?$)");
+  return std::regex_match(origin, kLocal);
+}
+
+struct Server::Impl {
+  httplib::Server http;
+};
+
+Server::Server(ModelManager& models, const ServerOptions& opts)
+    : models_(models), opts_(opts), ctx_{models_, metrics_, opts_}, impl_(std::make_unique<Impl>()) {
+  httplib::Server& h = impl_->http;
+  int threads = opts_.http_threads;
+  if (threads <= 0) {
+    const SchedulerOptions& so = models_.options().scheduler;
+    // Every streaming request holds a thread for its whole life; leave room for quick routes.
+    threads = std::max(16, so.n_parallel + so.max_queue + 8);
+  }
+  h.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  h.set_payload_max_length(opts_.max_body_bytes);
+  h.set_keep_alive_timeout(5);
+  h.set_read_timeout(60);
+  h.set_write_timeout(60);
+  h.set_tcp_nodelay(true);
+
+  h.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    t_request_timer.reset();
+    t_route = "unmatched";
+    t_counted = false;
+    const std::string origin = req.get_header_value("Origin");
+    const bool cors_ok = cors_origin_allowed(origin, opts_.cors_origins);
+    if (cors_ok) {
+      res.set_header("Access-Control-Allow-Origin", origin);
+      res.set_header("Vary", "Origin");
+    }
+    if (req.method == "OPTIONS") {
+      // CORS preflight: browsers send it without credentials, so it is answered before auth.
+      t_route = "preflight";
+      if (cors_ok) {
+        res.set_header("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, HEAD, OPTIONS");
+        const std::string req_headers = req.get_header_value("Access-Control-Request-Headers");
+        res.set_header("Access-Control-Allow-Headers",
+                       req_headers.empty() ? std::string("Authorization, Content-Type") : req_headers);
+        res.set_header("Access-Control-Max-Age", "600");
+      }
+      res.status = 204;
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (!opts_.api_key.empty() && req.path != "/health") {
+      const std::string auth = req.get_header_value("Authorization");
+      const std::string prefix = "Bearer ";
+      if (auth.rfind(prefix, 0) != 0 || !constant_time_equal(auth.substr(prefix.size()), opts_.api_key)) {
+        t_route = "auth";
+        res.status = 401;
+        res.set_header("WWW-Authenticate", "Bearer");
+        res.set_content(error_body(req.path, 401, "missing or wrong API key: send \"Authorization: Bearer <key>\""),
+                        "application/json");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
+    if (draining_.load() && req.path != "/health" && req.path != "/metrics") {
+      res.status = 503;
+      res.set_header("Retry-After", "5");
+      res.set_content(error_body(req.path, 503, "the server is shutting down"), "application/json");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+
+  h.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty() || res.is_chunked_content_provider_) return httplib::Server::HandlerResponse::Unhandled;
+    std::string msg;
+    if (res.status == 404) {
+      msg = "no route for " + req.method + " " + req.path;
+    } else if (res.status == 413) {
+      msg = "request body too large";
+    } else {
+      msg = "HTTP error " + std::to_string(res.status);
+    }
+    res.set_content(error_body(req.path, res.status, msg), "application/json");
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+
+  h.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    const double ms = t_request_timer.seconds() * 1000.0;
+    if (!t_counted) metrics_.record_request(t_route, res.status);
+    if (opts_.access_log) {
+      fmt::print(stderr, "hearth serve: {} {} {} {} {:.1f}ms\n", req.remote_addr, req.method, req.path, res.status, ms);
+    }
+  });
+
+  add_route("GET", "/health", "/health", [](const HttpRequest&) {
+    HttpResponse r;
+    r.body = R"({"status":"ok"})";
+    return r;
+  });
+  add_route("GET", "/metrics", "/metrics", [this](const HttpRequest&) {
+    HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = metrics_.render(models_.stats(), static_cast<int>(models_.resident().size()));
+    return r;
+  });
+  add_route("GET", "/", "/", [](const HttpRequest&) {
+    HttpResponse r;
+    r.content_type = "text/plain";
+    r.body = "hearth is running";  // Ollama answers "Ollama is running"; some clients probe this
+    return r;
+  });
+  add_ollama_routes(*this);
+  add_openai_routes(*this);
+}
+
+Server::~Server() = default;
+
+httplib::Server& Server::http() { return impl_->http; }
+
+void Server::add_route(const std::string& method, const std::string& pattern, const std::string& name,
+                       RouteHandler handler) {
+  auto wrapped = [this, name, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+    t_route = name;
+    HttpRequest hr;
+    hr.method = req.method;
+    hr.path = req.path;
+    hr.body = req.body;
+    for (const auto& [k, v] : req.headers) {
+      std::string lk = k;
+      std::transform(lk.begin(), lk.end(), lk.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      hr.headers.emplace(std::move(lk), v);
+    }
+    for (size_t i = 1; i < req.matches.size(); ++i) hr.matches.push_back(req.matches[i].str());
+    HttpResponse out;
+    try {
+      out = handler(hr);
+    } catch (const std::exception& e) {
+      // Handlers return errors as values; an exception here is a bug, reported as a 500, not a crash.
+      log(LogLevel::error, "{} {}: internal error: {}", req.method, req.path, e.what());
+      out = error_response(500, json::parse(error_body(req.path, 500, std::string("internal error: ") + e.what())));
+    }
+    res.status = out.status;
+    for (const auto& [k, v] : out.headers) res.set_header(k, v);
+    if (out.stream) {
+      res.set_chunked_content_provider(
+          out.content_type, [this, name, status = out.status, stream = std::move(out.stream)](size_t, httplib::DataSink& sink) {
+            SinkWriter w(sink);
+            stream(w);
+            metrics_.record_request(name, status);
+            t_counted = true;
+            if (w.ok()) sink.done();
+            return w.ok();
+          });
+    } else {
+      metrics_.record_request(name, out.status);
+      t_counted = true;
+      res.set_content(out.body, out.content_type);
+    }
+  };
+  httplib::Server& h = impl_->http;
+  if (method == "GET") h.Get(pattern, wrapped);
+  else if (method == "POST") h.Post(pattern, wrapped);
+  else if (method == "DELETE") h.Delete(pattern, wrapped);
+  else if (method == "PUT") h.Put(pattern, wrapped);
+  else log(LogLevel::error, "add_route: unsupported method {} (HEAD is answered by GET routes)", method);
+}
+
+Result<int> Server::bind() {
+  httplib::Server& h = impl_->http;
+  if (opts_.port == 0) {
+    const int p = h.bind_to_any_port(opts_.host);
+    if (p <= 0) return make_error("cannot listen on {}: no free port", opts_.host);
+    port_ = p;
+  } else {
+    if (!h.bind_to_port(opts_.host, opts_.port)) {
+      return make_error("cannot listen on {}:{} (in use, or not an address of this machine); pick another with "
+                        "--port / --host",
+                        opts_.host, opts_.port);
+    }
+    port_ = opts_.port;
+  }
+  return port_;
+}
+
+void Server::run() { impl_->http.listen_after_bind(); }
+
+void Server::shutdown() {
+  if (draining_.exchange(true)) return;
+  models_.drain(opts_.drain_timeout);
+  impl_->http.stop();
+}
+
+}  // namespace hearth::server

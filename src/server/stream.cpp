@@ -1,0 +1,96 @@
+#include "server/stream.h"
+
+#include <chrono>
+#include <random>
+
+
+namespace hearth::server {
+
+int http_status_for(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kInvalidArgument: return 400;
+    case ErrorKind::kNotFound: return 404;
+    case ErrorKind::kResourceExhausted: return 503;
+    case ErrorKind::kUnavailable: return 503;
+    case ErrorKind::kCancelled: return 499;  // nginx's "client closed request"; never reaches a client
+    case ErrorKind::kGeneric: break;
+  }
+  return 500;
+}
+
+GenerationOutcome run_generation(RequestHandle& handle, const PreparedGeneration& prep, ToolCallFormat tool_format,
+                                 Metrics& metrics, const TokenCallback& on_token) {
+  GenerationOutcome out;
+  std::optional<ToolCallStreamParser> parser;
+  if (prep.parse_tools) parser.emplace(tool_format);
+  bool cancelled = false;
+  const auto cancel_deadline_step = std::chrono::milliseconds(100);
+  int waits_after_cancel = 0;
+  for (;;) {
+    auto ev = handle.next(cancel_deadline_step);
+    if (!ev) {
+      // After a cancel the scheduler confirms at its next step; don't wait forever if it is wedged.
+      if (cancelled && ++waits_after_cancel > 100) break;
+      continue;
+    }
+    if (ev->type == StreamEvent::Type::kError) {
+      out.error = ev->error;
+      break;
+    }
+    if (ev->type == StreamEvent::Type::kDone) {
+      out.finish = ev->finish;
+      metrics.record_generation(ev->finish);
+      break;
+    }
+    out.text += ev->text;
+    if (cancelled) continue;
+    std::string content = parser ? parser->push(ev->text) : ev->text;
+    if (!on_token(*ev, content)) {
+      out.client_gone = true;
+      cancelled = true;
+      handle.cancel();
+    }
+  }
+  if (parser) {
+    ParsedToolOutput rest = parser->finish();
+    out.tail_content = rest.content;
+    out.tools.tool_calls = std::move(rest.tool_calls);
+    // The complete parse of the whole text gives the non-streaming content.
+    out.tools.content = parse_tool_calls(tool_format, out.text).content;
+  }
+  return out;
+}
+
+bool write_sse(ChunkWriter& w, const json& obj) { return w.write("data: " + obj.dump() + "\n\n"); }
+bool write_sse_done(ChunkWriter& w) { return w.write("data: [DONE]\n\n"); }
+
+const char* finish_reason_for(const FinishInfo& f) {
+  if (f.reason == "length" || f.reason == "context") return "length";
+  return "stop";
+}
+
+std::string rfc3339_now() {
+  return rfc3339_utc(std::chrono::system_clock::now(), true);
+}
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string random_id(std::string_view prefix) {
+  static const char kAlnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::string id(prefix);
+  for (int i = 0; i < 24; ++i) id += kAlnum[rng() % (sizeof(kAlnum) - 1)];
+  return id;
+}
+
+HttpResponse error_response(int status, json body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = body.dump();
+  if (status == 503) r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
+}  // namespace hearth::server

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -23,8 +24,11 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
 
-  // Runs fn(ith, nth) on every thread of the pool (the caller is ith == 0) and returns when all
-  // have finished. Not reentrant: fn must not call run().
+  // Runs fn(ith, nth) once for every ith in [0, nth) and returns when all have finished. The
+  // caller runs ith == 0; worker i normally runs ith == i, but a slot whose worker has not
+  // picked it up by the time the caller is done is run by the caller itself, so a descheduled
+  // worker (more runnable threads than cores) never stalls the region. fn must therefore not
+  // wait for other slots (no barriers inside fn). Not reentrant: fn must not call run().
   template <class F>
   void run(F&& fn) {
     auto call = [](const void* ctx, int ith, int nth) { (*static_cast<const std::remove_reference_t<F>*>(ctx))(ith, nth); };
@@ -45,12 +49,16 @@ class ThreadPool {
 
   int n_threads_;
   std::vector<std::thread> threads_;
+  // Claims slot ith for job `gen`: true for exactly one claimant per (slot, job).
+  bool claim(int ith, uint64_t gen);
+
   Call call_ = nullptr;
   const void* ctx_ = nullptr;
-  // Workers wait for generation_ to change, run the job, then count themselves into done_.
+  // Workers wait for generation_ to change, claim their slot, run it and count it off remaining_.
   alignas(64) std::atomic<uint64_t> generation_{0};
-  alignas(64) std::atomic<int> done_{0};
+  alignas(64) std::atomic<int> remaining_{0};  // slots 1..nth-1 not finished yet
   alignas(64) std::atomic<bool> stop_{false};
+  std::unique_ptr<std::atomic<uint64_t>[]> slot_gen_;  // last job each slot was claimed for
 };
 
 }  // namespace hearth

@@ -50,7 +50,26 @@ Result<uint64_t> parse_bytes(const std::string& s) {
   return static_cast<uint64_t>(v * scale);
 }
 
+// --host / HEARTH_HOST take Ollama's form [scheme://]host[:port], so one HEARTH_HOST serves both
+// `hearth serve` and the clients (`hearth ps`, `hearth stop`); a port given there wins over --port.
+Status split_host_port(ServeArgs& a) {
+  std::string& h = a.server.host;
+  if (const size_t s = h.find("://"); s != std::string::npos) h.erase(0, s + 3);
+  while (!h.empty() && h.back() == '/') h.pop_back();
+  const size_t colon = h.rfind(':');
+  const size_t bracket = h.rfind(']');
+  if (colon == std::string::npos || (bracket != std::string::npos && bracket > colon)) return {};
+  const std::string port = h.substr(colon + 1);
+  char* end = nullptr;
+  const long p = std::strtol(port.c_str(), &end, 10);
+  if (port.empty() || *end != '\0' || p < 0 || p > 65535) return make_error("--host: bad port in '{}'", h);
+  a.server.port = static_cast<int>(p);
+  h.resize(colon);
+  return {};
+}
+
 void run_serve(ServeArgs& a) {
+  if (auto st = split_host_port(a); !st) return fail(st.error());
   std::vector<std::pair<std::string, std::string>> named;
   for (const auto& spec : a.named) {
     const size_t eq = spec.find('=');
@@ -113,6 +132,7 @@ void run_serve(ServeArgs& a) {
 
 void add_serve_command(CLI::App& app) {
   auto a = std::make_shared<ServeArgs>();
+  a->models.scheduler.n_ctx = 0;  // default: the model's trained context, at most 4096
   CLI::App* cmd = app.add_subcommand("serve", "Serve models over HTTP (Ollama and OpenAI APIs)");
   cmd->add_option("--host", a->server.host, "Address to listen on")->envname("HEARTH_HOST")->capture_default_str();
   cmd->add_option("--port", a->server.port, "Port (0: any free port)")->envname("HEARTH_PORT")->capture_default_str();

@@ -66,7 +66,7 @@ void run_show(const ShowArgs& a) {
     return v && *v ? std::to_string(**v) : "-";
   };
   std::string quant = "-";
-  if (auto ft = g->get_u64("general.file_type"); ft && *ft) {
+  if (auto ft = g->get_u64("general.file_type"); ft && ft->has_value()) {
     quant = quant::file_type_name(static_cast<quant::FileType>(**ft));
   }
   fmt::print("  Model\n");

@@ -230,6 +230,7 @@ std::optional<FileType> parse_file_type(std::string_view name) {
 }
 
 std::string file_type_name(FileType t) {
+  if (static_cast<uint32_t>(t) == 0) return "F32";  // LLAMA_FTYPE_ALL_F32: not a quantize target
   for (const auto& f : kFileTypes) {
     if (f.ftype == t) return std::string(f.name);
   }

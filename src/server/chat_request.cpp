@@ -86,7 +86,7 @@ Result<std::shared_ptr<const Grammar>> grammar_for_format(const json& format) {
     if (f != "json") return invalid("invalid request: 'format' must be \"json\" or a JSON schema object, got \"" + f + "\"");
     gbnf = json_object_gbnf();
   } else if (format.is_object()) {
-    auto g = json_schema_to_gbnf(nlohmann::json::parse(format.dump()));
+    auto g = json_schema_to_gbnf(format);  // ordered_json: properties keep the declared order
     if (!g) return invalid("invalid JSON schema in 'format': " + g.error().message);
     gbnf = std::move(*g);
   } else {

@@ -6,6 +6,7 @@
 
 #include "base/timer.h"
 #include "formats/gguf.h"
+#include "quantize/recipe.h"
 #include "server/server.h"
 #include "server/stream.h"
 
@@ -22,29 +23,8 @@ HttpResponse json_response(const json& j) {
 
 int64_t ns(double seconds) { return static_cast<int64_t>(std::llround(seconds * 1e9)); }
 
-// llama.cpp's general.file_type values, named as Ollama shows them.
-std::string quantization_name(uint32_t ft) {
-  switch (ft) {
-    case 0: return "F32";
-    case 1: return "F16";
-    case 2: return "Q4_0";
-    case 3: return "Q4_1";
-    case 7: return "Q8_0";
-    case 8: return "Q5_0";
-    case 9: return "Q5_1";
-    case 10: return "Q2_K";
-    case 11: return "Q3_K_S";
-    case 12: return "Q3_K_M";
-    case 13: return "Q3_K_L";
-    case 14: return "Q4_K_S";
-    case 15: return "Q4_K_M";
-    case 16: return "Q5_K_S";
-    case 17: return "Q5_K_M";
-    case 18: return "Q6_K";
-    case 32: return "BF16";
-    default: return "unknown";
-  }
-}
+// general.file_type as Ollama shows it ("Q4_K_M"); one name table for the whole code base.
+std::string quantization_name(uint32_t ft) { return quant::file_type_name(static_cast<quant::FileType>(ft)); }
 
 std::string parameter_size(uint64_t n) {
   if (n >= 1000000000ull) return fmt::format("{:.1f}B", n / 1e9);

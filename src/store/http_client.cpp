@@ -93,9 +93,14 @@ std::string HttpResponse::header(const std::string& lower_name) const {
 std::string hearth_host_url() {
   std::string h = "http://127.0.0.1:11434";
   if (const char* e = std::getenv("HEARTH_HOST"); e != nullptr && *e != '\0') {
+    // Ollama's form, shared with `hearth serve`: [scheme://]host[:port]; the port defaults to 11434.
     h = e;
-    if (h.find("://") == std::string::npos) h = "http://" + h;
+    if (h.find("://") == std::string::npos) h.insert(0, "http://");
     while (!h.empty() && h.back() == '/') h.pop_back();
+    const size_t authority = h.find("://") + 3;
+    const size_t colon = h.rfind(':');
+    const size_t bracket = h.rfind(']');
+    if (colon < authority || (bracket != std::string::npos && bracket > colon)) h += ":11434";
   }
   return h;
 }

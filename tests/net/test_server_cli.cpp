@@ -90,6 +90,29 @@ TEST(ServeCli, ListensAndDrainsOnSigterm) {
   fclose(p.out);
 }
 
+TEST(ServeCli, OllamaHostFormAndModelContextByDefault) {
+  // HEARTH_HOST in Ollama's [scheme://]host[:port] form (the same variable `hearth ps` reads);
+  // without --ctx a model gets its own trained context (stories260K: 128).
+  Proc p = spawn({"serve", "--model", "stories=" + stories_path(), "--threads", "1"},
+                 {"HEARTH_HOST=http://127.0.0.1:0"});
+  std::string line;
+  const int port = read_port(p.out, &line);
+  ASSERT_GT(port, 0) << line;
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(60, 0);
+  auto gen = c.Post("/api/generate", ojson{{"model", "stories"}, {"prompt", ""}}.dump(), "application/json");
+  ASSERT_TRUE(gen);
+  ASSERT_EQ(gen->status, 200) << gen->body;
+  auto ps = c.Get("/api/ps");
+  ASSERT_TRUE(ps);
+  const auto models = ojson::parse(ps->body)["models"];
+  ASSERT_EQ(models.size(), 1u) << ps->body;
+  EXPECT_EQ(models[0]["context_length"], 128) << ps->body;
+  kill(p.pid, SIGTERM);
+  EXPECT_EQ(wait_exit(p.pid), 0);
+  fclose(p.out);
+}
+
 TEST(ServeCli, BadFlagsAreOneLineErrors) {
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"serve", "--model", "noequals"}, {"serve", "--model", "x=/nonexistent.gguf"},

@@ -188,7 +188,7 @@ TEST(ServerStream, StructuredOutputFollowsSchema) {
   int status = 0;
   auto j = post_json(c, "/api/generate",
                      {{"model", "stories"}, {"prompt", "Lily is"}, {"stream", false}, {"format", schema},
-                      {"options", {{"temperature", 0.7}, {"seed", 3}, {"num_predict", 64}}}},
+                      {"options", {{"temperature", 0.7}, {"seed", 3}, {"num_predict", 200}}}},
                      &status);
   ASSERT_EQ(status, 200) << j.dump();
   auto out = ojson::parse(j["response"].get<std::string>(), nullptr, false);
@@ -200,7 +200,7 @@ TEST(ServerStream, StructuredOutputFollowsSchema) {
   auto o = post_json(c, "/v1/chat/completions",
                      {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "Describe Lily"}}}},
                       {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "p"}, {"schema", schema}}}}},
-                      {"max_tokens", 64}, {"seed", 1}},
+                      {"max_tokens", 200}, {"seed", 1}},
                      &status);
   ASSERT_EQ(status, 200) << o.dump();
   auto out2 = ojson::parse(o["choices"][0]["message"]["content"].get<std::string>(), nullptr, false);
@@ -236,7 +236,7 @@ TEST(ServerStream, ToolCallsComeBackParsed) {
   const ojson msgs = {{{"role", "user"}, {"content", "Weather in Paris?"}}};
   int status = 0;
   auto j = post_json(c, "/v1/chat/completions",
-                     {{"model", "stories"}, {"messages", msgs}, {"tools", tools}, {"max_tokens", 64}, {"seed", 2},
+                     {{"model", "stories"}, {"messages", msgs}, {"tools", tools}, {"max_tokens", 200}, {"seed", 2},
                       {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "call"}, {"schema", call_schema}}}}}},
                      &status);
   ASSERT_EQ(status, 200) << j.dump();
@@ -250,7 +250,7 @@ TEST(ServerStream, ToolCallsComeBackParsed) {
   EXPECT_TRUE(args["city"] == "Paris" || args["city"] == "Tokyo");
   // Streaming (OpenAI): the call arrives as a delta with index, id and arguments string.
   auto res = c.Post("/v1/chat/completions",
-                    ojson{{"model", "stories"}, {"messages", msgs}, {"tools", tools}, {"max_tokens", 64}, {"seed", 2}, {"stream", true},
+                    ojson{{"model", "stories"}, {"messages", msgs}, {"tools", tools}, {"max_tokens", 200}, {"seed", 2}, {"stream", true},
                           {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "call"}, {"schema", call_schema}}}}}}
                         .dump(),
                     "application/json");
@@ -274,7 +274,7 @@ TEST(ServerStream, ToolCallsComeBackParsed) {
   // Ollama /api/chat: message.tool_calls with arguments as an object.
   auto oj = post_json(c, "/api/chat",
                       {{"model", "stories"}, {"messages", msgs}, {"tools", tools}, {"stream", false}, {"format", call_schema},
-                       {"options", {{"num_predict", 64}, {"seed", 2}}}},
+                       {"options", {{"num_predict", 200}, {"seed", 2}}}},
                       &status);
   ASSERT_EQ(status, 200) << oj.dump();
   ASSERT_TRUE(oj["message"].contains("tool_calls")) << oj.dump();

@@ -85,6 +85,30 @@ TEST(StoreCli, PullPrintsPlainProgressWhenNotATerminal) {
   EXPECT_NE(p.text.find("pulled tiny:1b"), std::string::npos) << p.text;
 }
 
+TEST(StoreCli, RunPullsAMissingModelThenRunsIt) {
+  // Like `ollama run`: a name that is not in the store is pulled first; a second run uses the
+  // store without the registry.
+  TempDir dir;
+  auto src = store::Store::open(dir / "src");
+  add_model(*src, "tiny:1b", make_gguf(dir / "m.gguf"));
+  LoopbackServer reg;
+  server::mount_registry_routes(reg.http(), *src, {});
+  reg.start();
+  const std::string env = "HEARTH_MODELS='" + dir.path() + "/models' HEARTH_REGISTRY_URL=" + reg.url();
+  auto r = hearth_cmd(env, "run tiny:1b 'hello' --raw -n 4 --temperature 0");
+  ASSERT_EQ(r.rc, 0) << r.text;
+  EXPECT_NE(r.text.find("success"), std::string::npos) << r.text;
+  EXPECT_NE(hearth_cmd(env, "list").text.find("tiny:1b"), std::string::npos);
+  auto again = hearth_cmd("HEARTH_MODELS='" + dir.path() + "/models' HEARTH_REGISTRY_URL=http://127.0.0.1:1",
+                          "run tiny:1b 'hello' --raw -n 4 --temperature 0");
+  EXPECT_EQ(again.rc, 0) << again.text;
+  EXPECT_EQ(again.text.find("pulling"), std::string::npos) << again.text;
+  // Not in the store nor in the registry: a one-line error, exit 1.
+  auto missing = hearth_cmd(env, "run other:1b 'hello' -n 1");
+  EXPECT_EQ(missing.rc, 1) << missing.text;
+  EXPECT_NE(missing.text.find("hearth: error:"), std::string::npos) << missing.text;
+}
+
 TEST(StoreCli, PsAndStopTalkToTheServer) {
   // No server: a clear one-line error.
   auto none = hearth_cmd("HEARTH_HOST=127.0.0.1:1", "ps");

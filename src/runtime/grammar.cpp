@@ -272,8 +272,9 @@ std::shared_ptr<const TokenTrie> trie_for(const Tokenizer& tok) {
 // Interned stack sets with memoized transitions and token masks for one (grammar, vocabulary).
 class GrammarAutomaton {
  public:
-  GrammarAutomaton(std::shared_ptr<const Grammar> g, std::shared_ptr<const TokenTrie> trie)
-      : g_(std::move(g)), trie_(std::move(trie)) {}
+  // The Grammar owns its automata (Grammar::automata) and every matcher holds the Grammar, so a
+  // plain pointer back is enough; a shared_ptr here would be a reference cycle (a leak).
+  GrammarAutomaton(const Grammar* g, std::shared_ptr<const TokenTrie> trie) : g_(g), trie_(std::move(trie)) {}
 
   std::mutex mu;
 
@@ -394,7 +395,7 @@ class GrammarAutomaton {
     std::unique_ptr<std::vector<uint64_t>> mask;
   };
 
-  std::shared_ptr<const Grammar> g_;
+  const Grammar* g_;
   std::shared_ptr<const TokenTrie> trie_;
   std::vector<State> states_;
   std::unordered_map<std::string, int32_t> index_;
@@ -501,7 +502,7 @@ GrammarMatcher::GrammarMatcher(std::shared_ptr<const Grammar> grammar, const Tok
       if (key == trie.get()) automaton = a;
     }
     if (!automaton) {
-      automaton = std::make_shared<GrammarAutomaton>(grammar, trie);
+      automaton = std::make_shared<GrammarAutomaton>(grammar.get(), trie);
       grammar->automata.push_back({trie.get(), automaton});
     }
   }

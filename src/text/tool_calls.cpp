@@ -475,14 +475,15 @@ nlohmann::ordered_json normalize_messages_for_template(const nlohmann::ordered_j
           } else if (!fn.contains("arguments") || fn["arguments"].is_null()) {
             fn["arguments"] = ojson::object();
           }
+          std::optional<std::string> fn_name;
+          if (fn.contains("name") && fn["name"].is_string()) fn_name = fn["name"].get<std::string>();
+          // `fn` is not used below: adding keys to `call` (an ordered_map, i.e. a vector) may move it.
           // Mistral's template needs ids of >= 9 alphanumerics; Ollama sends none.
           if (!call.contains("id") || !call["id"].is_string() || call["id"].get<std::string>().empty()) {
             call["id"] = random_alnum(9);
           }
           if (!call.contains("type")) call["type"] = "function";
-          if (fn.contains("name") && fn["name"].is_string()) {
-            call_names.push_back({call["id"].get<std::string>(), fn["name"].get<std::string>()});
-          }
+          if (fn_name) call_names.push_back({call["id"].get<std::string>(), *fn_name});
           calls.push_back(std::move(call));
         }
         m["tool_calls"] = std::move(calls);

@@ -13,6 +13,7 @@
 #include <limits>
 #include <set>
 
+#include "base/file_io.h"
 #include "formats/gguf.h"
 #include "formats/gguf_internal.h"
 
@@ -132,20 +133,6 @@ Status put_value(Sink& s, const GgufValue& v, const std::string& key, int depth)
     }
   }
   return make_error("metadata key '{}': invalid value type {}", printable(key), static_cast<uint32_t>(v.type));
-}
-
-// Writes all of `data` to fd, retrying short writes and EINTR.
-Status write_all(int fd, const uint8_t* data, size_t n, const std::string& path) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, data, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return make_error("cannot write '{}': {}", path, std::strerror(errno));
-    }
-    data += w;
-    n -= static_cast<size_t>(w);
-  }
-  return {};
 }
 
 }  // namespace

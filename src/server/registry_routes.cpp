@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "server/upload.h"
 #include "store/sha256.h"
 
 namespace fs = std::filesystem;
@@ -135,26 +136,8 @@ void mount_registry_routes(httplib::Server& http, Store& store, const RegistryRo
              auto lock = s->lock_shared();
              if (!lock) return error_json(res, 500, "UNKNOWN", lock.error().message);
              const std::string tmp = s->root() + "/blobs/upload-" + req.matches[3].str() + "-partial";
-             const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-             if (fd < 0) return error_json(res, 500, "UNKNOWN", std::string("cannot create upload file: ") + std::strerror(errno));
-             bool ok = true;
-             reader([&](const char* data, size_t n) {
-               while (n > 0) {
-                 const ssize_t w = ::write(fd, data, n);
-                 if (w < 0) {
-                   if (errno == EINTR) continue;
-                   ok = false;
-                   return false;
-                 }
-                 data += w;
-                 n -= static_cast<size_t>(w);
-               }
-               return true;
-             });
-             ::close(fd);
-             if (!ok) {
-               ::unlink(tmp.c_str());
-               return error_json(res, 500, "UNKNOWN", "cannot write the upload (disk full?)");
+             if (auto saved = save_request_body(reader, tmp); !saved) {
+               return error_json(res, 500, "UNKNOWN", "cannot write the upload (disk full?): " + saved.error().message);
              }
              auto st = s->install_blob(tmp, digest, std::nullopt);
              if (!st) return error_json(res, 400, "DIGEST_INVALID", st.error().message);

@@ -15,6 +15,7 @@
 #include "store/modelfile.h"
 #include "store/pull.h"
 #include "store/push.h"
+#include "server/upload.h"
 #include "store/sha256.h"
 
 namespace hearth::server {
@@ -247,26 +248,8 @@ void mount_store_routes(httplib::Server& http, store::Store& store, const StoreR
                 return;
               }
               const std::string tmp = s->partial_path(d) + "-upload-" + std::to_string(::gettid());
-              const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-              if (fd < 0) return json_error(res, 500, std::string("cannot create the blob: ") + std::strerror(errno));
-              bool ok = true;
-              reader([&](const char* data, size_t n) {
-                while (n > 0) {
-                  const ssize_t w = ::write(fd, data, n);
-                  if (w < 0) {
-                    if (errno == EINTR) continue;
-                    ok = false;
-                    return false;
-                  }
-                  data += w;
-                  n -= static_cast<size_t>(w);
-                }
-                return true;
-              });
-              ::close(fd);
-              if (!ok) {
-                ::unlink(tmp.c_str());
-                return json_error(res, 500, "cannot write the blob (disk full?)");
+              if (auto saved = save_request_body(reader, tmp); !saved) {
+                return json_error(res, 500, "cannot write the blob (disk full?): " + saved.error().message);
               }
               auto st = s->install_blob(tmp, d, std::nullopt);
               if (!st) return json_error(res, 400, st.error().message);

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <vector>
 
+#include "base/file_io.h"
 #include "store/sha256.h"
 
 namespace fs = std::filesystem;
@@ -30,19 +31,6 @@ Result<std::string> read_text(const std::string& path) {
   std::ostringstream ss;
   ss << f.rdbuf();
   return ss.str();
-}
-
-Status write_all(int fd, const char* p, size_t n, const std::string& path) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return make_error("cannot write '{}': {}", path, std::strerror(errno));
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return {};
 }
 
 std::string tmp_name(const std::string& path) {

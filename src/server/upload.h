@@ -1,0 +1,36 @@
+// Saving a request body (an uploaded blob) to a file, for the registry's blob uploads and
+// Ollama's POST /api/blobs. A template over httplib's ContentReader so this header stays free of
+// the (large) httplib header.
+#pragma once
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "base/error.h"
+#include "base/file_io.h"
+
+namespace hearth::server {
+
+// Streams the body into `path` (created or truncated). On failure the file is removed.
+template <class ContentReader>
+Status save_request_body(const ContentReader& reader, const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return make_error("cannot create '{}': {}", path, std::strerror(errno));
+  Status st;
+  reader([&](const char* data, size_t n) {
+    st = write_all(fd, data, n, path);
+    return st.has_value();
+  });
+  ::close(fd);
+  if (!st) {
+    ::unlink(path.c_str());
+    return st;
+  }
+  return {};
+}
+
+}  // namespace hearth::server

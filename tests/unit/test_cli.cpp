@@ -11,58 +11,29 @@
 #include <nlohmann/json.hpp>
 
 #include "model_fixture.h"
+#include "test_cli_util.h"
 #include "test_paths.h"
 
 namespace hearth {
 namespace {
 
-struct CmdResult {
-  int exit_code = -1;
-  bool signaled = false;
-  std::string out, err;
-};
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-CmdResult run_hearth(const std::string& args) {
-  static int counter = 0;
-  const auto dir = test::temp_dir("cli" + std::to_string(counter++));
-  const std::string cmd = test::hearth_bin() + " " + args + " >" + (dir / "out").string() + " 2>" +
-                          (dir / "err").string() + " </dev/null";
-  const int status = std::system(cmd.c_str());
-  CmdResult r;
-  r.signaled = WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) >= 128);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(dir / "out");
-  r.err = slurp(dir / "err");
-  std::filesystem::remove_all(dir);
-  return r;
-}
+using test::CmdResult;
+using test::run_hearth;
+using test::slurp;
 
 std::string q(const std::string& s) { return "'" + s + "'"; }
 
-// A failed command prints exactly one line, "hearth: error: ...", mentioning `what`.
-void expect_one_line_error(const CmdResult& r, const std::string& what) {
-  EXPECT_FALSE(r.signaled) << "crashed: " << r.err;
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_EQ(r.err.rfind("hearth: error: ", 0), 0u) << r.err;
-  EXPECT_NE(r.err.find(what), std::string::npos) << "expected '" << what << "' in: " << r.err;
-}
+// Any non-zero exit: this file's callers include usage errors (exit 2) and runtime errors (1).
+void expect_cli_error(const CmdResult& r, const std::string& what) { test::expect_one_line_error(r, what, -1); }
 
 const std::string kStories = test::shared_path("models/stories260K.gguf");
 
-TEST(Cli, MissingFile) { expect_one_line_error(run_hearth("run /nonexistent/model.gguf hi --raw"), "cannot open"); }
+TEST(Cli, MissingFile) { expect_cli_error(run_hearth("run /nonexistent/model.gguf hi --raw"), "cannot open"); }
 
 TEST(Cli, NotAGguf) {
   const auto p = test::temp_dir("notgguf") / "x.gguf";
   std::ofstream(p) << "this is plain text, not a model\n";
-  expect_one_line_error(run_hearth("run " + q(p.string()) + " hi --raw"), "not a GGUF");
+  expect_cli_error(run_hearth("run " + q(p.string()) + " hi --raw"), "not a GGUF");
 }
 
 TEST(Cli, TruncatedFile) {
@@ -81,7 +52,7 @@ TEST(Cli, UnknownArchitecture) {
   test::FixtureSpec spec;
   spec.arch = "mamba9";
   const auto p = test::write_fixture(spec, (test::temp_dir("arch") / "a.gguf").string());
-  expect_one_line_error(run_hearth("run " + q(p) + " hi --raw"), "unsupported architecture 'mamba9'");
+  expect_cli_error(run_hearth("run " + q(p) + " hi --raw"), "unsupported architecture 'mamba9'");
 }
 
 TEST(Cli, UnknownTensorType) {
@@ -96,13 +67,13 @@ TEST(Cli, UnknownTensorType) {
   const uint32_t bogus = 77;
   std::memcpy(bytes.data() + type_at, &bogus, 4);
   std::ofstream(p, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  expect_one_line_error(run_hearth("run " + q(p) + " hi --raw"), "77");
+  expect_cli_error(run_hearth("run " + q(p) + " hi --raw"), "77");
 }
 
 TEST(Cli, PromptLongerThanContext) {
   std::string prompt;
   for (int i = 0; i < 40; ++i) prompt += "once upon a time ";
-  expect_one_line_error(run_hearth("run " + kStories + " " + q(prompt) + " --raw --ctx 32"), "context");
+  expect_cli_error(run_hearth("run " + kStories + " " + q(prompt) + " --raw --ctx 32"), "context");
 }
 
 TEST(Cli, BadFlagValueIsAUsageError) {

@@ -14,17 +14,13 @@
 #include "eval/perplexity.h"
 #include "formats/gguf.h"
 #include "model_fixture.h"
+#include "test_cli_util.h"
 #include "test_paths.h"
 
 namespace hearth {
 namespace {
 
-std::string slurp(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using test::slurp;
 
 uint64_t fnv1a64(std::span<const int32_t> tokens) {
   uint64_t h = 0xcbf29ce484222325ull;
@@ -251,34 +247,8 @@ TEST_F(PerplexityGolden, F16CacheMatchesLlamaCpp) { check_run("F16", GgmlType::F
 
 // ---- CLI ----------------------------------------------------------------------------------
 
-struct CmdResult {
-  int exit_code = -1;
-  bool signaled = false;
-  std::string out, err;
-};
-
-CmdResult run_hearth(const std::string& args) {
-  static int counter = 0;
-  const auto dir = test::temp_dir("ppl-cli" + std::to_string(counter++));
-  const std::string cmd =
-      test::hearth_bin() + " " + args + " >" + (dir / "out").string() + " 2>" + (dir / "err").string() + " </dev/null";
-  const int status = std::system(cmd.c_str());
-  CmdResult r;
-  r.signaled = WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) >= 128);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp((dir / "out").string());
-  r.err = slurp((dir / "err").string());
-  std::filesystem::remove_all(dir);
-  return r;
-}
-
-void expect_one_line_error(const CmdResult& r, const std::string& what) {
-  EXPECT_FALSE(r.signaled) << "crashed: " << r.err;
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_EQ(r.err.rfind("hearth: error: ", 0), 0u) << r.err;
-  EXPECT_NE(r.err.find(what), std::string::npos) << "expected '" << what << "' in: " << r.err;
-}
+using test::expect_one_line_error;
+using test::run_hearth;
 
 const std::string kStories = test::shared_path("models/stories260K.gguf");
 

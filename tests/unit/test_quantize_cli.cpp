@@ -11,43 +11,15 @@
 #include "formats/gguf.h"
 #include "model_fixture.h"
 #include "quantize/imatrix.h"
+#include "test_cli_util.h"
 #include "test_paths.h"
 
 namespace hearth {
 namespace {
 
-struct CmdResult {
-  int exit_code = -1;
-  bool signaled = false;
-  std::string out, err;
-};
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-CmdResult run(const std::filesystem::path& dir, const std::string& args) {
-  const std::string cmd = test::hearth_bin() + " " + args + " >" + (dir / "stdout").string() + " 2>" +
-                          (dir / "stderr").string() + " </dev/null";
-  const int status = std::system(cmd.c_str());
-  CmdResult r;
-  r.signaled = WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) >= 128);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(dir / "stdout");
-  r.err = slurp(dir / "stderr");
-  return r;
-}
-
-void expect_one_line_error(const CmdResult& r, const std::string& what) {
-  EXPECT_FALSE(r.signaled) << r.err;
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_EQ(r.err.rfind("hearth: error: ", 0), 0u) << r.err;
-  EXPECT_NE(r.err.find(what), std::string::npos) << "expected '" << what << "' in: " << r.err;
-}
+using test::expect_one_line_error;
+using test::run_hearth;
+using test::slurp;
 
 class QuantizeCli : public ::testing::Test {
  protected:
@@ -66,7 +38,7 @@ class QuantizeCli : public ::testing::Test {
 };
 
 TEST_F(QuantizeCli, WritesModelAndSummary) {
-  auto r = run(dir_, "quantize " + p("f32.gguf") + " " + p("q.gguf") + " q4_k_m --threads 2");
+  auto r = run_hearth("quantize " + p("f32.gguf") + " " + p("q.gguf") + " q4_k_m --threads 2");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("size: "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("bpw) -> "), std::string::npos) << r.out;
@@ -79,7 +51,7 @@ TEST_F(QuantizeCli, WritesModelAndSummary) {
 }
 
 TEST_F(QuantizeCli, OverridesFromFlags) {
-  auto r = run(dir_, "quantize " + p("f32.gguf") + " " + p("q.gguf") +
+  auto r = run_hearth("quantize " + p("f32.gguf") + " " + p("q.gguf") +
                          " Q4_0 --tensor-type 'attn_v=q8_0' --output-tensor-type f16 --token-embedding-type q6_k");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto g = GgufFile::open((dir_ / "q.gguf").string());
@@ -88,7 +60,7 @@ TEST_F(QuantizeCli, OverridesFromFlags) {
   EXPECT_EQ(g->find_tensor("output.weight")->type, GgmlType::F16);
   EXPECT_EQ(g->find_tensor("token_embd.weight")->type, GgmlType::Q6_K);
   EXPECT_EQ(g->find_tensor("blk.0.attn_q.weight")->type, GgmlType::Q4_0);
-  auto leave = run(dir_, "quantize " + p("f32.gguf") + " " + p("l.gguf") + " q8_0 --leave-output-tensor --pure");
+  auto leave = run_hearth("quantize " + p("f32.gguf") + " " + p("l.gguf") + " q8_0 --leave-output-tensor --pure");
   ASSERT_EQ(leave.exit_code, 0) << leave.err;
   auto l = GgufFile::open((dir_ / "l.gguf").string());
   ASSERT_TRUE(l);
@@ -96,24 +68,24 @@ TEST_F(QuantizeCli, OverridesFromFlags) {
 }
 
 TEST_F(QuantizeCli, Errors) {
-  expect_one_line_error(run(dir_, "quantize " + p("f32.gguf") + " " + p("o.gguf") + " q4_k_x"),
+  expect_one_line_error(run_hearth("quantize " + p("f32.gguf") + " " + p("o.gguf") + " q4_k_x"),
                         "unknown quantization type 'q4_k_x'");
-  expect_one_line_error(run(dir_, "quantize " + p("missing.gguf") + " " + p("o.gguf") + " q8_0"), "missing.gguf");
-  expect_one_line_error(run(dir_, "quantize " + p("f32.gguf") + " " + p("no/dir/o.gguf") + " q8_0"), "cannot create");
-  expect_one_line_error(run(dir_, "quantize " + p("f32.gguf") + " " + p("o.gguf") + " q8_0 --tensor-type attn_v"),
+  expect_one_line_error(run_hearth("quantize " + p("missing.gguf") + " " + p("o.gguf") + " q8_0"), "missing.gguf");
+  expect_one_line_error(run_hearth("quantize " + p("f32.gguf") + " " + p("no/dir/o.gguf") + " q8_0"), "cannot create");
+  expect_one_line_error(run_hearth("quantize " + p("f32.gguf") + " " + p("o.gguf") + " q8_0 --tensor-type attn_v"),
                         "expected REGEX=TYPE");
-  expect_one_line_error(run(dir_, "quantize " + p("f32.gguf") + " " + p("o.gguf") + " q8_0 --tensor-type 'attn_v=q9'"),
+  expect_one_line_error(run_hearth("quantize " + p("f32.gguf") + " " + p("o.gguf") + " q8_0 --tensor-type 'attn_v=q9'"),
                         "unknown tensor type 'q9'");
-  expect_one_line_error(run(dir_, "quantize " + p("f32.gguf") + " " + p("o.gguf") + " q8_0 --tensor-type '(=q8_0'"),
+  expect_one_line_error(run_hearth("quantize " + p("f32.gguf") + " " + p("o.gguf") + " q8_0 --tensor-type '(=q8_0'"),
                         "not a valid regex");
-  expect_one_line_error(run(dir_, "quantize " + p("f32.gguf") + " " + p("o.gguf") + " q4_0 --imatrix " + p("nope.dat")),
+  expect_one_line_error(run_hearth("quantize " + p("f32.gguf") + " " + p("o.gguf") + " q4_0 --imatrix " + p("nope.dat")),
                         "nope.dat");
   EXPECT_FALSE(exists("o.gguf"));
   EXPECT_FALSE(exists("o.gguf.tmp"));
   // A damaged input (truncated) is rejected before anything is written.
   const std::string bytes = slurp(dir_ / "f32.gguf");
   std::ofstream(dir_ / "cut.gguf", std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
-  auto cut = run(dir_, "quantize " + p("cut.gguf") + " " + p("o.gguf") + " q8_0");
+  auto cut = run_hearth("quantize " + p("cut.gguf") + " " + p("o.gguf") + " q8_0");
   expect_one_line_error(cut, "cut.gguf");
   EXPECT_FALSE(exists("o.gguf"));
 }
@@ -122,19 +94,19 @@ TEST_F(QuantizeCli, ImatrixThenQuantize) {
   std::ofstream(dir_ / "text.txt") << "the quick brown fox jumps over the lazy dog, again and again, "
                                       "while the calibration text goes on for a few hundred bytes so that "
                                       "there are enough tokens for a couple of chunks of sixteen tokens.";
-  auto r = run(dir_, "imatrix " + p("f32.gguf") + " -f " + p("text.txt") + " -o " + p("im.dat") + " --ctx 16 --chunks 3");
+  auto r = run_hearth("imatrix " + p("f32.gguf") + " -f " + p("text.txt") + " -o " + p("im.dat") + " --ctx 16 --chunks 3");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("from 3 chunks of 16 tokens"), std::string::npos) << r.out;
   auto m = quant::read_imatrix((dir_ / "im.dat").string());
   ASSERT_TRUE(m) << m.error().message;
   EXPECT_EQ(m->entries.size(), 14u);
-  auto q = run(dir_, "quantize " + p("f32.gguf") + " " + p("q.gguf") + " iq4_xs --imatrix " + p("im.dat"));
+  auto q = run_hearth("quantize " + p("f32.gguf") + " " + p("q.gguf") + " iq4_xs --imatrix " + p("im.dat"));
   ASSERT_EQ(q.exit_code, 0) << q.err;
   EXPECT_NE(q.out.find("14 with the importance matrix"), std::string::npos) << q.out;
 
-  expect_one_line_error(run(dir_, "imatrix " + p("f32.gguf") + " -f " + p("missing.txt") + " -o " + p("x.dat")),
+  expect_one_line_error(run_hearth("imatrix " + p("f32.gguf") + " -f " + p("missing.txt") + " -o " + p("x.dat")),
                         "missing.txt");
-  expect_one_line_error(run(dir_, "imatrix " + p("f32.gguf") + " -f " + p("text.txt") + " -o " + p("x.dat") + " --ctx 4096"),
+  expect_one_line_error(run_hearth("imatrix " + p("f32.gguf") + " -f " + p("text.txt") + " -o " + p("x.dat") + " --ctx 4096"),
                         "fewer than one chunk");
   EXPECT_FALSE(exists("x.dat"));
 }

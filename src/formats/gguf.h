@@ -111,6 +111,8 @@ class GgufFile {
   uint64_t data_offset() const { return data_offset_; }  // file offset of the data section
   const std::string& path() const { return path_; }
   std::span<const uint8_t> bytes() const { return bytes_; }
+  // True if the bytes are a read-only mapping of the file (open()), not a caller's buffer.
+  bool mapped() const { return file_ != nullptr; }
 
   // Metadata, in file order.
   const std::vector<std::pair<std::string, GgufValue>>& metadata() const { return kv_; }

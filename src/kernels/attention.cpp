@@ -1,12 +1,15 @@
 #include "kernels/attention.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <vector>
 
 #include "base/fp16.h"
+#include "base/cpu.h"
+#include "kernels/attention_tile.h"
 #include "kernels/quant.h"
 #include "kernels/vec.h"
 
@@ -85,16 +88,19 @@ void attend_f32(const float* q, float* out, int32_t first, int32_t p, const int3
 
 }  // namespace
 
-void attention(const AttentionArgs& a, const PagedKv& kv, ThreadPool& pool) {
+void attention_reference(const AttentionArgs& a, const PagedKv& kv, ThreadPool& pool) {
   const int hd = kv.head_dim;
   const int group = a.n_head / kv.n_head_kv;
   const int64_t n_items = a.n_tokens * a.n_head;
   const TypeTraits& dot = *type_traits(kv.type);
   const VecOps& ops = vec_ops();
-  pool.run([&](int ith, int nth) {
+  // Items are claimed dynamically from the end: later tokens of a prefill see more keys, so
+  // a static split would leave one thread with most of the work.
+  std::atomic<int64_t> next{n_items};
+  pool.run([&](int, int) {
     thread_local Scratch scratch;
-    auto [i0, i1] = ThreadPool::split(n_items, ith, nth);
-    for (int64_t item = i0; item < i1; ++item) {
+    for (int64_t item = next.fetch_sub(1, std::memory_order_relaxed) - 1; item >= 0;
+         item = next.fetch_sub(1, std::memory_order_relaxed) - 1) {
       const int64_t t = item / a.n_head;
       const int hk = static_cast<int>(item % a.n_head) / group;
       const int32_t p = a.pos[t];
@@ -105,6 +111,54 @@ void attention(const AttentionArgs& a, const PagedKv& kv, ThreadPool& pool) {
         attend_f32(a.q + item * hd, a.out + item * hd, first, p, a.block_tables[t], hk, kv, a.scale, dot, ops);
       }
     }
+  });
+}
+
+void attention(const AttentionArgs& a, const PagedKv& kv, ThreadPool& pool) {
+  const bool tiled = kv.type == GgmlType::F16 && kv.head_dim % 16 == 0 && active_isa() >= Isa::avx512 &&
+                     a.n_head % kv.n_head_kv == 0;
+  if (!tiled) {
+    attention_reference(a, kv, pool);
+    return;
+  }
+  // Tiles: runs of consecutive positions of one sequence, up to ~128 query rows (tokens x the
+  // GQA group), fewer when the context is long (the tile keeps a score per row and key).
+  const int group = a.n_head / kv.n_head_kv;
+  std::vector<AttnTile> tiles;
+  for (int64_t t = 0; t < a.n_tokens;) {
+    const int32_t keys = a.pos[t] + 1;
+    const int64_t by_rows = std::max<int64_t>(1, 128 / group);
+    const int64_t by_mem = std::max<int64_t>(1, (int64_t{1} << 21) / ((keys + by_rows) * int64_t{group}));
+    const int64_t max_tok = std::min(by_rows, by_mem);
+    int64_t t1 = t + 1;
+    while (t1 < a.n_tokens && t1 - t < max_tok && a.block_tables[t1] == a.block_tables[t] &&
+           a.pos[t1] == a.pos[t1 - 1] + 1)
+      ++t1;
+    for (int hk = 0; hk < kv.n_head_kv; ++hk) {
+      AttnTile tile;
+      tile.q = a.q;
+      tile.out = a.out;
+      tile.t0 = t;
+      tile.t1 = t1;
+      tile.hk = hk;
+      tile.n_head = a.n_head;
+      tile.group = group;
+      tile.pos = a.pos;
+      tile.table = a.block_tables[t];
+      tile.scale = a.scale;
+      tile.window = a.window;
+      tiles.push_back(tile);
+    }
+    t = t1;
+  }
+  // Largest (latest positions) first, claimed dynamically.
+  std::stable_sort(tiles.begin(), tiles.end(),
+                   [&](const AttnTile& x, const AttnTile& y) { return a.pos[x.t1 - 1] > a.pos[y.t1 - 1]; });
+  std::atomic<size_t> next{0};
+  pool.run([&](int, int) {
+    for (size_t i = next.fetch_add(1, std::memory_order_relaxed); i < tiles.size();
+         i = next.fetch_add(1, std::memory_order_relaxed))
+      attend_tile_f16_avx512(tiles[i], kv);
   });
 }
 

@@ -39,7 +39,13 @@ struct AttentionArgs {
 // With an F16 cache the query and the softmax weights are rounded to F16 before their dot
 // products, as llama.cpp's CPU path does (it converts the F32 operand to the F16 cache type),
 // which keeps our logits within ~1e-4 of llama.cpp's instead of ~1e-3.
+// On AVX-512 with an F16 cache and head_dim % 16 == 0, queries are processed in tiles (runs of
+// consecutive positions of one sequence x one KV head's query heads) by a kernel that converts
+// each K/V row once per tile; otherwise one query at a time (attention_reference).
 void attention(const AttentionArgs& args, const PagedKv& kv, ThreadPool& pool);
+
+// The per-query kernel (any ISA, F16 or F32 cache): the reference the tiled kernel is tested against.
+void attention_reference(const AttentionArgs& args, const PagedKv& kv, ThreadPool& pool);
 
 // Writes rows of K and V ([n_tokens, n_head_kv, head_dim] floats) into the pools at each
 // token's position through its block table.

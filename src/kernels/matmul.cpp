@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "kernels/packed.h"
 #include "kernels/quant.h"
 
 namespace hearth {
@@ -23,9 +24,9 @@ void dequantize_row(const WeightView& w, int64_t r, float* out) {
 namespace {
 
 struct Prepared {
-  GgmlType type;
-  const uint8_t* data;
-  size_t row_bytes;
+  GgmlType type = GgmlType::F32;
+  const uint8_t* data = nullptr;
+  size_t row_bytes = 0;
 };
 
 // Converts x once into `type`'s format (or uses it in place for F32).
@@ -56,21 +57,38 @@ Prepared prepare_activations(GgmlType type, const float* x, int64_t n_in, int64_
 
 }  // namespace
 
+namespace {
+
+// The activation format an output needs: the weight type's vec_dot_type for the row kernels, or
+// one of the packed kernels' formats (keys above 1000).
+int act_key(const WeightView& w, const uint8_t* packed) {
+  if (packed != nullptr) return 1000 + static_cast<int>(packed_acts_format(w.type));
+  return static_cast<int>(type_traits(w.type)->vec_dot_type);
+}
+
+}  // namespace
+
 void matmul_multi(std::span<const MatmulOut> outs, const float* x, int64_t n_tokens, ThreadPool& pool,
                   MatmulScratch& scratch) {
-  // Mixed groups beyond what one region handles (more than two dot formats, or many outputs)
-  // run one output at a time.
+  // Packed copies (built on first use, see kernels/packed.h).
+  const uint8_t* packed[8] = {};
+  for (size_t j = 0; j < outs.size() && j < 8; ++j) {
+    const WeightView& w = *outs[j].w;
+    if (w.packed != nullptr) packed[j] = w.packed->get(w, pool);
+  }
+  // Mixed groups beyond what one region handles (more than two activation formats, or many
+  // outputs) run one output at a time.
   {
-    GgmlType seen[3];
+    int seen[3];
     int n_seen = 0;
-    for (const MatmulOut& o : outs) {
-      const GgmlType dt = type_traits(o.w->type)->vec_dot_type;
-      if (std::find(seen, seen + n_seen, dt) == seen + n_seen) {
+    for (size_t j = 0; j < outs.size() && j < 8; ++j) {
+      const int k = act_key(*outs[j].w, packed[j]);
+      if (std::find(seen, seen + n_seen, k) == seen + n_seen) {
         if (n_seen == 2) {
           n_seen = 3;
           break;
         }
-        seen[n_seen++] = dt;
+        seen[n_seen++] = k;
       }
     }
     if ((n_seen > 2 || outs.size() > 8) && outs.size() > 1) {
@@ -79,43 +97,67 @@ void matmul_multi(std::span<const MatmulOut> outs, const float* x, int64_t n_tok
     }
   }
 
-  // 1. The input in each distinct dot format.
-  Prepared prep[2];
+  // 1. The input in each distinct activation format.
+  struct Act {
+    int key;
+    Prepared rows;        // row kernels
+    PackedActView pack;   // packed kernels
+  };
+  Act prep[2];
   int n_prep = 0;
-  for (const MatmulOut& o : outs) {
-    const GgmlType dt = type_traits(o.w->type)->vec_dot_type;
+  for (size_t j = 0; j < outs.size(); ++j) {
+    const WeightView& w = *outs[j].w;
+    const int key = act_key(w, packed[j]);
     bool have = false;
-    for (int i = 0; i < n_prep; ++i) have = have || prep[i].type == dt;
-    if (!have) {
-      prep[n_prep] = prepare_activations(dt, x, o.w->n_in, n_tokens, pool, scratch.converted[n_prep]);
-      ++n_prep;
+    for (int i = 0; i < n_prep; ++i) have = have || prep[i].key == key;
+    if (have) continue;
+    prep[n_prep].key = key;
+    if (packed[j] != nullptr) {
+      prep[n_prep].pack = prepare_packed_acts(packed_acts_format(w.type), x, w.n_in, n_tokens, pool,
+                                              scratch.converted[n_prep]);
+    } else {
+      prep[n_prep].rows = prepare_activations(type_traits(w.type)->vec_dot_type, x, w.n_in, n_tokens, pool,
+                                              scratch.converted[n_prep]);
     }
+    ++n_prep;
   }
 
-  // 2. Output rows of all matrices in chunks, taken dynamically, so uneven cores and remainders
-  // balance out. Tokens are tiled too so a chunk of weight rows stays in cache while it meets
-  // several activation rows.
-  const int64_t row_chunk = n_tokens == 1 ? 16 : 32;
-  const int64_t tok_chunk = n_tokens == 1 ? 1 : 16;
-  const int64_t n_tok_chunks = (n_tokens + tok_chunk - 1) / tok_chunk;
+  // 2. Output rows of all matrices in chunks of rows x tokens, taken dynamically, so uneven cores
+  // and remainders balance out. Row chunks vary fastest: the two threads work on the same block
+  // of tokens (kept in their caches) while the weights stream past.
   struct Job {
     const TypeTraits* wt;
     const WeightView* w;
     float* y;
-    const Prepared* act;
+    const Act* act;
+    const uint8_t* packed;
+    int64_t row_chunk, tok_chunk;
     int64_t n_row_chunks;
     int64_t first_chunk;
   };
   Job jobs[8];
   const size_t n_jobs = std::min<size_t>(outs.size(), 8);
+  const int nth = pool.size();
   int64_t n_chunks = 0;
   for (size_t j = 0; j < n_jobs; ++j) {
     const WeightView* w = outs[j].w;
-    const TypeTraits* wt = type_traits(w->type);
-    const Prepared* act = prep[0].type == wt->vec_dot_type ? &prep[0] : &prep[1];
-    const int64_t nrc = (w->n_out + row_chunk - 1) / row_chunk;
-    jobs[j] = {wt, w, outs[j].y, act, nrc, n_chunks};
-    n_chunks += nrc * n_tok_chunks;
+    const int key = act_key(*w, packed[j]);
+    Job& jb = jobs[j];
+    jb = {type_traits(w->type), w, outs[j].y, prep[0].key == key ? &prep[0] : &prep[1], packed[j], 0, 0, 0, n_chunks};
+    if (packed[j] != nullptr) {
+      const int64_t n_panels = w->n_out / kPanelRows;
+      // Decode: a few chunks per thread; prefill: 64 rows against a block of tokens whose
+      // activations (~512 KiB) stay in L2 while the weights are reused from L1/L2.
+      const int64_t panels = n_tokens == 1 ? std::max<int64_t>(1, n_panels / (8 * nth)) : 4;
+      jb.row_chunk = panels * kPanelRows;
+      jb.tok_chunk = std::clamp<int64_t>((int64_t{512} << 10) / w->n_in / 8 * 8, 8, 256);
+    } else {
+      jb.row_chunk = n_tokens == 1 ? 16 : 32;
+      jb.tok_chunk = n_tokens == 1 ? 1 : 16;
+    }
+    jb.tok_chunk = std::min(jb.tok_chunk, n_tokens);
+    jb.n_row_chunks = (w->n_out + jb.row_chunk - 1) / jb.row_chunk;
+    n_chunks += jb.n_row_chunks * ((n_tokens + jb.tok_chunk - 1) / jb.tok_chunk);
   }
   std::atomic<int64_t> next{0};
   pool.run([&](int, int) {
@@ -127,12 +169,20 @@ void matmul_multi(std::span<const MatmulOut> outs, const float* x, int64_t n_tok
       const Job& jb = jobs[j];
       const int64_t local = chunk - jb.first_chunk;
       const int64_t n_out = jb.w->n_out;
-      const int64_t r0 = (local % jb.n_row_chunks) * row_chunk;
-      const int64_t r1 = std::min(n_out, r0 + row_chunk);
-      const int64_t c0 = (local / jb.n_row_chunks) * tok_chunk;
-      const int64_t c1 = std::min(n_tokens, c0 + tok_chunk);
-      const uint8_t* act = jb.act->data;
-      const size_t act_row = jb.act->row_bytes;
+      const int64_t r0 = (local % jb.n_row_chunks) * jb.row_chunk;
+      const int64_t r1 = std::min(n_out, r0 + jb.row_chunk);
+      const int64_t c0 = (local / jb.n_row_chunks) * jb.tok_chunk;
+      const int64_t c1 = std::min(n_tokens, c0 + jb.tok_chunk);
+      if (jb.packed != nullptr) {
+        const size_t pb = packed_panel_bytes(jb.w->type, jb.w->n_in);
+        PackedActView a = jb.act->pack;
+        a.data += c0 * a.row_bytes;
+        packed_gemm(jb.w->type, jb.w->n_in, jb.packed + (r0 / kPanelRows) * pb, (r1 - r0) / kPanelRows, a, c1 - c0,
+                    jb.y + c0 * n_out + r0, static_cast<size_t>(n_out));
+        continue;
+      }
+      const uint8_t* act = jb.act->rows.data;
+      const size_t act_row = jb.act->rows.row_bytes;
       if (jb.wt->gemm != nullptr && c1 - c0 > 1) {
         jb.wt->gemm(jb.w->n_in, r1 - r0, c1 - c0, jb.w->row(r0), jb.w->row_bytes, act + c0 * act_row, act_row,
                     jb.y + c0 * n_out + r0, static_cast<size_t>(n_out));

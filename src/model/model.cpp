@@ -135,7 +135,19 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const LoadOp
     return {};
   };
   if (auto st = load_all(); !st) return make_error("'{}': {}", path, st.error().message);
-  (void)options;
+  if (options.repack) {
+    // Every matmul weight gets a slot; packable ones are packed on first use. The token embedding
+    // is only row-gathered unless tied (then `output` shares its rows and its slot).
+    auto attach = [&](WeightView& w) {
+      if (!packable(w.type, w.n_in, w.n_out)) return;
+      m->packed_.push_back(std::make_unique<PackedWeight>(m->gguf_.mapped()));
+      w.packed = m->packed_.back().get();
+    };
+    ModelWeights& w = m->weights_;
+    attach(w.output);
+    for (LayerWeights& l : w.layers)
+      for (WeightView* v : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) attach(*v);
+  }
   return m;
 }
 

@@ -11,6 +11,7 @@
 #include "base/thread_pool.h"
 #include "formats/gguf.h"
 #include "kernels/matmul.h"
+#include "kernels/packed.h"
 #include "kernels/tensor.h"
 #include "model/batch.h"
 #include "model/config.h"
@@ -57,7 +58,11 @@ struct ForwardState {
 
 class Model {
  public:
-  struct LoadOptions {};
+  struct LoadOptions {
+    // Build packed panel copies of the matrices on first use (kernels/packed.h); HEARTH_REPACK=0
+    // turns this off process-wide.
+    bool repack = true;
+  };
 
   static Result<std::unique_ptr<Model>> load(const std::string& path, const LoadOptions& options);
   static Result<std::unique_ptr<Model>> load(const std::string& path) { return load(path, LoadOptions{}); }
@@ -77,6 +82,7 @@ class Model {
   ModelConfig config_;
   ModelWeights weights_;
   std::vector<std::vector<float>> converted_;  // small non-F32 norm/bias vectors converted at load
+  std::vector<std::unique_ptr<PackedWeight>> packed_;  // lazily packed matrices (WeightView::packed)
 };
 
 }  // namespace hearth

@@ -1,0 +1,402 @@
+// Panel layouts (scalar pack / unpack), activation preparation and the lazily packed weight.
+//
+// Panel layouts, per block of one panel (16 rows r, inputs k of the block). A "nibble vector"
+// NV(k0) is 64 bytes: byte 4r + i = u[r][k0 + i] & 15 | (u[r][k0 + 16 + i] & 15) << 4, so
+// `& 15` gives inputs k0..k0+3 of every row and `>> 4 & 15` inputs k0+16..k0+19.
+//
+//   Q4_0 (pairs of 32-blocks, 576 B): per block h of the pair NV(4g) for g = 0..3 (256 B), then
+//        d[16] f16 of block 0, d[16] f16 of block 1. u = the stored nibble (w = u - 8).
+//   Q8_0 (pairs of 32-blocks, 1088 B): per block h, 8 vectors of 16 rows x 4 bytes (u = w + 128),
+//        then d[16] f16 of block 0 and of block 1.
+//   Q4_K (256-block, 2368 B): NV(32 s + 4 g) at 64 (4 s + g) for sub-block s, g = 0..3 (2048 B);
+//        scales [s][r] u8 (128 B); mins [j][r][2] u8 = m[2j], m[2j+1] (128 B); d[16], dmin[16] f16.
+//   Q6_K (256-block, 3392 B): the low 4 bits as Q4_K's 2048 B; the high 2 bits (1024 B): vector
+//        2 s + p, byte 4r + i, holds 2-bit fields (low to high) for inputs 32 s + 8 p + i,
+//        32 s + 16 + 8 p + i, 32 s + 8 p + 4 + i, 32 s + 16 + 8 p + 4 + i; scales [j][r] i8 for
+//        the 16 sub-blocks of 16 (256 B); d[16] f16; 32 B padding (keeps blocks 64-aligned).
+#include "kernels/packed.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "base/cpu.h"
+#include "base/fp16.h"
+#include "kernels/blocks.h"
+#include "kernels/quant.h"
+#include "kernels/tensor.h"
+
+namespace hearth {
+
+// packed_avx512.cpp
+void packed_gemm_avx512(GgmlType type, int64_t n_in, const uint8_t* panels, int64_t n_panels,
+                        const PackedActView& acts, int64_t n_tok, float* y, size_t ldy);
+
+namespace {
+
+constexpr size_t kQ4_0Pair = 576, kQ8_0Pair = 1088, kQ4_KBlock = 2368, kQ6_KBlock = 3392;
+
+bool repack_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("HEARTH_REPACK");
+    return e == nullptr || std::strcmp(e, "0") != 0;
+  }();
+  return on;
+}
+
+// Unsigned quants of one block of one row, and back.
+void q4_K_unsigned(const block_q4_K& b, uint8_t u[256]) {
+  for (int j = 0; j < 4; ++j)
+    for (int l = 0; l < 32; ++l) {
+      u[64 * j + l] = b.qs[32 * j + l] & 15;
+      u[64 * j + 32 + l] = b.qs[32 * j + l] >> 4;
+    }
+}
+void q4_K_from_unsigned(const uint8_t u[256], block_q4_K& b) {
+  for (int j = 0; j < 4; ++j)
+    for (int l = 0; l < 32; ++l) b.qs[32 * j + l] = static_cast<uint8_t>(u[64 * j + l] | u[64 * j + 32 + l] << 4);
+}
+void q6_K_unsigned(const block_q6_K& b, uint8_t u[256]) {
+  for (int h = 0; h < 2; ++h)
+    for (int l = 0; l < 32; ++l) {
+      const uint8_t* ql = b.ql + 64 * h;
+      const uint8_t qh = b.qh[32 * h + l];
+      u[128 * h + l] = static_cast<uint8_t>((ql[l] & 15) | (qh & 3) << 4);
+      u[128 * h + 32 + l] = static_cast<uint8_t>((ql[32 + l] & 15) | ((qh >> 2) & 3) << 4);
+      u[128 * h + 64 + l] = static_cast<uint8_t>((ql[l] >> 4) | ((qh >> 4) & 3) << 4);
+      u[128 * h + 96 + l] = static_cast<uint8_t>((ql[32 + l] >> 4) | ((qh >> 6) & 3) << 4);
+    }
+}
+void q6_K_from_unsigned(const uint8_t u[256], block_q6_K& b) {
+  for (int h = 0; h < 2; ++h)
+    for (int l = 0; l < 32; ++l) {
+      const uint8_t* v = u + 128 * h;
+      b.ql[64 * h + l] = static_cast<uint8_t>((v[l] & 15) | (v[64 + l] & 15) << 4);
+      b.ql[64 * h + 32 + l] = static_cast<uint8_t>((v[32 + l] & 15) | (v[96 + l] & 15) << 4);
+      b.qh[32 * h + l] = static_cast<uint8_t>((v[l] >> 4) | (v[32 + l] >> 4) << 2 | (v[64 + l] >> 4) << 4 |
+                                              (v[96 + l] >> 4) << 6);
+    }
+}
+
+// Q4_K's 12 packed bytes <-> 8 scales and 8 mins (6 bits each).
+void k4_scales(const uint8_t* q, uint8_t sc[8], uint8_t m[8]) {
+  for (int j = 0; j < 4; ++j) {
+    sc[j] = q[j] & 63;
+    m[j] = q[j + 4] & 63;
+    sc[j + 4] = static_cast<uint8_t>((q[j + 8] & 15) | (q[j] >> 6) << 4);
+    m[j + 4] = static_cast<uint8_t>((q[j + 8] >> 4) | (q[j + 4] >> 6) << 4);
+  }
+}
+void k4_pack_scales(const uint8_t sc[8], const uint8_t m[8], uint8_t* q) {
+  for (int j = 0; j < 4; ++j) {
+    q[j] = static_cast<uint8_t>(sc[j] | (sc[j + 4] >> 4) << 6);
+    q[j + 4] = static_cast<uint8_t>(m[j] | (m[j + 4] >> 4) << 6);
+    q[j + 8] = static_cast<uint8_t>((sc[j + 4] & 15) | (m[j + 4] & 15) << 4);
+  }
+}
+
+// Nibble vector NV(k0) of a block's unsigned quants u[r][..] (stride 256 per row) and back.
+void put_nibbles(const uint8_t* u, int k0, uint8_t* out) {
+  for (int r = 0; r < kPanelRows; ++r)
+    for (int i = 0; i < 4; ++i)
+      out[4 * r + i] = static_cast<uint8_t>((u[256 * r + k0 + i] & 15) | (u[256 * r + k0 + 16 + i] & 15) << 4);
+}
+void get_nibbles(const uint8_t* in, int k0, uint8_t* u) {
+  for (int r = 0; r < kPanelRows; ++r)
+    for (int i = 0; i < 4; ++i) {
+      u[256 * r + k0 + i] = in[4 * r + i] & 15;
+      u[256 * r + k0 + 16 + i] = in[4 * r + i] >> 4;
+    }
+}
+// Q6_K high-bit field order within byte 4r + i of vector 2s + p: input offsets from 32 s.
+constexpr int kQ6HiOff[4] = {0, 16, 4, 20};
+
+template <class Block>
+const Block& blk(const uint8_t* rows, size_t stride, int r, int64_t b) {
+  return reinterpret_cast<const Block*>(rows + r * stride)[b];
+}
+template <class Block>
+Block& blk_mut(uint8_t* rows, size_t stride, int r, int64_t b) {
+  return reinterpret_cast<Block*>(rows + r * stride)[b];
+}
+
+void pack_q4_K(int64_t nb, const uint8_t* rows, size_t stride, uint8_t* out) {
+  uint8_t u[kPanelRows * 256];
+  for (int64_t b = 0; b < nb; ++b, out += kQ4_KBlock) {
+    for (int r = 0; r < kPanelRows; ++r) {
+      const auto& x = blk<block_q4_K>(rows, stride, r, b);
+      q4_K_unsigned(x, u + 256 * r);
+      uint8_t sc[8], m[8];
+      k4_scales(x.scales, sc, m);
+      for (int s = 0; s < 8; ++s) out[2048 + 16 * s + r] = sc[s];
+      for (int j = 0; j < 4; ++j) {
+        out[2176 + 32 * j + 2 * r] = m[2 * j];
+        out[2176 + 32 * j + 2 * r + 1] = m[2 * j + 1];
+      }
+      std::memcpy(out + 2304 + 2 * r, &x.d, 2);
+      std::memcpy(out + 2336 + 2 * r, &x.dmin, 2);
+    }
+    for (int s = 0; s < 8; ++s)
+      for (int g = 0; g < 4; ++g) put_nibbles(u, 32 * s + 4 * g, out + 64 * (4 * s + g));
+  }
+}
+void unpack_q4_K(int64_t nb, const uint8_t* in, uint8_t* rows, size_t stride) {
+  uint8_t u[kPanelRows * 256];
+  for (int64_t b = 0; b < nb; ++b, in += kQ4_KBlock) {
+    for (int s = 0; s < 8; ++s)
+      for (int g = 0; g < 4; ++g) get_nibbles(in + 64 * (4 * s + g), 32 * s + 4 * g, u);
+    for (int r = 0; r < kPanelRows; ++r) {
+      auto& x = blk_mut<block_q4_K>(rows, stride, r, b);
+      q4_K_from_unsigned(u + 256 * r, x);
+      uint8_t sc[8], m[8];
+      for (int s = 0; s < 8; ++s) sc[s] = in[2048 + 16 * s + r];
+      for (int j = 0; j < 4; ++j) {
+        m[2 * j] = in[2176 + 32 * j + 2 * r];
+        m[2 * j + 1] = in[2176 + 32 * j + 2 * r + 1];
+      }
+      k4_pack_scales(sc, m, x.scales);
+      std::memcpy(&x.d, in + 2304 + 2 * r, 2);
+      std::memcpy(&x.dmin, in + 2336 + 2 * r, 2);
+    }
+  }
+}
+
+void pack_q6_K(int64_t nb, const uint8_t* rows, size_t stride, uint8_t* out) {
+  uint8_t u[kPanelRows * 256];
+  for (int64_t b = 0; b < nb; ++b, out += kQ6_KBlock) {
+    for (int r = 0; r < kPanelRows; ++r) {
+      const auto& x = blk<block_q6_K>(rows, stride, r, b);
+      q6_K_unsigned(x, u + 256 * r);
+      for (int j = 0; j < 16; ++j) out[3072 + 16 * j + r] = static_cast<uint8_t>(x.scales[j]);
+      std::memcpy(out + 3328 + 2 * r, &x.d, 2);
+    }
+    std::memset(out + 3360, 0, 32);
+    for (int s = 0; s < 8; ++s) {
+      for (int g = 0; g < 4; ++g) put_nibbles(u, 32 * s + 4 * g, out + 64 * (4 * s + g));
+      for (int p = 0; p < 2; ++p) {
+        uint8_t* h = out + 2048 + 64 * (2 * s + p);
+        for (int r = 0; r < kPanelRows; ++r)
+          for (int i = 0; i < 4; ++i) {
+            uint8_t v = 0;
+            for (int f = 0; f < 4; ++f) v |= static_cast<uint8_t>((u[256 * r + 32 * s + 8 * p + kQ6HiOff[f] + i] >> 4) << (2 * f));
+            h[4 * r + i] = v;
+          }
+      }
+    }
+  }
+}
+void unpack_q6_K(int64_t nb, const uint8_t* in, uint8_t* rows, size_t stride) {
+  uint8_t u[kPanelRows * 256];
+  for (int64_t b = 0; b < nb; ++b, in += kQ6_KBlock) {
+    for (int s = 0; s < 8; ++s) {
+      for (int g = 0; g < 4; ++g) get_nibbles(in + 64 * (4 * s + g), 32 * s + 4 * g, u);
+      for (int p = 0; p < 2; ++p) {
+        const uint8_t* h = in + 2048 + 64 * (2 * s + p);
+        for (int r = 0; r < kPanelRows; ++r)
+          for (int i = 0; i < 4; ++i)
+            for (int f = 0; f < 4; ++f)
+              u[256 * r + 32 * s + 8 * p + kQ6HiOff[f] + i] |= static_cast<uint8_t>(((h[4 * r + i] >> (2 * f)) & 3) << 4);
+      }
+    }
+    for (int r = 0; r < kPanelRows; ++r) {
+      auto& x = blk_mut<block_q6_K>(rows, stride, r, b);
+      q6_K_from_unsigned(u + 256 * r, x);
+      for (int j = 0; j < 16; ++j) x.scales[j] = static_cast<int8_t>(in[3072 + 16 * j + r]);
+      std::memcpy(&x.d, in + 3328 + 2 * r, 2);
+    }
+  }
+}
+
+// Q4_0 / Q8_0: blocks in pairs.
+void pack_q4_0(int64_t nb, const uint8_t* rows, size_t stride, uint8_t* out) {
+  for (int64_t b = 0; b < nb; ++b) {
+    uint8_t* o = out + (b / 2) * kQ4_0Pair;
+    const int h = static_cast<int>(b % 2);
+    for (int r = 0; r < kPanelRows; ++r) {
+      const auto& x = blk<block_q4_0>(rows, stride, r, b);
+      for (int g = 0; g < 4; ++g)
+        for (int i = 0; i < 4; ++i) o[256 * h + 64 * g + 4 * r + i] = x.qs[4 * g + i];
+      std::memcpy(o + 512 + 32 * h + 2 * r, &x.d, 2);
+    }
+  }
+}
+void unpack_q4_0(int64_t nb, const uint8_t* in, uint8_t* rows, size_t stride) {
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* o = in + (b / 2) * kQ4_0Pair;
+    const int h = static_cast<int>(b % 2);
+    for (int r = 0; r < kPanelRows; ++r) {
+      auto& x = blk_mut<block_q4_0>(rows, stride, r, b);
+      for (int g = 0; g < 4; ++g)
+        for (int i = 0; i < 4; ++i) x.qs[4 * g + i] = o[256 * h + 64 * g + 4 * r + i];
+      std::memcpy(&x.d, o + 512 + 32 * h + 2 * r, 2);
+    }
+  }
+}
+void pack_q8_0(int64_t nb, const uint8_t* rows, size_t stride, uint8_t* out) {
+  for (int64_t b = 0; b < nb; ++b) {
+    uint8_t* o = out + (b / 2) * kQ8_0Pair;
+    const int h = static_cast<int>(b % 2);
+    for (int r = 0; r < kPanelRows; ++r) {
+      const auto& x = blk<block_q8_0>(rows, stride, r, b);
+      for (int g = 0; g < 8; ++g)
+        for (int i = 0; i < 4; ++i)
+          o[512 * h + 64 * g + 4 * r + i] = static_cast<uint8_t>(static_cast<int>(x.qs[4 * g + i]) + 128);
+      std::memcpy(o + 1024 + 32 * h + 2 * r, &x.d, 2);
+    }
+  }
+}
+void unpack_q8_0(int64_t nb, const uint8_t* in, uint8_t* rows, size_t stride) {
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* o = in + (b / 2) * kQ8_0Pair;
+    const int h = static_cast<int>(b % 2);
+    for (int r = 0; r < kPanelRows; ++r) {
+      auto& x = blk_mut<block_q8_0>(rows, stride, r, b);
+      for (int g = 0; g < 8; ++g)
+        for (int i = 0; i < 4; ++i)
+          x.qs[4 * g + i] = static_cast<int8_t>(static_cast<int>(o[512 * h + 64 * g + 4 * r + i]) - 128);
+      std::memcpy(&x.d, o + 1024 + 32 * h + 2 * r, 2);
+    }
+  }
+}
+
+size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
+
+}  // namespace
+
+bool packing_available(GgmlType type) {
+  if (!repack_enabled() || active_isa() < Isa::avx512) return false;
+  const CpuFeatures& f = cpu_features();
+  if (!f.avx512vnni || !f.avx512vbmi) return false;
+  return type == GgmlType::Q4_0 || type == GgmlType::Q8_0 || type == GgmlType::Q4_K || type == GgmlType::Q6_K;
+}
+
+bool packable(GgmlType type, int64_t n_in, int64_t n_out) {
+  if (!packing_available(type) || n_out <= 0 || n_out % kPanelRows != 0) return false;
+  const int64_t align = (type == GgmlType::Q4_K || type == GgmlType::Q6_K) ? QK_K : 64;
+  return n_in > 0 && n_in % align == 0;
+}
+
+size_t packed_panel_bytes(GgmlType type, int64_t n_in) {
+  switch (type) {
+    case GgmlType::Q4_0: return static_cast<size_t>(n_in / 64) * kQ4_0Pair;
+    case GgmlType::Q8_0: return static_cast<size_t>(n_in / 64) * kQ8_0Pair;
+    case GgmlType::Q4_K: return static_cast<size_t>(n_in / QK_K) * kQ4_KBlock;
+    case GgmlType::Q6_K: return static_cast<size_t>(n_in / QK_K) * kQ6_KBlock;
+    default: return 0;
+  }
+}
+
+PackedActs packed_acts_format(GgmlType type) {
+  switch (type) {
+    case GgmlType::Q4_0: return PackedActs::kA32Off8;
+    case GgmlType::Q8_0: return PackedActs::kA32Off128;
+    default: return PackedActs::kA256;
+  }
+}
+
+void pack_panel(GgmlType type, int64_t n_in, const uint8_t* rows, size_t row_stride, uint8_t* panel) {
+  switch (type) {
+    case GgmlType::Q4_0: pack_q4_0(n_in / QK4_0, rows, row_stride, panel); break;
+    case GgmlType::Q8_0: pack_q8_0(n_in / QK8_0, rows, row_stride, panel); break;
+    case GgmlType::Q4_K: pack_q4_K(n_in / QK_K, rows, row_stride, panel); break;
+    case GgmlType::Q6_K: pack_q6_K(n_in / QK_K, rows, row_stride, panel); break;
+    default: break;
+  }
+}
+
+void unpack_panel(GgmlType type, int64_t n_in, const uint8_t* panel, uint8_t* rows, size_t row_stride) {
+  switch (type) {
+    case GgmlType::Q4_0: unpack_q4_0(n_in / QK4_0, panel, rows, row_stride); break;
+    case GgmlType::Q8_0: unpack_q8_0(n_in / QK8_0, panel, rows, row_stride); break;
+    case GgmlType::Q4_K: unpack_q4_K(n_in / QK_K, panel, rows, row_stride); break;
+    case GgmlType::Q6_K: unpack_q6_K(n_in / QK_K, panel, rows, row_stride); break;
+    default: break;
+  }
+}
+
+PackedActView prepare_packed_acts(PackedActs format, const float* x, int64_t n_in, int64_t n_tokens, ThreadPool& pool,
+                                  std::vector<uint8_t>& buf) {
+  const bool a256 = format == PackedActs::kA256;
+  const int64_t dblock = a256 ? QK_K : QK8_0, iblock = a256 ? 16 : QK8_0;
+  PackedActView v;
+  v.off_d = static_cast<size_t>(n_in);
+  v.off_init = v.off_d + 4 * static_cast<size_t>(n_in / dblock);
+  v.off_s32 = v.off_init + 4 * static_cast<size_t>(n_in / iblock);
+  v.row_bytes = round_up(v.off_s32 + (a256 ? 2 * static_cast<size_t>(n_in / 32) : 0), 64);
+  if (buf.size() < v.row_bytes * n_tokens + 64) buf.resize(v.row_bytes * n_tokens + 64);
+  // 64-byte aligned rows inside the buffer.
+  uint8_t* base = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;
+  v.data = base;
+  const GgmlType qt = a256 ? GgmlType::Q8_K : GgmlType::Q8_0;
+  const TypeTraits* at = type_traits(qt);
+  const size_t qrow = static_cast<size_t>(n_in / at->block_size * at->type_size);
+  const int32_t off = format == PackedActs::kA32Off8 ? 8 : 128;
+  pool.run([&](int ith, int nth) {
+    thread_local std::vector<uint8_t> tmp;
+    if (tmp.size() < qrow) tmp.resize(qrow);
+    auto [t0, t1] = ThreadPool::split(n_tokens, ith, nth);
+    for (int64_t t = t0; t < t1; ++t) {
+      uint8_t* row = base + t * v.row_bytes;
+      auto* qs = reinterpret_cast<int8_t*>(row);
+      auto* d = reinterpret_cast<float*>(row + v.off_d);
+      auto* init = reinterpret_cast<int32_t*>(row + v.off_init);
+      at->from_float(x + t * n_in, tmp.data(), n_in);
+      if (a256) {
+        auto* s32 = reinterpret_cast<int16_t*>(row + v.off_s32);
+        const auto* q = reinterpret_cast<const block_q8_K*>(tmp.data());
+        for (int64_t b = 0; b < n_in / QK_K; ++b) {
+          std::memcpy(qs + b * QK_K, q[b].qs, QK_K);
+          d[b] = q[b].d;
+          for (int j = 0; j < 16; ++j) init[16 * b + j] = -32 * q[b].bsums[j];
+          for (int j = 0; j < 8; ++j) s32[8 * b + j] = static_cast<int16_t>(q[b].bsums[2 * j] + q[b].bsums[2 * j + 1]);
+        }
+      } else {
+        const auto* q = reinterpret_cast<const block_q8_0*>(tmp.data());
+        for (int64_t b = 0; b < n_in / QK8_0; ++b) {
+          std::memcpy(qs + b * QK8_0, q[b].qs, QK8_0);
+          d[b] = fp16_to_fp32(q[b].d);
+          int32_t sum = 0;
+          for (int i = 0; i < QK8_0; ++i) sum += q[b].qs[i];
+          init[b] = -off * sum;
+        }
+      }
+    }
+  });
+  return v;
+}
+
+void packed_gemm(GgmlType type, int64_t n_in, const uint8_t* panels, int64_t n_panels, const PackedActView& acts,
+                 int64_t n_tok, float* y, size_t ldy) {
+  packed_gemm_avx512(type, n_in, panels, n_panels, acts, n_tok, y, ldy);
+}
+
+void PackedWeight::Free::operator()(uint8_t* p) const { std::free(p); }
+
+const uint8_t* PackedWeight::get(const WeightView& w, ThreadPool& pool) {
+  std::call_once(once_, [&] {
+    if (!packable(w.type, w.n_in, w.n_out)) return;
+    const size_t pb = packed_panel_bytes(w.type, w.n_in);
+    const int64_t n_panels = w.n_out / kPanelRows;
+    const size_t bytes = pb * static_cast<size_t>(n_panels);
+    auto* p = static_cast<uint8_t*>(std::aligned_alloc(64, round_up(bytes, 64)));
+    if (p == nullptr) return;  // out of memory: keep using the rows in place
+    pool.run([&](int ith, int nth) {
+      auto [p0, p1] = ThreadPool::split(n_panels, ith, nth);
+      for (int64_t i = p0; i < p1; ++i) pack_panel(w.type, w.n_in, w.row(kPanelRows * i), w.row_bytes, p + i * pb);
+    });
+    buf_.reset(p);
+    bytes_ = bytes;
+    if (release_source_) {
+      // Drop the file pages this process no longer reads (re-read from the file if touched).
+      const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+      const auto begin = (reinterpret_cast<uintptr_t>(w.data) + page - 1) / page * page;
+      const auto end = (reinterpret_cast<uintptr_t>(w.data) + w.row_bytes * w.n_out) / page * page;
+      if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+    }
+  });
+  return buf_.get();
+}
+
+}  // namespace hearth

@@ -1,0 +1,261 @@
+// AVX-512 VNNI kernels over packed panels (layouts in packed.cpp): a tile is 16 rows x C tokens,
+// C <= 8. Each 64-byte weight vector holds 4 inputs of 16 rows and meets each token's 4
+// activation bytes (one dword, broadcast) in one vpdpbusd, so a vector loaded once serves C
+// tokens and the 16 outputs of a token stay in one register: no horizontal sums.
+//
+// Integer ranges: vpdpbusd multiplies unsigned weights (Q4: 0..15, Q6: 0..63, Q8_0: w + 128 in
+// 1..255) by signed activations (-127..127) and adds 4 products into an int32 lane; a lane sums
+// at most 256 products of |x| <= 255 * 127, far from overflow. The weights' unsigned offsets are
+// removed by starting each block's accumulator at the activation row's `init` (e.g. -8 * sum),
+// computed once per token by prepare_packed_acts.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/packed.h"
+
+// GCC 12 warns about _mm512_undefined_* inside its own headers (false positive).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace hearth {
+namespace {
+
+inline __m512i load(const void* p) { return _mm512_load_si512(p); }
+inline __m512i bcast(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+inline __m512 cvt_ph(const uint8_t* p) {
+  return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// Pointers into the activation rows of C tokens.
+template <int C>
+struct Acts {
+  const int8_t* q[C];
+  const float* d[C];
+  const int32_t* init[C];
+  const int16_t* s32[C];
+  Acts(const PackedActView& a) {
+    for (int c = 0; c < C; ++c) {
+      const uint8_t* row = a.data + c * a.row_bytes;
+      q[c] = reinterpret_cast<const int8_t*>(row);
+      d[c] = reinterpret_cast<const float*>(row + a.off_d);
+      init[c] = reinterpret_cast<const int32_t*>(row + a.off_init);
+      s32[c] = reinterpret_cast<const int16_t*>(row + a.off_s32);
+    }
+  }
+};
+
+// With few tokens, each token's chain of vpdpbusd is split in two (even/odd vectors) so the
+// 5-cycle latency doesn't serialize decode.
+template <int C>
+constexpr int kChains = C <= 2 ? 2 : 1;
+
+// ---- Q8_0 / Q4_0: pairs of 32-blocks -------------------------------------------------------
+template <int C, bool Q4>
+void legacy_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float* y, size_t ldy) {
+  constexpr int NCH = kChains<C>;
+  const Acts<C> a(av);
+  const __m512i m4 = _mm512_set1_epi8(0xF);
+  __m512 acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+  constexpr size_t kPair = Q4 ? 576 : 1088;
+  constexpr size_t kQs = Q4 ? 256 : 512;
+  for (int64_t bp = 0; bp < n_in / 64; ++bp, P += kPair) {
+    for (int h = 0; h < 2; ++h) {
+      const int64_t b = 2 * bp + h;
+      const __m512 dw = cvt_ph(P + 2 * kQs + 32 * h);
+      __m512i is[C][NCH];
+      for (int c = 0; c < C; ++c) {
+        is[c][0] = _mm512_set1_epi32(a.init[c][b]);
+        if constexpr (NCH == 2) is[c][1] = _mm512_setzero_si512();
+      }
+      const uint8_t* W = P + kQs * h;
+      if constexpr (Q4) {
+        for (int g = 0; g < 4; ++g) {
+          const __m512i v = load(W + 64 * g);
+          const __m512i lo = _mm512_and_si512(v, m4);
+          const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+          for (int c = 0; c < C; ++c) {
+            const int8_t* q = a.q[c] + 32 * b + 4 * g;
+            is[c][0] = _mm512_dpbusd_epi32(is[c][0], lo, bcast(q));
+            is[c][NCH - 1] = _mm512_dpbusd_epi32(is[c][NCH - 1], hi, bcast(q + 16));
+          }
+        }
+      } else {
+        for (int g = 0; g < 8; ++g) {
+          const __m512i v = load(W + 64 * g);
+          for (int c = 0; c < C; ++c)
+            is[c][g % NCH] = _mm512_dpbusd_epi32(is[c][g % NCH], v, bcast(a.q[c] + 32 * b + 4 * g));
+        }
+      }
+      for (int c = 0; c < C; ++c) {
+        __m512i s = is[c][0];
+        if constexpr (NCH == 2) s = _mm512_add_epi32(s, is[c][1]);
+        acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(a.d[c][b])), acc[c]);
+      }
+    }
+  }
+  for (int c = 0; c < C; ++c) _mm512_storeu_ps(y + c * ldy, acc[c]);
+}
+
+// ---- Q4_K ----------------------------------------------------------------------------------
+// Per block: sum_s d sc_s (q . a)_s  -  dmin sum_j m_j (sum of a over sub-block j), times the
+// token's d. Sub-block scales are applied in float (cvt + fma per sub-block and token); the
+// mins term is 4 vpdpwssd of (m_2j, m_2j+1) against the token's 32-sums.
+template <int C>
+void q4_K_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float* y, size_t ldy) {
+  constexpr int NCH = kChains<C>;
+  const Acts<C> a(av);
+  const __m512i m4 = _mm512_set1_epi8(0xF);
+  __m512 acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < n_in / 256; ++b, P += 2368) {
+    const __m512 dv = cvt_ph(P + 2304);
+    __m512 blk[C];
+    for (int c = 0; c < C; ++c) blk[c] = _mm512_setzero_ps();
+    for (int s = 0; s < 8; ++s) {
+      const __m512 sc = _mm512_mul_ps(
+          _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(P + 2048 + 16 * s)))),
+          dv);
+      __m512i is[C][NCH];
+      for (int c = 0; c < C; ++c)
+        for (int k = 0; k < NCH; ++k) is[c][k] = _mm512_setzero_si512();
+      for (int g = 0; g < 4; ++g) {
+        const __m512i v = load(P + 64 * (4 * s + g));
+        const __m512i lo = _mm512_and_si512(v, m4);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        for (int c = 0; c < C; ++c) {
+          const int8_t* q = a.q[c] + 256 * b + 32 * s + 4 * g;
+          is[c][0] = _mm512_dpbusd_epi32(is[c][0], lo, bcast(q));
+          is[c][NCH - 1] = _mm512_dpbusd_epi32(is[c][NCH - 1], hi, bcast(q + 16));
+        }
+      }
+      for (int c = 0; c < C; ++c) {
+        __m512i t = is[c][0];
+        if constexpr (NCH == 2) t = _mm512_add_epi32(t, is[c][1]);
+        blk[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), sc, blk[c]);
+      }
+    }
+    __m512i mins[4];
+    for (int j = 0; j < 4; ++j)
+      mins[j] = _mm512_cvtepu8_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(P + 2176 + 32 * j)));
+    const __m512 mv = cvt_ph(P + 2336);
+    for (int c = 0; c < C; ++c) {
+      __m512i mi = _mm512_setzero_si512();
+      for (int j = 0; j < 4; ++j) mi = _mm512_dpwssd_epi32(mi, mins[j], bcast(a.s32[c] + 8 * b + 2 * j));
+      const __m512 da = _mm512_set1_ps(a.d[c][b]);
+      acc[c] = _mm512_fmadd_ps(blk[c], da, acc[c]);
+      acc[c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mi), _mm512_mul_ps(mv, da), acc[c]);
+    }
+  }
+  for (int c = 0; c < C; ++c) _mm512_storeu_ps(y + c * ldy, acc[c]);
+}
+
+// ---- Q6_K ----------------------------------------------------------------------------------
+// Quants 0..63 (q = u - 32): the low nibbles as Q4_K, the high 2 bits merged in with one
+// shift + vpternlog per vector. Each sub-block of 16 starts at init = -32 * (its sum of a).
+template <int C>
+void q6_K_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float* y, size_t ldy) {
+  const Acts<C> a(av);
+  const __m512i m4 = _mm512_set1_epi8(0xF);
+  const __m512i m30 = _mm512_set1_epi8(0x30);
+  __m512 acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < n_in / 256; ++b, P += 3392) {
+    const __m512 dv = cvt_ph(P + 3328);
+    __m512 blk[C];
+    for (int c = 0; c < C; ++c) blk[c] = _mm512_setzero_ps();
+    for (int s = 0; s < 8; ++s) {
+      __m512i isa[C], isb[C];  // sub-blocks 2s (low nibbles) and 2s + 1 (high nibbles)
+      for (int c = 0; c < C; ++c) {
+        isa[c] = _mm512_set1_epi32(a.init[c][16 * b + 2 * s]);
+        isb[c] = _mm512_set1_epi32(a.init[c][16 * b + 2 * s + 1]);
+      }
+      for (int p = 0; p < 2; ++p) {
+        const __m512i H = load(P + 2048 + 64 * (2 * s + p));
+        for (int e = 0; e < 2; ++e) {
+          const int g = 2 * p + e;
+          const __m512i v = load(P + 64 * (4 * s + g));
+          // 0xF8: A | (B & C).
+          const __m512i hl = e == 0 ? _mm512_slli_epi16(H, 4) : H;
+          const __m512i hh = e == 0 ? _mm512_slli_epi16(H, 2) : _mm512_srli_epi16(H, 2);
+          const __m512i lo = _mm512_ternarylogic_epi32(_mm512_and_si512(v, m4), hl, m30, 0xF8);
+          const __m512i hi = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(v, 4), m4), hh, m30, 0xF8);
+          for (int c = 0; c < C; ++c) {
+            const int8_t* q = a.q[c] + 256 * b + 32 * s + 4 * g;
+            isa[c] = _mm512_dpbusd_epi32(isa[c], lo, bcast(q));
+            isb[c] = _mm512_dpbusd_epi32(isb[c], hi, bcast(q + 16));
+          }
+        }
+      }
+      const __m512 sca = _mm512_mul_ps(
+          _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(P + 3072 + 32 * s)))),
+          dv);
+      const __m512 scb = _mm512_mul_ps(
+          _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(P + 3088 + 32 * s)))),
+          dv);
+      for (int c = 0; c < C; ++c) {
+        blk[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isa[c]), sca, blk[c]);
+        blk[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isb[c]), scb, blk[c]);
+      }
+    }
+    for (int c = 0; c < C; ++c) acc[c] = _mm512_fmadd_ps(blk[c], _mm512_set1_ps(a.d[c][b]), acc[c]);
+  }
+  for (int c = 0; c < C; ++c) _mm512_storeu_ps(y + c * ldy, acc[c]);
+}
+
+using TileFn = void (*)(int64_t, const uint8_t*, const PackedActView&, float*, size_t);
+
+template <template <int> class K>
+struct Tiles {
+  static constexpr TileFn fn[9] = {nullptr,    K<1>::run, K<2>::run, K<3>::run, K<4>::run,
+                                   K<5>::run, K<6>::run, K<7>::run, K<8>::run};
+};
+template <int C>
+struct Q4_0K {
+  static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) { legacy_tile<C, true>(n, p, a, y, l); }
+};
+template <int C>
+struct Q8_0K {
+  static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) { legacy_tile<C, false>(n, p, a, y, l); }
+};
+template <int C>
+struct Q4_KK {
+  static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) { q4_K_tile<C>(n, p, a, y, l); }
+};
+template <int C>
+struct Q6_KK {
+  static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) { q6_K_tile<C>(n, p, a, y, l); }
+};
+
+}  // namespace
+
+void packed_gemm_avx512(GgmlType type, int64_t n_in, const uint8_t* panels, int64_t n_panels,
+                        const PackedActView& acts, int64_t n_tok, float* y, size_t ldy) {
+  const TileFn* fn = nullptr;
+  switch (type) {
+    case GgmlType::Q4_0: fn = Tiles<Q4_0K>::fn; break;
+    case GgmlType::Q8_0: fn = Tiles<Q8_0K>::fn; break;
+    case GgmlType::Q4_K: fn = Tiles<Q4_KK>::fn; break;
+    case GgmlType::Q6_K: fn = Tiles<Q6_KK>::fn; break;
+    default: return;
+  }
+  const size_t pb = packed_panel_bytes(type, n_in);
+  constexpr int64_t kMaxC = 8;
+  for (int64_t p = 0; p < n_panels; ++p) {
+    const uint8_t* panel = panels + p * pb;
+    for (int64_t c = 0; c < n_tok; c += kMaxC) {
+      const int64_t nc = std::min(kMaxC, n_tok - c);
+      PackedActView a = acts;
+      a.data += c * acts.row_bytes;
+      fn[nc](n_in, panel, a, y + c * ldy + p * kPanelRows, ldy);
+    }
+  }
+}
+
+}  // namespace hearth

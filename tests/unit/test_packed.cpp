@@ -1,0 +1,174 @@
+// Packed panels (kernels/packed.h): the layout round-trips byte for byte, and the AVX-512 tile
+// kernels agree with the scalar reference (unpacked rows, scalar vec_dot) for every tile width,
+// and through matmul() for decode- and prefill-sized inputs (as do the row kernels).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "base/cpu.h"
+#include "base/fp16.h"
+#include "base/thread_pool.h"
+#include "formats/ggml_types.h"
+#include "kernels/blocks.h"
+#include "kernels/matmul.h"
+#include "kernels/packed.h"
+#include "kernels/quant.h"
+
+namespace hearth {
+namespace {
+
+constexpr GgmlType kTypes[] = {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K};
+
+struct Aligned {
+  explicit Aligned(size_t n) : p(static_cast<uint8_t*>(std::aligned_alloc(64, (n + 63) / 64 * 64))) {}
+  ~Aligned() { std::free(p); }
+  Aligned(const Aligned&) = delete;
+  Aligned& operator=(const Aligned&) = delete;
+  uint8_t* p;
+};
+
+size_t row_size(GgmlType t, int64_t n) { return ggml_row_size(*ggml_type_info(t), n); }
+
+// n_out rows of Gaussian weights quantized with the reference quantizer.
+std::vector<uint8_t> random_weights(GgmlType t, int64_t n_in, int64_t n_out, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> x(n_in);
+  std::vector<uint8_t> q(row_size(t, n_in) * n_out);
+  for (int64_t r = 0; r < n_out; ++r) {
+    for (auto& v : x) v = nd(rng);
+    type_traits_for(t, Isa::scalar)->from_float(x.data(), q.data() + r * row_size(t, n_in), n_in);
+  }
+  return q;
+}
+
+std::vector<float> random_acts(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> x(n);
+  for (auto& v : x) v = nd(rng);
+  // A few outlier channels, as real activations have.
+  for (int64_t i = 0; i < n; i += 97) x[i] *= 20.0f;
+  return x;
+}
+
+// Reference: each token quantized to the type's vec_dot_type (same quantizer as the packed
+// path), scalar vec_dot per row.
+std::vector<float> reference(GgmlType t, const std::vector<uint8_t>& w, int64_t n_in, int64_t n_out,
+                             const std::vector<float>& x, int64_t n_tok) {
+  const TypeTraits* wt = type_traits_for(t, Isa::scalar);
+  const TypeTraits* at = type_traits(wt->vec_dot_type);
+  std::vector<uint8_t> a(row_size(wt->vec_dot_type, n_in));
+  std::vector<float> y(n_tok * n_out);
+  for (int64_t c = 0; c < n_tok; ++c) {
+    at->from_float(x.data() + c * n_in, a.data(), n_in);
+    for (int64_t r = 0; r < n_out; ++r) wt->vec_dot(n_in, &y[c * n_out + r], w.data() + r * row_size(t, n_in), a.data());
+  }
+  return y;
+}
+
+// Only the float summation order differs from the reference (the integer block sums are
+// exact), so errors are a few ulps of the output's scale: bound 1e-5 of the RMS output.
+void expect_close(const std::vector<float>& got, const std::vector<float>& want, const char* what) {
+  ASSERT_EQ(got.size(), want.size());
+  double ss = 0;
+  for (float v : want) ss += static_cast<double>(v) * v;
+  const double rms = std::sqrt(ss / static_cast<double>(want.size()));
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_LE(std::fabs(got[i] - want[i]), 1e-5 * rms) << what << " at " << i << ": " << got[i] << " vs " << want[i];
+  }
+}
+
+class Packed : public ::testing::TestWithParam<GgmlType> {
+ protected:
+  void SetUp() override {
+    if (!packing_available(GetParam())) GTEST_SKIP() << "no AVX-512 VNNI (or HEARTH_REPACK=0)";
+  }
+};
+
+TEST_P(Packed, LayoutRoundTripsByteForByte) {
+  const GgmlType t = GetParam();
+  for (int64_t n_in : {256, 512, 768}) {
+    auto w = random_weights(t, n_in, kPanelRows, 7 + static_cast<uint32_t>(n_in));
+    // Random bytes everywhere but the fp16 scales, so every quant/scale bit pattern is covered.
+    std::mt19937 rng(11);
+    for (auto& b : w) b = static_cast<uint8_t>(rng());
+    const size_t rs = row_size(t, n_in);
+    const size_t bs = ggml_type_info(t)->type_size;
+    for (size_t off = 0; off < w.size(); off += bs) {
+      const uint16_t h = fp32_to_fp16(0.01f * static_cast<float>(1 + rng() % 100));
+      // d is the first half of Q4_0/Q8_0/Q4_K blocks (Q4_K's dmin follows) and the last of Q6_K.
+      if (t == GgmlType::Q6_K) {
+        std::memcpy(&w[off + bs - 2], &h, 2);
+      } else {
+        std::memcpy(&w[off], &h, 2);
+        if (t == GgmlType::Q4_K) std::memcpy(&w[off + 2], &h, 2);
+      }
+    }
+    Aligned panel(packed_panel_bytes(t, n_in));
+    pack_panel(t, n_in, w.data(), rs, panel.p);
+    std::vector<uint8_t> back(w.size(), 0xAB);
+    unpack_panel(t, n_in, panel.p, back.data(), rs);
+    ASSERT_EQ(back, w) << ggml_type_name(t) << " n_in " << n_in;
+  }
+}
+
+TEST_P(Packed, EveryTileWidthMatchesScalarReference) {
+  const GgmlType t = GetParam();
+  const int64_t n_in = 512, n_out = 48;
+  auto w = random_weights(t, n_in, n_out, 3);
+  const size_t pb = packed_panel_bytes(t, n_in);
+  Aligned panels(pb * (n_out / kPanelRows));
+  for (int64_t p = 0; p < n_out / kPanelRows; ++p)
+    pack_panel(t, n_in, w.data() + p * kPanelRows * row_size(t, n_in), row_size(t, n_in), panels.p + p * pb);
+  ThreadPool pool(1);
+  std::vector<uint8_t> buf;
+  for (int64_t n_tok : {1, 2, 3, 5, 8, 9, 13, 17}) {
+    auto x = random_acts(n_tok * n_in, 100 + static_cast<uint32_t>(n_tok));
+    const PackedActView a = prepare_packed_acts(packed_acts_format(t), x.data(), n_in, n_tok, pool, buf);
+    std::vector<float> y(n_tok * n_out, NAN);
+    packed_gemm(t, n_in, panels.p, n_out / kPanelRows, a, n_tok, y.data(), n_out);
+    expect_close(y, reference(t, w, n_in, n_out, x, n_tok), ggml_type_name(t).data());
+  }
+}
+
+TEST_P(Packed, MatmulWithPackedWeightMatchesRows) {
+  const GgmlType t = GetParam();
+  const int64_t n_in = 1024, n_out = 160;
+  auto w = random_weights(t, n_in, n_out, 5);
+  PackedWeight slot(/*release_source=*/false);
+  WeightView plain{t, n_in, n_out, w.data(), row_size(t, n_in)};
+  WeightView packed = plain;
+  packed.packed = &slot;
+  ThreadPool pool(2);
+  MatmulScratch s1, s2;
+  for (int64_t n_tok : {1, 4, 37, 300}) {
+    auto x = random_acts(n_tok * n_in, 200 + static_cast<uint32_t>(n_tok));
+    std::vector<float> y1(n_tok * n_out), y2(n_tok * n_out);
+    matmul(plain, x.data(), n_tok, y1.data(), pool, s1);
+    matmul(packed, x.data(), n_tok, y2.data(), pool, s2);
+    const auto want = reference(t, w, n_in, n_out, x, n_tok);
+    expect_close(y2, want, ggml_type_name(t).data());
+    expect_close(y1, want, "rows");
+  }
+  EXPECT_EQ(slot.bytes(), packed_panel_bytes(t, n_in) * (n_out / kPanelRows));
+}
+
+TEST(PackedShape, OnlyWholePanelsAndBlocks) {
+  if (!packing_available(GgmlType::Q4_K)) GTEST_SKIP() << "no AVX-512 VNNI";
+  EXPECT_TRUE(packable(GgmlType::Q4_K, 2048, 5632));
+  EXPECT_FALSE(packable(GgmlType::Q4_K, 2048, 5630));  // rows not a multiple of 16
+  EXPECT_FALSE(packable(GgmlType::Q8_0, 96, 64));      // inputs not a multiple of 64
+  EXPECT_FALSE(packable(GgmlType::Q5_K, 2048, 2048));  // no packed kernel
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, Packed, ::testing::ValuesIn(kTypes),
+                         [](const auto& info) { return std::string(ggml_type_name(info.param)); });
+
+}  // namespace
+}  // namespace hearth

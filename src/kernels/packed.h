@@ -20,7 +20,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -76,6 +75,7 @@ class PackedWeight {
  public:
   // release_source: drop the source pages after packing (only for read-only file mappings).
   explicit PackedWeight(bool release_source) : release_source_(release_source) {}
+  ~PackedWeight();
   PackedWeight(const PackedWeight&) = delete;
   PackedWeight& operator=(const PackedWeight&) = delete;
 
@@ -85,11 +85,10 @@ class PackedWeight {
   size_t bytes() const { return bytes_; }
 
  private:
-  struct Free {
-    void operator()(uint8_t* p) const;
-  };
   std::once_flag once_;
-  std::unique_ptr<uint8_t, Free> buf_;
+  const uint8_t* data_ = nullptr;  // 2 MiB-aligned, inside the mapping
+  void* map_ = nullptr;
+  size_t map_bytes_ = 0;
   size_t bytes_ = 0;
   bool release_source_ = false;
 };

@@ -50,6 +50,14 @@ struct Acts {
   }
 };
 
+// Decode streams the panels from memory: fetch ahead by kAhead bytes (a few blocks), one line per
+// 64 bytes consumed, so more misses are in flight than the hardware prefetcher keeps.
+constexpr int kAhead = 4096;
+template <int C>
+inline void ahead(const uint8_t* p) {
+  if constexpr (C <= 2) _mm_prefetch(reinterpret_cast<const char*>(p + kAhead), _MM_HINT_T0);
+}
+
 // With few tokens, each token's chain of vpdpbusd is split in two (even/odd vectors) so the
 // 5-cycle latency doesn't serialize decode.
 template <int C>
@@ -77,6 +85,7 @@ void legacy_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float*
       const uint8_t* W = P + kQs * h;
       if constexpr (Q4) {
         for (int g = 0; g < 4; ++g) {
+          ahead<C>(W + 64 * g);
           const __m512i v = load(W + 64 * g);
           const __m512i lo = _mm512_and_si512(v, m4);
           const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
@@ -88,6 +97,7 @@ void legacy_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float*
         }
       } else {
         for (int g = 0; g < 8; ++g) {
+          ahead<C>(W + 64 * g);
           const __m512i v = load(W + 64 * g);
           for (int c = 0; c < C; ++c)
             is[c][g % NCH] = _mm512_dpbusd_epi32(is[c][g % NCH], v, bcast(a.q[c] + 32 * b + 4 * g));
@@ -126,6 +136,7 @@ void q4_K_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float* y
       for (int c = 0; c < C; ++c)
         for (int k = 0; k < NCH; ++k) is[c][k] = _mm512_setzero_si512();
       for (int g = 0; g < 4; ++g) {
+        ahead<C>(P + 64 * (4 * s + g));
         const __m512i v = load(P + 64 * (4 * s + g));
         const __m512i lo = _mm512_and_si512(v, m4);
         const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
@@ -177,9 +188,11 @@ void q6_K_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float* y
         isb[c] = _mm512_set1_epi32(a.init[c][16 * b + 2 * s + 1]);
       }
       for (int p = 0; p < 2; ++p) {
+        ahead<C>(P + 2048 + 64 * (2 * s + p));
         const __m512i H = load(P + 2048 + 64 * (2 * s + p));
         for (int e = 0; e < 2; ++e) {
           const int g = 2 * p + e;
+          ahead<C>(P + 64 * (4 * s + g));
           const __m512i v = load(P + 64 * (4 * s + g));
           // 0xF8: A | (B & C).
           const __m512i hl = e == 0 ? _mm512_slli_epi16(H, 4) : H;

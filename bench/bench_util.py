@@ -184,8 +184,8 @@ def cmd_report(a):
                  f"Prefill: {meta['n_prompt']} tokens in one batch; decode: {meta['n_gen']} single-token steps  ")
     mb = meta.get("membw", {})
     lines.append(f"Memory read bandwidth ({mb.get('threads', '?')} threads, "
-                 f"{mb.get('bytes', 0) / 2**20:.0f} MiB buffer, median of {mb.get('passes', '?')}): "
-                 f"{_fmt(bw, 2)} GB/s  ")
+                 f"{mb.get('bytes', 0) / 2**20:.0f} MiB buffer, best of {mb.get('passes', '?')} passes; "
+                 f"median {_fmt(mb.get('median') or 0.0, 2)}): {_fmt(bw, 2)} GB/s  ")
     lines.append(f"hearth: {meta.get('hearth_version', '?')}; llama.cpp: {meta.get('peer', '?')}  ")
     if meta.get("note"):
         lines.append(f"Note: {meta['note']}  ")

@@ -106,7 +106,7 @@ if [[ ! -x "$membw_bin" || "$here/membw.cpp" -nt "$membw_bin" ]]; then
   "$cxx" -O2 -march=native -pthread -o "$membw_bin" "$here/membw.cpp"
 fi
 log "measuring memory bandwidth ($threads threads, $membw_mib MiB)"
-membw_json=$("$membw_bin" "$threads" "$membw_mib" 5)
+membw_json=$("$membw_bin" "$threads" "$membw_mib" 9)
 log "bandwidth: $membw_json"
 
 # 3. Peer (llama.cpp via node-llama-cpp) dependencies.

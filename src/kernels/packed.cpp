@@ -46,28 +46,10 @@ bool repack_enabled() {
   return on;
 }
 
-// Unsigned quants of one block of one row, and back.
-void q4_K_unsigned(const block_q4_K& b, uint8_t u[256]) {
-  for (int j = 0; j < 4; ++j)
-    for (int l = 0; l < 32; ++l) {
-      u[64 * j + l] = b.qs[32 * j + l] & 15;
-      u[64 * j + 32 + l] = b.qs[32 * j + l] >> 4;
-    }
-}
+// A block's unsigned quants (u[256], as the panel layout indexes them) back into GGUF rows.
 void q4_K_from_unsigned(const uint8_t u[256], block_q4_K& b) {
   for (int j = 0; j < 4; ++j)
     for (int l = 0; l < 32; ++l) b.qs[32 * j + l] = static_cast<uint8_t>(u[64 * j + l] | u[64 * j + 32 + l] << 4);
-}
-void q6_K_unsigned(const block_q6_K& b, uint8_t u[256]) {
-  for (int h = 0; h < 2; ++h)
-    for (int l = 0; l < 32; ++l) {
-      const uint8_t* ql = b.ql + 64 * h;
-      const uint8_t qh = b.qh[32 * h + l];
-      u[128 * h + l] = static_cast<uint8_t>((ql[l] & 15) | (qh & 3) << 4);
-      u[128 * h + 32 + l] = static_cast<uint8_t>((ql[32 + l] & 15) | ((qh >> 2) & 3) << 4);
-      u[128 * h + 64 + l] = static_cast<uint8_t>((ql[l] >> 4) | ((qh >> 4) & 3) << 4);
-      u[128 * h + 96 + l] = static_cast<uint8_t>((ql[32 + l] >> 4) | ((qh >> 6) & 3) << 4);
-    }
 }
 void q6_K_from_unsigned(const uint8_t u[256], block_q6_K& b) {
   for (int h = 0; h < 2; ++h)
@@ -97,12 +79,7 @@ void k4_pack_scales(const uint8_t sc[8], const uint8_t m[8], uint8_t* q) {
   }
 }
 
-// Nibble vector NV(k0) of a block's unsigned quants u[r][..] (stride 256 per row) and back.
-void put_nibbles(const uint8_t* u, int k0, uint8_t* out) {
-  for (int r = 0; r < kPanelRows; ++r)
-    for (int i = 0; i < 4; ++i)
-      out[4 * r + i] = static_cast<uint8_t>((u[256 * r + k0 + i] & 15) | (u[256 * r + k0 + 16 + i] & 15) << 4);
-}
+// Nibble vector NV(k0) into the unsigned quants u[r][..] (stride 256 per row).
 void get_nibbles(const uint8_t* in, int k0, uint8_t* u) {
   for (int r = 0; r < kPanelRows; ++r)
     for (int i = 0; i < 4; ++i) {
@@ -112,6 +89,21 @@ void get_nibbles(const uint8_t* in, int k0, uint8_t* u) {
 }
 // Q6_K high-bit field order within byte 4r + i of vector 2s + p: input offsets from 32 s.
 constexpr int kQ6HiOff[4] = {0, 16, 4, 20};
+
+// Packing works on 4 bytes at a time (4 inputs of one row = one dword of a panel vector); it
+// runs once per weight on the first forward pass, so it has to be fast: ~1 GB/s per thread.
+inline uint32_t ld32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline void st32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
+// Nibble-vector dwords from 32 nibble-packed bytes q (low nibbles = inputs 0..31, or high
+// nibbles when `high`): 4 g..4 g+3 and 16+4 g..16+4 g+3 of the 32 inputs.
+inline uint32_t nib_dword(const uint8_t* q, int g, bool high) {
+  const uint32_t a = ld32(q + 4 * g), b = ld32(q + 16 + 4 * g);
+  return high ? ((a >> 4) & 0x0F0F0F0Fu) | (b & 0xF0F0F0F0u) : (a & 0x0F0F0F0Fu) | ((b & 0x0F0F0F0Fu) << 4);
+}
 
 template <class Block>
 const Block& blk(const uint8_t* rows, size_t stride, int r, int64_t b) {
@@ -123,14 +115,15 @@ Block& blk_mut(uint8_t* rows, size_t stride, int r, int64_t b) {
 }
 
 void pack_q4_K(int64_t nb, const uint8_t* rows, size_t stride, uint8_t* out) {
-  uint8_t u[kPanelRows * 256];
   for (int64_t b = 0; b < nb; ++b, out += kQ4_KBlock) {
     for (int r = 0; r < kPanelRows; ++r) {
       const auto& x = blk<block_q4_K>(rows, stride, r, b);
-      q4_K_unsigned(x, u + 256 * r);
+      // Sub-block s = 2 j + h: low (h = 0) or high (h = 1) nibbles of qs[32 j .. 32 j + 32).
+      for (int sb = 0; sb < 8; ++sb)
+        for (int g = 0; g < 4; ++g) st32(out + 64 * (4 * sb + g) + 4 * r, nib_dword(x.qs + 32 * (sb / 2), g, sb & 1));
       uint8_t sc[8], m[8];
       k4_scales(x.scales, sc, m);
-      for (int s = 0; s < 8; ++s) out[2048 + 16 * s + r] = sc[s];
+      for (int sb = 0; sb < 8; ++sb) out[2048 + 16 * sb + r] = sc[sb];
       for (int j = 0; j < 4; ++j) {
         out[2176 + 32 * j + 2 * r] = m[2 * j];
         out[2176 + 32 * j + 2 * r + 1] = m[2 * j + 1];
@@ -138,8 +131,6 @@ void pack_q4_K(int64_t nb, const uint8_t* rows, size_t stride, uint8_t* out) {
       std::memcpy(out + 2304 + 2 * r, &x.d, 2);
       std::memcpy(out + 2336 + 2 * r, &x.dmin, 2);
     }
-    for (int s = 0; s < 8; ++s)
-      for (int g = 0; g < 4; ++g) put_nibbles(u, 32 * s + 4 * g, out + 64 * (4 * s + g));
   }
 }
 void unpack_q4_K(int64_t nb, const uint8_t* in, uint8_t* rows, size_t stride) {
@@ -164,27 +155,26 @@ void unpack_q4_K(int64_t nb, const uint8_t* in, uint8_t* rows, size_t stride) {
 }
 
 void pack_q6_K(int64_t nb, const uint8_t* rows, size_t stride, uint8_t* out) {
-  uint8_t u[kPanelRows * 256];
   for (int64_t b = 0; b < nb; ++b, out += kQ6_KBlock) {
     for (int r = 0; r < kPanelRows; ++r) {
       const auto& x = blk<block_q6_K>(rows, stride, r, b);
-      q6_K_unsigned(x, u + 256 * r);
+      // Sub-block s = 4 h + t covers inputs 128 h + 32 t ..: low 4 bits in ql[64 h + 32 (t & 1) ..]
+      // (low nibbles for t < 2), high 2 bits in bits 2 t of qh[32 h ..].
+      for (int sb = 0; sb < 8; ++sb) {
+        const int h = sb / 4, t = sb % 4;
+        for (int g = 0; g < 4; ++g)
+          st32(out + 64 * (4 * sb + g) + 4 * r, nib_dword(x.ql + 64 * h + 32 * (t & 1), g, t >= 2));
+        for (int p = 0; p < 2; ++p) {
+          uint32_t v = 0;
+          for (int f = 0; f < 4; ++f)
+            v |= ((ld32(x.qh + 32 * h + 8 * p + kQ6HiOff[f]) >> (2 * t)) & 0x03030303u) << (2 * f);
+          st32(out + 2048 + 64 * (2 * sb + p) + 4 * r, v);
+        }
+      }
       for (int j = 0; j < 16; ++j) out[3072 + 16 * j + r] = static_cast<uint8_t>(x.scales[j]);
       std::memcpy(out + 3328 + 2 * r, &x.d, 2);
     }
     std::memset(out + 3360, 0, 32);
-    for (int s = 0; s < 8; ++s) {
-      for (int g = 0; g < 4; ++g) put_nibbles(u, 32 * s + 4 * g, out + 64 * (4 * s + g));
-      for (int p = 0; p < 2; ++p) {
-        uint8_t* h = out + 2048 + 64 * (2 * s + p);
-        for (int r = 0; r < kPanelRows; ++r)
-          for (int i = 0; i < 4; ++i) {
-            uint8_t v = 0;
-            for (int f = 0; f < 4; ++f) v |= static_cast<uint8_t>((u[256 * r + 32 * s + 8 * p + kQ6HiOff[f] + i] >> 4) << (2 * f));
-            h[4 * r + i] = v;
-          }
-      }
-    }
   }
 }
 void unpack_q6_K(int64_t nb, const uint8_t* in, uint8_t* rows, size_t stride) {
@@ -216,8 +206,7 @@ void pack_q4_0(int64_t nb, const uint8_t* rows, size_t stride, uint8_t* out) {
     const int h = static_cast<int>(b % 2);
     for (int r = 0; r < kPanelRows; ++r) {
       const auto& x = blk<block_q4_0>(rows, stride, r, b);
-      for (int g = 0; g < 4; ++g)
-        for (int i = 0; i < 4; ++i) o[256 * h + 64 * g + 4 * r + i] = x.qs[4 * g + i];
+      for (int g = 0; g < 4; ++g) st32(o + 256 * h + 64 * g + 4 * r, ld32(x.qs + 4 * g));
       std::memcpy(o + 512 + 32 * h + 2 * r, &x.d, 2);
     }
   }
@@ -240,9 +229,9 @@ void pack_q8_0(int64_t nb, const uint8_t* rows, size_t stride, uint8_t* out) {
     const int h = static_cast<int>(b % 2);
     for (int r = 0; r < kPanelRows; ++r) {
       const auto& x = blk<block_q8_0>(rows, stride, r, b);
+      // w + 128 as a byte = w with its sign bit flipped.
       for (int g = 0; g < 8; ++g)
-        for (int i = 0; i < 4; ++i)
-          o[512 * h + 64 * g + 4 * r + i] = static_cast<uint8_t>(static_cast<int>(x.qs[4 * g + i]) + 128);
+        st32(o + 512 * h + 64 * g + 4 * r, ld32(reinterpret_cast<const uint8_t*>(x.qs) + 4 * g) ^ 0x80808080u);
       std::memcpy(o + 1024 + 32 * h + 2 * r, &x.d, 2);
     }
   }

@@ -1018,62 +1018,56 @@ void pack_5bit(const L* l, uint8_t* qs, uint8_t* qh_out) {
   std::memcpy(qh_out, &qh, sizeof(qh));
 }
 
+// The four legacy 32-blocks with an imatrix share one loop: per block, the weights from the
+// imatrix, then a symmetric (Q4_0/Q5_0: d only, make_qx_quants) or affine (Q4_1/Q5_1: d and min,
+// make_qkx3_quants) search; `pack` stores the quants (nibbles, or nibbles + 5th bits).
+template <class Block, class Pack>
+void quantize_row_symmetric_imat(const float* x, Block* y, int64_t n, const float* imatrix, int nmax, Pack pack) {
+  const float sigma2 = row_sigma2(x, n);
+  float weight[kQK32];
+  int8_t L[kQK32];
+  for (int64_t ib = 0; ib < n / kQK32; ++ib) {
+    const float* xb = x + ib * kQK32;
+    block_weights(xb, imatrix + ib * kQK32, sigma2, weight);
+    const float d = make_qx_quants(kQK32, nmax, xb, L, 1, weight);
+    y[ib].d = fp32_to_fp16(d);
+    pack(L, y[ib]);
+  }
+}
+
+template <class Block, class Pack>
+void quantize_row_affine_imat(const float* x, Block* y, int64_t n, const float* imatrix, int nmax, Pack pack) {
+  const float sigma2 = row_sigma2(x, n);
+  float weight[kQK32];
+  uint8_t L[kQK32], Laux[kQK32];
+  for (int64_t ib = 0; ib < n / kQK32; ++ib) {
+    const float* xb = x + ib * kQK32;
+    block_weights(xb, imatrix + ib * kQK32, sigma2, weight);
+    float the_min = 0;
+    const float d = make_qkx3_quants(kQK32, nmax, xb, weight, L, &the_min, Laux, -0.9f, 0.05f, 36, false);
+    y[ib].d = fp32_to_fp16(d);
+    y[ib].m = fp32_to_fp16(-the_min);
+    pack(L, y[ib]);
+  }
+}
+
 }  // namespace
 
 void quantize_row_q4_0_imat(const float* x, block_q4_0* y, int64_t n, const float* imatrix) {
-  const float sigma2 = row_sigma2(x, n);
-  float weight[kQK32];
-  int8_t L[kQK32];
-  for (int64_t ib = 0; ib < n / kQK32; ++ib) {
-    const float* xb = x + ib * kQK32;
-    block_weights(xb, imatrix + ib * kQK32, sigma2, weight);
-    const float d = make_qx_quants(kQK32, 8, xb, L, 1, weight);
-    y[ib].d = fp32_to_fp16(d);
-    pack_nibbles(L, y[ib].qs);
-  }
+  quantize_row_symmetric_imat(x, y, n, imatrix, 8, [](const int8_t* l, block_q4_0& b) { pack_nibbles(l, b.qs); });
 }
 
 void quantize_row_q4_1_imat(const float* x, block_q4_1* y, int64_t n, const float* imatrix) {
-  const float sigma2 = row_sigma2(x, n);
-  float weight[kQK32];
-  uint8_t L[kQK32], Laux[kQK32];
-  for (int64_t ib = 0; ib < n / kQK32; ++ib) {
-    const float* xb = x + ib * kQK32;
-    block_weights(xb, imatrix + ib * kQK32, sigma2, weight);
-    float the_min = 0;
-    const float d = make_qkx3_quants(kQK32, 15, xb, weight, L, &the_min, Laux, -0.9f, 0.05f, 36, false);
-    y[ib].d = fp32_to_fp16(d);
-    y[ib].m = fp32_to_fp16(-the_min);
-    pack_nibbles(L, y[ib].qs);
-  }
+  quantize_row_affine_imat(x, y, n, imatrix, 15, [](const uint8_t* l, block_q4_1& b) { pack_nibbles(l, b.qs); });
 }
 
 void quantize_row_q5_0_imat(const float* x, block_q5_0* y, int64_t n, const float* imatrix) {
-  const float sigma2 = row_sigma2(x, n);
-  float weight[kQK32];
-  int8_t L[kQK32];
-  for (int64_t ib = 0; ib < n / kQK32; ++ib) {
-    const float* xb = x + ib * kQK32;
-    block_weights(xb, imatrix + ib * kQK32, sigma2, weight);
-    const float d = make_qx_quants(kQK32, 16, xb, L, 1, weight);
-    y[ib].d = fp32_to_fp16(d);
-    pack_5bit(L, y[ib].qs, y[ib].qh);
-  }
+  quantize_row_symmetric_imat(x, y, n, imatrix, 16,
+                              [](const int8_t* l, block_q5_0& b) { pack_5bit(l, b.qs, b.qh); });
 }
 
 void quantize_row_q5_1_imat(const float* x, block_q5_1* y, int64_t n, const float* imatrix) {
-  const float sigma2 = row_sigma2(x, n);
-  float weight[kQK32];
-  uint8_t L[kQK32], Laux[kQK32];
-  for (int64_t ib = 0; ib < n / kQK32; ++ib) {
-    const float* xb = x + ib * kQK32;
-    block_weights(xb, imatrix + ib * kQK32, sigma2, weight);
-    float the_min = 0;
-    const float d = make_qkx3_quants(kQK32, 31, xb, weight, L, &the_min, Laux, -0.9f, 0.05f, 36, false);
-    y[ib].d = fp32_to_fp16(d);
-    y[ib].m = fp32_to_fp16(-the_min);
-    pack_5bit(L, y[ib].qs, y[ib].qh);
-  }
+  quantize_row_affine_imat(x, y, n, imatrix, 31, [](const uint8_t* l, block_q5_1& b) { pack_5bit(l, b.qs, b.qh); });
 }
 
 // One 32-element block per "super-block" (ggml's quantize_iq4_nl -> quantize_row_iq4_nl_impl with

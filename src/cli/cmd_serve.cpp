@@ -29,16 +29,17 @@ struct ServeArgs {
   std::string keep_alive = "5m";
   std::string memory_budget = "0";
   std::string kv_type = "f16";
-  int64_t max_body = 8 << 20;
+  std::string max_body = "8M";
+  std::vector<std::string> allowed_paths;  // /api/create FROM <path> may read these
   bool allow_push = false;     // the registry endpoints accept uploads
   bool no_remote_pull = false; // /api/pull and /api/push refused (air-gapped mirror)
 };
 
 // "8G", "512M", "1.5GiB", "1000000" -> bytes.
-Result<uint64_t> parse_bytes(const std::string& s) {
+Result<uint64_t> parse_bytes(const std::string& s, const char* flag) {
   char* end = nullptr;
   const double v = std::strtod(s.c_str(), &end);
-  if (end == s.c_str() || v < 0) return make_error("--memory-budget: '{}' is not a size like 8G or 512M", s);
+  if (end == s.c_str() || !(v >= 0) || v > 1e18) return make_error("{}: '{}' is not a size like 8G or 512M", flag, s);
   std::string unit(end);
   for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   double scale = 1;
@@ -46,7 +47,7 @@ Result<uint64_t> parse_bytes(const std::string& s) {
   else if (unit == "K" || unit == "KB" || unit == "KIB") scale = 1024.0;
   else if (unit == "M" || unit == "MB" || unit == "MIB") scale = 1024.0 * 1024;
   else if (unit == "G" || unit == "GB" || unit == "GIB") scale = 1024.0 * 1024 * 1024;
-  else return make_error("--memory-budget: unknown unit in '{}' (use K, M or G)", s);
+  else return make_error("{}: unknown unit in '{}' (use K, M or G)", flag, s);
   return static_cast<uint64_t>(v * scale);
 }
 
@@ -76,18 +77,39 @@ void run_serve(ServeArgs& a) {
     if (eq == std::string::npos || eq == 0) return fail("--model needs NAME=PATH, got '" + spec + "'");
     named.emplace_back(spec.substr(0, eq), spec.substr(eq + 1));
   }
+  std::vector<std::string> allowed = a.allowed_paths;
+  if (!a.models_dir.empty()) allowed.push_back(a.models_dir);
+  for (const auto& np : named) allowed.push_back(np.second);
   auto resolver = server::LocalModelResolver::create(std::move(named), a.models_dir);
   if (!resolver) return fail(resolver.error());
   auto ka = server::parse_keep_alive(nlohmann::ordered_json(a.keep_alive));
   if (!ka) return fail("--keep-alive: '" + a.keep_alive + "' is not a duration like 5m, 1h, 0 or -1");
   a.models.default_keep_alive = *ka;
-  auto budget = parse_bytes(a.memory_budget);
+  auto budget = parse_bytes(a.memory_budget, "--memory-budget");
   if (!budget) return fail(budget.error());
   a.models.memory_budget = *budget;
   a.models.scheduler.kv_type = a.kv_type == "f32" ? GgmlType::F32 : GgmlType::F16;
   if (a.models.scheduler.n_parallel < 1) return fail("--parallel must be at least 1");
-  if (a.max_body < 1024) return fail("--max-body must be at least 1024 bytes");
-  a.server.max_body_bytes = static_cast<size_t>(a.max_body);
+  auto max_body = parse_bytes(a.max_body, "--max-body");
+  if (!max_body) return fail(max_body.error());
+  if (*max_body < 1024) return fail("--max-body must be at least 1024 bytes");
+  a.server.max_body_bytes = static_cast<size_t>(*max_body);
+  if (a.server.port < 0 || a.server.port > 65535) {
+    return fail(fmt::format("--port {} is not a TCP port (0-65535; 0 picks a free one)", a.server.port));
+  }
+  // HEARTH_ORIGINS: comma-separated extra origins, like OLLAMA_ORIGINS.
+  if (const char* env = std::getenv("HEARTH_ORIGINS"); env != nullptr) {
+    std::string list = env;
+    for (size_t pos = 0; pos <= list.size();) {
+      size_t comma = list.find(',', pos);
+      if (comma == std::string::npos) comma = list.size();
+      std::string o = list.substr(pos, comma - pos);
+      while (!o.empty() && o.front() == ' ') o.erase(0, 1);
+      while (!o.empty() && o.back() == ' ') o.pop_back();
+      if (!o.empty()) a.server.cors_origins.push_back(o);
+      pos = comma + 1;
+    }
+  }
 
   // Signals are taken by one thread with sigwait; block them before any other thread starts so
   // every thread inherits the mask. SIGPIPE (a client closing mid-stream) must not kill us.
@@ -108,7 +130,7 @@ void run_serve(ServeArgs& a) {
   server::Server srv(models, a.server);
   // The store's Ollama management API (/api/pull, /api/create, ...) and the registry protocol
   // (/v2/...), so this machine can be the mirror of an air-gapped network.
-  server::mount_store_routes(srv.http(), *store, {.allow_remote_pull = !a.no_remote_pull});
+  server::mount_store_routes(srv.http(), *store, {.allow_remote_pull = !a.no_remote_pull, .allowed_paths = allowed});
   server::mount_registry_routes(srv.http(), *store, {.allow_push = a.allow_push});
   auto port = srv.bind();
   if (!port) return fail(port.error());
@@ -154,6 +176,10 @@ void add_serve_command(CLI::App& app) {
       ->envname("HEARTH_API_KEY");
   cmd->add_option("--models", a->models_dir, "Folder of .gguf files, served by file name (the store is always served)")
       ->envname("HEARTH_MODELS_DIR");
+  cmd->add_option("--allowed-paths", a->allowed_paths,
+                  "Folders /api/create may read a FROM path from, besides the store and --models (repeatable; \"*\" = any)")
+      ->envname("HEARTH_ALLOWED_PATHS")
+      ->delimiter(',');
   cmd->add_flag("--allow-push", a->allow_push, "Accept pushes to this server's registry endpoints (/v2/...)")
       ->envname("HEARTH_ALLOW_PUSH");
   cmd->add_flag("--no-remote-pull", a->no_remote_pull, "Refuse /api/pull and /api/push (air-gapped mirror)")
@@ -168,7 +194,14 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--memory-budget", a->memory_budget, "Bytes for resident models (weights + KV), e.g. 16G; 0 = no limit")
       ->envname("HEARTH_MEMORY_BUDGET")
       ->capture_default_str();
-  cmd->add_option("--max-body", a->max_body, "Largest request body in bytes")->envname("HEARTH_MAX_BODY")->capture_default_str();
+  cmd->add_option("--max-body", a->max_body, "Largest JSON request body, e.g. 8M or 2G (blob uploads are not capped)")
+      ->envname("HEARTH_MAX_BODY")
+      ->capture_default_str();
+  cmd->add_option("--allowed-hosts", a->server.allowed_hosts,
+                  "Extra Host header names to accept (repeatable or comma-separated; \"*\" = any). Loopback names, IP "
+                  "addresses and this machine's name are always accepted")
+      ->envname("HEARTH_ALLOWED_HOSTS")
+      ->delimiter(',');
   cmd->add_option("--max-predict", a->server.limits.max_predict, "Cap on generated tokens per request (0: context only)")
       ->envname("HEARTH_MAX_PREDICT");
   cmd->callback([a] { run_serve(*a); });

@@ -1,3 +1,4 @@
+#include <csignal>
 #include <cstdio>
 #include <algorithm>
 #include <exception>
@@ -29,6 +30,8 @@ void add_registered_commands(CLI::App& app) {
 }  // namespace hearth::cli
 
 int main(int argc, char** argv) {
+  // A file-size limit (ulimit -f) must surface as a write error with a message, not kill us.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"hearth: a private, local LLM stack"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "hearth 0.1.0");

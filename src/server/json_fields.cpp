@@ -2,6 +2,8 @@
 
 #include <limits>
 
+#include "base/json_parse.h"
+
 namespace hearth::server {
 namespace {
 
@@ -26,19 +28,11 @@ std::unexpected<Error> type_error(const std::string& prefix, const char* key, co
 
 Result<json> parse_body(const std::string& body) {
   if (body.empty()) return make_error_kind(ErrorKind::kInvalidArgument, "invalid request: the body is empty; send a JSON object");
-  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) {
-    // Re-parse with exceptions only to get the position of the error for the message.
-    try {
-      const json again = json::parse(body);
-      (void)again;
-    } catch (const json::parse_error& e) {
-      return make_error_kind(ErrorKind::kInvalidArgument, "invalid JSON in request body at byte {}: {}", e.byte,
-                             e.what());
-    }
-    return make_error_kind(ErrorKind::kInvalidArgument, "invalid JSON in request body");
-  }
-  if (!j.is_object()) return make_error_kind(ErrorKind::kInvalidArgument, "invalid request: the body must be a JSON object");
+  // Bounded nesting and finite numbers (base/json_parse.h): a 100k-deep array would otherwise
+  // overflow the stack when the value is copied.
+  auto j = parse_json<json>(body);
+  if (!j) return make_error_kind(ErrorKind::kInvalidArgument, "{} in request body", j.error().message);
+  if (!j->is_object()) return make_error_kind(ErrorKind::kInvalidArgument, "invalid request: the body must be a JSON object");
   return j;
 }
 

@@ -135,11 +135,10 @@ void mount_registry_routes(httplib::Server& http, Store& store, const RegistryRo
              if (!store::is_valid_digest(digest)) return error_json(res, 400, "DIGEST_INVALID", "missing or bad ?digest=");
              auto lock = s->lock_shared();
              if (!lock) return error_json(res, 500, "UNKNOWN", lock.error().message);
-             const std::string tmp = s->root() + "/blobs/upload-" + req.matches[3].str() + "-partial";
-             if (auto saved = save_request_body(reader, tmp); !saved) {
-               return error_json(res, 500, "UNKNOWN", "cannot write the upload (disk full?): " + saved.error().message);
-             }
-             auto st = s->install_blob(tmp, digest, std::nullopt);
+             const std::string tmp = s->temp_path("upload-" + req.matches[3].str());
+             auto saved = save_request_body(reader, tmp);
+             if (!saved) return error_json(res, 500, "UNKNOWN", "cannot store the upload: " + saved.error().message);
+             auto st = s->install_blob(tmp, digest, std::nullopt, *saved);
              if (!st) return error_json(res, 400, "DIGEST_INVALID", st.error().message);
              res.status = 201;
              res.set_header("Docker-Content-Digest", digest);

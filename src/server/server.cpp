@@ -4,11 +4,16 @@
 
 #include <httplib.h>
 
+#include <arpa/inet.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <limits>
 #include <regex>
 
 #include "base/log.h"
 #include "base/timer.h"
+#include "server/http_listener.h"
 #include "server/stream.h"
 
 namespace hearth::server {
@@ -31,9 +36,10 @@ std::string error_body(const std::string& path, int status, const std::string& m
                        : status == 404 ? "not_found_error"
                        : status >= 500 ? "server_error"
                                        : "invalid_request_error";
-    return json{{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", nullptr}}}}.dump();
+    return json{{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", nullptr}}}}.dump(
+        -1, ' ', false, json::error_handler_t::replace);
   }
-  return json{{"error", message}}.dump();
+  return json{{"error", message}}.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 bool constant_time_equal(const std::string& a, const std::string& b) {
@@ -70,8 +76,74 @@ bool cors_origin_allowed(const std::string& origin, const std::vector<std::strin
   return std::regex_match(origin, kLocal);
 }
 
+namespace {
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// cpp-httplib's request processing, run by hearth's own listener (http_listener.h) on connections
+// it accepted and whose heads it checked.
+class CoreServer : public httplib::Server {
+ public:
+  using httplib::Server::process_request;
+  // Streaming responses stop when this is invalid (the library's "shutting down" test).
+  void set_listening(int fd) { svr_sock_ = fd; }
+};
+
+bool is_state_changing(const std::string& method) {
+  return method == "POST" || method == "PUT" || method == "DELETE" || method == "PATCH";
+}
+
+// Cheap GET routes answered by the listener's quick workers even when every worker streams.
+bool is_quick_route(const RequestHead& h) {
+  if (h.method != "GET" && h.method != "HEAD") return false;
+  const std::string_view p = h.path();
+  return p == "/health" || p == "/metrics" || p == "/" || p == "/api/version" || p == "/api/ps" || p == "/api/tags" ||
+         p == "/v1/models";
+}
+
+// Bodies that stream to disk (model uploads): no --max-body cap.
+bool is_upload_route(const RequestHead& h) {
+  static const std::regex kBlob(R"(^/api/blobs/sha256:[0-9a-fA-F]+$)");
+  static const std::regex kRegistry(R"(^/v2/.+/blobs/uploads/[A-Za-z0-9-]+$)");
+  const std::string p(h.path());
+  return (h.method == "POST" && std::regex_match(p, kBlob)) || (h.method == "PUT" && std::regex_match(p, kRegistry));
+}
+
+}  // namespace
+
+bool host_allowed(const std::string& host_header, const std::vector<std::string>& extra) {
+  if (host_header.empty()) return true;  // HTTP/1.0 clients; browsers always send Host
+  std::string host = lower(host_header);
+  if (host.front() == '[') {
+    const size_t close = host.find(']');
+    if (close == std::string::npos) return false;
+    host = host.substr(1, close - 1);
+  } else if (const size_t colon = host.find(':'); colon != std::string::npos && host.find(':', colon + 1) == std::string::npos) {
+    host.resize(colon);
+  }
+  while (!host.empty() && host.back() == '.') host.pop_back();
+  for (const auto& e : extra) {
+    if (e == "*" || lower(e) == host) return true;
+  }
+  // A DNS-rebinding page reaches us under its own domain name, never under an IP literal.
+  in6_addr a6{};
+  in_addr a4{};
+  if (::inet_pton(AF_INET, host.c_str(), &a4) == 1 || ::inet_pton(AF_INET6, host.c_str(), &a6) == 1) return true;
+  if (host == "localhost" || host.ends_with(".localhost")) return true;
+  char name[256] = {};
+  if (::gethostname(name, sizeof(name) - 1) == 0 && name[0] != '\0') {
+    const std::string me = lower(name);
+    if (host == me || host == me + ".local") return true;
+  }
+  return false;
+}
+
 struct Server::Impl {
-  httplib::Server http;
+  CoreServer http;
+  std::unique_ptr<HttpListener> listener;
 };
 
 Server::Server(ModelManager& models, const ServerOptions& opts)
@@ -83,12 +155,35 @@ Server::Server(ModelManager& models, const ServerOptions& opts)
     // Every streaming request holds a thread for its whole life; leave room for quick routes.
     threads = std::max(16, so.n_parallel + so.max_queue + 8);
   }
-  h.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-  h.set_payload_max_length(opts_.max_body_bytes);
-  h.set_keep_alive_timeout(5);
-  h.set_read_timeout(60);
-  h.set_write_timeout(60);
-  h.set_tcp_nodelay(true);
+  // The listener enforces --max-body on JSON routes (413 before reading) and lets uploads stream
+  // to disk; the library's own cap would apply to uploads too.
+  h.set_payload_max_length(std::numeric_limits<size_t>::max());
+  ListenerOptions lo;
+  lo.host = opts_.host;
+  lo.port = opts_.port;
+  lo.workers = threads;
+  lo.max_connections = opts_.max_connections;
+  lo.head_timeout = opts_.head_timeout;
+  impl_->listener = std::make_unique<HttpListener>(
+      lo,
+      [this](RequestHead& head) {
+        HeadVerdict v;
+        v.quick = is_quick_route(head);
+        v.uncapped_body = is_upload_route(head);
+        v.max_body = opts_.max_body_bytes;
+        // `curl -d` sends application/x-www-form-urlencoded; Ollama's own examples rely on it.
+        // Every body hearth takes outside uploads is JSON, so say so (the library would otherwise
+        // cap such bodies at 8 KB and parse them as a form).
+        for (auto& [k, val] : head.headers) {
+          if (lower(k) == "content-type" && lower(val).starts_with("application/x-www-form-urlencoded")) {
+            val = "application/json";
+          }
+        }
+        return v;
+      },
+      [this](httplib::Stream& strm, bool close_connection, bool& connection_closed) {
+        return impl_->http.process_request(strm, close_connection, connection_closed, nullptr);
+      });
 
   h.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     t_request_timer.reset();
@@ -111,6 +206,28 @@ Server::Server(ModelManager& models, const ServerOptions& opts)
         res.set_header("Access-Control-Max-Age", "600");
       }
       res.status = 204;
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    // DNS rebinding: a page on evil.example that re-points its name at 127.0.0.1 reaches us with
+    // "Host: evil.example". Refuse names that are not ours (Ollama does the same).
+    if (!host_allowed(req.get_header_value("Host"), opts_.allowed_hosts)) {
+      t_route = "host";
+      res.status = 403;
+      res.set_content(error_body(req.path, 403,
+                                 "Host '" + req.get_header_value("Host") +
+                                     "' is not allowed; add it with --allowed-hosts (HEARTH_ALLOWED_HOSTS)"),
+                      "application/json");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    // Cross-site requests: a form or fetch() with Content-Type text/plain needs no preflight, so
+    // CORS alone does not stop a page from *sending* it. Refuse state changes from other origins.
+    if (!origin.empty() && !cors_ok && is_state_changing(req.method)) {
+      t_route = "origin";
+      res.status = 403;
+      res.set_content(error_body(req.path, 403,
+                                 "Origin '" + origin +
+                                     "' is not allowed; add it with --cors-origin (HEARTH_ORIGINS)"),
+                      "application/json");
       return httplib::Server::HandlerResponse::Handled;
     }
     if (!opts_.api_key.empty() && req.path != "/health") {
@@ -230,28 +347,20 @@ void Server::add_route(const std::string& method, const std::string& pattern, co
 }
 
 Result<int> Server::bind() {
-  httplib::Server& h = impl_->http;
-  if (opts_.port == 0) {
-    const int p = h.bind_to_any_port(opts_.host);
-    if (p <= 0) return make_error("cannot listen on {}: no free port", opts_.host);
-    port_ = p;
-  } else {
-    if (!h.bind_to_port(opts_.host, opts_.port)) {
-      return make_error("cannot listen on {}:{} (in use, or not an address of this machine); pick another with "
-                        "--port / --host",
-                        opts_.host, opts_.port);
-    }
-    port_ = opts_.port;
-  }
+  auto p = impl_->listener->bind();
+  if (!p) return std::unexpected(p.error());
+  impl_->http.set_listening(impl_->listener->listen_fd());
+  port_ = *p;
   return port_;
 }
 
-void Server::run() { impl_->http.listen_after_bind(); }
+void Server::run() { impl_->listener->run(); }
 
 void Server::shutdown() {
   if (draining_.exchange(true)) return;
   models_.drain(opts_.drain_timeout);
-  impl_->http.stop();
+  impl_->http.set_listening(-1);
+  impl_->listener->stop();
 }
 
 }  // namespace hearth::server

@@ -30,7 +30,12 @@ struct ServerOptions {
   // Allowed browser origins besides the defaults (http(s)://localhost, 127.0.0.1 and [::1] on any
   // port). "*" allows every origin.
   std::vector<std::string> cors_origins;
-  size_t max_body_bytes = 8u << 20;
+  // Host header values accepted besides loopback names, IP literals and this machine's name
+  // (DNS-rebinding defence; "*" accepts any). --allowed-hosts / HEARTH_ALLOWED_HOSTS.
+  std::vector<std::string> allowed_hosts;
+  size_t max_body_bytes = 8u << 20;  // JSON bodies; blob uploads stream to disk uncapped
+  int max_connections = 512;
+  std::chrono::milliseconds head_timeout = std::chrono::seconds(10);
   int http_threads = 0;  // request threads; 0: enough for n_parallel + max_queue streams
   ServerLimits limits;
   bool access_log = true;
@@ -87,5 +92,8 @@ void add_openai_routes(Server& server);
 
 // Whether a browser origin may call the API (exposed for tests).
 bool cors_origin_allowed(const std::string& origin, const std::vector<std::string>& extra);
+// Whether a Host header names this server: loopback names, IP literals, this machine's host name,
+// or an entry of `extra` (exposed for tests).
+bool host_allowed(const std::string& host_header, const std::vector<std::string>& extra);
 
 }  // namespace hearth::server

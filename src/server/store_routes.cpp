@@ -1,6 +1,8 @@
 #include "server/store_routes.h"
 
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/json_parse.h"
 #include "store/modelfile.h"
 #include "store/pull.h"
 #include "store/push.h"
@@ -35,15 +38,35 @@ int http_status(const Error& e) {
 
 void json_error(httplib::Response& res, int status, const std::string& msg) {
   res.status = status;
-  res.set_content(json{{"error", msg}}.dump(), "application/json");
+  res.set_content(json{{"error", msg}}.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
 Result<json> parse_body(const httplib::Request& req) {
-  auto j = json::parse(req.body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    return make_error_kind(ErrorKind::kInvalidArgument, "invalid request: the body must be a JSON object");
-  }
+  auto j = parse_json<json>(req.body);
+  if (!j) return make_error_kind(ErrorKind::kInvalidArgument, "{} in request body", j.error().message);
+  if (!j->is_object()) return make_error_kind(ErrorKind::kInvalidArgument, "invalid request: the body must be a JSON object");
   return j;
+}
+
+bool bool_field(const json& j, const char* key, bool def) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_boolean() ? it->get<bool>() : def;
+}
+
+// "stream" and "insecure" must be booleans when present.
+Status check_bool_fields(const json& j) {
+  for (const char* key : {"stream", "insecure"}) {
+    auto it = j.find(key);
+    if (it != j.end() && !it->is_null() && !it->is_boolean()) {
+      return make_error_kind(ErrorKind::kInvalidArgument, "invalid request: '{}' must be true or false", key);
+    }
+  }
+  return {};
+}
+
+std::string string_field(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
 std::string model_field(const json& j) {
@@ -66,7 +89,7 @@ json status_json(const store::PullStatus& s) {
 using Work = std::function<Status(std::function<void(const store::PullStatus&)>, std::atomic<bool>*)>;
 
 void stream_or_answer(const json& body, httplib::Response& res, Work work) {
-  const bool stream = body.value("stream", true);
+  const bool stream = bool_field(body, "stream", true);
   if (!stream) {
     std::atomic<bool> cancel{false};
     auto st = work([](const store::PullStatus&) {}, &cancel);
@@ -91,7 +114,38 @@ void stream_or_answer(const json& body, httplib::Response& res, Work work) {
   });
 }
 
-Status create_from_request(store::Store& s, const json& body, std::function<void(const std::string&)> on_status) {
+// Whether `path` (after resolving symlinks and "..") lies in one of `roots` (folders or files).
+Status check_server_path(const std::string& path, const std::string& shown, const std::vector<std::string>& roots) {
+  char buf[PATH_MAX];
+  const bool exists = ::realpath(path.c_str(), buf) != nullptr;
+  if (exists) {
+    const std::string real = buf;
+    for (const auto& r : roots) {
+      if (r == "*") return {};
+      char rb[PATH_MAX];
+      if (::realpath(r.c_str(), rb) == nullptr) continue;
+      const std::string root = rb;
+      if (real == root || real.rfind(root + "/", 0) == 0) return {};
+    }
+  }
+  // One message whether or not the file exists, so a client cannot probe the server's disk.
+  return make_error_kind(ErrorKind::kInvalidArgument,
+                         "FROM {}: server-side paths are limited to the model store and the server's --models folder; "
+                         "upload the GGUF to /api/blobs and use \"files\", or start the server with --allowed-paths",
+                         shown);
+}
+
+// Error text for a client: the store's location on the server's disk is not theirs to know.
+std::string client_message(const store::Store& s, std::string msg) {
+  const std::string& root = s.root();
+  for (size_t at = msg.find(root); !root.empty() && at != std::string::npos; at = msg.find(root, at)) {
+    msg.replace(at, root.size(), "<store>");
+  }
+  return msg;
+}
+
+Status create_from_request(store::Store& s, const json& body, const StoreRoutesOptions& o,
+                           std::function<void(const std::string&)> on_status) {
   auto name = store::parse_model_name(model_field(body));
   if (!name) return std::unexpected(name.error());
   store::Modelfile mf;
@@ -100,7 +154,7 @@ Status create_from_request(store::Store& s, const json& body, std::function<void
     if (!parsed) return std::unexpected(parsed.error());
     mf = std::move(*parsed);
   } else {
-    mf.from = body.value("from", "");
+    mf.from = string_field(body, "from");
     // "files": {"model.gguf": "sha256:..."}: a GGUF uploaded through /api/blobs.
     if (body.contains("files") && body["files"].is_object()) {
       for (const auto& [fname, digest] : body["files"].items()) {
@@ -115,8 +169,8 @@ Status create_from_request(store::Store& s, const json& body, std::function<void
       }
     }
     if (mf.from.empty()) return make_error_kind(ErrorKind::kInvalidArgument, "invalid request: 'from' or 'files' is required");
-    if (body.contains("template")) mf.template_text = body.value("template", "");
-    if (body.contains("system")) mf.system = body.value("system", "");
+    if (body.contains("template")) mf.template_text = string_field(body, "template");
+    if (body.contains("system")) mf.system = string_field(body, "system");
     if (body.contains("license")) {
       const auto& l = body["license"];
       if (l.is_string()) mf.licenses.push_back(l);
@@ -140,9 +194,15 @@ Status create_from_request(store::Store& s, const json& body, std::function<void
     if (body.contains("messages") && body["messages"].is_array()) mf.messages = body["messages"];
   }
   store::CreateOptions co;
-  co.quantize = body.value("quantize", "");
+  co.quantize = string_field(body, "quantize");
   co.on_status = std::move(on_status);
-  return store::create_model(s, *name, mf, co);
+  std::vector<std::string> roots = o.allowed_paths;
+  roots.push_back(s.root() + "/blobs");
+  const std::string shown = mf.from;
+  co.check_path = [roots, shown](const std::string& p) { return check_server_path(p, shown, roots); };
+  auto st = store::create_model(s, *name, mf, co);
+  if (!st) return std::unexpected(Error{client_message(s, st.error().message), st.error().kind});
+  return st;
 }
 
 }  // namespace
@@ -154,12 +214,13 @@ void mount_store_routes(httplib::Server& http, store::Store& store, const StoreR
     auto body = parse_body(req);
     if (!body) return json_error(res, 400, body.error().message);
     if (!o.allow_remote_pull) return json_error(res, 403, "pulling is disabled on this server");
+    if (auto st = check_bool_fields(*body); !st) return json_error(res, 400, st.error().message);
     const std::string model = model_field(*body);
     if (model.empty()) return json_error(res, 400, "invalid request: 'model' is required");
     if (model.find("://") == std::string::npos && model.rfind("hf.co/", 0) != 0) {
       if (auto n = store::parse_model_name(model); !n) return json_error(res, 400, n.error().message);
     }
-    const bool insecure = body->value("insecure", false);
+    const bool insecure = bool_field(*body, "insecure", false);
     stream_or_answer(*body, res, [s, model, insecure](auto on_status, std::atomic<bool>* cancel) -> Status {
       store::PullOptions po;
       po.insecure = insecure;
@@ -174,11 +235,12 @@ void mount_store_routes(httplib::Server& http, store::Store& store, const StoreR
     auto body = parse_body(req);
     if (!body) return json_error(res, 400, body.error().message);
     if (!o.allow_remote_pull) return json_error(res, 403, "pushing is disabled on this server");
+    if (auto st = check_bool_fields(*body); !st) return json_error(res, 400, st.error().message);
     const std::string model = model_field(*body);
     auto n = store::parse_model_name(model);
     if (!n) return json_error(res, 400, n.error().message);
     if (!s->has_model(*n)) return json_error(res, 404, "model '" + n->display() + "' not found");
-    const bool insecure = body->value("insecure", false);
+    const bool insecure = bool_field(*body, "insecure", false);
     stream_or_answer(*body, res, [s, model, insecure](auto on_status, std::atomic<bool>*) -> Status {
       store::PushOptions po;
       po.insecure = insecure;
@@ -188,23 +250,29 @@ void mount_store_routes(httplib::Server& http, store::Store& store, const StoreR
       return {};
     });
   });
-  http.Post("/api/create", [s](const httplib::Request& req, httplib::Response& res) {
+  http.Post("/api/create", [s, o](const httplib::Request& req, httplib::Response& res) {
     auto body = parse_body(req);
     if (!body) return json_error(res, 400, body.error().message);
     if (model_field(*body).empty()) return json_error(res, 400, "invalid request: 'model' is required");
-    if (!body->value("stream", true)) {
-      auto st = create_from_request(*s, *body, nullptr);
+    // Refuse what is wrong before the stream starts (after it, errors can only be NDJSON lines
+    // under a 200).
+    if (auto n = store::parse_model_name(model_field(*body)); !n) return json_error(res, 400, n.error().message);
+    if (auto st = check_bool_fields(*body); !st) return json_error(res, 400, st.error().message);
+    if (!bool_field(*body, "stream", true)) {
+      auto st = create_from_request(*s, *body, o, nullptr);
       if (!st) return json_error(res, http_status(st.error()), st.error().message);
       res.set_content(json{{"status", "success"}}.dump(), "application/json");
       return;
     }
     const json b = *body;
-    res.set_chunked_content_provider("application/x-ndjson", [s, b](size_t, httplib::DataSink& sink) {
+    res.set_chunked_content_provider("application/x-ndjson", [s, b, o](size_t, httplib::DataSink& sink) {
       auto write_line = [&](const json& j) {
         const std::string line = j.dump() + "\n";
         sink.write(line.data(), line.size());
       };
-      auto st = create_from_request(*s, b, [&](const std::string& m) { write_line(json{{"status", m}}); });
+      auto st = create_from_request(*s, b, o, [&](const std::string& m) {
+        write_line(json{{"status", client_message(*s, m)}});
+      });
       if (!st) write_line(json{{"error", st.error().message}});
       sink.done();
       return true;
@@ -222,9 +290,9 @@ void mount_store_routes(httplib::Server& http, store::Store& store, const StoreR
   http.Post("/api/copy", [s](const httplib::Request& req, httplib::Response& res) {
     auto body = parse_body(req);
     if (!body) return json_error(res, 400, body.error().message);
-    auto src = store::parse_model_name(body->value("source", ""));
+    auto src = store::parse_model_name(string_field(*body, "source"));
     if (!src) return json_error(res, 400, "source: " + src.error().message);
-    auto dst = store::parse_model_name(body->value("destination", ""));
+    auto dst = store::parse_model_name(string_field(*body, "destination"));
     if (!dst) return json_error(res, 400, "destination: " + dst.error().message);
     auto r = s->copy(*src, *dst);
     if (!r) return json_error(res, http_status(r.error()), r.error().message);
@@ -247,11 +315,10 @@ void mount_store_routes(httplib::Server& http, store::Store& store, const StoreR
                 res.status = 201;
                 return;
               }
-              const std::string tmp = s->partial_path(d) + "-upload-" + std::to_string(::gettid());
-              if (auto saved = save_request_body(reader, tmp); !saved) {
-                return json_error(res, 500, "cannot write the blob (disk full?): " + saved.error().message);
-              }
-              auto st = s->install_blob(tmp, d, std::nullopt);
+              const std::string tmp = s->temp_path("upload");
+              auto saved = save_request_body(reader, tmp);
+              if (!saved) return json_error(res, 500, "cannot store the blob: " + client_message(*s, saved.error().message));
+              auto st = s->install_blob(tmp, d, std::nullopt, *saved);
               if (!st) return json_error(res, 400, st.error().message);
               res.status = 201;
             });

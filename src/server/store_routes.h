@@ -12,6 +12,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <httplib.h>
 
@@ -22,6 +23,9 @@ namespace hearth::server {
 
 struct StoreRoutesOptions {
   bool allow_remote_pull = true;  // false: /api/pull and /api/push answer 403 (air-gapped site)
+  // /api/create FROM <path>: only files under these folders (or these exact files) besides the
+  // store's blobs; "*" allows any path. Server paths never appear in the errors sent back.
+  std::vector<std::string> allowed_paths;
 };
 
 void mount_store_routes(httplib::Server& http, store::Store& store, const StoreRoutesOptions& opts = {});

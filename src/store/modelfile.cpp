@@ -194,6 +194,7 @@ Status create_model(Store& store, const ModelName& name, const Modelfile& mf, co
                        fs::is_regular_file(from_path, ec);
   std::string gguf_path;
   if (is_file) {
+    if (opts.check_path) HEARTH_TRY(opts.check_path(from_path.string()));
     if (!fs::is_regular_file(from_path, ec)) {
       return make_error_kind(ErrorKind::kNotFound, "FROM {}: no such file", from_path.string());
     }
@@ -216,7 +217,7 @@ Status create_model(Store& store, const ModelName& name, const Modelfile& mf, co
     auto ft = quant::parse_file_type(opts.quantize);
     if (!ft) return make_error_kind(ErrorKind::kInvalidArgument, "--quantize: unknown type '{}'", opts.quantize);
     status("quantizing " + gguf_path + " to " + quant::file_type_name(*ft));
-    quantized_tmp = store.root() + "/blobs/create-" + std::to_string(::getpid()) + "-quantized.gguf";
+    quantized_tmp = store.temp_path("create-quantized.gguf");
     quant::QuantizeOptions qo;
     qo.input = gguf_path;
     qo.output = quantized_tmp;

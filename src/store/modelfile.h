@@ -34,6 +34,9 @@ struct CreateOptions {
   std::string quantize;  // e.g. "Q4_K_M": quantize the FROM GGUF first (empty: as is)
   int threads = 0;       // for --quantize; 0 = all cores
   std::function<void(const std::string&)> on_status;
+  // When set, a FROM that names a file must pass this check first (the server limits paths to its
+  // store and model folders, so a client cannot read or probe arbitrary files).
+  std::function<Status(const std::string& path)> check_path;
 };
 
 Status create_model(Store& store, const ModelName& name, const Modelfile& mf, const CreateOptions& opts);

@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <vector>
 
+#include "base/json_parse.h"
+
 namespace hearth::store {
 namespace {
 
@@ -22,12 +24,23 @@ Status check_part(std::string_view what, std::string_view s, bool allow_undersco
   if (!(is_alnum(s[0]) || (allow_underscore_first && s[0] == '_'))) {
     return make_error_kind(ErrorKind::kInvalidArgument, "the {} '{}' must start with a letter or digit", what, s);
   }
-  for (char c : s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
     if (!(is_alnum(c) || c == '_' || c == '.' || c == '-')) {
+      const auto u = static_cast<unsigned char>(c);
+      // Name the whole character: one byte of a UTF-8 sequence would make the message (and the
+      // JSON error body carrying it) invalid UTF-8.
+      std::string shown;
+      if (u < 0x20 || u == 0x7F) {
+        shown = fmt::format("\\x{:02x}", u);
+      } else if (u < 0x80) {
+        shown = std::string(1, c);
+      } else {
+        shown = "non-ASCII '" + sanitize_utf8(s.substr(i, (u >= 0xF0) ? 4 : (u >= 0xE0) ? 3 : 2)) + "'";
+      }
       return make_error_kind(ErrorKind::kInvalidArgument,
-                             "the {} '{}' has the character '{}'; use letters, digits, '_', '.', '-'", what, s,
-                             static_cast<unsigned char>(c) < 0x20 ? std::string("\\x") + fmt::format("{:02x}", c)
-                                                                   : std::string(1, c));
+                             "the {} '{}' has the character {}; use ASCII letters, digits, '_', '.', '-'", what,
+                             sanitize_utf8(s), u < 0x80 && u >= 0x20 ? "'" + shown + "'" : shown);
     }
   }
   return {};

@@ -5,12 +5,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <set>
 #include <sstream>
 #include <vector>
@@ -33,8 +37,31 @@ Result<std::string> read_text(const std::string& path) {
   return ss.str();
 }
 
+// Unique per process and call: "<path>.tmp-<pid>-<counter>-<random>". The pid lets a later
+// process tell a dead writer's leftovers from a live writer's file (remove_stale_temp_files).
 std::string tmp_name(const std::string& path) {
-  return fmt::format("{}.tmp-{}-{}", path, ::getpid(), std::rand());
+  static std::atomic<uint64_t> counter{0};
+  static const uint64_t salt = [] {
+    std::random_device rd;
+    return (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  }();
+  return fmt::format("{}.tmp-{}-{}-{:x}", path, ::getpid(), counter.fetch_add(1), salt & 0xFFFFFFFFFFFF);
+}
+
+// The writer's pid in a temp name made by tmp_name, or 0.
+pid_t temp_owner(const std::string& fname) {
+  const size_t at = fname.rfind(".tmp-");
+  if (at == std::string::npos) return 0;
+  const char* p = fname.c_str() + at + 5;
+  char* end = nullptr;
+  const long pid = std::strtol(p, &end, 10);
+  return end != p && *end == '-' && pid > 0 ? static_cast<pid_t>(pid) : 0;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
 }
 
 Result<Layer> parse_layer(const nlohmann::json& j) {
@@ -183,6 +210,8 @@ Result<Store> Store::open(std::optional<std::string> root) {
   if (ec) return make_error("cannot create the model store at '{}': {}", r, ec.message());
   Store s;
   s.root_ = r;
+  // Writers killed mid-copy (kill -9, power loss) leave temp files named after their pid.
+  s.remove_stale_temp_files();
   return s;
 }
 
@@ -191,7 +220,49 @@ std::string Store::blob_path(std::string_view digest) const { return root_ + "/b
 std::string Store::partial_path(std::string_view digest) const { return blob_path(digest) + "-partial"; }
 
 std::string Store::manifest_path(const ModelName& name) const {
-  return root_ + "/manifests/" + name.manifest_rel_path();
+  const std::string rel = name.manifest_rel_path();
+  const std::string exact = root_ + "/manifests/" + rel;
+  std::error_code ec;
+  if (fs::exists(exact, ec)) return exact;
+  // Model names are case-insensitive, as in Ollama: `cp tinystories MyStories` then
+  // `run mystories` finds MyStories. Match each path level without case when the exact one is
+  // missing (file systems here are case-sensitive).
+  fs::path cur = root_ + "/manifests";
+  for (const auto& part : fs::path(rel)) {
+    fs::path next = cur / part;
+    if (!fs::exists(next, ec)) {
+      bool found = false;
+      for (const auto& e : fs::directory_iterator(cur, ec)) {
+        if (iequals(e.path().filename().string(), part.string())) {
+          next = e.path();
+          found = true;
+          break;
+        }
+      }
+      if (!found) return exact;
+    }
+    cur = next;
+  }
+  return cur.string();
+}
+
+std::string Store::temp_path(std::string_view stem) const { return tmp_name(root_ + "/blobs/" + std::string(stem)); }
+
+int Store::remove_stale_temp_files() const {
+  int removed = 0;
+  std::error_code ec;
+  for (const char* dir : {"/blobs", "/manifests"}) {
+    for (auto it = fs::recursive_directory_iterator(root_ + dir, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
+      if (!it->is_regular_file(ec)) continue;
+      const pid_t pid = temp_owner(it->path().filename().string());
+      // kill(pid, 0) fails with ESRCH only when no such process exists: its file is garbage.
+      if (pid == 0 || pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+      std::error_code ec2;
+      if (fs::remove(it->path(), ec2)) ++removed;
+    }
+  }
+  return removed;
 }
 
 bool Store::has_blob(std::string_view digest) const {
@@ -260,15 +331,28 @@ Result<Layer> Store::import_file(const std::string& path, const std::string& med
   return l;
 }
 
-Status Store::install_blob(const std::string& tmp_path, std::string_view digest, std::optional<uint64_t> size) {
+Status Store::install_blob(const std::string& tmp_path, std::string_view digest, std::optional<uint64_t> size,
+                           std::optional<std::string> hashed) {
   uint64_t got_size = 0;
-  auto got = sha256_file(tmp_path, &got_size);
+  Result<std::string> got = make_error("unreachable");
+  if (hashed) {
+    std::error_code ec;
+    got_size = fs::file_size(tmp_path, ec);
+    got = *hashed;
+  } else {
+    got = sha256_file(tmp_path, &got_size);
+  }
   if (!got) return std::unexpected(got.error());
   if ((size && got_size != *size) || *got != digest) {
     ::unlink(tmp_path.c_str());
     if (size && got_size != *size) {
       return make_error("verification failed for blob {}: expected {} bytes, got {}; nothing was installed", digest,
                         *size, got_size);
+    }
+    if (hashed) {
+      return make_error_kind(ErrorKind::kInvalidArgument,
+                             "digest mismatch: the uploaded {} bytes hash to {}, not {}; nothing was stored", got_size,
+                             *got, digest);
     }
     return make_error(
         "verification failed for blob {}: the downloaded data hashes to {} (corrupted in transit or by the "
@@ -386,6 +470,7 @@ Result<GcReport> Store::remove(const ModelName& name) {
 Result<GcReport> Store::gc() {
   auto lock = FileLock::acquire(root_ + "/.lock", true);
   if (!lock) return std::unexpected(lock.error());
+  remove_stale_temp_files();
   std::set<std::string> used;
   std::error_code ec;
   const fs::path base = root_ + "/manifests";

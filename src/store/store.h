@@ -101,7 +101,13 @@ class Store {
   const std::string& root() const { return root_; }
   std::string blob_path(std::string_view digest) const;          // <root>/blobs/sha256-<hex>
   std::string partial_path(std::string_view digest) const;       // ...-partial
+  // The manifest file of `name`; an existing one whose name differs only in case is found too.
   std::string manifest_path(const ModelName& name) const;
+  // A fresh temp file name in blobs/ for a writer of this process ("<stem>.tmp-<pid>-...").
+  std::string temp_path(std::string_view stem) const;
+  // Deletes temp files whose writing process no longer exists (crashed or killed creates,
+  // imports, uploads). Resumable pull downloads (-partial) are kept. Returns how many.
+  int remove_stale_temp_files() const;
   bool has_blob(std::string_view digest) const;
   // Size of an existing blob, or nullopt.
   std::optional<uint64_t> blob_size(std::string_view digest) const;
@@ -112,7 +118,10 @@ class Store {
   Result<Layer> import_file(const std::string& path, const std::string& media_type);
   // Verifies `tmp_path` hashes to `digest` (and has `size` bytes if given), fsyncs and renames it
   // to the blob's name. On mismatch the temp file is deleted and the error names the digest.
-  Status install_blob(const std::string& tmp_path, std::string_view digest, std::optional<uint64_t> size);
+  // `hashed`: the digest the writer computed while writing the file (uploads hash as they
+  // stream), which spares reading it again.
+  Status install_blob(const std::string& tmp_path, std::string_view digest, std::optional<uint64_t> size,
+                      std::optional<std::string> hashed = std::nullopt);
 
   Result<Manifest> read_manifest(const ModelName& name) const;
   // Raw bytes of the manifest (its digest is the model id).

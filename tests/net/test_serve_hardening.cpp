@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "store/push.h"
 #include "store/sha256.h"
 #include "test_serve_hardening.h"
 #include "test_store_util.h"
@@ -323,6 +324,30 @@ TEST(HardeningStore, NamesAreCaseInsensitive) {
   EXPECT_EQ(list->size(), 2u);
   ASSERT_TRUE(s->remove(*store::parse_model_name("MYSTORIES")));
   EXPECT_FALSE(s->has_model(*dst));
+}
+
+}  // namespace
+}  // namespace hearth::test
+
+namespace hearth::test {
+namespace {
+
+// Item 6: `hearth push` of a model bigger than --max-body to a `hearth serve --allow-push`.
+TEST(HardeningPush, PushLargerThanMaxBodyToServe) {
+  TempDir local_dir, target_dir;
+  ServeProcess target({"--allow-push", "--max-body", "1M", "--threads", "1"}, target_dir.path());
+  ASSERT_GT(target.port(), 0) << target.first_line();
+  auto local = store::Store::open(local_dir.path());
+  ASSERT_TRUE(local);
+  const std::string dest = "127.0.0.1:" + std::to_string(target.port()) + "/team/stories:v1";
+  add_model(*local, dest, stories());  // 1.18 MB of weights > 1 MiB
+  store::PushOptions po;
+  po.insecure = true;
+  auto p = store::push(*local, dest, po);
+  ASSERT_TRUE(p.has_value()) << p.error().message;
+  EXPECT_GT(p->bytes_uploaded, 1u << 20);
+  auto target_store = store::Store::open(target_dir.path());
+  EXPECT_TRUE(target_store->has_model(*store::parse_model_name("team/stories:v1")));
 }
 
 }  // namespace

@@ -130,6 +130,10 @@ def main():
         "NO_COLOR": "1",
     })
     os.makedirs(env["HOME"])
+    # What a reader of the examples has around: a folder of GGUF files (`serve --models ~/gguf`).
+    os.makedirs(os.path.join(env["HOME"], "gguf"))
+    os.symlink(os.path.realpath(os.path.join(shared, "models", "stories260K.gguf")),
+               os.path.join(env["HOME"], "gguf", "stories.gguf"))
     carried = []
     failed = 0
     ran = 0
@@ -144,12 +148,26 @@ def main():
             text = b["text"].replace("11434", str(port))
             script = []
             for line in text.split("\n"):
-                if re.match(r"^\s*hearth serve\b.*&\s*(#.*)?$", line):
-                    # A background server must not hold the block's output pipe open.
-                    line = re.sub(r"&\s*(#.*)?$", ">>serve.log 2>&1 &", line)
-                    script.append(line)
+                if re.match(r"^\s*(\S+=\S+\s+)*hearth serve\b", line):
+                    background = re.search(r"&\s*(#.*)?$", line) is not None
+                    cmd = re.sub(r"&?\s*(#.*)?$", "", line)
+                    # A background server must not hold the block's output pipe open. A server
+                    # started in the foreground would run until stopped: wait until it answers
+                    # (or fails), then stop it, as the reader would with Ctrl-C.
+                    # One server per port, as for the reader: stop those earlier blocks started.
+                    script.append("for _p in $(cat servers.pids 2>/dev/null); do kill $_p 2>/dev/null || true; "
+                                  "while kill -0 $_p 2>/dev/null; do sleep 0.05; done; done; rm -f servers.pids")
+                    # Ready when it prints its "listening on" line (the port may be 0: any).
+                    script.append("_n=$(grep -c 'listening on' serve.log 2>/dev/null || true)")
+                    script.append(f"{cmd} >>serve.log 2>&1 &")
+                    script.append("_srv=$!")
                     script.append(
-                        f"for _ in $(seq 300); do curl -sf http://127.0.0.1:{port}/health >/dev/null && break; sleep 0.1; done")
+                        "for _ in $(seq 300); do [ \"$(grep -c 'listening on' serve.log)\" -gt \"${_n:-0}\" ] && break; "
+                        "kill -0 $_srv 2>/dev/null || { tail -3 serve.log; exit 1; }; sleep 0.1; done")
+                    if background:
+                        script.append("echo $_srv >> servers.pids")
+                    else:
+                        script.append("kill -TERM $_srv; wait $_srv")
                     continue
                 script.append(line)
             prelude = "\n".join(carried)
@@ -171,7 +189,7 @@ def main():
             else:
                 print(f"ok   {where}")
             for line in text.split("\n"):
-                if re.match(r"^[A-Za-z_][A-Za-z0-9_]*=\S", line) and "$(" not in line:
+                if re.match(r"^[A-Za-z_][A-Za-z0-9_]*=\S+(\s+#.*)?$", line) and "$(" not in line:
                     carried.append(line.split("#")[0].strip())
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

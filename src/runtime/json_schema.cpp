@@ -628,11 +628,13 @@ class Converter {
       if (v.is_boolean()) return {};  // draft 4 exclusivity flag, applied below
       if (!v.is_number()) return make_error_kind(ErrorKind::kInvalidArgument, "JSON schema '{}' must be a number", key);
       int64_t b;
-      if (v.is_number_integer()) {
-        b = v.get<int64_t>();
+      constexpr auto kLimitInt = static_cast<int64_t>(kLimit);
+      if (v.is_number_unsigned()) {  // (before is_number_integer, which is true for unsigned too)
+        b = static_cast<int64_t>(std::min<uint64_t>(v.get<uint64_t>(), static_cast<uint64_t>(kLimitInt)));
         if (strict) b += lower ? 1 : -1;
-      } else if (v.is_number_unsigned()) {
-        b = static_cast<int64_t>(std::min<uint64_t>(v.get<uint64_t>(), static_cast<uint64_t>(kLimit)));
+      } else if (v.is_number_integer()) {
+        b = std::clamp(v.get<int64_t>(), -kLimitInt, kLimitInt);
+        if (strict) b += lower ? 1 : -1;
       } else {
         double d = std::clamp(v.get<double>(), -kLimit, kLimit);
         if (std::isnan(d))

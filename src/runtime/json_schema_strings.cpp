@@ -19,6 +19,12 @@ constexpr int64_t kInf = -1;
 
 using Ranges = std::vector<std::pair<uint32_t, uint32_t>>;
 
+struct RegexError {
+  std::string message;
+};
+
+constexpr int64_t kMaxRepeatProduct = 100000;  // nested counts multiply in the matcher's work
+
 Ranges normalize(Ranges r) {
   std::sort(r.begin(), r.end());
   Ranges out;
@@ -175,7 +181,9 @@ std::optional<Node> non_empty(const Node& n) {
       return out;
     }
     case Node::kSeq: {
-      // All items are nullable: the first non-empty one decides.
+      // All items are nullable: the first non-empty one decides. (Each alternative copies the
+      // rest of the sequence, so the size is quadratic: bounded.)
+      if (n.kids.size() > 64) throw RegexError{"a repeated group of more than 64 optional parts is not supported"};
       Node out;
       out.kind = Node::kAlt;
       for (size_t i = 0; i < n.kids.size(); ++i) {
@@ -235,6 +243,15 @@ std::string emit(const Node& n) {
   return "";
 }
 
+// The largest product of repetition counts along a nesting path ({0,1000} inside {0,1000}
+// would make the matcher track a million positions).
+int64_t repeat_weight(const Node& n) {
+  int64_t w = 1;
+  for (const auto& k : n.kids) w = std::max(w, repeat_weight(k));
+  if (n.kind == Node::kRep) w = std::min(w * std::max<int64_t>({n.max, n.min, 1}), kMaxRepeatProduct + 1);
+  return w;
+}
+
 // Length of the matched strings in characters: [min, max], max kInf when unbounded.
 std::pair<int64_t, int64_t> length_of(const Node& n) {
   static constexpr int64_t kCap = int64_t{1} << 40;
@@ -269,10 +286,6 @@ std::pair<int64_t, int64_t> length_of(const Node& n) {
   }
   return {0, 0};
 }
-
-struct RegexError {
-  std::string message;
-};
 
 class RegexParser {
  public:
@@ -624,21 +637,23 @@ const Format kFormats[] = {
 }  // namespace
 
 Result<std::string> pattern_string(std::string_view pattern, LengthBounds len) {
-  Node tree;
   try {
-    tree = RegexParser(pattern).parse();
+    Node tree = RegexParser(pattern).parse();
+    if (repeat_weight(tree) > kMaxRepeatProduct) {
+      throw RegexError{fmt::format("nested repetition counts multiply to more than {}", kMaxRepeatProduct)};
+    }
+    if (len.min > 0 || len.max >= 0) {
+      auto fitted = apply_length(std::move(tree), len, "'pattern'");
+      if (!fitted) return std::unexpected(fitted.error());
+      tree = std::move(*fitted);
+    }
+    return emit(tree);
   } catch (const RegexError& e) {
     const std::string shown = pattern.size() > 60 ? std::string(pattern.substr(0, 57)) + "..." : std::string(pattern);
     return make_error_kind(ErrorKind::kInvalidArgument, "JSON schema 'pattern' {}: {}",
                            nlohmann::json(shown).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                            e.message);
   }
-  if (len.min > 0 || len.max >= 0) {
-    auto fitted = apply_length(std::move(tree), len, "'pattern'");
-    if (!fitted) return std::unexpected(fitted.error());
-    tree = std::move(*fitted);
-  }
-  return emit(tree);
 }
 
 std::optional<Result<std::string>> format_string(std::string_view format, LengthBounds len) {

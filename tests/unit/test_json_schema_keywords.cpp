@@ -80,6 +80,11 @@ TEST(JsonSchemaKeywords, IntegerRangesAreExact) {
   EXPECT_TRUE(safe.accepts("0"));
   EXPECT_FALSE(safe.accepts("9007199254740992"));
   EXPECT_FALSE(safe.accepts("-9007199254740992"));
+  // Bounds beyond int64 (unsigned in nlohmann) are clamped, not wrapped.
+  Checker huge(R"({"type": "integer", "minimum": 3, "maximum": 18446744073709551615})");
+  EXPECT_TRUE(huge.accepts("3"));
+  EXPECT_TRUE(huge.accepts("9999999999999999"));
+  EXPECT_FALSE(huge.accepts("2"));
   Checker big(R"({"type": "integer", "minimum": 1000000})");
   EXPECT_TRUE(big.accepts("1000000"));
   EXPECT_TRUE(big.accepts("99999999"));
@@ -208,17 +213,24 @@ TEST(JsonSchemaKeywords, PatternConstructs) {
 
 TEST(JsonSchemaKeywords, PatternsOutsideTheSubsetAreRefusedByName) {
   const std::pair<const char*, const char*> cases[] = {
-      {"^(?=a)a$", "lookahead"},   {"^(?<!a)b$", "lookbehind"}, {"^(a)\\1$", "backreference"},
-      {"\\bfoo", "word boundary"}, {"a^b", "anchor '^'"},       {"a$b", "anchor '$'"},
-      {"[z-a]", "out of order"},   {"(ab", "missing ')'"},      {"ab)", "unbalanced"},
-      {"a{2,1}", "n < m"},         {"*a", "nothing to repeat"}, {"\\p{L}", "Unicode property"},
-      {"[]", "matches nothing"},   {"a{5000}", "above 1000"},   {"(?i)a", "group modifiers"},
+      {"^(?=a)a$", "lookahead"},     {"^(?<!a)b$", "lookbehind"},
+      {"^(a)\\1$", "backreference"}, {"\\bfoo", "word boundary"},
+      {"a^b", "anchor '^'"},         {"a$b", "anchor '$'"},
+      {"[z-a]", "out of order"},     {"(ab", "missing ')'"},
+      {"ab)", "unbalanced"},         {"a{2,1}", "n < m"},
+      {"*a", "nothing to repeat"},   {"\\p{L}", "Unicode property"},
+      {"[]", "matches nothing"},     {"a{5000}", "above 1000"},
+      {"(?i)a", "group modifiers"},  {"^((a{0,100}){0,100}){0,100}$", "multiply"},
   };
   for (const auto& [pattern, why] : cases) {
     const std::string msg = refusal(json{{"type", "string"}, {"pattern", pattern}});
     EXPECT_NE(msg.find("'pattern'"), std::string::npos) << pattern << ": " << msg;
     EXPECT_NE(msg.find(why), std::string::npos) << pattern << ": " << msg;
   }
+  // Optional parts under a repetition are rewritten (quadratic): bounded.
+  std::string many = "^(";
+  for (int i = 0; i < 100; ++i) many += "a?";
+  EXPECT_NE(refusal(json{{"type", "string"}, {"pattern", many + ")*$"}}).find("64 optional parts"), std::string::npos);
   // Deeply nested groups are refused, not recursed into.
   const std::string deep = std::string(100000, '(') + "a" + std::string(100000, ')');
   EXPECT_NE(refusal(json{{"type", "string"}, {"pattern", deep}}).find("nested too deeply"), std::string::npos);
@@ -444,6 +456,32 @@ TEST(JsonSchemaKeywords, ZodSchemaFromTheVercelAiSdk) {
   EXPECT_FALSE(k.accepts(with(R"("name": "Soup")", R"("name": "")")));
   EXPECT_FALSE(k.accepts(with("426614174000", "42661417400")));
   EXPECT_FALSE(k.accepts(with(R"("quick")", R"("slow")")));
+}
+
+// zod 4's toJSONSchema writes formats as patterns too; these use only the supported subset.
+TEST(JsonSchemaKeywords, Zod4FormatPatterns) {
+  const json uuid = {{"type", "string"},
+                     {"format", "uuid"},
+                     {"pattern",
+                      "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}|"
+                      "00000000-0000-0000-0000-000000000000|ffffffff-ffff-ffff-ffff-ffffffffffff)$"}};
+  Checker u(uuid.dump());
+  ASSERT_TRUE(u.ok());
+  EXPECT_TRUE(u.accepts_string("123e4567-e89b-12d3-a456-426614174000"));
+  EXPECT_TRUE(u.accepts_string("00000000-0000-0000-0000-000000000000"));
+  EXPECT_FALSE(u.accepts_string("123e4567-e89b-92d3-a456-426614174000"));  // version digit 9
+  const json date = {{"type", "string"},
+                     {"format", "date"},
+                     {"pattern",
+                      "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|"
+                      "\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|"
+                      "(?:02)-(?:0[1-9]|1\\d|2[0-8])))$"}};
+  Checker d(date.dump());
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(d.accepts_string("2024-02-29"));  // the pattern knows leap years
+  EXPECT_FALSE(d.accepts_string("2023-02-29"));
+  EXPECT_TRUE(d.accepts_string("2023-11-30"));
+  EXPECT_FALSE(d.accepts_string("2023-11-31"));
 }
 
 // ---- refusals: cycles and nesting (item 8) ---------------------------------------------------------

@@ -406,6 +406,13 @@ class Converter {
         json t = json::array();
         for (const auto& x : both) t.push_back(x);
         out[k] = t.size() == 1 ? t[0] : t;
+      } else if (k == "enum" && v.is_array() && out[k].is_array()) {
+        json both = json::array();  // values allowed by every member
+        for (const auto& x : out[k]) {
+          if (std::find(v.begin(), v.end(), x) != v.end()) both.push_back(x);
+        }
+        if (both.empty()) return invalid("JSON schema allOf members' enums have no value in common");
+        out[k] = both;
       } else if ((kLower.contains(k) || kUpper.contains(k)) && v.is_number() && out[k].is_number()) {
         const bool lower = kLower.contains(k);
         if ((v.get<double>() > out[k].get<double>()) == lower) out[k] = v;

@@ -2,6 +2,7 @@
 // patterns, formats, tuples, $defs, allOf, enum/const, type arrays, nullable, annotations; and
 // the schemas that must be refused (left-recursive $ref cycles, absurd nesting; item 8). Each
 // case compiles the schema and feeds JSON text byte by byte through the grammar matcher.
+#include <random>
 #include <regex>
 
 #include "test_grammar_util.h"
@@ -357,6 +358,12 @@ TEST(JsonSchemaKeywords, DefsDefinitionsAndAllOf) {
   EXPECT_NE(refusal(json::parse(R"({"allOf": [{"type": "string"}, {"type": "integer"}]})")).find("exclude"),
             std::string::npos);
   EXPECT_NE(refusal(json::parse(R"({"allOf": [{"const": 1}, {"const": 2}]})")).find("'const'"), std::string::npos);
+  Checker enums(R"({"allOf": [{"enum": ["a", "b", "c"]}, {"enum": ["c", "b", "d"]}]})");  // enums intersect
+  ASSERT_TRUE(enums.ok());
+  EXPECT_TRUE(enums.accepts(R"("b")"));
+  EXPECT_TRUE(enums.accepts(R"("c")"));
+  EXPECT_FALSE(enums.accepts(R"("a")"));
+  EXPECT_FALSE(enums.accepts(R"("d")"));
 }
 
 TEST(JsonSchemaKeywords, EnumConstTypeArraysNullable) {
@@ -551,6 +558,134 @@ TEST(JsonSchemaKeywords, DeepNestingIsAnErrorNotACrash) {
   }
   defs["d300"] = json{{"type", "integer"}};
   EXPECT_NE(refusal(json{{"$defs", defs}, {"$ref", "#/$defs/d0"}}).find("nested too deeply"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hearth
+
+namespace hearth {
+namespace {
+
+// Random schemas over the supported keywords (and some invalid combinations): each one either
+// converts to a grammar that compiles and can start, or is refused as invalid input. A grammar
+// that fails to compile would surface as a server error.
+json random_schema(std::mt19937& rng, int depth, int n_defs) {
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  auto coin = [&] { return pick(2) == 0; };
+  const char* patterns[] = {"^[a-z]+$", "ab?c*", "^(x|yz){1,3}$", "^\\d{2}-\\w*$", "[^\"\\\\]", "^.{0,4}$", "(a*)*b",
+                            "^$",       "\\s+",  "(?=x)",         "^[é-ü]+",       "a{2,}",     "x|"};
+  const char* formats[] = {"date", "time", "date-time", "uuid", "email", "uri"};
+  const char* names[] = {"a", "ab", "b c", "q\"uote", "\xC3\xA9t\xC3\xA9", "", "n-1", "a/b"};
+  json s = json::object();
+  const int kind = depth >= 3 ? pick(6) : pick(12);
+  switch (kind) {
+    case 0:
+      s["type"] = "integer";
+      if (coin()) s["minimum"] = pick(200) - 100;
+      if (coin()) s[coin() ? "maximum" : "exclusiveMaximum"] = pick(300) - 50;
+      break;
+    case 1:
+      s["type"] = "number";
+      if (coin()) s[coin() ? "minimum" : "exclusiveMinimum"] = (pick(2000) - 1000) / 100.0;
+      if (coin()) s["maximum"] = (pick(4000) - 1000) / 100.0;
+      break;
+    case 2:
+      s["type"] = "string";
+      if (coin()) s["minLength"] = pick(4);
+      if (coin()) s["maxLength"] = pick(12);
+      if (pick(3) == 0) s["pattern"] = patterns[pick(std::size(patterns))];
+      if (pick(4) == 0) s["format"] = formats[pick(std::size(formats))];
+      break;
+    case 3:
+      s["enum"] = json::array({pick(5), "x", nullptr, json::array({1, "y"}), json{{"k", true}}});
+      break;
+    case 4:
+      s["const"] = coin() ? json("c") : json{{"z", json::array({1.5})}};
+      break;
+    case 5:
+      if (n_defs > 0) {
+        s["$ref"] = fmt::format("#/$defs/d{}", pick(n_defs));
+      } else {
+        s["type"] = json::array({"boolean", "null"});
+      }
+      break;
+    case 6:
+    case 7: {
+      s["type"] = "object";
+      json props = json::object();
+      json req = json::array();
+      for (int i = 0, n = pick(4); i < n; ++i) {
+        const std::string name = names[pick(std::size(names))];
+        props[name] = random_schema(rng, depth + 1, n_defs);
+        if (coin()) req.push_back(name);
+      }
+      if (!props.empty()) s["properties"] = props;
+      if (!req.empty() && coin()) s["required"] = req;
+      if (pick(3) == 0) s["additionalProperties"] = coin() ? json(coin()) : random_schema(rng, depth + 1, n_defs);
+      break;
+    }
+    case 8: {
+      s["type"] = "array";
+      if (coin()) {
+        json pre = json::array();
+        for (int i = 0, n = 1 + pick(3); i < n; ++i) pre.push_back(random_schema(rng, depth + 1, n_defs));
+        s["prefixItems"] = pre;
+        if (coin()) s["items"] = coin() ? json(false) : random_schema(rng, depth + 1, n_defs);
+      } else {
+        s["items"] = random_schema(rng, depth + 1, n_defs);
+      }
+      if (coin()) s["minItems"] = pick(3);
+      if (coin()) s["maxItems"] = pick(5);
+      break;
+    }
+    case 9:
+    case 10: {
+      json alts = json::array();
+      for (int i = 0, n = 1 + pick(3); i < n; ++i) alts.push_back(random_schema(rng, depth + 1, n_defs));
+      s[kind == 9 ? (coin() ? "anyOf" : "oneOf") : "allOf"] = alts;
+      break;
+    }
+    default:
+      s["type"] = json::array({"string", "integer", "null"});
+      s["maxLength"] = 3;
+      s["minimum"] = 2;
+      break;
+  }
+  if (pick(8) == 0) s["nullable"] = true;
+  if (pick(5) == 0) s["description"] = "d";
+  return s;
+}
+
+TEST(JsonSchemaKeywords, RandomSchemasCompileOrAreRefused) {
+  auto tok = test::make_byte_tokenizer();
+  ASSERT_TRUE(tok);
+  std::mt19937 rng(77);
+  int compiled = 0, refused = 0;
+  for (int i = 0; i < 400; ++i) {
+    const int n_defs = static_cast<int>(rng() % 3);
+    json schema = random_schema(rng, 0, n_defs);
+    if (n_defs > 0) {
+      json defs = json::object();
+      for (int d = 0; d < n_defs; ++d) defs[fmt::format("d{}", d)] = random_schema(rng, 1, n_defs);
+      schema["$defs"] = defs;
+    }
+    auto gbnf = json_schema_to_gbnf(schema);
+    if (!gbnf) {
+      EXPECT_EQ(gbnf.error().kind, ErrorKind::kInvalidArgument) << schema.dump();
+      ++refused;
+      continue;
+    }
+    auto g = parse_gbnf(*gbnf);
+    ASSERT_TRUE(g.has_value()) << schema.dump() << "\n" << (g ? "" : g.error().message) << "\n" << *gbnf;
+    GrammarMatcher m(*g, *tok);
+    std::vector<float> logits(static_cast<size_t>(tok->vocab().size()), 0.0f);
+    m.apply(logits);
+    EXPECT_TRUE(std::any_of(logits.begin(), logits.end(), [](float x) { return x > -1.0f; })) << schema.dump();
+    ++compiled;
+  }
+  std::printf("[ random ] %d schemas compiled, %d refused\n", compiled, refused);
+  EXPECT_GT(compiled, 200);
+  EXPECT_GT(refused, 5);
 }
 
 }  // namespace

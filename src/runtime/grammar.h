@@ -25,11 +25,12 @@ class Grammar;  // compiled rules (immutable, shareable between sequences and th
 // groups, `*` `+` `?` `{m,n}`, comments). `root` names the start rule. Errors name line:column.
 Result<std::shared_ptr<const Grammar>> parse_gbnf(std::string_view text, std::string_view root = "root");
 
-// GBNF for a JSON schema: type object/array/string/number/integer/boolean/null, properties,
-// required (others optional), additionalProperties (default false), items, enum, const,
-// anyOf/oneOf, $ref to #/$defs or #/definitions, minItems/maxItems, minLength/maxLength,
-// string formats are not enforced beyond "string". Unsupported keywords are an
-// ErrorKind::kInvalidArgument error naming the keyword.
+// GBNF for a JSON schema: type (or type arrays, nullable), properties, required (others
+// optional), additionalProperties (default false; a schema too), items, prefixItems,
+// minItems/maxItems, enum, const, anyOf/oneOf/allOf, $ref to #, #/$defs or #/definitions,
+// minimum/maximum/exclusive* (exact ranges), minLength/maxLength, pattern (a regex subset) and
+// format (date, time, date-time, uuid, email). Unsupported keywords, left-recursive $ref cycles
+// and over-deep nesting are an ErrorKind::kInvalidArgument error naming the problem.
 //
 // Properties are generated in the schema's order. nlohmann::json sorts object keys, so pass an
 // nlohmann::ordered_json (parse the request body with ordered_json) to keep the declared order;

@@ -81,6 +81,11 @@ TEST_F(ServerErrors, WrongTypesNameTheField) {
       {"/api/chat", {{"model", "stories"}, {"messages", {{{"role", "wizard"}, {"content", "x"}}}}}, "messages[0].role"},
       {"/api/chat", {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", 3}}}}}, "messages[0].content"},
       {"/api/chat", {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}, {"tools", "none"}}, "tools"},
+      // A left-recursive $ref schema (issue 12, item 8) and an unsupported keyword: 400s naming them.
+      {"/api/chat", {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "x"}}}},
+                     {"format", {{"$defs", {{"a", {{"$ref", "#/$defs/a"}}}}}, {"$ref", "#/$defs/a"}}}}, "left recursion"},
+      {"/api/chat", {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "x"}}}},
+                     {"format", {{"type", "object"}, {"not", {{"type", "null"}}}}}}, "'not'"},
   };
   for (const auto& tc : cases) {
     auto [status, j] = post_raw(c, tc.path, tc.body.dump());
@@ -95,6 +100,10 @@ TEST_F(ServerErrors, WrongTypesNameTheField) {
       {"/v1/chat/completions", {{"model", "stories"}, {"messages", ojson::array()}}, "messages"},
       {"/v1/chat/completions", {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}, {"response_format", {{"type", "xml"}}}}, "response_format"},
       {"/v1/chat/completions", {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}, {"tool_choice", "required"}}, "tool_choice"},
+      {"/v1/chat/completions", {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "x"}}}},
+                                {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "c"}, {"schema",
+                                    {{"$defs", {{"a", {{"$ref", "#/$defs/b"}}}, {"b", {{"anyOf", {{{"$ref", "#/$defs/a"}}}}}}}},
+                                     {"$ref", "#/$defs/a"}}}}}}}}, "left recursion"},
       {"/v1/completions", {{"model", "stories"}, {"prompt", 12}}, "prompt"},
       {"/v1/completions", {{"model", "stories"}}, "prompt"},
   };

@@ -2,6 +2,7 @@
 // that samples random tokens under the grammar mask (random logits) until the grammar is complete
 // and checks that every output parses as JSON and validates against its schema.
 #include <random>
+#include <regex>
 #include <set>
 #include <thread>
 
@@ -47,6 +48,9 @@ bool validate(const json& v, const json& s, const json& root, std::string& why) 
     for (const auto& e : s["enum"]) found = found || e == v;
     if (!found) return why = "not in enum: " + v.dump(), false;
   }
+  for (const auto& sub : s.value("allOf", json::array())) {
+    if (!validate(v, sub, root, why)) return false;
+  }
   for (const char* key : {"anyOf", "oneOf"}) {
     if (!s.contains(key)) continue;
     int matches = 0;
@@ -84,11 +88,29 @@ bool validate(const json& v, const json& s, const json& root, std::string& why) 
   if (v.is_array()) {
     if (s.contains("minItems") && v.size() < s["minItems"].get<size_t>()) return why = "too few items", false;
     if (s.contains("maxItems") && v.size() > s["maxItems"].get<size_t>()) return why = "too many items", false;
-    if (s.contains("items")) {
-      for (const auto& item : v) {
-        if (!validate(item, s["items"], root, why)) return false;
+    const size_t n_prefix = s.contains("prefixItems") ? s["prefixItems"].size() : 0;
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (i < n_prefix) {
+        if (!validate(v[i], s["prefixItems"][i], root, why)) return false;
+      } else if (s.contains("items") && !validate(v[i], s["items"], root, why)) {
+        return why = "item " + std::to_string(i) + " invalid: " + why, false;
       }
     }
+  }
+  if (v.is_number()) {
+    const double x = v.get<double>();
+    if (s.contains("minimum") && x < s["minimum"].get<double>()) return why = "below minimum: " + v.dump(), false;
+    if (s.contains("maximum") && x > s["maximum"].get<double>()) return why = "above maximum: " + v.dump(), false;
+    if (s.contains("exclusiveMinimum") && x <= s["exclusiveMinimum"].get<double>()) return why = "not above exclusiveMinimum", false;
+    if (s.contains("exclusiveMaximum") && x >= s["exclusiveMaximum"].get<double>()) return why = "not below exclusiveMaximum", false;
+  }
+  if (v.is_string() && s.contains("pattern") &&
+      !std::regex_search(v.get<std::string>(), std::regex(s["pattern"].get<std::string>(), std::regex::ECMAScript))) {
+    return why = "does not match the pattern: " + v.dump(), false;
+  }
+  if (v.is_string() && s.value("format", "") == "date" &&
+      !std::regex_match(v.get<std::string>(), std::regex("[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"))) {
+    return why = "not a date: " + v.dump(), false;
   }
   if (v.is_string()) {
     const size_t n = utf8_length(v.get<std::string>());
@@ -112,8 +134,8 @@ bool accepts_text(const std::shared_ptr<const Grammar>& g, const Tokenizer& tok,
 // ---- conversion ----------------------------------------------------------------------------------
 
 TEST(JsonSchema, UnsupportedKeywordsAreInvalidArgument) {
-  for (const char* bad : {R"({"type": "string", "pattern": "^a+$"})", R"({"type": "integer", "minimum": 3})",
-                          R"({"allOf": [{"type": "string"}]})", R"({"type": "array", "items": [{"type": "string"}]})",
+  for (const char* bad : {R"x({"type": "string", "pattern": "(?=a)"})x", R"({"type": "integer", "multipleOf": 3})",
+                          R"({"allOf": [{"type": "string"}, {"type": "null"}]})", R"({"type": "array", "contains": {}})",
                           R"({"$ref": "http://example.com/s.json"})", R"({"$ref": "#/$defs/missing"})",
                           R"({"type": "decimal"})", R"({"enum": []})", R"({"type": "object", "properties": {"a": {"not": {}}}})",
                           R"({"type": "object", "properties": {"a": {}}, "required": ["b"]})"}) {
@@ -121,9 +143,9 @@ TEST(JsonSchema, UnsupportedKeywordsAreInvalidArgument) {
     ASSERT_FALSE(r.has_value()) << bad;
     EXPECT_EQ(r.error().kind, ErrorKind::kInvalidArgument) << bad;
   }
-  auto r = json_schema_to_gbnf(json::parse(R"({"type": "string", "pattern": "x"})"));
+  auto r = json_schema_to_gbnf(json::parse(R"({"type": "object", "patternProperties": {}})"));
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message.find("'pattern'"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("'patternProperties'"), std::string::npos) << r.error().message;
   // Annotations are fine.
   EXPECT_TRUE(json_schema_to_gbnf(json::parse(
       R"({"title": "T", "description": "d", "$schema": "x", "type": "string", "format": "date"})")));
@@ -258,6 +280,15 @@ void property_test(const Tokenizer& tok, int samples_per_schema) {
           "required": ["shape", "kind"]})",
       // short strings: escapes, \u sequences and multi-byte characters get exercised
       R"({"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 6}, "minItems": 2, "maxItems": 4})",
+      // numeric ranges, a pattern, a tuple (issue 12, item 16)
+      R"({"type": "object", "properties": {"n": {"type": "integer", "minimum": -5, "maximum": 123},
+            "x": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+            "code": {"type": "string", "pattern": "^[A-Z]{2}-[0-9]{1,3}(x|yz)?$"},
+            "t": {"type": "array", "prefixItems": [{"type": "boolean"}, {"enum": ["a", "b"]}], "items": false}},
+          "required": ["n", "x", "code", "t"]})",
+      // formats and allOf
+      R"({"type": "array", "items": {"allOf": [{"type": "string", "format": "date"}, {"description": "a day"}]},
+          "minItems": 1, "maxItems": 3})",
       // additionalProperties as a schema, nested arrays
       R"({"type": "object", "properties": {"grid": {"type": "array", "items": {"type": "array", "items": {"type": "integer"}, "maxItems": 3}, "maxItems": 3}},
           "additionalProperties": {"type": "boolean"}})",

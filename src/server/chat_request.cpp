@@ -13,6 +13,13 @@ std::unexpected<Error> invalid(std::string msg) {
   return std::unexpected(Error{std::move(msg), ErrorKind::kInvalidArgument});
 }
 
+// A template that fails or exceeds its budgets is the request's (or the model's) problem: 400.
+// A render cancelled by a shutdown keeps its kind.
+std::unexpected<Error> template_error(const Error& e) {
+  if (e.kind == ErrorKind::kCancelled) return std::unexpected(e);
+  return invalid(e.message);
+}
+
 // Chat-template output already contains BOS where the template wants it: parse special tokens,
 // add BOS only when the vocabulary asks for it and the template did not write it.
 std::vector<int32_t> tokenize_templated(const Tokenizer& tok, const std::string& text) {
@@ -133,8 +140,9 @@ Result<PreparedGeneration> prepare_generation(const GenerationJob& job, ModelMan
       cr.tools = *job.tools;
       p.parse_tools = true;
     }
+    cr.limits.cancel_flag = limits.cancel_render;
     auto text = format_chat(tok.vocab(), cr);
-    if (!text) return invalid(text.error().message);
+    if (!text) return template_error(text.error());
     req.prompt = tokenize_templated(tok, *text);
   } else if (job.raw || !has_template) {
     // Without a template a completion is the prompt itself (Ollama's default "{{ .Prompt }}").
@@ -144,8 +152,9 @@ Result<PreparedGeneration> prepare_generation(const GenerationJob& job, ModelMan
     const std::string system = job.system.empty() ? slot.info.system : job.system;
     if (!system.empty()) cr.messages.push_back(json{{"role", "system"}, {"content", system}});
     cr.messages.push_back(json{{"role", "user"}, {"content", job.prompt}});
+    cr.limits.cancel_flag = limits.cancel_render;
     auto text = format_chat(tok.vocab(), cr);
-    if (!text) return invalid(text.error().message);
+    if (!text) return template_error(text.error());
     req.prompt = tokenize_templated(tok, *text);
   }
   if (req.prompt.empty()) return invalid("invalid request: the prompt produced no tokens");

@@ -3,6 +3,8 @@
 // the scheduler request. Ollama and OpenAI handlers parse their JSON into a GenerationJob.
 #pragma once
 
+#include <atomic>
+
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -17,6 +19,9 @@ namespace hearth::server {
 
 struct ServerLimits {
   int max_predict = 0;  // cap on generated tokens per request; 0 = the context is the only limit
+  // Set by Server to its draining flag: a shutdown also ends chat-template renders in flight
+  // (which are otherwise bounded by jinja::RenderLimits' step and size budgets).
+  const std::atomic<bool>* cancel_render = nullptr;
 };
 
 struct GenerationJob {

@@ -148,6 +148,7 @@ struct Server::Impl {
 
 Server::Server(ModelManager& models, const ServerOptions& opts)
     : models_(models), opts_(opts), ctx_{models_, metrics_, opts_}, impl_(std::make_unique<Impl>()) {
+  opts_.limits.cancel_render = &draining_;
   httplib::Server& h = impl_->http;
   int threads = opts_.http_threads;
   if (threads <= 0) {

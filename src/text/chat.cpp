@@ -107,8 +107,14 @@ Result<std::string> format_chat(const Vocab& vocab, const ChatRequest& req) {
   in.bos_token = tok_text(vocab.bos);
   in.eos_token = tok_text(vocab.eos);
   in.extra = req.extra;
-  auto out = jinja::render_chat_template(vocab.chat_template, in);
-  if (!out) return make_error("chat template: {}", out.error().message);
+  jinja::TemplateRenderOptions opts;
+  opts.limits = req.limits;
+  auto out = jinja::render_chat_template(vocab.chat_template, in, opts);
+  if (!out) {
+    // "template line 3: ..." -> "chat template line 3: ..."; the kind (400 for the server) is kept.
+    const std::string& m = out.error().message;
+    return std::unexpected(Error{m.starts_with("template") ? "chat " + m : "chat template: " + m, out.error().kind});
+  }
   return out;
 }
 

@@ -61,6 +61,11 @@ struct Node {
   std::vector<std::string> params;
   std::vector<NodePtr> defaults;
   Node(NodeType t, int l) : type(t), line(l) {}
+  // Iterative: a long chain (`a.b.c...`, `1+1+...`, 100k elifs) is a tree as deep as it is long,
+  // and the implicit recursive destruction would overflow the stack.
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
 };
 
 struct Template {

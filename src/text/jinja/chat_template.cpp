@@ -11,10 +11,10 @@ namespace hearth::jinja {
 
 namespace {
 
-std::string format_error(const JinjaError& e) {
+std::unexpected<Error> format_error(const JinjaError& e) {
   std::string msg = e.raised ? "raise_exception: " + std::string(e.what()) : std::string(e.what());
-  if (e.line > 0) return "template line " + std::to_string(e.line) + ": " + msg;
-  return "template: " + msg;
+  msg = e.line > 0 ? "template line " + std::to_string(e.line) + ": " + msg : "template: " + msg;
+  return std::unexpected(Error{std::move(msg), e.cancelled ? ErrorKind::kCancelled : ErrorKind::kInvalidArgument});
 }
 
 }  // namespace
@@ -46,9 +46,11 @@ Result<CompiledTemplate> CompiledTemplate::parse(const std::string& source) {
     t.tmpl_ = parse_template(source);
     return t;
   } catch (const JinjaError& e) {
-    return make_error_str(format_error(e));
+    return format_error(e);
+  } catch (const std::bad_alloc&) {
+    return make_error_str("template: out of memory while parsing");
   } catch (const std::exception& e) {
-    return make_error_str(std::string("template: ") + e.what());
+    return make_error_kind(ErrorKind::kInvalidArgument, "template: {}", e.what());
   }
 }
 
@@ -59,6 +61,7 @@ Result<std::string> CompiledTemplate::render(const nlohmann::ordered_json& conte
   try {
     Interpreter in;
     in.options.now = opts.now;
+    in.options.limits = opts.limits;
     if (!in.options.now) {
       const char* env = std::getenv("HEARTH_FIXED_DATE");
       if (env && *env) {
@@ -73,11 +76,11 @@ Result<std::string> CompiledTemplate::render(const nlohmann::ordered_json& conte
     for (auto it = context.begin(); it != context.end(); ++it) ctx->vars[it.key()] = from_json(it.value());
     return in.render(*tmpl_, ctx);
   } catch (const JinjaError& e) {
-    return make_error_str(format_error(e));
+    return format_error(e);
   } catch (const std::bad_alloc&) {
     return make_error_str("template: out of memory while rendering");
   } catch (const std::exception& e) {
-    return make_error_str(std::string("template: ") + e.what());
+    return make_error_kind(ErrorKind::kInvalidArgument, "template: {}", e.what());
   }
 }
 

@@ -6,7 +6,9 @@
 //   auto out = jinja::render(src, context_json, options);     // any template
 //
 // Errors are one line: "template line 12: unknown filter 'foo'",
-// "template line 3: raise_exception: Conversation roles must alternate".
+// "template line 3: raise_exception: Conversation roles must alternate". Template errors have
+// ErrorKind::kInvalidArgument (the template or its input is at fault), a cancelled render
+// kCancelled.
 #pragma once
 
 #include <ctime>
@@ -17,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "text/jinja/limits.h"
 
 namespace hearth::jinja {
 
@@ -26,6 +29,10 @@ struct TemplateRenderOptions {
   // Broken-down local time used by strftime_now(). When unset, the env var HEARTH_FIXED_DATE
   // ("YYYY-MM-DD" or "YYYY-MM-DD HH:MM:SS") is used if present, else the clock.
   std::optional<std::tm> now;
+  // Step, size, recursion and stack budgets and the cancellation check (text/jinja/limits.h). The
+  // defaults apply to every render; exceeding one is an ErrorKind::kInvalidArgument error such as
+  // "template line 3: exceeded the step budget (10000000 steps); the template loops too long".
+  RenderLimits limits;
 };
 
 // Parses "YYYY-MM-DD[ HH:MM:SS]" into a broken-down time (weekday and yearday filled in).

@@ -169,8 +169,9 @@ std::string indent_str(const std::string& s0, const Value* width, bool first, bo
   std::string ind = "    ";
   if (width) {
     if (width->is_string()) ind = width->s;
-    else ind = std::string(static_cast<size_t>(std::max<int64_t>(0, width->as_int())), ' ');
+    else ind = std::string(static_cast<size_t>(std::clamp<int64_t>(width->as_int(), 0, 1 << 30)), ' ');
   }
+  check_bytes(ind.size());
   std::string s = s0 + "\n";
   // str.splitlines
   std::vector<std::string> lines;
@@ -191,10 +192,16 @@ std::string indent_str(const std::string& s0, const Value* width, bool first, bo
   }
   std::string rv;
   if (blank) {
-    for (size_t k = 0; k < lines.size(); ++k) rv += (k ? "\n" + ind : "") + lines[k];
+    for (size_t k = 0; k < lines.size(); ++k) {
+      rv += (k ? "\n" + ind : "") + lines[k];
+      check_bytes(rv.size());
+    }
   } else {
     rv = lines.empty() ? "" : lines[0];
-    for (size_t k = 1; k < lines.size(); ++k) rv += "\n" + (lines[k].empty() ? "" : ind + lines[k]);
+    for (size_t k = 1; k < lines.size(); ++k) {
+      rv += "\n" + (lines[k].empty() ? "" : ind + lines[k]);
+      check_bytes(rv.size());
+    }
   }
   if (first) rv = ind + rv;
   return rv;
@@ -237,7 +244,8 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, Args& a
     if (indent && !indent->is_none()) {
       o.has_indent = true;
       if (indent->is_string()) o.indent = indent->s;
-      else o.indent = std::string(static_cast<size_t>(std::max<int64_t>(0, indent->as_int())), ' ');
+      else o.indent = std::string(static_cast<size_t>(std::clamp<int64_t>(indent->as_int(), 0, 1 << 30)), ' ');
+      check_bytes(o.indent.size());
       o.item_sep = ",";
     }
     if (seps && !seps->is_none()) {

@@ -3,11 +3,12 @@
 #include <cmath>
 #include <limits>
 
+
 namespace hearth::jinja {
 
 namespace {
 
-constexpr int kMaxDepth = 400;
+constexpr int kLoopSteps = 4;
 
 std::string no_attr(const Value& obj, const std::string& name) {
   return "'" + object_type_repr(obj) + "' has no attribute '" + name + "'";
@@ -15,10 +16,11 @@ std::string no_attr(const Value& obj, const std::string& name) {
 
 struct DepthGuard {
   int& d;
-  explicit DepthGuard(int& depth) : d(depth) {
-    if (++d > kMaxDepth) {
+  DepthGuard(int& depth, int max) : d(depth) {
+    if (++d > max) {
       --d;
-      fail("maximum recursion depth exceeded");
+      fail("exceeded the recursion limit (" + std::to_string(max) +
+           " nested macro calls); a macro calls itself too deeply");
     }
   }
   ~DepthGuard() { --d; }
@@ -41,7 +43,41 @@ std::string printf_format(const std::string& fmt, const Value& args);
 
 void fail_undefined(const Value& v) { throw JinjaError(v.s.empty() ? "undefined value" : v.s); }
 
+Interpreter::~Interpreter() {
+  for (auto& w : namespaces_)
+    if (auto d = w.lock()) d->items.clear();
+}
+
+void Interpreter::fail_steps() const {
+  fail("exceeded the step budget (" + std::to_string(options.limits.max_steps) +
+       " steps); the template loops too long");
+}
+
+void Interpreter::fail_nesting() const {
+  fail("exceeded the nesting limit (" + std::to_string(options.limits.max_stack_bytes >> 10) +
+       " KiB of stack); the template nests too deeply");
+}
+
+void Interpreter::poll_cancel() {
+  next_poll_ = steps_ + std::max<uint32_t>(1, options.limits.poll_every);
+  const auto& l = options.limits;
+  if ((l.cancel_flag && l.cancel_flag->load(std::memory_order_relaxed)) || (l.should_cancel && l.should_cancel()))
+  {
+    JinjaError e("rendering was cancelled");
+    e.cancelled = true;
+    throw e;
+  }
+}
+
+void Interpreter::emit(std::string_view s) {
+  check_bytes(out->size() + s.size());
+  out->append(s);
+}
+
 std::string Interpreter::render(const Template& t, const FramePtr& globals) {
+  LimitScope scope(options.limits);
+  stack_floor_ = scope.stack_floor();
+  next_poll_ = 0;
   std::string result;
   out = &result;
   auto frame = std::make_shared<Frame>();
@@ -75,13 +111,14 @@ Interpreter::Flow Interpreter::exec(const std::vector<NodePtr>& body, const Fram
 
 Interpreter::Flow Interpreter::exec_node(const Node& n, const FramePtr& f) {
   try {
+    step();
     switch (n.type) {
       case NodeType::Data:
-        *out += n.name;
+        emit(n.name);
         return Flow::Normal;
       case NodeType::Output: {
         Value v = eval(*n.a, f);
-        *out += to_str(v);
+        emit(to_str(v));
         return Flow::Normal;
       }
       case NodeType::If: {
@@ -114,7 +151,7 @@ Interpreter::Flow Interpreter::exec_node(const Node& n, const FramePtr& f) {
         Args args = eval_args(call_node, f);
         Value caller = make_macro(std::shared_ptr<Node>(std::shared_ptr<Node>{}, const_cast<Node*>(&n)), f, "caller");
         args.kw.emplace_back("caller", caller);
-        *out += to_str(call(callee, args));
+        emit(to_str(call(callee, args)));
         return Flow::Normal;
       }
       case NodeType::FilterBlock: {
@@ -122,7 +159,7 @@ Interpreter::Flow Interpreter::exec_node(const Node& n, const FramePtr& f) {
         block_input_ = Value::string(capture(n.body, f));
         Value v = eval(*n.a, f);
         block_input_ = saved;
-        *out += to_str(v);
+        emit(to_str(v));
         return Flow::Normal;
       }
       case NodeType::Break:
@@ -152,6 +189,7 @@ Value Interpreter::run_for(const Node& n, const FramePtr& f) {
   if (n.c) {
     std::vector<Value> kept;
     for (auto& it : items) {
+      step();
       auto tf = std::make_shared<Frame>();
       tf->parent = f;
       assign(*n.a, it, tf);
@@ -165,26 +203,35 @@ Value Interpreter::run_for(const Node& n, const FramePtr& f) {
   }
   const int64_t len = static_cast<int64_t>(items.size());
   for (int64_t k = 0; k < len; ++k) {
+    // An iteration builds a scope and the loop object: it costs kLoopSteps steps, so an empty
+    // body still counts and the budget tracks time.
+    for (int s = 0; s < kLoopSteps; ++s) step();
     auto lf = std::make_shared<Frame>();
     lf->parent = f;
     assign(*n.a, items[k], lf);
+    // Built directly (the keys are distinct), not through DictData::set's lookups: a loop
+    // iteration is the hot path of every template.
     Value loop = Value::make_dict();
-    auto& d = *loop.dict;
-    d.set(Value::string("index"), Value::integer(k + 1));
-    d.set(Value::string("index0"), Value::integer(k));
-    d.set(Value::string("revindex"), Value::integer(len - k));
-    d.set(Value::string("revindex0"), Value::integer(len - k - 1));
-    d.set(Value::string("first"), Value::boolean(k == 0));
-    d.set(Value::string("last"), Value::boolean(k == len - 1));
-    d.set(Value::string("length"), Value::integer(len));
-    d.set(Value::string("depth"), Value::integer(1));
-    d.set(Value::string("depth0"), Value::integer(0));
-    d.set(Value::string("previtem"), k > 0 ? items[k - 1] : Value::undefined("there is no previous item"));
-    d.set(Value::string("nextitem"), k + 1 < len ? items[k + 1] : Value::undefined("there is no next item"));
-    d.set(Value::string("cycle"), Value::function("cycle", [k](Interpreter&, Args& a) -> Value {
-            if (a.pos.empty()) fail("no items for cycling given");
-            return a.pos[static_cast<size_t>(k) % a.pos.size()];
-          }));
+    auto& items_out = loop.dict->items;
+    items_out.reserve(12);
+    auto put = [&items_out](const char* key, Value v) { items_out.emplace_back(Value::string(key), std::move(v)); };
+    put("index", Value::integer(k + 1));
+    put("index0", Value::integer(k));
+    put("revindex", Value::integer(len - k));
+    put("revindex0", Value::integer(len - k - 1));
+    put("first", Value::boolean(k == 0));
+    put("last", Value::boolean(k == len - 1));
+    put("length", Value::integer(len));
+    put("depth", Value::integer(1));
+    put("depth0", Value::integer(0));
+    put("previtem", k > 0 ? items[k - 1] : Value::undefined("there is no previous item"));
+    put("nextitem", k + 1 < len ? items[k + 1] : Value::undefined("there is no next item"));
+    put("cycle", Value::function("cycle", [k](Interpreter&, Args& a) -> Value {
+          if (a.pos.empty()) fail("no items for cycling given");
+          return a.pos[static_cast<size_t>(k) % a.pos.size()];
+        }));
+    loop.dict->child_nest = 0;
+    for (const auto& kv : items_out) loop.dict->child_nest = std::max(loop.dict->child_nest, nesting(kv.second));
     lf->vars["loop"] = loop;
     Flow fl = exec(n.body, lf);
     if (fl == Flow::Break) break;
@@ -234,7 +281,7 @@ Value Interpreter::make_macro(const NodePtr& def, const FramePtr& f, const std::
   std::weak_ptr<Frame> weak = f;
   FramePtr strong = name == "caller" ? f : nullptr;
   Value v = Value::function(name, [def, weak, strong, name](Interpreter& in, Args& a) -> Value {
-    DepthGuard g(in.depth);
+    DepthGuard g(in.depth, in.options.limits.max_call_depth);
     FramePtr parent = strong ? strong : weak.lock();
     if (!parent) fail("macro '" + name + "' was called after the scope that defined it ended");
     auto mf = std::make_shared<Frame>();
@@ -364,11 +411,13 @@ Value Interpreter::binary_op(const std::string& op, const Value& a, const Value&
       return Value::integer(r);
     }
     if (a.is_string() && b.is_string()) {
+      check_bytes(a.s.size() + b.s.size());
       if (a.safe || b.safe)
         return Value::string((a.safe ? a.s : html_escape(a.s)) + (b.safe ? b.s : html_escape(b.s)), true);
       return Value::string(a.s + b.s);
     }
     if (a.is_list() && a.kind == b.kind) {
+      check_items(a.list->size() + b.list->size());
       std::vector<Value> items = *a.list;
       items.insert(items.end(), b.list->begin(), b.list->end());
       return a.kind == Kind::Tuple ? Value::make_tuple(std::move(items)) : Value::make_list(std::move(items));
@@ -401,6 +450,8 @@ Value Interpreter::binary_op(const std::string& op, const Value& a, const Value&
     }
     int64_t n = cnt->as_int();
     if (n > 10000000) fail("repeat count too large");
+    if (n > 0 && seq->is_string()) check_bytes(static_cast<size_t>(n) * seq->s.size());
+    if (n > 0 && seq->is_list()) check_items(static_cast<size_t>(n) * seq->list->size());
     if (seq->is_string()) {
       std::string r;
       for (int64_t k = 0; k < n; ++k) r += seq->s;
@@ -455,6 +506,22 @@ Value Interpreter::binary_op(const std::string& op, const Value& a, const Value&
 }
 
 Value Interpreter::eval(const Node& n, const FramePtr& f) {
+  step();
+  Value v = eval_node(n, f);
+  // Filters and methods build strings and lists the checks in binary_op do not see.
+  const bool too_long = v.kind == Kind::String && v.s.size() > options.limits.max_bytes;
+  if (too_long || (v.is_list() && v.list->size() > options.limits.max_items)) {
+    try {
+      too_long ? check_bytes(v.s.size()) : check_items(v.list->size());
+    } catch (JinjaError& e) {
+      e.line = n.line;
+      throw;
+    }
+  }
+  return v;
+}
+
+Value Interpreter::eval_node(const Node& n, const FramePtr& f) {
   try {
     switch (n.type) {
       case NodeType::Const:
@@ -517,7 +584,11 @@ Value Interpreter::eval(const Node& n, const FramePtr& f) {
       }
       case NodeType::Concat: {
         std::string s;
-        for (const auto& c : n.children) s += to_str(eval(*c, f));
+        for (const auto& c : n.children) {
+          std::string piece = to_str(eval(*c, f));
+          check_bytes(s.size() + piece.size());
+          s += piece;
+        }
         return Value::string(std::move(s));
       }
       case NodeType::Compare: {
@@ -695,6 +766,7 @@ std::string printf_format(const std::string& fmt, const Value& args) {
     }
     if ((conv == 's' || conv == 'r') && !width.empty()) {
       size_t w = std::stoul(width), len = utf8_length(piece);
+      check_bytes(w);
       if (len < w) piece = flags.find('-') != std::string::npos ? piece + std::string(w - len, ' ') : std::string(w - len, ' ') + piece;
     }
     out += piece;

@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "text/jinja/ast.h"
+#include "text/jinja/limits.h"
 #include "text/jinja/value.h"
 
 namespace hearth::jinja {
@@ -29,15 +30,34 @@ using FramePtr = std::shared_ptr<Frame>;
 struct RenderOptions {
   // Used by strftime_now() instead of the local clock when set (broken-down local time).
   std::optional<std::tm> now;
+  RenderLimits limits;
 };
 
 struct Interpreter {
   RenderOptions options;
   std::string* out = nullptr;
-  int depth = 0;
+  int depth = 0;  // nested macro calls
   int current_line = 0;
 
+  Interpreter() = default;
+  Interpreter(const Interpreter&) = delete;
+  Interpreter& operator=(const Interpreter&) = delete;
+  ~Interpreter();
+
   std::string render(const Template& t, const FramePtr& globals);
+
+  // One unit of the step budget; also polls cancellation and guards the machine stack.
+  void step() {
+    if (++steps_ > options.limits.max_steps) fail_steps();
+    if (steps_ >= next_poll_) poll_cancel();
+    if (stack_exhausted(stack_floor_)) fail_nesting();
+  }
+  uint64_t steps() const { return steps_; }
+  // Appends to the current output, within the size budget.
+  void emit(std::string_view s);
+  // Namespaces are the only mutable values, so the only way to build a reference cycle
+  // (`ns.self = ns`); the interpreter empties them when it ends to break such cycles.
+  void track_namespace(const Value& ns) { namespaces_.push_back(ns.dict); }
 
   // Evaluation.
   Value eval(const Node& n, const FramePtr& f);
@@ -54,6 +74,14 @@ struct Interpreter {
   Value binary_op(const std::string& op, const Value& a, const Value& b);
 
  private:
+  uint64_t steps_ = 0;
+  uint64_t next_poll_ = 0;
+  uintptr_t stack_floor_ = 0;
+  std::vector<std::weak_ptr<DictData>> namespaces_;
+  [[noreturn]] void fail_steps() const;
+  [[noreturn]] void fail_nesting() const;
+  void poll_cancel();
+  Value eval_node(const Node& n, const FramePtr& f);
   Value block_input_;  // content of the enclosing {% filter %} / {% set %} block
   void assign(const Node& target, const Value& v, const FramePtr& f);
   Args eval_args(const Node& n, const FramePtr& f);

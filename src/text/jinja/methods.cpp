@@ -240,6 +240,7 @@ Value string_method(const Value& self, const std::string& name) {
         for (size_t k = 0; k <= cps.size(); ++k) {
           if (count < 0 || done < count) {
             out += neu;
+            check_bytes(out.size());
             ++done;
           }
           if (k < cps.size()) utf8_append(out, cps[k]);
@@ -252,6 +253,7 @@ Value string_method(const Value& self, const std::string& name) {
         size_t p = (count < 0 || done < count) ? s.find(old, st) : std::string::npos;
         if (p == std::string::npos) break;
         out += s.substr(st, p - st) + neu;
+        check_bytes(out.size());
         st = p + old.size();
         ++done;
       }
@@ -284,6 +286,7 @@ Value string_method(const Value& self, const std::string& name) {
           fail("sequence item " + std::to_string(k) + ": expected str instance, " + type_name(x) + " found");
         if (k++) out += s;
         out += x.s;
+        check_bytes(out.size());
       }
       return Value::string(out);
     }
@@ -362,6 +365,8 @@ Value string_method(const Value& self, const std::string& name) {
       int64_t len = static_cast<int64_t>(utf8_length(s));
       if (width <= len) return Value::string(s);
       int64_t pad = width - len;
+      check_bytes(static_cast<size_t>(pad));
+      check_bytes(s.size() + static_cast<size_t>(pad) * fill.size());
       auto rep = [&](int64_t n) {
         std::string r;
         for (int64_t k = 0; k < n; ++k) r += fill;
@@ -476,7 +481,7 @@ Value get_method(const Value& self, const std::string& name) {
 
 FramePtr make_globals() {
   auto g = std::make_shared<Frame>();
-  g->vars["range"] = Value::function("range", [](Interpreter&, Args& a) -> Value {
+  g->vars["range"] = Value::function("range", [](Interpreter& in, Args& a) -> Value {
     if (a.pos.empty() || a.pos.size() > 3) fail("range expected 1 to 3 arguments, got " + std::to_string(a.pos.size()));
     for (auto& x : a.pos)
       if (!x.is_int()) fail("'" + type_name(x) + "' object cannot be interpreted as an integer");
@@ -490,14 +495,18 @@ FramePtr make_globals() {
     }
     if (step == 0) fail("range() arg 3 must not be zero");
     std::vector<Value> out;
-    for (int64_t k = start; step > 0 ? k < stop : k > stop; k += step) {
-      if (out.size() >= 100000) fail("Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
+    const int64_t max_range = in.options.limits.max_range;
+    for (int64_t k = start; step > 0 ? k < stop : k > stop;) {
+      if (static_cast<int64_t>(out.size()) >= max_range)
+        fail("Range too big. The sandbox blocks ranges larger than MAX_RANGE (" + std::to_string(max_range) + ").");
       out.push_back(Value::integer(k));
+      if (__builtin_add_overflow(k, step, &k)) break;  // range(2**63 - 2, 2**63 - 1, 10)
     }
     return Value::make_list(std::move(out));
   });
-  g->vars["namespace"] = Value::function("namespace", [](Interpreter&, Args& a) -> Value {
+  g->vars["namespace"] = Value::function("namespace", [](Interpreter& in, Args& a) -> Value {
     Value ns = Value::make_namespace();
+    in.track_namespace(ns);
     for (auto& p : a.pos) {
       if (p.kind != Kind::Dict) fail("namespace() positional argument must be a dict");
       for (auto& [k, v] : p.dict->items) ns.dict->set(k, v);
@@ -539,9 +548,10 @@ FramePtr make_globals() {
     size_t n = std::strftime(buf, sizeof(buf), fmt->s.c_str(), &tm);
     return Value::string(std::string(buf, n));
   });
-  g->vars["cycler"] = Value::function("cycler", [](Interpreter&, Args& a) -> Value {
+  g->vars["cycler"] = Value::function("cycler", [](Interpreter& in, Args& a) -> Value {
     if (a.pos.empty()) fail("at least one item has to be provided");
     Value obj = Value::make_namespace();
+    in.track_namespace(obj);
     auto items = std::make_shared<std::vector<Value>>(a.pos);
     auto pos = std::make_shared<size_t>(0);
     auto data = obj.dict;

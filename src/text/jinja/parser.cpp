@@ -6,6 +6,23 @@
 
 namespace hearth::jinja {
 
+Node::~Node() {
+  std::vector<NodePtr> owned;
+  auto take = [&owned](Node& n) {
+    for (NodePtr* p : {&n.a, &n.b, &n.c, &n.d})
+      if (*p && p->use_count() == 1) owned.push_back(std::move(*p));
+    for (auto* v : {&n.children, &n.kwargs, &n.body, &n.else_body, &n.defaults})
+      for (auto& p : *v)
+        if (p && p.use_count() == 1) owned.push_back(std::move(p));
+  };
+  take(*this);
+  while (!owned.empty()) {
+    NodePtr p = std::move(owned.back());
+    owned.pop_back();
+    take(*p);  // p's own destructor then finds nothing left to free
+  }
+}
+
 namespace {
 
 struct Parser {

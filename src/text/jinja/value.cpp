@@ -5,9 +5,26 @@
 #include <cmath>
 #include <cstdio>
 
+#include "text/jinja/limits.h"
+
 namespace hearth::jinja {
 
 void fail(const std::string& msg) { throw JinjaError(msg); }
+
+namespace {
+
+[[noreturn]] void fail_nesting() {
+  fail("exceeded the nesting limit (" + std::to_string(kMaxValueNesting) +
+       " levels of nested lists and dicts); the template builds too deep a value");
+}
+
+}  // namespace
+
+int nesting(const Value& v) {
+  if (v.is_list()) return v.nest;
+  if (v.kind == Kind::Dict || v.kind == Kind::Namespace) return 1 + v.dict->child_nest;
+  return 0;
+}
 
 const Value* Args::get(size_t i, std::string_view name) const {
   if (i < pos.size()) return &pos[i];
@@ -19,6 +36,11 @@ const Value* Args::get(size_t i, std::string_view name) const {
 Value Value::make_list(std::vector<Value> items) {
   Value v;
   v.kind = Kind::List;
+  check_items(items.size());
+  int deepest = 0;
+  for (const auto& x : items) deepest = std::max(deepest, nesting(x));
+  if (deepest >= kMaxValueNesting) fail_nesting();
+  v.nest = static_cast<uint16_t>(deepest + 1);
   v.list = std::make_shared<std::vector<Value>>(std::move(items));
   return v;
 }
@@ -93,11 +115,15 @@ const Value* DictData::find(std::string_view key) const {
   return nullptr;
 }
 void DictData::set(Value key, Value val) {
+  const int n = nesting(val);
+  if (n >= kMaxValueNesting) fail_nesting();
+  child_nest = std::max(child_nest, n);
   for (auto& kv : items)
     if (equals(kv.first, key)) {
       kv.second = std::move(val);
       return;
     }
+  check_items(items.size() + 1);
   items.emplace_back(std::move(key), std::move(val));
 }
 bool DictData::erase(const Value& key) {
@@ -338,6 +364,7 @@ static std::string repr_string(const std::string& s) {
 }
 
 std::string to_repr(const Value& v) {
+  check_stack();  // a namespace may contain itself
   switch (v.kind) {
     case Kind::String:
       return v.safe ? "Markup(" + repr_string(v.s) + ")" : repr_string(v.s);
@@ -346,6 +373,7 @@ std::string to_repr(const Value& v) {
       for (size_t k = 0; k < v.list->size(); ++k) {
         if (k) out += ", ";
         out += to_repr((*v.list)[k]);
+        check_bytes(out.size());
       }
       return out + "]";
     }
@@ -354,6 +382,7 @@ std::string to_repr(const Value& v) {
       for (size_t k = 0; k < v.list->size(); ++k) {
         if (k) out += ", ";
         out += to_repr((*v.list)[k]);
+        check_bytes(out.size());
       }
       if (v.list->size() == 1) out += ",";
       return out + ")";
@@ -365,6 +394,7 @@ std::string to_repr(const Value& v) {
         if (!first) out += ", ";
         first = false;
         out += to_repr(k) + ": " + to_repr(x);
+        check_bytes(out.size());
       }
       return out + "}";
     }
@@ -396,6 +426,7 @@ std::string to_str(const Value& v) {
         if (!first) out += ", ";
         first = false;
         out += to_repr(k) + ": " + to_repr(x);
+        check_bytes(out.size());
       }
       return out + "}>";
     }
@@ -433,6 +464,7 @@ std::string object_type_repr(const Value& v) {
 // ---- comparison -------------------------------------------------------------------------
 
 bool equals(const Value& a, const Value& b) {
+  check_stack();
   if (a.is_number() && b.is_number()) {
     if (a.kind == Kind::Float || b.kind == Kind::Float) return a.as_double() == b.as_double();
     return a.as_int() == b.as_int();
@@ -471,6 +503,7 @@ bool equals(const Value& a, const Value& b) {
 }
 
 int compare(const Value& a, const Value& b) {
+  check_stack();
   if (a.is_number() && b.is_number()) {
     if (a.kind == Kind::Float || b.kind == Kind::Float) {
       double x = a.as_double(), y = b.as_double();
@@ -520,7 +553,9 @@ std::vector<Value> iterate(const Value& v) {
       return {};
     case Kind::String: {
       std::vector<Value> out;
-      for (char32_t c : utf8_decode(v.s)) {
+      const std::u32string cps = utf8_decode(v.s);
+      check_items(cps.size());
+      for (char32_t c : cps) {
         std::string s;
         utf8_append(s, c);
         out.push_back(Value::string(std::move(s)));
@@ -655,6 +690,7 @@ static void json_rec(std::string& out, const Value& v, const JsonOptions& opt, i
         if (!first) out += opt.item_sep + nl;
         first = false;
         json_rec(out, x, opt, level + 1);
+        check_bytes(out.size());
       }
       if (opt.has_indent) {
         out += "\n";
@@ -697,6 +733,7 @@ static void json_rec(std::string& out, const Value& v, const JsonOptions& opt, i
         json_string(out, k, opt.ensure_ascii);
         out += opt.key_sep;
         json_rec(out, *x, opt, level + 1);
+        check_bytes(out.size());
       }
       if (opt.has_indent) {
         out += "\n";

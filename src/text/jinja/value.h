@@ -20,7 +20,8 @@ namespace hearth::jinja {
 // Thrown while rendering; carries the template line when known (0 = unknown yet).
 struct JinjaError : std::runtime_error {
   int line = 0;
-  bool raised = false;  // from raise_exception(): message is the user's text
+  bool raised = false;     // from raise_exception(): message is the user's text
+  bool cancelled = false;  // RenderLimits' cancellation check fired
   JinjaError(std::string msg, int line_ = 0, bool raised_ = false)
       : std::runtime_error(std::move(msg)), line(line_), raised(raised_) {}
 };
@@ -53,6 +54,7 @@ struct Value {
   Kind kind = Kind::Undefined;
   bool safe = false;  // Markup string
   bool b = false;
+  uint16_t nest = 0;  // List / Tuple: levels of nested containers inside, this one included
   int64_t i = 0;
   double f = 0;
   std::string s;  // String payload; for Undefined, the message used when it is misused
@@ -118,11 +120,16 @@ struct Value {
 
 struct DictData {
   std::vector<std::pair<Value, Value>> items;
+  int child_nest = 0;  // deepest nesting among the values (kept as values are set)
   const Value* find(const Value& key) const;
   const Value* find(std::string_view key) const;
   void set(Value key, Value val);
   bool erase(const Value& key);
 };
+
+// Levels of nested lists / dicts in v (0 for scalars); building one deeper than
+// kMaxValueNesting (limits.h) fails.
+int nesting(const Value& v);
 
 // Python operations.
 bool equals(const Value& a, const Value& b);

@@ -1,6 +1,8 @@
 #include "text/chat.h"
 
+#include "text/go_template.h"
 #include "text/jinja/chat_template.h"
+#include "text/thinking.h"
 
 namespace hearth {
 
@@ -89,14 +91,57 @@ ojson messages_without_tool_support(const ojson& messages, const ojson& tools) {
 
 }  // namespace
 
+bool template_supports_tools(std::string_view chat_template) {
+  if (is_go_template(chat_template)) {
+    auto t = parse_go_template(chat_template);
+    return t && t->uses("tools");
+  }
+  return chat_template.find("tool") != std::string_view::npos;
+}
+
+std::vector<std::string> template_capabilities(std::string_view chat_template) {
+  std::vector<std::string> caps = {"completion"};
+  if (template_supports_tools(chat_template)) caps.push_back("tools");
+  if (template_supports_thinking(chat_template)) caps.push_back("thinking");
+  return caps;
+}
+
+Status validate_chat_template(std::string_view chat_template) {
+  if (is_go_template(chat_template)) {
+    auto t = parse_go_template(chat_template);
+    if (!t) return std::unexpected(t.error());
+    return {};
+  }
+  auto t = jinja::CompiledTemplate::parse(std::string(chat_template));
+  if (!t) return make_error_kind(ErrorKind::kInvalidArgument, "Jinja {}", t.error().message);
+  return {};
+}
+
 Result<std::string> format_chat(const Vocab& vocab, const ChatRequest& req) {
   const bool has_tools = req.tools && req.tools->is_array() && !req.tools->empty();
-  const bool template_knows_tools = vocab.chat_template.find("tool") != std::string::npos;
+  const bool go = is_go_template(vocab.chat_template);
+  std::optional<GoTemplate> go_tmpl;
+  if (go) {
+    auto t = parse_go_template(vocab.chat_template);
+    if (!t) return make_error("chat template: {}", t.error().message);
+    go_tmpl = std::move(*t);
+  }
+  const bool template_knows_tools = go ? go_tmpl->uses("tools") : vocab.chat_template.find("tool") != std::string::npos;
   if (has_tools && !template_knows_tools) {
     ChatRequest plain = req;
     plain.messages = messages_without_tool_support(req.messages, *req.tools);
     plain.tools.reset();
     return format_chat(vocab, plain);
+  }
+  if (go) {
+    // Ollama Modelfile TEMPLATE: Ollama's data model (.System, .Messages, .Tools, .Think).
+    GoChatInputs in;
+    in.messages = req.messages;
+    in.tools = req.tools;
+    in.think = req.think;
+    auto out = render_go_chat(*go_tmpl, in);
+    if (!out) return make_error("chat template: {}", out.error().message);
+    return out;
   }
   if (vocab.chat_template.empty()) return format_chatml(req.messages, req.add_generation_prompt);
   jinja::ChatInputs in;
@@ -107,6 +152,9 @@ Result<std::string> format_chat(const Vocab& vocab, const ChatRequest& req) {
   in.bos_token = tok_text(vocab.bos);
   in.eos_token = tok_text(vocab.eos);
   in.extra = req.extra;
+  // Qwen3 templates read enable_thinking (undefined = on); an explicit value from the caller's
+  // extra variables wins.
+  if (req.think && !in.extra.contains("enable_thinking")) in.extra["enable_thinking"] = *req.think;
   jinja::TemplateRenderOptions opts;
   opts.limits = req.limits;
   auto out = jinja::render_chat_template(vocab.chat_template, in, opts);

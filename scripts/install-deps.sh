@@ -6,7 +6,7 @@ PKGS=(
   build-essential cmake ninja-build pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev libpcre2-dev
-  libcpp-httplib-dev libssl-dev libcurl4-openssl-dev nginx-light ccache
+  libcpp-httplib-dev libssl-dev libcurl4-openssl-dev libedit-dev nginx-light ccache
   python3 python3-numpy python3-jinja2
 )
 # node and npm may come from elsewhere (e.g. NodeSource, which bundles npm); only ask

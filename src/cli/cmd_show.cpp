@@ -5,17 +5,33 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/show.h"
 #include "formats/gguf.h"
 #include "quantize/recipe.h"
 #include "store/modelfile.h"
 #include "store/store.h"
 
 namespace hearth::cli {
+
+std::string params_text_of(const nlohmann::json& params) {
+  std::string params_text;
+  for (const auto& [k, v] : params.items()) {
+    if (v.is_array()) {
+      for (const auto& x : v)
+        params_text += fmt::format("{:<20}{}\n", k, x.is_string() ? "\"" + x.get<std::string>() + "\"" : x.dump());
+    } else {
+      params_text += fmt::format("{:<20}{}\n", k, v.is_string() ? v.get<std::string>() : v.dump());
+    }
+  }
+  return params_text;
+}
+
 namespace {
 
 struct ShowArgs {
   std::string name;
   bool modelfile = false, template_only = false, parameters = false, system = false, license = false;
+  bool verbose = false;
 };
 
 std::string param_count(uint64_t n) {
@@ -23,6 +39,17 @@ std::string param_count(uint64_t n) {
   if (n >= 1000000ull) return fmt::format("{:.2f}M", static_cast<double>(n) / 1e6);
   if (n >= 1000ull) return fmt::format("{:.2f}K", static_cast<double>(n) / 1e3);
   return std::to_string(n);
+}
+
+// A metadata value on one line; arrays (vocabularies) by their length, as Ollama's -v does.
+std::string value_text(const GgufValue& v) {
+  if (const std::string* s = v.as_string()) return s->size() > 120 ? s->substr(0, 117) + "..." : *s;
+  if (auto b = std::get_if<bool>(&v.v)) return *b ? "true" : "false";
+  if (auto u = std::get_if<uint64_t>(&v.v)) return std::to_string(*u);
+  if (auto i = std::get_if<int64_t>(&v.v)) return std::to_string(*i);
+  if (auto d = std::get_if<double>(&v.v)) return fmt::format("{}", *d);
+  if (auto a = std::get_if<GgufArray>(&v.v)) return fmt::format("[... {} items]", a->items.size());
+  return "";
 }
 
 void run_show(const ShowArgs& a) {
@@ -42,22 +69,19 @@ void run_show(const ShowArgs& a) {
     rm = std::move(*r);
     from_line = rm.model_path;
   }
-  std::string params_text;
-  for (const auto& [k, v] : rm.params.items()) {
-    if (v.is_array()) {
-      for (const auto& x : v) params_text += fmt::format("{:<20}{}\n", k, x.is_string() ? "\"" + x.get<std::string>() + "\"" : x.dump());
-    } else {
-      params_text += fmt::format("{:<20}{}\n", k, v.is_string() ? v.get<std::string>() : v.dump());
-    }
-  }
   if (a.modelfile) return fmt::print("{}", store::render_modelfile(rm, from_line));
   if (a.template_only) return fmt::print("{}\n", rm.template_text);
-  if (a.parameters) return fmt::print("{}", params_text);
+  if (a.parameters) return fmt::print("{}", params_text_of(rm.params));
   if (a.system) return fmt::print("{}\n", rm.system);
   if (a.license) return fmt::print("{}\n", rm.license);
+  if (auto st = print_model_info(stdout, rm, a.verbose); !st) return fail(st.error());
+}
 
+}  // namespace
+
+Status print_model_info(std::FILE* out, const store::ResolvedModel& rm, bool verbose) {
   auto g = GgufFile::open(rm.model_path);
-  if (!g) return fail(g.error());
+  if (!g) return std::unexpected(g.error());
   const std::string arch = g->get_string("general.architecture").value_or(std::nullopt).value_or("unknown");
   uint64_t n_params = 0;
   for (const auto& t : g->tensors()) n_params += static_cast<uint64_t>(t.n_elements());
@@ -69,34 +93,39 @@ void run_show(const ShowArgs& a) {
   if (auto ft = g->get_u64("general.file_type"); ft && ft->has_value()) {
     quant = quant::file_type_name(static_cast<quant::FileType>(**ft));
   }
-  fmt::print("  Model\n");
-  fmt::print("    {:<20}{}\n", "architecture", arch);
-  fmt::print("    {:<20}{}\n", "parameters", param_count(n_params));
-  fmt::print("    {:<20}{}\n", "context length", u64(arch + ".context_length"));
-  fmt::print("    {:<20}{}\n", "embedding length", u64(arch + ".embedding_length"));
-  fmt::print("    {:<20}{}\n", "quantization", quant);
+  fmt::print(out, "  Model\n");
+  fmt::print(out, "    {:<20}{}\n", "architecture", arch);
+  fmt::print(out, "    {:<20}{}\n", "parameters", param_count(n_params));
+  fmt::print(out, "    {:<20}{}\n", "context length", u64(arch + ".context_length"));
+  fmt::print(out, "    {:<20}{}\n", "embedding length", u64(arch + ".embedding_length"));
+  fmt::print(out, "    {:<20}{}\n", "quantization", quant);
+  const std::string params_text = params_text_of(rm.params);
   if (!params_text.empty()) {
-    fmt::print("\n  Parameters\n");
+    fmt::print(out, "\n  Parameters\n");
     size_t p = 0;
     while (p < params_text.size()) {
       const size_t e = params_text.find('\n', p);
-      fmt::print("    {}\n", params_text.substr(p, e - p));
+      fmt::print(out, "    {}\n", params_text.substr(p, e - p));
       p = e + 1;
     }
   }
   if (!rm.system.empty()) {
     std::string sys = rm.system;
     for (size_t p = sys.find('\n'); p != std::string::npos; p = sys.find('\n', p + 5)) sys.replace(p, 1, "\n    ");
-    fmt::print("\n  System\n    {}\n", sys);
+    fmt::print(out, "\n  System\n    {}\n", sys);
   }
   if (!rm.license.empty()) {
     const std::string first = rm.license.substr(0, rm.license.find('\n'));
-    fmt::print("\n  License\n    {}\n", first);
+    fmt::print(out, "\n  License\n    {}\n", first);
   }
-  fmt::print("\n");
+  if (verbose) {
+    // Every metadata key (show -v, like Ollama's), arrays by their length.
+    fmt::print(out, "\n  Metadata\n");
+    for (const auto& [key, v] : g->metadata()) fmt::print(out, "    {:<44}{}\n", key, value_text(v));
+  }
+  fmt::print(out, "\n");
+  return {};
 }
-
-}  // namespace
 
 void add_show_command(CLI::App& app) {
   auto a = std::make_shared<ShowArgs>();
@@ -107,6 +136,7 @@ void add_show_command(CLI::App& app) {
   cmd->add_flag("--parameters", a->parameters, "Print the parameters");
   cmd->add_flag("--system", a->system, "Print the system prompt");
   cmd->add_flag("--license", a->license, "Print the license");
+  cmd->add_flag("-v,--verbose", a->verbose, "Also print every metadata key of the GGUF");
   cmd->callback([a] { run_show(*a); });
 }
 

@@ -9,10 +9,9 @@
 #include <algorithm>
 #include <chrono>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "base/cpu.h"
 #include "base/thread_pool.h"
@@ -44,7 +43,9 @@ double median(std::vector<double> v) {
 
 void run_bench(const BenchArgs& a) {
   Timer load_timer;
-  auto model = Model::load(a.model);
+  auto path = resolve_model_file(a.model);  // a .gguf or a store name
+  if (!path) return fail(path.error());
+  auto model = Model::load(*path);
   if (!model) return fail(model.error());
   const double load_s = load_timer.seconds();
   const ModelConfig& c = (*model)->config();
@@ -82,10 +83,10 @@ void run_bench(const BenchArgs& a) {
   }
   const double prefill = median(pp), decode = median(tg);
   if (a.json) {
-    nlohmann::json j = {{"model", a.model},          {"threads", pool.size()},  {"n_prompt", a.n_prompt},
-                        {"n_gen", a.n_gen},          {"reps", reps},            {"prefill_tps", prefill},
-                        {"decode_tps", decode},      {"load_seconds", load_s},  {"isa", isa_name(active_isa())},
-                        {"prefill_runs", pp},        {"decode_runs", tg}};
+    nlohmann::json j = {{"model", a.model},     {"threads", pool.size()}, {"n_prompt", a.n_prompt},
+                        {"n_gen", a.n_gen},     {"reps", reps},           {"prefill_tps", prefill},
+                        {"decode_tps", decode}, {"load_seconds", load_s}, {"isa", isa_name(active_isa())},
+                        {"prefill_runs", pp},   {"decode_runs", tg}};
     fmt::print("{}\n", j.dump());
   } else {
     fmt::print("model: {}  ({} layers, {} embd, {} vocab)\n", a.model, c.n_layer, c.n_embd, c.n_vocab);
@@ -103,8 +104,8 @@ double percentile(std::vector<double> v, double q) {
 }
 
 struct ParallelRun {
-  double decode_tps = 0;   // N * (G - 1) tokens over the span where all N decode together
-  double total_tps = 0;    // all generated tokens over the whole run (prefill included)
+  double decode_tps = 0;  // N * (G - 1) tokens over the span where all N decode together
+  double total_tps = 0;   // all generated tokens over the whole run (prefill included)
   double ttft_p50 = 0, ttft_p99 = 0;
   double seconds = 0;
 };
@@ -206,10 +207,10 @@ void run_parallel_bench(const BenchArgs& a) {
   const double decode = med(&ParallelRun::decode_tps), total = med(&ParallelRun::total_tps);
   const double p50 = med(&ParallelRun::ttft_p50), p99 = med(&ParallelRun::ttft_p99);
   if (a.json) {
-    nlohmann::json j = {{"model", a.model},       {"threads", pool.size()},    {"parallel", a.parallel},
-                        {"n_prompt", a.n_prompt}, {"n_gen", a.n_gen},          {"reps", reps},
-                        {"decode_tps", decode},   {"total_tps", total},        {"ttft_p50_ms", p50},
-                        {"ttft_p99_ms", p99},     {"isa", isa_name(active_isa())}};
+    nlohmann::json j = {
+        {"model", a.model},   {"threads", pool.size()}, {"parallel", a.parallel},       {"n_prompt", a.n_prompt},
+        {"n_gen", a.n_gen},   {"reps", reps},           {"decode_tps", decode},         {"total_tps", total},
+        {"ttft_p50_ms", p50}, {"ttft_p99_ms", p99},     {"isa", isa_name(active_isa())}};
     fmt::print("{}\n", j.dump());
   } else {
     fmt::print("model: {}  ({} layers, {} embd, {} vocab)\n", a.model, c.n_layer, c.n_embd, c.n_vocab);
@@ -226,7 +227,7 @@ void run_parallel_bench(const BenchArgs& a) {
 void add_bench_command(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand("bench", "Measure prefill and decode speed");
-  cmd->add_option("model", a->model, "Path to a .gguf model")->required();
+  cmd->add_option("model", a->model, "Model name or .gguf path")->required();
   cmd->add_option("-p,--prompt", a->n_prompt, "Prompt tokens for the prefill test (0 = skip)");
   cmd->add_option("-n,--gen", a->n_gen, "Tokens for the decode test (0 = skip)");
   cmd->add_option("-t,--threads", a->threads, "Threads (default: physical cores)");

@@ -39,7 +39,8 @@ void run_imatrix(const ImatrixArgs& a) {
   const bool tty = isatty(STDERR_FILENO) != 0;
   Timer timer;
   o.on_chunk = [&](int done, int total) {
-    fmt::print(stderr, "{}chunk {}/{} ({:.1f} s){}", tty ? "\r\033[K" : "", done, total, timer.seconds(), tty ? "" : "\n");
+    fmt::print(stderr, "{}chunk {}/{} ({:.1f} s){}", tty ? "\r\033[K" : "", done, total, timer.seconds(),
+               tty ? "" : "\n");
     std::fflush(stderr);
   };
   ThreadPool pool(resolve_threads(a.threads));
@@ -56,7 +57,7 @@ void run_imatrix(const ImatrixArgs& a) {
 void add_imatrix_command(CLI::App& app) {
   auto args = std::make_shared<ImatrixArgs>();
   CLI::App* cmd = app.add_subcommand("imatrix", "Compute an importance matrix for `quantize --imatrix`");
-  cmd->add_option("model", args->model, "Path to a .gguf model (ideally F16/BF16/F32)")->required();
+  cmd->add_option("model", args->model, "Model name or .gguf path (ideally F16/BF16/F32)")->required();
   cmd->add_option("-f,--file", args->text_file, "Calibration text")->required();
   cmd->add_option("-o,--output", args->output, "Output file (llama.cpp's legacy .dat format)")->capture_default_str();
   cmd->add_option("--chunks", args->chunks, "Evaluate at most N chunks (default: the whole text)");

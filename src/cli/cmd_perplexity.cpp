@@ -245,7 +245,7 @@ void run_perplexity(PerplexityArgs& a) {
 void add_perplexity_command(CLI::App& app) {
   auto a = std::make_shared<PerplexityArgs>();
   CLI::App* cmd = app.add_subcommand("perplexity", "Perplexity of a text, and KL divergence against a base model");
-  cmd->add_option("model", a->model, "Path to a .gguf model")->required();
+  cmd->add_option("model", a->model, "Model name or .gguf path")->required();
   cmd->add_option("-f,--file", a->file, "Text file to evaluate (optional with --kl-divergence: the base's tokens)");
   cmd->add_option("--ctx", a->n_ctx, "Chunk length in tokens (default 512; with --kl-divergence, the base's)");
   cmd->add_option("--chunks", a->n_chunks, "Chunks to evaluate (default: all)");

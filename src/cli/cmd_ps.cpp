@@ -1,10 +1,10 @@
 // hearth ps: the models loaded in the running server (GET /api/ps at HEARTH_HOST).
 #include <ctime>
-
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/server_client.h"
 #include "store/http_client.h"
 #include "store/progress.h"
 
@@ -25,33 +25,32 @@ std::string until_text(const std::string& rfc3339) {
 }
 
 void run_ps() {
-  const std::string base = store::hearth_host_url();
-  store::HttpRequest r;
-  r.url = base + "/api/ps";
-  r.connect_timeout_s = 5;
-  auto res = store::http_do(r);
-  if (!res) return fail(fmt::format("no hearth server running at {} (start one with: hearth serve)", base));
-  if (res->status != 200) return fail(fmt::format("{}: HTTP {}", r.url, res->status));
-  auto j = nlohmann::json::parse(res->body, nullptr, false);
-  if (j.is_discarded() || !j.contains("models") || !j["models"].is_array()) {
-    return fail(fmt::format("{}: not a /api/ps answer", r.url));
+  auto res = server_call("GET", "/api/ps");
+  if (!res) return fail(res.error());
+  const nlohmann::json& j = *res;
+  if (!j.is_object() || !j.contains("models") || !j["models"].is_array()) {
+    return fail(fmt::format("{}/api/ps: not a /api/ps answer", store::hearth_host_url()));
   }
-  std::vector<std::array<std::string, 5>> rows{{"NAME", "ID", "SIZE", "PROCESSOR", "UNTIL"}};
+  constexpr size_t kCols = 6;
+  std::vector<std::array<std::string, kCols>> rows{{"NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL"}};
   for (const auto& m : j["models"]) {
     const std::string digest = m.value("digest", "");
     const std::string id = digest.size() >= 12 ? digest.substr(digest.rfind(':') + 1, 12) : digest;
     const uint64_t size = m.value("size", uint64_t{0});
     const uint64_t vram = m.value("size_vram", uint64_t{0});
     const std::string proc = vram == 0 ? "100% CPU" : fmt::format("{}% GPU", size ? 100 * vram / size : 0);
-    rows.push_back({m.value("name", ""), id, store::human_size(size), proc, until_text(m.value("expires_at", ""))});
+    const auto ctx = m.value("context_length", int64_t{0});
+    rows.push_back({m.value("name", ""), id, store::human_size(size), proc, ctx > 0 ? std::to_string(ctx) : "-",
+                    until_text(m.value("expires_at", ""))});
   }
-  std::array<size_t, 5> w{};
+  std::array<size_t, kCols> w{};
   for (const auto& row : rows) {
-    for (size_t i = 0; i < 5; ++i) w[i] = std::max(w[i], row[i].size());
+    for (size_t i = 0; i < kCols; ++i) w[i] = std::max(w[i], row[i].size());
   }
   for (const auto& row : rows) {
-    fmt::print("{:<{}}    {:<{}}    {:<{}}    {:<{}}    {}\n", row[0], w[0], row[1], w[1], row[2], w[2], row[3], w[3],
-               row[4]);
+    std::string line;
+    for (size_t i = 0; i + 1 < kCols; ++i) line += fmt::format("{:<{}}    ", row[i], w[i]);
+    fmt::print("{}{}\n", line, row[kCols - 1]);
   }
 }
 

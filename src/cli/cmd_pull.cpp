@@ -34,7 +34,7 @@ void run_pull(const PullArgs& a) {
   po.on_status = [&](const store::PullStatus& s) { printer.update(s); };
   auto r = store::pull(*st, a.name, po);
   printer.finish();
-  if (!r) return fail(r.error());
+  if (!r) return fail(with_insecure_hint(r.error(), a.insecure));
   fmt::print("pulled {} ({}, {} downloaded)\n", r->name.display(), store::human_size(r->total_size),
              store::human_size(r->bytes_downloaded));
 }

@@ -23,7 +23,7 @@ void run_push(const PushArgs& a) {
   po.on_status = [&](const store::PullStatus& s) { printer.update(s); };
   auto r = store::push(*st, a.name, po);
   printer.finish();
-  if (!r) return fail(r.error());
+  if (!r) return fail(with_insecure_hint(r.error(), a.insecure));
   fmt::print("pushed {}: {} blobs uploaded ({}), {} already there\n", a.name, r->blobs_uploaded,
              store::human_size(r->bytes_uploaded), r->blobs_present);
 }

@@ -41,7 +41,9 @@ std::string type_list() {
 
 Result<quant::QuantizeOptions> make_options(const QuantizeArgs& a) {
   quant::QuantizeOptions o;
-  o.input = a.input;
+  auto input = resolve_model_file(a.input);  // a .gguf or a store name
+  if (!input) return std::unexpected(input.error());
+  o.input = *input;
   o.output = a.output;
   auto ft = quant::parse_file_type(a.type);
   if (!ft) return make_error("unknown quantization type '{}' (use one of {})", a.type, type_list());
@@ -75,7 +77,9 @@ void run_quantize(const QuantizeArgs& a) {
   auto opts = make_options(a);
   if (!opts) return fail(opts.error());
   const bool tty = isatty(STDERR_FILENO) != 0;
-  opts->on_warning = [tty](const std::string& m) { fmt::print(stderr, "{}hearth: warning: {}\n", tty ? "\r\033[K" : "", m); };
+  opts->on_warning = [tty](const std::string& m) {
+    fmt::print(stderr, "{}hearth: warning: {}\n", tty ? "\r\033[K" : "", m);
+  };
   opts->on_tensor = [tty](const quant::TensorReport& t, bool done) {
     if (tty) {
       if (done) return;
@@ -96,8 +100,8 @@ void run_quantize(const QuantizeArgs& a) {
   auto rep = quant::quantize_model(*opts, pool);
   if (tty) fmt::print(stderr, "\r\033[K");
   if (!rep) return fail(rep.error());
-  fmt::print("quantized '{}' -> '{}' as {} in {:.1f} s\n", a.input, a.output,
-             quant::file_type_name(opts->recipe.ftype), timer.seconds());
+  fmt::print("quantized '{}' -> '{}' as {} in {:.1f} s\n", a.input, a.output, quant::file_type_name(opts->recipe.ftype),
+             timer.seconds());
   fmt::print("size: {} ({:.2f} bpw) -> {} ({:.2f} bpw)\n", mib(rep->bytes_in), rep->bpw_in(), mib(rep->bytes_out),
              rep->bpw_out());
   fmt::print("tensors: {} quantized, {} copied", rep->n_quantized, rep->n_tensors - rep->n_quantized);
@@ -111,10 +115,12 @@ void run_quantize(const QuantizeArgs& a) {
 void add_quantize_command(CLI::App& app) {
   auto args = std::make_shared<QuantizeArgs>();
   CLI::App* cmd = app.add_subcommand("quantize", "Quantize a GGUF model (llama.cpp's file types and mixes)");
-  cmd->add_option("input", args->input, "Input .gguf (F32/F16/BF16, or quantized: requantized)")->required();
+  cmd->add_option("input", args->input, "Input model name or .gguf (F32/F16/BF16, or quantized: requantized)")
+      ->required();
   cmd->add_option("output", args->output, "Output .gguf")->required();
-  cmd->add_option("type", args->type, "F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K_S, Q3_K_M, Q3_K_L, "
-                                       "Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K, IQ4_NL, IQ4_XS")
+  cmd->add_option("type", args->type,
+                  "F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K_S, Q3_K_M, Q3_K_L, "
+                  "Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K, IQ4_NL, IQ4_XS")
       ->required();
   cmd->add_option("--tensor-type", args->tensor_types, "REGEX=TYPE: type for tensors whose name matches (repeatable)");
   cmd->add_flag("--pure", args->pure, "Use the default type for every matrix (no mix rules)");

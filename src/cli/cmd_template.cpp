@@ -74,9 +74,13 @@ void run_template(TemplateArgs& a) {
   std::string source;
   std::string bos, eos;
   if (!a.model.empty()) {
-    auto g = GgufFile::open(a.model);
+    auto src = resolve_model_source(a.model);  // a .gguf or a store name
+    if (!src) return fail(src.error());
+    auto g = GgufFile::open(src->path);
     if (!g) return fail(g.error());
-    if (a.file.empty()) {
+    if (a.file.empty() && src->store_model && src->store_model->template_text.find("{%") != std::string::npos) {
+      source = src->store_model->template_text;  // the store's Jinja TEMPLATE, as `run` uses it
+    } else if (a.file.empty()) {
       auto t = g->get_string("tokenizer.chat_template");
       if (!t) return fail(t.error());
       if (!*t) return fail(fmt::format("'{}' has no chat template (tokenizer.chat_template); pass --file", a.model));
@@ -94,7 +98,7 @@ void run_template(TemplateArgs& a) {
     if (!t) return fail(t.error());
     source = std::move(*t);
   }
-  if (a.file.empty() && a.model.empty()) return fail("pass a template with --file T.jinja or --model MODEL.gguf");
+  if (a.file.empty() && a.model.empty()) return fail("pass a template with --file T.jinja or --model MODEL");
   if (!a.bos.empty()) bos = a.bos;
   if (!a.eos.empty()) eos = a.eos;
 
@@ -151,7 +155,7 @@ void add_template_command(CLI::App& app) {
   cmd->add_option("--var", a->vars, "Extra template variable KEY=VALUE (VALUE parsed as JSON if valid)");
   cmd->add_option("--bos", a->bos, "bos_token text");
   cmd->add_option("--eos", a->eos, "eos_token text");
-  cmd->add_option("--model", a->model, "Take the template and BOS/EOS tokens from a .gguf");
+  cmd->add_option("--model", a->model, "Take the template and BOS/EOS tokens from a model (name or .gguf)");
   cmd->add_option("--date", a->date, "Date for strftime_now(): YYYY-MM-DD[ HH:MM:SS] (default: now)");
   cmd->callback([a] { run_template(*a); });
 }

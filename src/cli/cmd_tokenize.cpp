@@ -1,8 +1,7 @@
 // hearth tokenize MODEL "TEXT" | -f FILE [--special]: token ids as one JSON array (no BOS/EOS).
 #include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -40,7 +39,7 @@ void run_tokenize(const TokenizeArgs& a) {
 void add_tokenize_command(CLI::App& app) {
   auto args = std::make_shared<TokenizeArgs>();
   CLI::App* cmd = app.add_subcommand("tokenize", "Print the token ids of a text as a JSON array (no BOS)");
-  cmd->add_option("model", args->model, "Path to a .gguf model")->required();
+  cmd->add_option("model", args->model, "Model name or .gguf path")->required();
   auto* text = cmd->add_option("text", args->text, "Text to tokenize");
   auto* file = cmd->add_option("-f,--file", args->file, "Read the text from a file");
   text->excludes(file);

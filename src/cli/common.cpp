@@ -1,9 +1,13 @@
 #include "cli/common.h"
 
+#include <unistd.h>
+
 #include "base/cpu.h"
 #include "base/timer.h"
 #include "cli/commands.h"
 #include "formats/gguf.h"
+#include "store/progress.h"
+#include "store/pull.h"
 #include "store/store.h"
 
 namespace hearth::cli {
@@ -18,12 +22,62 @@ void fail(const std::string& message) {
 
 int resolve_threads(int flag) { return flag > 0 ? flag : physical_cores(); }
 
+Error with_insecure_hint(Error e, bool insecure) {
+  // curl over TLS to a plain-HTTP server fails the handshake ("SSL routines::wrong version
+  // number", "SSL connect error"); say what to do about it.
+  if (!insecure && (e.message.find("SSL") != std::string::npos || e.message.find("TLS") != std::string::npos)) {
+    e.message += " (if the registry speaks plain HTTP, add --insecure)";
+  }
+  return e;
+}
+
+Result<ModelSource> resolve_model_source(const std::string& name_or_path, const PullHow& how) {
+  ModelSource src;
+  src.arg = name_or_path;
+  auto path = store::resolve_model_path(name_or_path, /*pull_if_missing=*/false);
+  if (!path && how.pull_if_missing && path.error().kind == ErrorKind::kNotFound &&
+      store::parse_model_name(name_or_path)) {
+    // Like `ollama run`: pull a name that is not in the store, then run it.
+    auto st = store::Store::open();
+    if (!st) return std::unexpected(st.error());
+    store::PullOptions po;
+    po.insecure = how.insecure;
+    store::ProgressPrinter printer(stderr, ::isatty(STDERR_FILENO) != 0);
+    po.on_status = [&](const store::PullStatus& s) { printer.update(s); };
+    auto r = store::pull(*st, name_or_path, po);
+    printer.finish();
+    if (!r) return std::unexpected(with_insecure_hint(r.error(), how.insecure));
+    path = store::resolve_model_path(name_or_path);
+  }
+  if (!path) return std::unexpected(path.error());
+  src.path = *path;
+  if (*path == name_or_path) return src;  // a file path, used as is
+  // A store name: keep its text layers.
+  auto name = store::parse_model_name(name_or_path);
+  auto st = store::Store::open();
+  if (!name || !st) return src;
+  auto rm = st->resolve(*name);
+  if (!rm) return std::unexpected(rm.error());
+  src.store_model = std::move(*rm);
+  return src;
+}
+
+Result<std::string> resolve_model_file(const std::string& name_or_path) {
+  auto src = resolve_model_source(name_or_path);
+  if (!src) return std::unexpected(src.error());
+  return src->path;
+}
+
 Result<LoadedModel> load_model(const std::string& name_or_path, bool pull_if_missing) {
-  // A .gguf path is used as is; anything else is a model name in the store (pulled first when
-  // asked, like `ollama run`).
-  auto resolved = store::resolve_model_path(name_or_path, pull_if_missing);
-  if (!resolved) return std::unexpected(resolved.error());
-  const std::string& path = *resolved;
+  PullHow how;
+  how.pull_if_missing = pull_if_missing;
+  return load_model(name_or_path, how);
+}
+
+Result<LoadedModel> load_model(const std::string& name_or_path, const PullHow& how) {
+  auto src = resolve_model_source(name_or_path, how);
+  if (!src) return std::unexpected(src.error());
+  const std::string& path = src->path;
   LoadedModel lm;
   Timer t;
   auto model = Model::load(path);
@@ -35,10 +89,16 @@ Result<LoadedModel> load_model(const std::string& name_or_path, bool pull_if_mis
     return make_error("'{}': the tokenizer has {} tokens but token_embd.weight has {} rows", path, vocab->size(),
                       lm.model->config().n_vocab);
   }
+  // A Modelfile TEMPLATE replaces the GGUF's template; format_chat runs it as Jinja or as an
+  // Ollama Go template by its kind.
+  if (src->store_model && !src->store_model->template_text.empty()) {
+    vocab->chat_template = src->store_model->template_text;
+  }
   auto tok = Tokenizer::create(std::move(*vocab));
   if (!tok) return make_error("'{}': {}", path, tok.error().message);
   lm.tokenizer = std::move(*tok);
   lm.load_seconds = t.seconds();
+  lm.source = std::move(*src);
   return lm;
 }
 

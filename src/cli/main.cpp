@@ -1,7 +1,8 @@
 #include <csignal>
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <exception>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -18,6 +19,53 @@ std::vector<std::pair<int, AddCommandFn>>& registry() {
   static std::vector<std::pair<int, AddCommandFn>> r;
   return r;
 }
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+// "rn" -> "run": the closest command within two edits (or a prefix of exactly one command).
+std::string closest_command(const CLI::App& app, const std::string& typed) {
+  std::string best;
+  size_t best_d = 3;
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    const std::string& n = sub->get_name();
+    const size_t d = edit_distance(typed, n);
+    if (d < best_d || (best.empty() && n.rfind(typed, 0) == 0 && typed.size() >= 2)) {
+      best = n;
+      best_d = std::min(d, best_d);
+    }
+  }
+  return best;
+}
+
+int unknown_command(const CLI::App& app, const std::string& typed) {
+  const std::string guess = closest_command(app, typed);
+  if (!guess.empty()) {
+    std::fprintf(stderr, "hearth: error: unknown command '%s'; did you mean '%s'? (see hearth --help)\n", typed.c_str(),
+                 guess.c_str());
+  } else {
+    std::fprintf(stderr, "hearth: error: unknown command '%s' (see hearth --help)\n", typed.c_str());
+  }
+  return 2;
+}
+
+const CLI::App* find_command(const CLI::App& app, const std::string& name) {
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    if (sub->check_name(name)) return sub;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 CommandRegistration::CommandRegistration(int order, AddCommandFn fn) { registry().emplace_back(order, fn); }
@@ -34,14 +82,34 @@ int main(int argc, char** argv) {
   std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"hearth: a private, local LLM stack"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "hearth 0.1.0");
+  app.set_version_flag("-v,--version", "hearth version 0.1.0");
   hearth::cli::add_registered_commands(app);
+  app.footer("Run 'hearth help COMMAND' or 'hearth COMMAND --help' for a command's options.");
+  // `hearth help [COMMAND]` and mistyped commands, before CLI11 sees them (it would only say
+  // "a subcommand is required" or "unexpected argument").
+  if (argc >= 2 && argv[1][0] != '-') {
+    const std::string first = argv[1];
+    if (first == "help") {
+      if (argc == 2) {
+        std::fputs(app.help().c_str(), stdout);
+        return 0;
+      }
+      const CLI::App* sub = hearth::cli::find_command(app, argv[2]);
+      if (sub == nullptr) return hearth::cli::unknown_command(app, argv[2]);
+      std::fputs(sub->help().c_str(), stdout);
+      return 0;
+    }
+    if (hearth::cli::find_command(app, first) == nullptr) return hearth::cli::unknown_command(app, first);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    // Usage errors are one line, like every other error.
-    std::fprintf(stderr, "hearth: error: %s (see hearth --help)\n", e.what());
+    // Usage errors are one line, like every other error, and name the command's help.
+    std::string help = "hearth --help";
+    const auto parsed = app.get_subcommands();
+    if (!parsed.empty()) help = "hearth " + parsed.back()->get_name() + " --help";
+    std::fprintf(stderr, "hearth: error: %s (see %s)\n", e.what(), help.c_str());
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "hearth: error: %s\n", e.what());

@@ -1,6 +1,7 @@
 #include "runtime/session.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "base/timer.h"
 
@@ -31,15 +32,16 @@ void Session::truncate(int32_t n) {
 Result<std::span<const float>> Session::feed(std::span<const int32_t> tokens) {
   if (tokens.empty()) return make_error("nothing to evaluate");
   if (n_past() + static_cast<int64_t>(tokens.size()) > opts_.n_ctx) {
-    return make_error("{} tokens do not fit: the context holds {} and {} are used; use a larger --ctx",
-                      tokens.size(), opts_.n_ctx, n_past());
+    return make_error("{} tokens do not fit: the context holds {} and {} are used; use a larger --ctx", tokens.size(),
+                      opts_.n_ctx, n_past());
   }
   const int32_t base = n_past();
   HEARTH_TRY(kv_.reserve(kSeq, base + static_cast<int32_t>(tokens.size())));
   for (size_t i = 0; i < tokens.size(); i += opts_.n_batch) {
     const size_t end = std::min(tokens.size(), i + opts_.n_batch);
     batch_.clear();
-    for (size_t j = i; j < end; ++j) batch_.add(tokens[j], base + static_cast<int32_t>(j), kSeq, j + 1 == tokens.size());
+    for (size_t j = i; j < end; ++j)
+      batch_.add(tokens[j], base + static_cast<int32_t>(j), kSeq, j + 1 == tokens.size());
     auto st = model_.forward(batch_, kv_, state_, pool_, logits_);
     if (!st) {
       truncate(base);
@@ -73,12 +75,27 @@ Result<GenerateStats> Session::generate(std::span<const int32_t> prompt, const G
 
   timer.reset();
   std::span<const float> cur = *logits;
+  std::optional<GrammarMatcher> grammar;
+  std::vector<float> masked;
+  if (params.grammar) {
+    if (params.grammar_tokenizer == nullptr) return make_error("a grammar needs the model's tokenizer");
+    grammar.emplace(params.grammar, *params.grammar_tokenizer);
+  }
   st.stop_reason = "length";
   while (params.n_predict < 0 || st.n_generated < params.n_predict) {
+    if (grammar) {
+      masked.assign(cur.begin(), cur.end());
+      grammar->apply(masked);
+      cur = masked;
+    }
     const int32_t tok = sampler.sample(cur);
     sampler.accept(tok);
     if (params.stop_at_eog && is_eog(tok)) {
       st.stop_reason = "eog";
+      break;
+    }
+    if (grammar && !grammar->accept(tok)) {
+      st.stop_reason = "eog";  // the grammar masked every token (a dead end): end cleanly
       break;
     }
     ++st.n_generated;
@@ -87,6 +104,10 @@ Result<GenerateStats> Session::generate(std::span<const int32_t> prompt, const G
       break;
     }
     if (params.n_predict >= 0 && st.n_generated >= params.n_predict) break;
+    if (grammar && grammar->is_finished()) {
+      st.stop_reason = "eog";
+      break;
+    }
     if (n_past() >= opts_.n_ctx) {
       st.stop_reason = "context";
       break;

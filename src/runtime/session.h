@@ -13,13 +13,14 @@
 #include "base/thread_pool.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
+#include "runtime/grammar.h"
 #include "runtime/sampler.h"
 
 namespace hearth {
 
 struct SessionOptions {
-  int n_ctx = 4096;    // positions the sequence may hold
-  int n_batch = 512;   // prompt tokens evaluated per forward pass
+  int n_ctx = 4096;   // positions the sequence may hold
+  int n_batch = 512;  // prompt tokens evaluated per forward pass
   GgmlType kv_type = GgmlType::F16;
 };
 
@@ -27,6 +28,10 @@ struct GenerateParams {
   int n_predict = -1;  // -1: until end of generation or the context is full
   SamplingParams sampling;
   bool stop_at_eog = true;
+  // Constrained decoding (`hearth run --format json`): tokens the grammar cannot take are masked
+  // before sampling, and generation ends when the grammar can accept nothing more.
+  std::shared_ptr<const Grammar> grammar;
+  const Tokenizer* grammar_tokenizer = nullptr;  // the model's; required with `grammar`
 };
 
 struct GenerateStats {

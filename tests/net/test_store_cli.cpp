@@ -139,6 +139,6 @@ TEST(StoreCli, PsAndStopTalkToTheServer) {
   auto stop = hearth_cmd("HEARTH_HOST=" + fake.url(), "stop tiny");
   ASSERT_EQ(stop.rc, 0) << stop.text;
   auto j = nlohmann::json::parse(stop_body);
-  EXPECT_EQ(j["model"], "tiny");
+  EXPECT_EQ(j["model"], "tiny:latest");  // the name as the server lists it
   EXPECT_EQ(j["keep_alive"], 0);
 }

@@ -6,13 +6,8 @@ PKGS=(
   build-essential cmake ninja-build pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev libpcre2-dev
-<<<<<<< HEAD
-  libcpp-httplib-dev libssl-dev libcurl4-openssl-dev nginx-light ccache
-  python3 python3-numpy python3-jinja2 clang-format
-=======
   libcpp-httplib-dev libssl-dev libcurl4-openssl-dev libedit-dev nginx-light ccache
-  python3 python3-numpy python3-jinja2
->>>>>>> h3-cli
+  python3 python3-numpy python3-jinja2 clang-format
 )
 # node and npm may come from elsewhere (e.g. NodeSource, which bundles npm); only ask
 # Debian for them when the commands are missing.

@@ -183,8 +183,8 @@ HttpResponse handle_generate(ApiContext& ctx, const HttpRequest& req, bool chat)
       return ollama_error(Error{"invalid request: 'suffix' (fill-in-the-middle) is not supported", ErrorKind::kInvalidArgument});
     }
     if (!tmpl.empty()) {
-      return ollama_error(Error{"invalid request: 'template' (Go templates) is not supported; the model's own chat "
-                                "template is used, or send \"raw\": true with a formatted prompt",
+      return ollama_error(Error{"invalid request: a per-request 'template' is not supported; put it in a Modelfile "
+                                "TEMPLATE (hearth create), or send \"raw\": true with a formatted prompt",
                                 ErrorKind::kInvalidArgument});
     }
     if (body->contains("images") && !(*body)["images"].is_null() && !(*body)["images"].empty()) {

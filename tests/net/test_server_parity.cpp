@@ -343,6 +343,18 @@ TEST_F(ServerParity, TagsDigestsCreatedAndCapabilities) {
   show = post_json(c, "/api/show", {{"model", "modelfile"}}, &status);
   EXPECT_EQ(show["system"], "You are a storyteller.");
   EXPECT_EQ(show["messages"].size(), 2u);
+  const std::string modelfile = show["modelfile"];
+  for (const std::string& line :
+       {std::string("TEMPLATE \"\"\"") + kModelfileTemplate + "\"\"\"\n",
+        std::string("SYSTEM \"You are a storyteller.\"\n"), std::string("PARAMETER num_predict 7\n"),
+        std::string("MESSAGE user \"Hi\"\n"), std::string("MESSAGE assistant \"Hello.\"\n")}) {
+    EXPECT_NE(modelfile.find(line), std::string::npos) << line << " in:\n" << modelfile;
+  }
+  // What /api/show prints parses back as a Modelfile (with FROM and all).
+  auto reparsed = store::parse_modelfile(modelfile);
+  ASSERT_TRUE(reparsed) << reparsed.error().message;
+  EXPECT_EQ(reparsed->messages.size(), 2u);
+  EXPECT_EQ(*reparsed->template_text, kModelfileTemplate);
 }
 
 TEST_F(ServerParity, UnsupportedRoutesAre501) {

@@ -13,7 +13,7 @@ set -eu
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-60}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-"gguf jinja gbnf json_schema modelfile hf_tokenizer"}
+TARGETS=${*:-"gguf jinja gbnf json_schema modelfile hf_tokenizer http_head"}
 SEED=${FUZZ_SEED:-$(date +%s)}
 SHARED=${HEARTH_SHARED:-$(pwd)/../shared}
 B=build/fuzz

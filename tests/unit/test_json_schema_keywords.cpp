@@ -334,6 +334,16 @@ TEST(JsonSchemaKeywords, DefsDefinitionsAndAllOf) {
   EXPECT_TRUE(defs.accepts("[1, 2]"));
   EXPECT_FALSE(defs.accepts("[0, 2]"));
   EXPECT_FALSE(defs.accepts("[1]"));
+  // Other JSON pointers into the document (zod-to-json-schema's "root" reference strategy).
+  Checker ptr(R"({"type": "object", "properties": {"a": {"type": "integer", "maximum": 3},
+                  "b": {"type": "array", "items": {"$ref": "#/properties/a"}}, "c": {"$ref": "#/properties/b/items"},
+                  "d": {"prefixItems": [{"const": "x~/"}]}, "e": {"$ref": "#/properties/d/prefixItems/0"}},
+                  "required": ["b", "c", "e"]})");
+  ASSERT_TRUE(ptr.ok());
+  EXPECT_TRUE(ptr.accepts(R"({"b": [1, 2], "c": 3, "e": "x~/"})"));
+  EXPECT_FALSE(ptr.accepts(R"({"b": [4], "c": 3, "e": "x~/"})"));
+  EXPECT_FALSE(ptr.accepts(R"({"b": [], "c": 5, "e": "x~/"})"));
+  EXPECT_NE(refusal(json::parse(R"({"$ref": "#/properties/nope"})")).find("points to nothing"), std::string::npos);
   Checker all(
       R"({"$defs": {"named": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}},
                   "allOf": [{"$ref": "#/$defs/named"},
@@ -507,6 +517,10 @@ TEST(JsonSchemaKeywords, LeftRecursiveRefCyclesAreRefused) {
     EXPECT_NE(msg.find("cycle"), std::string::npos) << s << ": " << msg;
     EXPECT_NE(msg.find("left recursion"), std::string::npos) << msg;
   }
+  // A cycle through JSON pointers below a property is found too.
+  EXPECT_NE(refusal(json::parse(R"({"type": "object", "properties": {"a": {"anyOf": [{"$ref": "#/properties/a"}]}}})"))
+                .find("left recursion"),
+            std::string::npos);
   // Recursion through an object or array is a tree, and fine.
   Checker tree(R"({"$defs": {"node": {"type": "object", "properties": {"v": {"type": "integer"},
                    "children": {"type": "array", "items": {"$ref": "#/$defs/node"}}}, "required": ["v"]}},

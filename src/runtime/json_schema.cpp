@@ -609,7 +609,16 @@ class Converter {
     std::optional<Result<std::string>> fmt_body;
     if (auto f = s.find("format"); f != s.end()) {
       if (!f->is_string()) return invalid("JSON schema 'format' must be a string");
-      fmt_body = schema::format_string(f->get<std::string>(), len);  // nullopt: unknown, an annotation
+      // Rules the format needs get a prefix no other rule has (fresh() reserves it).
+      const std::string prefix = fresh(hint + "-format");
+      schema::ExtraRules extra;
+      fmt_body = schema::format_string(f->get<std::string>(), len, prefix, extra);  // nullopt: an annotation
+      for (auto& [name, body] : extra) {
+        if (rules_.contains(name))
+          return make_error_kind(ErrorKind::kInvalidArgument, "JSON schema rule name clash at '{}'", name);
+        rules_[name] = std::move(body);
+      }
+      rules_[prefix] = "\"\"";  // stays reserved (an unused empty rule)
     }
     if (auto p = s.find("pattern"); p != s.end()) {
       if (!p->is_string()) return invalid("JSON schema 'pattern' must be a string");

@@ -290,6 +290,25 @@ TEST(JsonSchemaKeywords, Formats) {
   Checker dated(R"({"type": "string", "format": "date", "maxLength": 10})");
   EXPECT_TRUE(dated.accepts_string("2024-05-06"));
   EXPECT_NE(refusal(json::parse(R"({"type": "string", "format": "date", "maxLength": 8})")), "");
+  // zod's z.string().email().max(n): the email grammar unrolled under the bound, exactly.
+  Checker short_email(R"({"type": "string", "format": "email", "maxLength": 12})");
+  ASSERT_TRUE(short_email.ok());
+  EXPECT_TRUE(short_email.accepts_string("a@b.co"));
+  EXPECT_TRUE(short_email.accepts_string("ab.c@d-e.org"));    // 12 characters
+  EXPECT_FALSE(short_email.accepts_string("abc.d@e-f.org"));  // 13
+  EXPECT_FALSE(short_email.accepts_string("a..b@x.io"));
+  EXPECT_FALSE(short_email.accepts_string("a@x-.io"));
+  EXPECT_FALSE(short_email.accepts_string("a@x"));
+  Checker two(R"({"type": "object", "properties": {"a": {"type": "string", "format": "email", "maxLength": 6},
+                  "b": {"type": "string", "format": "email", "maxLength": 7}}, "required": ["a", "b"]})");
+  ASSERT_TRUE(two.ok());
+  EXPECT_TRUE(two.accepts(R"({"a": "x@y.zz", "b": "x@y.zzz"})"));
+  EXPECT_FALSE(two.accepts(R"({"a": "x@y.zzz", "b": "x@y.zzz"})"));
+  EXPECT_NE(refusal(json::parse(R"({"type": "string", "format": "email", "maxLength": 4})")), "");
+  Checker rfc(R"({"type": "string", "format": "email", "maxLength": 254})");
+  ASSERT_TRUE(rfc.ok());
+  EXPECT_TRUE(rfc.accepts_string("first.last@mail.example.com"));
+  EXPECT_FALSE(rfc.accepts_string(std::string(250, 'a') + "@b.cd"));
   // zod 4 sends a format with a pattern using lookaheads: the format is enforced.
   Checker zod_email(R"({"type": "string", "format": "email",
       "pattern": "^(?!\\.)(?!.*\\.\\.)([A-Za-z0-9_'+\\-\\.]*)[A-Za-z0-9_+-]@([A-Za-z0-9][A-Za-z0-9\\-]*\\.)+[A-Za-z]{2,}$"})");

@@ -100,6 +100,7 @@ bool is_constraint(std::string_view k) { return !annotation_keywords().contains(
 
 constexpr int kMaxJsonDepth = 256;    // nesting of the schema document itself
 constexpr int kMaxSchemaDepth = 128;  // nested subschemas visited (refs included)
+constexpr int kMaxVisits = 100000;    // subschemas converted, in all
 
 std::unexpected<Error> invalid(std::string msg) {
   return std::unexpected(Error{std::move(msg), ErrorKind::kInvalidArgument});
@@ -197,6 +198,7 @@ class Converter {
   std::map<std::string, std::string> ref_rules_;  // "$ref" target -> rule name
   std::deque<json> merged_;                       // schemas built by allOf merging (kept alive)
   int depth_ = 0;
+  int visits_ = 0;
 
   std::string prim(const std::string& name) {
     used_.insert(name);
@@ -454,6 +456,14 @@ class Converter {
 
   // Returns a GBNF expression (usually a rule name) for the schema.
   Result<std::string> visit(const json& s, const std::string& hint, Overrides o) {
+    // A budget of visits: merged allOf members are visited afresh (they are copies), so a
+    // schema recursing through allOf could otherwise branch exponentially before any depth limit.
+    if (++visits_ > kMaxVisits) {
+      return make_error_kind(ErrorKind::kInvalidArgument,
+                             "JSON schema is too large (more than {} subschemas to convert, counting allOf/$ref "
+                             "expansions); simplify it or move recursion out of allOf",
+                             kMaxVisits);
+    }
     if (depth_ >= kMaxSchemaDepth) {
       return make_error_kind(ErrorKind::kInvalidArgument, "JSON schema is nested too deeply (more than {} levels)",
                              kMaxSchemaDepth);

@@ -583,6 +583,15 @@ TEST(JsonSchemaKeywords, DeepNestingIsAnErrorNotACrash) {
   json mid = json::object();
   for (int i = 0; i < 200; ++i) mid = json{{"type", "array"}, {"items", mid}};
   EXPECT_NE(refusal(mid).find("nested too deeply"), std::string::npos);
+  // A $ref with sibling keywords is merged, so each use is expanded afresh: two uses per level,
+  // 30 levels would be 2^30 subschemas. A budget stops it instead of hanging.
+  json tree_defs = json::object();
+  for (int i = 0; i < 30; ++i) {
+    const json use = {{"$ref", fmt::format("#/$defs/d{}", i + 1)}, {"type", "object"}};
+    tree_defs[fmt::format("d{}", i)] = json{{"type", "object"}, {"properties", {{"a", use}, {"b", use}}}};
+  }
+  tree_defs["d30"] = json{{"type", "object"}};
+  EXPECT_NE(refusal(json{{"$defs", tree_defs}, {"$ref", "#/$defs/d0"}}).find("too large"), std::string::npos);
   // Chains of $refs count too.
   json defs = json::object();
   for (int i = 0; i < 300; ++i) {

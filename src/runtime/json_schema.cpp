@@ -100,6 +100,7 @@ bool is_constraint(std::string_view k) { return !annotation_keywords().contains(
 
 constexpr int kMaxJsonDepth = 256;    // nesting of the schema document itself
 constexpr int kMaxSchemaDepth = 128;  // nested subschemas visited (refs included)
+constexpr int kMaxVisits = 100000;    // subschemas converted, in all
 
 std::unexpected<Error> invalid(std::string msg) {
   return std::unexpected(Error{std::move(msg), ErrorKind::kInvalidArgument});
@@ -197,6 +198,7 @@ class Converter {
   std::map<std::string, std::string> ref_rules_;  // "$ref" target -> rule name
   std::deque<json> merged_;                       // schemas built by allOf merging (kept alive)
   int depth_ = 0;
+  int visits_ = 0;
 
   std::string prim(const std::string& name) {
     used_.insert(name);
@@ -232,37 +234,38 @@ class Converter {
   }
 
   // The schema a local $ref points to.
+  // The schema a local $ref (a JSON pointer into this document: #, #/$defs/NAME,
+  // #/definitions/NAME, #/properties/x/items, ...) points to.
   Result<const json*> lookup(const std::string& ref) const {
-    if (ref == "#") return &root_;
-    std::string_view section, key;
-    if (ref.starts_with("#/$defs/")) {
-      section = "$defs";
-      key = std::string_view(ref).substr(8);
-    } else if (ref.starts_with("#/definitions/")) {
-      section = "definitions";
-      key = std::string_view(ref).substr(14);
-    } else {
+    if (ref != "#" && !ref.starts_with("#/")) {
       return make_error_kind(ErrorKind::kInvalidArgument,
-                             "JSON schema $ref '{}' is not supported: only #, #/$defs/NAME and #/definitions/NAME",
+                             "JSON schema $ref '{}' is not supported: only references into the same schema "
+                             "(#, #/$defs/NAME, #/definitions/NAME, other #/... pointers)",
                              ref);
     }
-    // JSON pointer escapes in the name.
-    std::string name;
-    for (size_t i = 0; i < key.size(); ++i) {
-      if (key[i] == '~' && i + 1 < key.size() && (key[i + 1] == '0' || key[i + 1] == '1')) {
-        name += key[++i] == '0' ? '~' : '/';
-      } else if (key[i] == '/') {
-        return make_error_kind(ErrorKind::kInvalidArgument, "JSON schema $ref '{}' is not supported: nested paths",
-                               ref);
-      } else {
-        name += key[i];
+    const json* at = &root_;
+    size_t i = 1;
+    while (i < ref.size()) {
+      const size_t end = std::min(ref.find('/', i + 1), ref.size());
+      std::string token;  // with the pointer escapes ~0 (~) and ~1 (/) undone
+      for (size_t j = i + 1; j < end; ++j) {
+        if (ref[j] == '~' && j + 1 < end && (ref[j + 1] == '0' || ref[j + 1] == '1')) {
+          token += ref[++j] == '0' ? '~' : '/';
+        } else {
+          token += ref[j];
+        }
       }
+      if (at->is_object() && at->contains(token)) {
+        at = &(*at)[token];
+      } else if (at->is_array() && !token.empty() && token.find_first_not_of("0123456789") == std::string::npos &&
+                 token.size() < 10 && std::stoul(token) < at->size()) {
+        at = &(*at)[std::stoul(token)];
+      } else {
+        return make_error_kind(ErrorKind::kInvalidArgument, "JSON schema $ref '{}' points to nothing", ref);
+      }
+      i = end;
     }
-    const auto defs = root_.find(std::string(section));
-    if (defs == root_.end() || !defs->is_object() || !defs->contains(name)) {
-      return make_error_kind(ErrorKind::kInvalidArgument, "JSON schema $ref '{}' points to nothing", ref);
-    }
-    return &(*defs)[name];
+    return at;
   }
 
   // Refs a schema can reach before producing any character: through $ref, allOf, anyOf, oneOf.
@@ -281,15 +284,18 @@ class Converter {
   // the node) passes through an array or object and is fine.
   Status check_ref_cycles() const {
     std::map<std::string, int> color;  // 1 on the path, 2 done
-    // Start from the root and from every definition (a cycle may hang below a property).
+    // Start from the root and from every $ref in the document (a cycle may hang below a
+    // property). An explicit stack: the document can be 256 levels deep.
     std::vector<std::string> root_edges = {"#"};
-    for (const char* section : {"$defs", "definitions"}) {
-      auto d = root_.find(section);
-      if (d == root_.end() || !d->is_object()) continue;
-      for (const auto& [name, sub] : d->items()) {
-        std::string escaped;
-        for (const char c : name) escaped += c == '~' ? "~0" : c == '/' ? "~1" : std::string(1, c);
-        root_edges.push_back(std::string("#/") + section + "/" + escaped);
+    std::vector<const json*> walk = {&root_};
+    while (!walk.empty()) {
+      const json* v = walk.back();
+      walk.pop_back();
+      if (v->is_object()) {
+        if (auto r = v->find("$ref"); r != v->end() && r->is_string()) root_edges.push_back(r->get<std::string>());
+      }
+      if (v->is_object() || v->is_array()) {
+        for (const auto& c : *v) walk.push_back(&c);
       }
     }
     struct Frame {
@@ -450,6 +456,14 @@ class Converter {
 
   // Returns a GBNF expression (usually a rule name) for the schema.
   Result<std::string> visit(const json& s, const std::string& hint, Overrides o) {
+    // A budget of visits: merged allOf members are visited afresh (they are copies), so a
+    // schema recursing through allOf could otherwise branch exponentially before any depth limit.
+    if (++visits_ > kMaxVisits) {
+      return make_error_kind(ErrorKind::kInvalidArgument,
+                             "JSON schema is too large (more than {} subschemas to convert, counting allOf/$ref "
+                             "expansions); simplify it or move recursion out of allOf",
+                             kMaxVisits);
+    }
     if (depth_ >= kMaxSchemaDepth) {
       return make_error_kind(ErrorKind::kInvalidArgument, "JSON schema is nested too deeply (more than {} levels)",
                              kMaxSchemaDepth);
@@ -605,7 +619,16 @@ class Converter {
     std::optional<Result<std::string>> fmt_body;
     if (auto f = s.find("format"); f != s.end()) {
       if (!f->is_string()) return invalid("JSON schema 'format' must be a string");
-      fmt_body = schema::format_string(f->get<std::string>(), len);  // nullopt: unknown, an annotation
+      // Rules the format needs get a prefix no other rule has (fresh() reserves it).
+      const std::string prefix = fresh(hint + "-format");
+      schema::ExtraRules extra;
+      fmt_body = schema::format_string(f->get<std::string>(), len, prefix, extra);  // nullopt: an annotation
+      for (auto& [name, body] : extra) {
+        if (rules_.contains(name))
+          return make_error_kind(ErrorKind::kInvalidArgument, "JSON schema rule name clash at '{}'", name);
+        rules_[name] = std::move(body);
+      }
+      rules_[prefix] = "\"\"";  // stays reserved (an unused empty rule)
     }
     if (auto p = s.find("pattern"); p != s.end()) {
       if (!p->is_string()) return invalid("JSON schema 'pattern' must be a string");

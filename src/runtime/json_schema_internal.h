@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "base/error.h"
 
@@ -37,9 +39,14 @@ struct LengthBounds {
 // the ECMA-262 `pattern` (a search: unanchored ends match anything) and the length bounds.
 Result<std::string> pattern_string(std::string_view pattern, LengthBounds len);
 
+// Named rules a construct needs besides its expression (name -> body).
+using ExtraRules = std::vector<std::pair<std::string, std::string>>;
+
 // The contents of a JSON string in one of the formats date, time, date-time, uuid, email, or
 // nullopt for a format hearth does not know (formats are annotations by default in JSON Schema).
-// Length bounds the format does not already imply are an error.
-std::optional<Result<std::string>> format_string(std::string_view format, LengthBounds len);
+// An email under a maxLength is unrolled into rules named `rule_prefix`-STATE-LENGTH (added to
+// `extra`); other length bounds the format does not already satisfy are an error.
+std::optional<Result<std::string>> format_string(std::string_view format, LengthBounds len,
+                                                 const std::string& rule_prefix, ExtraRules& extra);
 
 }  // namespace hearth::schema

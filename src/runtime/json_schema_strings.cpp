@@ -656,11 +656,58 @@ Result<std::string> pattern_string(std::string_view pattern, LengthBounds len) {
   }
 }
 
-std::optional<Result<std::string>> format_string(std::string_view format, LengthBounds len) {
+namespace {
+
+// An email of at most max_len characters, exactly: the email grammar as a small DFA over
+// character classes, unrolled by the characters left. Rule (q, k) matches what may follow in
+// state q with at most k characters to go.
+std::string bounded_email(int64_t max_len, const std::string& prefix, ExtraRules& extra) {
+  const std::string atext = R"([A-Za-z0-9!#$%&'*+/=?\^_`{|}~\-])", alnum = "[A-Za-z0-9]";
+  struct Edge {
+    const char* cls;  // nullptr: atext
+    int to;
+  };
+  // 0 local start, 1 in an atom, 2 after a local dot, 3 first label start, 4 first label after an
+  // alphanumeric, 5 first label after '-', 6 later label start, 7 later label after an
+  // alphanumeric (accepting), 8 later label after '-'.
+  const std::vector<std::vector<Edge>> dfa = {
+      {{nullptr, 1}}, {{nullptr, 1}, {"\".\"", 2}, {"\"@\"", 3}}, {{nullptr, 1}},
+      {{"alnum", 4}}, {{"alnum", 4}, {"\"-\"", 5}, {"\".\"", 6}}, {{"alnum", 4}, {"\"-\"", 5}},
+      {{"alnum", 7}}, {{"alnum", 7}, {"\"-\"", 8}, {"\".\"", 6}}, {{"alnum", 7}, {"\"-\"", 8}},
+  };
+  // Minimum characters from each state to acceptance, so that dead rules are not emitted.
+  const int to_accept[] = {5, 4, 5, 3, 2, 3, 1, 0, 1};
+  auto name = [&](int q, int64_t k) { return fmt::format("{}-{}-{}", prefix, q, k); };
+  for (int64_t k = 0; k <= max_len; ++k) {
+    for (int q = 0; q < static_cast<int>(dfa.size()); ++q) {
+      if (to_accept[q] > k) continue;
+      std::string body = q == 7 ? "| " : "";  // accepting: may end here
+      bool first = true;
+      for (const auto& e : dfa[static_cast<size_t>(q)]) {
+        if (k == 0 || to_accept[e.to] > k - 1) continue;
+        const std::string cls = e.cls == nullptr ? atext : std::string_view(e.cls) == "alnum" ? alnum : e.cls;
+        body += (first ? "" : " | ") + cls + " " + name(e.to, k - 1);
+        first = false;
+      }
+      if (first && q != 7) continue;
+      if (first) body = "";  // accepting with nothing more to add: matches the empty string
+      extra.push_back({name(q, k), body.empty() ? "\"\"" : body});
+    }
+  }
+  return name(0, max_len);
+}
+
+}  // namespace
+
+std::optional<Result<std::string>> format_string(std::string_view format, LengthBounds len,
+                                                 const std::string& rule_prefix, ExtraRules& extra) {
   std::string_view name = format;
   for (const auto& f : kFormats) {
     if (name != f.name) continue;
     const bool fits = f.min_len >= len.min && (len.max < 0 || (f.max_len != kInf && f.max_len <= len.max));
+    if (!fits && name == "email" && f.min_len >= len.min && len.max >= f.min_len) {
+      return bounded_email(len.max, rule_prefix, extra);
+    }
     if (!fits) {
       return make_error_kind(ErrorKind::kInvalidArgument,
                              "JSON schema format '{}' with minLength/maxLength outside its own lengths ({}..{}) is "

@@ -108,6 +108,10 @@ bool validate(const json& v, const json& s, const json& root, std::string& why) 
       !std::regex_search(v.get<std::string>(), std::regex(s["pattern"].get<std::string>(), std::regex::ECMAScript))) {
     return why = "does not match the pattern: " + v.dump(), false;
   }
+  if (v.is_string() && s.value("format", "") == "email" &&
+      !std::regex_match(v.get<std::string>(), std::regex("[^@.]+(\\.[^@.]+)*@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+"))) {
+    return why = "not an email: " + v.dump(), false;
+  }
   if (v.is_string() && s.value("format", "") == "date" &&
       !std::regex_match(v.get<std::string>(), std::regex("[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"))) {
     return why = "not a date: " + v.dump(), false;
@@ -289,6 +293,8 @@ void property_test(const Tokenizer& tok, int samples_per_schema) {
       // formats and allOf
       R"({"type": "array", "items": {"allOf": [{"type": "string", "format": "date"}, {"description": "a day"}]},
           "minItems": 1, "maxItems": 3})",
+      // bounded emails (unrolled under maxLength)
+      R"({"type": "array", "items": {"type": "string", "format": "email", "maxLength": 16}, "minItems": 2, "maxItems": 3})",
       // additionalProperties as a schema, nested arrays
       R"({"type": "object", "properties": {"grid": {"type": "array", "items": {"type": "array", "items": {"type": "integer"}, "maxItems": 3}, "maxItems": 3}},
           "additionalProperties": {"type": "boolean"}})",

@@ -290,6 +290,25 @@ TEST(JsonSchemaKeywords, Formats) {
   Checker dated(R"({"type": "string", "format": "date", "maxLength": 10})");
   EXPECT_TRUE(dated.accepts_string("2024-05-06"));
   EXPECT_NE(refusal(json::parse(R"({"type": "string", "format": "date", "maxLength": 8})")), "");
+  // zod's z.string().email().max(n): the email grammar unrolled under the bound, exactly.
+  Checker short_email(R"({"type": "string", "format": "email", "maxLength": 12})");
+  ASSERT_TRUE(short_email.ok());
+  EXPECT_TRUE(short_email.accepts_string("a@b.co"));
+  EXPECT_TRUE(short_email.accepts_string("ab.c@d-e.org"));    // 12 characters
+  EXPECT_FALSE(short_email.accepts_string("abc.d@e-f.org"));  // 13
+  EXPECT_FALSE(short_email.accepts_string("a..b@x.io"));
+  EXPECT_FALSE(short_email.accepts_string("a@x-.io"));
+  EXPECT_FALSE(short_email.accepts_string("a@x"));
+  Checker two(R"({"type": "object", "properties": {"a": {"type": "string", "format": "email", "maxLength": 6},
+                  "b": {"type": "string", "format": "email", "maxLength": 7}}, "required": ["a", "b"]})");
+  ASSERT_TRUE(two.ok());
+  EXPECT_TRUE(two.accepts(R"({"a": "x@y.zz", "b": "x@y.zzz"})"));
+  EXPECT_FALSE(two.accepts(R"({"a": "x@y.zzz", "b": "x@y.zzz"})"));
+  EXPECT_NE(refusal(json::parse(R"({"type": "string", "format": "email", "maxLength": 4})")), "");
+  Checker rfc(R"({"type": "string", "format": "email", "maxLength": 254})");
+  ASSERT_TRUE(rfc.ok());
+  EXPECT_TRUE(rfc.accepts_string("first.last@mail.example.com"));
+  EXPECT_FALSE(rfc.accepts_string(std::string(250, 'a') + "@b.cd"));
   // zod 4 sends a format with a pattern using lookaheads: the format is enforced.
   Checker zod_email(R"({"type": "string", "format": "email",
       "pattern": "^(?!\\.)(?!.*\\.\\.)([A-Za-z0-9_'+\\-\\.]*)[A-Za-z0-9_+-]@([A-Za-z0-9][A-Za-z0-9\\-]*\\.)+[A-Za-z]{2,}$"})");
@@ -334,6 +353,16 @@ TEST(JsonSchemaKeywords, DefsDefinitionsAndAllOf) {
   EXPECT_TRUE(defs.accepts("[1, 2]"));
   EXPECT_FALSE(defs.accepts("[0, 2]"));
   EXPECT_FALSE(defs.accepts("[1]"));
+  // Other JSON pointers into the document (zod-to-json-schema's "root" reference strategy).
+  Checker ptr(R"({"type": "object", "properties": {"a": {"type": "integer", "maximum": 3},
+                  "b": {"type": "array", "items": {"$ref": "#/properties/a"}}, "c": {"$ref": "#/properties/b/items"},
+                  "d": {"prefixItems": [{"const": "x~/"}]}, "e": {"$ref": "#/properties/d/prefixItems/0"}},
+                  "required": ["b", "c", "e"]})");
+  ASSERT_TRUE(ptr.ok());
+  EXPECT_TRUE(ptr.accepts(R"({"b": [1, 2], "c": 3, "e": "x~/"})"));
+  EXPECT_FALSE(ptr.accepts(R"({"b": [4], "c": 3, "e": "x~/"})"));
+  EXPECT_FALSE(ptr.accepts(R"({"b": [], "c": 5, "e": "x~/"})"));
+  EXPECT_NE(refusal(json::parse(R"({"$ref": "#/properties/nope"})")).find("points to nothing"), std::string::npos);
   Checker all(
       R"({"$defs": {"named": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}},
                   "allOf": [{"$ref": "#/$defs/named"},
@@ -507,6 +536,10 @@ TEST(JsonSchemaKeywords, LeftRecursiveRefCyclesAreRefused) {
     EXPECT_NE(msg.find("cycle"), std::string::npos) << s << ": " << msg;
     EXPECT_NE(msg.find("left recursion"), std::string::npos) << msg;
   }
+  // A cycle through JSON pointers below a property is found too.
+  EXPECT_NE(refusal(json::parse(R"({"type": "object", "properties": {"a": {"anyOf": [{"$ref": "#/properties/a"}]}}})"))
+                .find("left recursion"),
+            std::string::npos);
   // Recursion through an object or array is a tree, and fine.
   Checker tree(R"({"$defs": {"node": {"type": "object", "properties": {"v": {"type": "integer"},
                    "children": {"type": "array", "items": {"$ref": "#/$defs/node"}}}, "required": ["v"]}},
@@ -550,6 +583,15 @@ TEST(JsonSchemaKeywords, DeepNestingIsAnErrorNotACrash) {
   json mid = json::object();
   for (int i = 0; i < 200; ++i) mid = json{{"type", "array"}, {"items", mid}};
   EXPECT_NE(refusal(mid).find("nested too deeply"), std::string::npos);
+  // A $ref with sibling keywords is merged, so each use is expanded afresh: two uses per level,
+  // 30 levels would be 2^30 subschemas. A budget stops it instead of hanging.
+  json tree_defs = json::object();
+  for (int i = 0; i < 30; ++i) {
+    const json use = {{"$ref", fmt::format("#/$defs/d{}", i + 1)}, {"type", "object"}};
+    tree_defs[fmt::format("d{}", i)] = json{{"type", "object"}, {"properties", {{"a", use}, {"b", use}}}};
+  }
+  tree_defs["d30"] = json{{"type", "object"}};
+  EXPECT_NE(refusal(json{{"$defs", tree_defs}, {"$ref", "#/$defs/d0"}}).find("too large"), std::string::npos);
   // Chains of $refs count too.
   json defs = json::object();
   for (int i = 0; i < 300; ++i) {

@@ -1,6 +1,7 @@
 // hearth show NAME|PATH [--modelfile|--template|--parameters|--system|--license]: what a model
 // is (architecture, parameter count, context and embedding length, quantization, read from its
-// GGUF) and what the store adds (template, system prompt, parameters, license).
+// GGUF), which template generation uses and the capabilities it gives (completion, tools,
+// thinking), and what the store adds (system prompt, parameters, license).
 #include <filesystem>
 
 #include "cli/commands.h"
@@ -10,6 +11,8 @@
 #include "quantize/recipe.h"
 #include "store/modelfile.h"
 #include "store/store.h"
+#include "text/chat.h"
+#include "text/go_template.h"
 
 namespace hearth::cli {
 
@@ -70,7 +73,16 @@ void run_show(const ShowArgs& a) {
     from_line = rm.model_path;
   }
   if (a.modelfile) return fmt::print("{}", store::render_modelfile(rm, from_line));
-  if (a.template_only) return fmt::print("{}\n", rm.template_text);
+  if (a.template_only) {
+    // The template generation uses: the Modelfile TEMPLATE, else the GGUF's chat template, else
+    // the built-in ChatML.
+    auto g = GgufFile::open(rm.model_path);
+    if (!g) return fail(g.error());
+    std::string used = rm.template_text;
+    if (auto t = g->get_string("tokenizer.chat_template"); used.empty() && t && *t) used = **t;
+    if (used.empty()) return fmt::print("(none: the built-in ChatML format is used)\n");
+    return fmt::print("{}\n", used);
+  }
   if (a.parameters) return fmt::print("{}", params_text_of(rm.params));
   if (a.system) return fmt::print("{}\n", rm.system);
   if (a.license) return fmt::print("{}\n", rm.license);
@@ -82,6 +94,9 @@ void run_show(const ShowArgs& a) {
 Status print_model_info(std::FILE* out, const store::ResolvedModel& rm, bool verbose) {
   auto g = GgufFile::open(rm.model_path);
   if (!g) return std::unexpected(g.error());
+  std::string gguf_template;
+  if (auto t = g->get_string("tokenizer.chat_template"); t && *t) gguf_template = **t;
+  const std::string& used_template = !rm.template_text.empty() ? rm.template_text : gguf_template;
   const std::string arch = g->get_string("general.architecture").value_or(std::nullopt).value_or("unknown");
   uint64_t n_params = 0;
   for (const auto& t : g->tensors()) n_params += static_cast<uint64_t>(t.n_elements());
@@ -89,16 +104,29 @@ Status print_model_info(std::FILE* out, const store::ResolvedModel& rm, bool ver
     auto v = g->get_u64(key);
     return v && *v ? std::to_string(**v) : "-";
   };
-  std::string quant = "-";
-  if (auto ft = g->get_u64("general.file_type"); ft && ft->has_value()) {
-    quant = quant::file_type_name(static_cast<quant::FileType>(**ft));
+  std::optional<uint32_t> file_type;
+  if (auto ft = g->get_u64("general.file_type"); ft && ft->has_value()) file_type = static_cast<uint32_t>(**ft);
+  std::vector<GgmlType> types;
+  std::vector<uint64_t> elems;
+  for (const auto& t : g->tensors()) {
+    if (t.n_dims < 2) continue;  // norms and biases stay F32 whatever the quantization
+    types.push_back(t.type);
+    elems.push_back(static_cast<uint64_t>(t.n_elements()));
   }
+  const std::string quant = quant::quantization_name(file_type, types, elems);
   fmt::print(out, "  Model\n");
   fmt::print(out, "    {:<20}{}\n", "architecture", arch);
   fmt::print(out, "    {:<20}{}\n", "parameters", param_count(n_params));
   fmt::print(out, "    {:<20}{}\n", "context length", u64(arch + ".context_length"));
   fmt::print(out, "    {:<20}{}\n", "embedding length", u64(arch + ".embedding_length"));
   fmt::print(out, "    {:<20}{}\n", "quantization", quant);
+  fmt::print(out, "    {:<20}{}\n", "template",
+             !rm.template_text.empty()
+                 ? (is_go_template(rm.template_text) ? "Modelfile TEMPLATE (Go)" : "Modelfile TEMPLATE (Jinja)")
+             : !gguf_template.empty() ? "GGUF chat template (Jinja)"
+                                      : "built-in ChatML");
+  fmt::print(out, "\n  Capabilities\n");
+  for (const auto& cap : template_capabilities(used_template)) fmt::print(out, "    {}\n", cap);
   const std::string params_text = params_text_of(rm.params);
   if (!params_text.empty()) {
     fmt::print(out, "\n  Parameters\n");

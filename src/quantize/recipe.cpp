@@ -237,6 +237,25 @@ std::string file_type_name(FileType t) {
   return fmt::format("ftype#{}", static_cast<uint32_t>(t));
 }
 
+std::string quantization_name(std::optional<uint32_t> file_type, const std::vector<GgmlType>& types,
+                              const std::vector<uint64_t>& elements) {
+  if (file_type) return file_type_name(static_cast<FileType>(*file_type));
+  std::vector<std::pair<GgmlType, uint64_t>> by_type;
+  for (size_t i = 0; i < types.size() && i < elements.size(); ++i) {
+    auto it = std::find_if(by_type.begin(), by_type.end(), [&](const auto& p) { return p.first == types[i]; });
+    if (it == by_type.end())
+      by_type.emplace_back(types[i], elements[i]);
+    else
+      it->second += elements[i];
+  }
+  if (by_type.empty()) return "unknown";
+  auto best = std::max_element(by_type.begin(), by_type.end(),
+                               [](const auto& a, const auto& b) { return a.second < b.second; });
+  std::string name = ggml_type_name(best->first);  // "f32" -> "F32", as Ollama prints it
+  for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return name;
+}
+
 GgmlType file_type_default(FileType t) {
   for (const auto& f : kFileTypes) {
     if (f.ftype == t) return f.default_type;

@@ -47,6 +47,11 @@ const std::vector<FileType>& supported_file_types();
 // "Q4_K_M" etc. (case-insensitive parse).
 std::optional<FileType> parse_file_type(std::string_view name);
 std::string file_type_name(FileType t);
+// The quantization a model file shows (Ollama's quantization_level): general.file_type's name, or,
+// for files without it (llama2.c conversions, some F32/F16 exports), the type holding most of the
+// matrix weights ("F32", "F16", "Q8_0"...). `file_type` is general.file_type when present.
+std::string quantization_name(std::optional<uint32_t> file_type, const std::vector<GgmlType>& matrix_types,
+                              const std::vector<uint64_t>& matrix_elements);
 // The type most matrices get (Q4_K for Q4_K_M, ...).
 GgmlType file_type_default(FileType t);
 // A tensor type given on the command line (--output-tensor-type q8_0): must be one hearth can

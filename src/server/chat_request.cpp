@@ -4,6 +4,7 @@
 
 #include "runtime/grammar.h"
 #include "text/chat.h"
+#include "text/thinking.h"
 #include "text/tool_calls.h"
 
 namespace hearth::server {
@@ -120,12 +121,36 @@ Result<PreparedGeneration> prepare_generation(const GenerationJob& job, ModelMan
   const ModelSlot& slot = p.lease->slot();
   if (p.lease->loaded_now()) p.load_seconds = slot.load_seconds;
   const Tokenizer& tok = *slot.tokenizer;
-  const bool has_template = !tok.vocab().chat_template.empty();
+  const std::string& chat_template = tok.vocab().chat_template;
+  const bool has_template = !chat_template.empty();
+  const bool can_think = template_supports_thinking(chat_template);
+  if (job.think.value_or(false) && !can_think) {
+    return make_error_kind(ErrorKind::kInvalidArgument, "\"{}\" does not support thinking", job.model);
+  }
+  // The Modelfile's MESSAGEs come before the request's, as Ollama prepends them.
+  json history = json::array();
+  if (slot.info.messages.is_array() && !slot.info.messages.empty()) {
+    auto h = validate_messages(slot.info.messages);
+    if (!h) return prefix_error(h, fmt::format("model '{}' MESSAGE", slot.info.name));
+    history = std::move(*h);
+  }
+  auto render = [&](ChatRequest& cr) -> Status {
+    // Ollama turns thinking on for thinking models when the request does not say (.Think true).
+    cr.think = job.think ? job.think : can_think ? std::optional<bool>(true) : std::nullopt;
+    auto text = format_chat(tok.vocab(), cr);
+    if (!text) return invalid(text.error().message);
+    req.prompt = tokenize_templated(tok, *text);
+    p.parse_thinking = can_think;
+    p.thinking_open = can_think && prompt_opens_thinking(*text);
+    p.keep_thinking = job.think.value_or(true);
+    return {};
+  };
 
   if (job.chat) {
     ChatRequest cr;
-    cr.messages = std::move(*msgs);
-    const bool has_system = !cr.messages.empty() && cr.messages[0].value("role", "") == "system";
+    const bool has_system = !msgs->empty() && (*msgs)[0].value("role", "") == "system";
+    cr.messages = std::move(history);
+    for (auto& m : *msgs) cr.messages.push_back(std::move(m));
     if (!has_system && !slot.info.system.empty()) {
       cr.messages.insert(cr.messages.begin(), json{{"role", "system"}, {"content", slot.info.system}});
     }
@@ -133,9 +158,7 @@ Result<PreparedGeneration> prepare_generation(const GenerationJob& job, ModelMan
       cr.tools = *job.tools;
       p.parse_tools = true;
     }
-    auto text = format_chat(tok.vocab(), cr);
-    if (!text) return invalid(text.error().message);
-    req.prompt = tokenize_templated(tok, *text);
+    HEARTH_TRY(render(cr));
   } else if (job.raw || !has_template) {
     // Without a template a completion is the prompt itself (Ollama's default "{{ .Prompt }}").
     req.prompt = tokenize_raw(tok, job.prompt);
@@ -143,10 +166,9 @@ Result<PreparedGeneration> prepare_generation(const GenerationJob& job, ModelMan
     ChatRequest cr;
     const std::string system = job.system.empty() ? slot.info.system : job.system;
     if (!system.empty()) cr.messages.push_back(json{{"role", "system"}, {"content", system}});
+    for (auto& m : history) cr.messages.push_back(std::move(m));
     cr.messages.push_back(json{{"role", "user"}, {"content", job.prompt}});
-    auto text = format_chat(tok.vocab(), cr);
-    if (!text) return invalid(text.error().message);
-    req.prompt = tokenize_templated(tok, *text);
+    HEARTH_TRY(render(cr));
   }
   if (req.prompt.empty()) return invalid("invalid request: the prompt produced no tokens");
 

@@ -37,12 +37,19 @@ struct GenerationJob {
   bool truncate = false;        // cut an over-long prompt from the front instead of a 400
   int32_t num_ctx = 0;          // per-request context limit (<= the loaded context)
   std::optional<std::chrono::milliseconds> keep_alive;
+  // Ollama `think` / OpenAI `reasoning_effort`: true asks for thinking (400 for models whose
+  // template cannot think), false renders the template with thinking off where it has a switch
+  // and drops the thinking from the output; nullopt: thinking models think, into the separate field.
+  std::optional<bool> think;
 };
 
 struct PreparedGeneration {
   std::unique_ptr<ModelLease> lease;
   GenerationRequest request;
   bool parse_tools = false;  // tools were offered: parse the output for tool calls
+  bool parse_thinking = false;  // the template can think: split <think>...</think> from the content
+  bool thinking_open = false;   // the prompt ends inside <think>: the output starts as thinking
+  bool keep_thinking = true;    // false (think: false): thinking is dropped, not returned
   double load_seconds = 0;   // > 0 when this request loaded the model
 };
 

@@ -1,13 +1,14 @@
 #include "server/model_resolver.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <memory>
 
-#include <sys/stat.h>
-
-#include <ctime>
+#include "store/sha256.h"
 
 namespace hearth::server {
 namespace fs = std::filesystem;
@@ -42,11 +43,33 @@ Result<ResolvedModel> describe(const std::string& name, const std::string& path)
   m.path = path;
   m.size = size;
   struct stat st {};
-  if (::stat(path.c_str(), &st) == 0) m.modified_at = rfc3339_utc(std::chrono::system_clock::from_time_t(st.st_mtime));
+  if (::stat(path.c_str(), &st) == 0) {
+    m.modified_at = rfc3339_utc(std::chrono::system_clock::from_time_t(st.st_mtime));
+    m.modified_unix = st.st_mtime;
+  }
   return m;
 }
 
 }  // namespace
+
+std::string LocalModelResolver::file_digest(const std::string& path, bool compute) const {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "";
+  const int64_t mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  {
+    std::lock_guard lk(digest_mu_);
+    auto it = digests_.find(path);
+    if (it != digests_.end() && it->second.size == size && it->second.mtime_ns == mtime_ns) return it->second.digest;
+  }
+  if (!compute) return "";
+  // Hashing a multi-GB file takes seconds: done outside the lock, once per file version.
+  auto d = store::sha256_file(path);
+  if (!d) return "";
+  std::lock_guard lk(digest_mu_);
+  digests_[path] = DigestEntry{size, mtime_ns, *d};
+  return *d;
+}
 
 Result<std::unique_ptr<LocalModelResolver>> LocalModelResolver::create(
     std::vector<std::pair<std::string, std::string>> named, std::string dir) {
@@ -69,7 +92,11 @@ Result<ResolvedModel> LocalModelResolver::resolve(const std::string& name) const
   if (name.empty()) return make_error_kind(ErrorKind::kInvalidArgument, "invalid request: 'model' is required");
   const std::string canon = canonical_model_name(name);
   for (const auto& [n, p] : named_) {
-    if (n == canon) return describe(n, p);
+    if (n != canon) continue;
+    // Generation requests never wait for hashing; the digest shows once /api/tags computed it.
+    auto m = describe(n, p);
+    if (m) m->digest = file_digest(p, false);
+    return m;
   }
   if (!dir_.empty()) {
     // Folder models are named by file stem; only the implicit ":latest" tag maps to a file.
@@ -78,7 +105,11 @@ Result<ResolvedModel> LocalModelResolver::resolve(const std::string& name) const
       const std::string stem = canon.substr(0, canon.size() - suffix.size());
       if (stem.find('/') == std::string::npos && stem != "." && stem != "..") {
         const fs::path p = fs::path(dir_) / (stem + ".gguf");
-        if (fs::is_regular_file(p)) return describe(canon, p.string());
+        if (fs::is_regular_file(p)) {
+          auto m = describe(canon, p.string());
+          if (m) m->digest = file_digest(p.string(), false);
+          return m;
+        }
       }
     }
   }
@@ -88,7 +119,10 @@ Result<ResolvedModel> LocalModelResolver::resolve(const std::string& name) const
 std::vector<ResolvedModel> LocalModelResolver::list() const {
   std::vector<ResolvedModel> out;
   for (const auto& [n, p] : named_) {
-    if (auto m = describe(n, p)) out.push_back(std::move(*m));
+    if (auto m = describe(n, p)) {
+      m->digest = file_digest(p);
+      out.push_back(std::move(*m));
+    }
   }
   if (!dir_.empty()) {
     std::error_code ec;
@@ -101,7 +135,10 @@ std::vector<ResolvedModel> LocalModelResolver::list() const {
       const std::string name = f.stem().string() + ":latest";
       const bool shadowed = std::any_of(out.begin(), out.end(), [&](const ResolvedModel& m) { return m.name == name; });
       if (shadowed) continue;
-      if (auto m = describe(name, f.string())) out.push_back(std::move(*m));
+      if (auto m = describe(name, f.string())) {
+        m->digest = file_digest(f.string());
+        out.push_back(std::move(*m));
+      }
     }
   }
   return out;

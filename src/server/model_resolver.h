@@ -6,12 +6,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/error.h"
 
@@ -23,10 +24,12 @@ struct ResolvedModel {
   uint64_t size = 0;  // bytes on disk
   std::string digest;       // content digest when known (store), else empty
   std::string modified_at;  // RFC 3339
+  int64_t modified_unix = 0;  // the same, seconds since the epoch (OpenAI `created`)
   // Optional overrides a store manifest may carry (Ollama Modelfile TEMPLATE / SYSTEM / PARAMETER).
-  std::string chat_template;                                        // Jinja; replaces the GGUF's
+  std::string chat_template;                                        // Jinja or Go; replaces the GGUF's
   std::string system;                                               // default system prompt
   nlohmann::ordered_json parameters = nlohmann::ordered_json::object();  // default `options`
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();     // MESSAGE history, prepended
 };
 
 class ModelResolver {
@@ -53,8 +56,19 @@ class LocalModelResolver : public ModelResolver {
   std::vector<ResolvedModel> list() const override;
 
  private:
+  // sha256 of a --model / --models file (Ollama's digest), computed once per (path, size, mtime);
+  // with `compute` false only a cached value is returned ("" if none yet).
+  std::string file_digest(const std::string& path, bool compute = true) const;
+
   std::vector<std::pair<std::string, std::string>> named_;  // canonical name, path
   std::string dir_;
+  struct DigestEntry {
+    uint64_t size = 0;
+    int64_t mtime_ns = 0;
+    std::string digest;
+  };
+  mutable std::mutex digest_mu_;
+  mutable std::map<std::string, DigestEntry> digests_;
 };
 
 }  // namespace hearth::server

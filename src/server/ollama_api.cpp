@@ -7,8 +7,10 @@
 #include "base/timer.h"
 #include "formats/gguf.h"
 #include "quantize/recipe.h"
+#include "server/options.h"
 #include "server/server.h"
 #include "server/stream.h"
+#include "text/chat.h"
 
 namespace hearth::server {
 namespace {
@@ -20,6 +22,9 @@ HttpResponse json_response(const json& j) {
   r.body = j.dump();
   return r;
 }
+
+// Ollama prints digests as bare sha256 hex in /api/tags and /api/ps.
+std::string bare_digest(const std::string& d) { return d.starts_with("sha256:") ? d.substr(7) : d; }
 
 int64_t ns(double seconds) { return static_cast<int64_t>(std::llround(seconds * 1e9)); }
 
@@ -53,12 +58,21 @@ Result<GgufSummary> summarize_gguf(const std::string& path) {
   if (!f) return std::unexpected(f.error());
   GgufSummary s;
   std::string arch = "unknown";
-  uint32_t ft = 0;
+  std::optional<uint32_t> ft;
   if (auto a = f->get_string("general.architecture"); a && *a) arch = **a;
   if (auto t = f->get_u64("general.file_type"); t && *t) ft = static_cast<uint32_t>(**t);
   uint64_t n_params = 0;
-  for (const auto& t : f->tensors()) n_params += static_cast<uint64_t>(t.n_elements());
-  s.details = details_json(arch, ft, n_params);
+  std::vector<GgmlType> types;
+  std::vector<uint64_t> elems;
+  for (const auto& t : f->tensors()) {
+    n_params += static_cast<uint64_t>(t.n_elements());
+    if (t.n_dims < 2) continue;
+    types.push_back(t.type);
+    elems.push_back(static_cast<uint64_t>(t.n_elements()));
+  }
+  s.details = details_json(arch, 0, n_params);
+  // Files without general.file_type (llama2.c conversions) show the weights' type, e.g. "F32".
+  s.details["quantization_level"] = quant::quantization_name(ft, types, elems);
   s.model_info["general.parameter_count"] = n_params;
   for (const auto& [key, v] : f->metadata()) {
     if (key == "tokenizer.chat_template") {
@@ -91,35 +105,15 @@ Status parse_common(const json& body, const json& defaults, GenerationJob& job, 
     if (!(it->is_string() && it->get<std::string>().empty())) job.format = *it;
   }
   // Ollama's defaults (api/types.go DefaultOptions), then the model's parameters, then the request.
-  SamplingParams& sp = job.sampling;
-  sp.temperature = 0.8f;
-  sp.top_k = 40;
-  sp.top_p = 0.9f;
-  sp.min_p = 0.0f;
-  sp.repeat_penalty = 1.1f;
-  sp.repeat_last_n = 64;
+  set_ollama_defaults(job);
   std::optional<json> options;
   HEARTH_TRY(read_object(body, "options", options));
-  const std::array<const json*, 2> sources{&defaults, options ? &*options : nullptr};
-  for (const json* src : sources) {
-    if (src == nullptr || !src->is_object()) continue;
-    const std::string p = src == &defaults ? "parameters" : "options";
-    HEARTH_TRY(read_number(*src, "temperature", sp.temperature, p));
-    HEARTH_TRY(read_int(*src, "top_k", sp.top_k, p));
-    HEARTH_TRY(read_number(*src, "top_p", sp.top_p, p));
-    HEARTH_TRY(read_number(*src, "min_p", sp.min_p, p));
-    HEARTH_TRY(read_number(*src, "repeat_penalty", sp.repeat_penalty, p));
-    HEARTH_TRY(read_int(*src, "repeat_last_n", sp.repeat_last_n, p));
-    HEARTH_TRY(read_number(*src, "presence_penalty", sp.presence_penalty, p));
-    HEARTH_TRY(read_number(*src, "frequency_penalty", sp.frequency_penalty, p));
-    int64_t seed = -1;
-    HEARTH_TRY(read_int(*src, "seed", seed, p));
-    if (seed >= 0) sp.seed = static_cast<uint64_t>(seed);
-    HEARTH_TRY(read_int(*src, "num_predict", job.n_predict, p));
-    HEARTH_TRY(read_int(*src, "num_ctx", job.num_ctx, p));
-    HEARTH_TRY(read_string_list(*src, "stop", job.stop, p));
-  }
+  HEARTH_TRY(apply_ollama_options(defaults, "parameters", job));
+  if (options) HEARTH_TRY(apply_ollama_options(*options, "options", job));
   if (job.n_predict < -1) job.n_predict = -1;  // Ollama: -2 = fill the context, -1 = unlimited
+  auto think = parse_think(body);
+  if (!think) return std::unexpected(think.error());
+  job.think = *think;
   return {};
 }
 
@@ -189,8 +183,8 @@ HttpResponse handle_generate(ApiContext& ctx, const HttpRequest& req, bool chat)
       return ollama_error(Error{"invalid request: 'suffix' (fill-in-the-middle) is not supported", ErrorKind::kInvalidArgument});
     }
     if (!tmpl.empty()) {
-      return ollama_error(Error{"invalid request: 'template' (Go templates) is not supported; the model's own chat "
-                                "template is used, or send \"raw\": true with a formatted prompt",
+      return ollama_error(Error{"invalid request: a per-request 'template' is not supported; put it in a Modelfile "
+                                "TEMPLATE (hearth create), or send \"raw\": true with a formatted prompt",
                                 ErrorKind::kInvalidArgument});
     }
     if (body->contains("images") && !(*body)["images"].is_null() && !(*body)["images"].empty()) {
@@ -235,51 +229,62 @@ HttpResponse handle_generate(ApiContext& ctx, const HttpRequest& req, bool chat)
   st->prep = std::move(*prep);
   st->handle = std::move(*handle);
 
-  auto chunk = [st](const std::string& content) {
-    json j{{"model", st->model}, {"created_at", rfc3339_now()}};
-    if (st->chat) j["message"] = json{{"role", "assistant"}, {"content", content}};
-    else j["response"] = content;
-    j["done"] = false;
-    return j;
-  };
-  auto final_object = [st](const GenerationOutcome& o, const std::string& content, bool with_calls) {
+  // Thinking travels beside the content (message.thinking / thinking), only when there is some.
+  auto chunk = [st](const std::string& content, const std::string& thinking) {
     json j{{"model", st->model}, {"created_at", rfc3339_now()}};
     if (st->chat) {
       j["message"] = json{{"role", "assistant"}, {"content", content}};
+      if (!thinking.empty()) j["message"]["thinking"] = thinking;
+    } else {
+      j["response"] = content;
+      if (!thinking.empty()) j["thinking"] = thinking;
+    }
+    j["done"] = false;
+    return j;
+  };
+  auto final_object = [st](const GenerationOutcome& o, const std::string& content, const std::string& thinking,
+                           bool with_calls) {
+    json j{{"model", st->model}, {"created_at", rfc3339_now()}};
+    if (st->chat) {
+      j["message"] = json{{"role", "assistant"}, {"content", content}};
+      if (!thinking.empty()) j["message"]["thinking"] = thinking;
       if (with_calls && !o.tools.tool_calls.empty()) j["message"]["tool_calls"] = ollama_tool_calls(o.tools.tool_calls);
     } else {
       j["response"] = content;
+      if (!thinking.empty()) j["thinking"] = thinking;
     }
     return stats_fields(std::move(j), o.finish, st->timer.seconds(), st->prep.load_seconds);
   };
 
   if (!stream) {
-    GenerationOutcome o = run_generation(*st->handle, st->prep, st->tool_format, ctx.metrics,
-                                         [](const StreamEvent&, const std::string&) { return true; });
+    GenerationOutcome o =
+        run_generation(*st->handle, st->prep, st->tool_format, ctx.metrics,
+                       [](const StreamEvent&, const std::string&, const std::string&) { return true; });
     if (o.error) return ollama_error(*o.error);
-    const std::string content = st->prep.parse_tools ? o.tools.content : o.text;
-    return json_response(final_object(o, content, true));
+    const std::string content = st->prep.parse_tools ? o.tools.content : o.content;
+    return json_response(final_object(o, content, o.thinking, true));
   }
   HttpResponse r;
   r.content_type = "application/x-ndjson";
   Metrics* metrics = &ctx.metrics;
   r.stream = [st, chunk, final_object, metrics](ChunkWriter& w) {
-    GenerationOutcome o = run_generation(*st->handle, st->prep, st->tool_format, *metrics,
-                                         [&](const StreamEvent&, const std::string& content) {
-                                           return content.empty() || write_ndjson(w, chunk(content));
-                                         });
+    GenerationOutcome o =
+        run_generation(*st->handle, st->prep, st->tool_format, *metrics,
+                       [&](const StreamEvent&, const std::string& content, const std::string& thinking) {
+                         return (content.empty() && thinking.empty()) || write_ndjson(w, chunk(content, thinking));
+                       });
     if (o.client_gone) return;
     if (o.error) {
       write_ndjson(w, json{{"error", o.error->message}});
       return;
     }
-    if (!o.tail_content.empty()) write_ndjson(w, chunk(o.tail_content));
+    if (!o.tail_content.empty() || !o.tail_thinking.empty()) write_ndjson(w, chunk(o.tail_content, o.tail_thinking));
     if (!o.tools.tool_calls.empty()) {
-      json j = chunk("");
+      json j = chunk("", "");
       j["message"]["tool_calls"] = ollama_tool_calls(o.tools.tool_calls);
       write_ndjson(w, j);
     }
-    write_ndjson(w, final_object(o, "", false));
+    write_ndjson(w, final_object(o, "", "", false));
   };
   return r;
 }
@@ -287,7 +292,11 @@ HttpResponse handle_generate(ApiContext& ctx, const HttpRequest& req, bool chat)
 HttpResponse handle_tags(ApiContext& ctx) {
   json models = json::array();
   for (const auto& m : ctx.models.resolver().list()) {
-    json e{{"name", m.name}, {"model", m.name}, {"modified_at", m.modified_at}, {"size", m.size}, {"digest", m.digest}};
+    json e{{"name", m.name},
+           {"model", m.name},
+           {"modified_at", m.modified_at},
+           {"size", m.size},
+           {"digest", bare_digest(m.digest)}};
     if (auto s = summarize_gguf(m.path)) e["details"] = s->details;
     models.push_back(std::move(e));
   }
@@ -310,19 +319,24 @@ HttpResponse handle_show(ApiContext& ctx, const HttpRequest& req) {
   for (const auto& [k, v] : m->parameters.items()) params += k + " " + (v.is_string() ? v.get<std::string>() : v.dump()) + "\n";
   std::string modelfile = "# Modelfile generated by hearth\nFROM " + m->path + "\n";
   if (!m->system.empty()) modelfile += "SYSTEM \"\"\"" + m->system + "\"\"\"\n";
-  json caps = json::array({"completion"});
-  if (tmpl.find("tools") != std::string::npos) caps.push_back("tools");
+  json caps = json(template_capabilities(tmpl));
   json out{{"modelfile", modelfile}, {"parameters", params},   {"template", tmpl},  {"details", s->details},
            {"model_info", s->model_info}, {"capabilities", caps}, {"modified_at", m->modified_at}};
   if (!m->system.empty()) out["system"] = m->system;
+  if (m->messages.is_array() && !m->messages.empty()) out["messages"] = m->messages;
   return json_response(out);
 }
 
 HttpResponse handle_ps(ApiContext& ctx) {
   json models = json::array();
   for (const auto& r : ctx.models.resident()) {
-    json e{{"name", r.info.name}, {"model", r.info.name}, {"size", r.bytes}, {"digest", r.info.digest},
-           {"details", details_json(r.arch, r.file_type, r.n_params)}, {"size_vram", 0}, {"context_length", r.n_ctx}};
+    json e{{"name", r.info.name},
+           {"model", r.info.name},
+           {"size", r.bytes},
+           {"digest", bare_digest(r.info.digest)},
+           {"details", details_json(r.arch, r.file_type, r.n_params)},
+           {"size_vram", 0},
+           {"context_length", r.n_ctx}};
     if (r.expires_at) {
       e["expires_at"] = rfc3339_utc(*r.expires_at);
     } else {
@@ -343,6 +357,12 @@ void add_ollama_routes(Server& server) {
   server.add_route("GET", "/api/tags", "/api/tags", [ctx](const HttpRequest&) { return handle_tags(*ctx); });
   server.add_route("POST", "/api/show", "/api/show", [ctx](const HttpRequest& r) { return handle_show(*ctx, r); });
   server.add_route("GET", "/api/ps", "/api/ps", [ctx](const HttpRequest&) { return handle_ps(*ctx); });
+  // Ollama routes hearth does not implement: a clear 501 rather than "no route".
+  for (const char* path : {"/api/embed", "/api/embeddings"}) {
+    server.add_route("POST", path, path, [path](const HttpRequest&) {
+      return error_response(501, json{{"error", std::string(path) + " is not supported by hearth yet"}});
+    });
+  }
   server.add_route("GET", "/api/version", "/api/version", [](const HttpRequest&) {
     HttpResponse r;
     r.body = json{{"version", "0.1.0"}}.dump();

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "base/timer.h"
+#include "server/options.h"
 #include "server/server.h"
 #include "server/stream.h"
 
@@ -34,7 +35,8 @@ json bytes_of(const std::string& s) {
 }
 
 // Fields both endpoints share. `chat` selects chat-only fields and the max_tokens default.
-Status parse_openai(const json& body, bool chat, GenerationJob& job, bool& stream, bool& include_usage) {
+Status parse_openai(const json& body, const json& model_params, bool chat, GenerationJob& job, bool& stream,
+                    bool& include_usage) {
   HEARTH_TRY(read_string(body, "model", job.model));
   if (job.model.empty()) return make_error_kind(ErrorKind::kInvalidArgument, "invalid request: 'model' is required");
   HEARTH_TRY(read_bool(body, "stream", stream));
@@ -51,6 +53,10 @@ Status parse_openai(const json& body, bool chat, GenerationJob& job, bool& strea
   sp.top_k = 0;
   sp.min_p = 0.0f;
   sp.repeat_penalty = 1.0f;
+  job.n_predict = chat ? -1 : 16;  // OpenAI's defaults: chat until done, completions 16 tokens
+  // The model's Modelfile PARAMETERs apply under the request's fields, as through Ollama's API.
+  HEARTH_TRY(apply_ollama_options(model_params, "parameters", job));
+  if (job.n_predict < -1) job.n_predict = -1;
   HEARTH_TRY(read_number(body, "temperature", sp.temperature));
   HEARTH_TRY(read_number(body, "top_p", sp.top_p));
   HEARTH_TRY(read_int(body, "top_k", sp.top_k));
@@ -62,11 +68,28 @@ Status parse_openai(const json& body, bool chat, GenerationJob& job, bool& strea
   HEARTH_TRY(read_int(body, "seed", seed));
   if (seed >= 0) sp.seed = static_cast<uint64_t>(seed);
   HEARTH_TRY(read_string_list(body, "stop", job.stop));
-  job.n_predict = chat ? -1 : 16;  // OpenAI's defaults: chat until done, completions 16 tokens
+  HEARTH_TRY(validate_sampling(sp, ""));
   HEARTH_TRY(read_int(body, "max_tokens", job.n_predict));
   if (chat) HEARTH_TRY(read_int(body, "max_completion_tokens", job.n_predict));
   if (job.n_predict < -1) return make_error_kind(ErrorKind::kInvalidArgument, "invalid request: 'max_tokens' must be >= 0");
   HEARTH_TRY(read_bool(body, "truncate", job.truncate));  // hearth extension
+  if (chat) {
+    // reasoning_effort "low" | "medium" | "high" (thinking on) or "none" (off); `think` as in Ollama.
+    std::string effort;
+    HEARTH_TRY(read_string(body, "reasoning_effort", effort));
+    if (!effort.empty()) {
+      if (effort == "none")
+        job.think = false;
+      else if (effort == "low" || effort == "medium" || effort == "high")
+        job.think = true;
+      else
+        return make_error_kind(ErrorKind::kInvalidArgument,
+                               "invalid request: 'reasoning_effort' must be none, low, medium or high");
+    }
+    auto think = parse_think(body);
+    if (!think) return std::unexpected(think.error());
+    if (*think) job.think = *think;
+  }
   return {};
 }
 
@@ -146,7 +169,13 @@ HttpResponse handle_completion(ApiContext& ctx, const HttpRequest& req, bool cha
   GenerationJob job;
   job.chat = chat;
   bool stream = false, include_usage = false;
-  if (auto s = parse_openai(*body, chat, job, stream, include_usage); !s) return openai_error(s.error());
+  json model_params = json::object();
+  if (auto it = body->find("model"); it != body->end() && it->is_string() && !it->get<std::string>().empty()) {
+    auto resolved = ctx.models.resolver().resolve(it->get<std::string>());
+    if (!resolved) return openai_error(resolved.error());
+    model_params = resolved->parameters;
+  }
+  if (auto s = parse_openai(*body, model_params, chat, job, stream, include_usage); !s) return openai_error(s.error());
   bool want_logprobs = false;
   if (chat) {
     std::optional<json> msgs, tools, rf;
@@ -241,7 +270,7 @@ HttpResponse handle_completion(ApiContext& ctx, const HttpRequest& req, bool cha
   if (!stream) {
     LogprobAcc lps;
     GenerationOutcome o = run_generation(*st->handle, st->prep, st->tool_format, ctx.metrics,
-                                         [&](const StreamEvent& ev, const std::string&) {
+                                         [&](const StreamEvent& ev, const std::string&, const std::string&) {
                                            if (st->want_logprobs) lps.add(ev, *st->tok);
                                            return true;
                                          });
@@ -249,8 +278,9 @@ HttpResponse handle_completion(ApiContext& ctx, const HttpRequest& req, bool cha
     json out = envelope(false);
     json choice{{"index", 0}};
     if (chat) {
-      const std::string content = st->prep.parse_tools ? o.tools.content : o.text;
+      const std::string content = st->prep.parse_tools ? o.tools.content : o.content;
       json msg{{"role", "assistant"}, {"content", content}, {"refusal", nullptr}};
+      if (!o.thinking.empty()) msg["reasoning_content"] = o.thinking;
       if (!o.tools.tool_calls.empty()) {
         msg["tool_calls"] = openai_tool_calls(o.tools.tool_calls, false);
         if (content.empty()) msg["content"] = nullptr;
@@ -258,7 +288,7 @@ HttpResponse handle_completion(ApiContext& ctx, const HttpRequest& req, bool cha
       choice["message"] = msg;
       choice["logprobs"] = st->want_logprobs ? lps.chat_json() : json(nullptr);
     } else {
-      choice["text"] = o.text;
+      choice["text"] = o.content;
       choice["logprobs"] = st->want_logprobs ? lps.completion_json() : json(nullptr);
     }
     choice["finish_reason"] = finish_reason(o);
@@ -285,6 +315,14 @@ HttpResponse handle_completion(ApiContext& ctx, const HttpRequest& req, bool cha
       if (st->include_usage) j["usage"] = nullptr;
       return j;
     };
+    // Chat deltas carry the thinking as reasoning_content, beside (not inside) the content.
+    auto delta = [&](const std::string& content, const std::string& thinking) {
+      if (!st->chat) return json(content);
+      json d = json::object();
+      if (!thinking.empty()) d["reasoning_content"] = thinking;
+      if (!content.empty() || thinking.empty()) d["content"] = content;
+      return d;
+    };
     LogprobAcc lps;
     auto lp_json = [&] {
       if (!st->want_logprobs || lps.empty()) return json(nullptr);
@@ -297,21 +335,21 @@ HttpResponse handle_completion(ApiContext& ctx, const HttpRequest& req, bool cha
       st->handle->cancel();
       return;
     }
-    GenerationOutcome o = run_generation(*st->handle, st->prep, st->tool_format, *metrics,
-                                         [&](const StreamEvent& ev, const std::string& content) {
-                                           if (st->want_logprobs) lps.add(ev, *st->tok);
-                                           if (content.empty()) return true;
-                                           json d = st->chat ? json{{"content", content}} : json(content);
-                                           return write_sse(w, chunk(std::move(d), lp_json(), nullptr));
-                                         });
+    GenerationOutcome o =
+        run_generation(*st->handle, st->prep, st->tool_format, *metrics,
+                       [&](const StreamEvent& ev, const std::string& content, const std::string& thinking) {
+                         if (st->want_logprobs) lps.add(ev, *st->tok);
+                         if (content.empty() && (thinking.empty() || !st->chat)) return true;
+                         return write_sse(w, chunk(delta(content, thinking), lp_json(), nullptr));
+                       });
     if (o.client_gone) return;
     if (o.error) {
       write_sse(w, json{{"error", {{"message", o.error->message}, {"type", "server_error"}, {"param", nullptr}, {"code", nullptr}}}});
       write_sse_done(w);
       return;
     }
-    if (!o.tail_content.empty()) {
-      write_sse(w, chunk(st->chat ? json{{"content", o.tail_content}} : json(o.tail_content), lp_json(), nullptr));
+    if (!o.tail_content.empty() || (st->chat && !o.tail_thinking.empty())) {
+      write_sse(w, chunk(delta(o.tail_content, o.tail_thinking), lp_json(), nullptr));
     }
     if (!o.tools.tool_calls.empty()) write_sse(w, chunk(json{{"tool_calls", openai_tool_calls(o.tools.tool_calls, true)}}, nullptr, nullptr));
     write_sse(w, chunk(st->chat ? json::object() : json(""), lp_json(), finish_reason(o)));
@@ -327,7 +365,8 @@ HttpResponse handle_completion(ApiContext& ctx, const HttpRequest& req, bool cha
 }
 
 json model_object(const ResolvedModel& m) {
-  return json{{"id", m.name}, {"object", "model"}, {"created", 0}, {"owned_by", "hearth"}};
+  // created: the GGUF file's or the store manifest's modification time.
+  return json{{"id", m.name}, {"object", "model"}, {"created", m.modified_unix}, {"owned_by", "hearth"}};
 }
 
 }  // namespace
@@ -338,6 +377,16 @@ void add_openai_routes(Server& server) {
                    [ctx](const HttpRequest& r) { return handle_completion(*ctx, r, true); });
   server.add_route("POST", "/v1/completions", "/v1/completions",
                    [ctx](const HttpRequest& r) { return handle_completion(*ctx, r, false); });
+  // OpenAI endpoints hearth does not implement: a 501 that says so rather than "no route".
+  for (const char* pattern :
+       {"/v1/embeddings", "/v1/audio/.*", "/v1/images/.*", "/v1/moderations", "/v1/responses", "/v1/files.*",
+        "/v1/batches.*", "/v1/fine_tuning/.*", "/v1/assistants.*", "/v1/threads.*"}) {
+    for (const char* method : {"GET", "POST"}) {
+      server.add_route(method, pattern, "/v1/unsupported", [](const HttpRequest& req) {
+        return openai_error(501, req.path + " is not supported by hearth yet", nullptr, "not_supported");
+      });
+    }
+  }
   server.add_route("GET", "/v1/models", "/v1/models", [ctx](const HttpRequest&) {
     json data = json::array();
     for (const auto& m : ctx->models.resolver().list()) data.push_back(model_object(m));

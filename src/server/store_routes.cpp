@@ -271,10 +271,13 @@ Result<ResolvedModel> StoreModelResolver::resolve(const std::string& name) const
   struct stat st {};
   if (::stat(store_.manifest_path(*n).c_str(), &st) == 0) {
     m.modified_at = rfc3339_utc(std::chrono::system_clock::from_time_t(st.st_mtime));
+    m.modified_unix = st.st_mtime;
   }
-  if (r->template_text.find("{%") != std::string::npos) m.chat_template = r->template_text;
+  // Jinja or Ollama Go template: text/chat.cpp picks the executor by the template's kind.
+  m.chat_template = r->template_text;
   m.system = r->system;
   m.parameters = nlohmann::ordered_json::parse(r->params.dump());
+  m.messages = nlohmann::ordered_json::parse(r->messages.dump());
   return m;
 }
 

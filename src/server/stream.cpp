@@ -23,6 +23,9 @@ GenerationOutcome run_generation(RequestHandle& handle, const PreparedGeneration
   GenerationOutcome out;
   std::optional<ToolCallStreamParser> parser;
   if (prep.parse_tools) parser.emplace(tool_format);
+  // Generated text -> thinking / content -> (content only) tool-call parser.
+  std::optional<ThinkingParser> thinker;
+  if (prep.parse_thinking) thinker.emplace(prep.thinking_open);
   bool cancelled = false;
   const auto cancel_deadline_step = std::chrono::milliseconds(100);
   int waits_after_cancel = 0;
@@ -44,19 +47,36 @@ GenerationOutcome run_generation(RequestHandle& handle, const PreparedGeneration
     }
     out.text += ev->text;
     if (cancelled) continue;
-    std::string content = parser ? parser->push(ev->text) : ev->text;
-    if (!on_token(*ev, content)) {
+    ThinkingDelta d;
+    if (thinker)
+      d = thinker->push(ev->text);
+    else
+      d.content = ev->text;
+    if (!prep.keep_thinking) d.thinking.clear();
+    out.thinking += d.thinking;
+    out.content += d.content;
+    std::string content = parser ? parser->push(d.content) : d.content;
+    if (!on_token(*ev, content, d.thinking)) {
       out.client_gone = true;
       cancelled = true;
       handle.cancel();
     }
   }
+  if (thinker) {
+    ThinkingDelta d = thinker->finish();
+    if (prep.keep_thinking) {
+      out.thinking += d.thinking;
+      out.tail_thinking = std::move(d.thinking);
+    }
+    out.content += d.content;
+    out.tail_content = parser ? parser->push(d.content) : d.content;
+  }
   if (parser) {
     ParsedToolOutput rest = parser->finish();
-    out.tail_content = rest.content;
+    out.tail_content += rest.content;
     out.tools.tool_calls = std::move(rest.tool_calls);
-    // The complete parse of the whole text gives the non-streaming content.
-    out.tools.content = parse_tool_calls(tool_format, out.text).content;
+    // The complete parse of the whole content gives the non-streaming content.
+    out.tools.content = parse_tool_calls(tool_format, out.content).content;
   }
   return out;
 }

@@ -13,22 +13,29 @@
 #include "server/chat_request.h"
 #include "server/http_types.h"
 #include "server/metrics.h"
+#include "text/thinking.h"
 #include "text/tool_calls.h"
 
 namespace hearth::server {
 
 struct GenerationOutcome {
   std::string text;               // all generated text (stop strings removed)
+  std::string content;            // the text without the thinking part
+  std::string thinking;           // the thinking part (empty unless the model thought and it is kept)
   ParsedToolOutput tools;         // when tools were parsed: content outside calls + the calls
-  std::string tail_content;       // streaming with tools: content released only at the end
+  std::string tail_content;       // streaming: content released only at the end (held tool call / tag bytes)
+  std::string tail_thinking;      // streaming: thinking released only at the end
   FinishInfo finish;
   std::optional<Error> error;     // the generation failed after it started
   bool client_gone = false;
 };
 
 // Called for each token. `content` is the text that may be shown now (empty while a possible
-// tool call or stop string is held back). Return false when the client is gone.
-using TokenCallback = std::function<bool(const StreamEvent& ev, const std::string& content)>;
+// tool call, thinking tag or stop string is held back); `thinking` the thinking text that may be
+// shown now (text/thinking.h splits them; tool calls are parsed from the content only). Return
+// false when the client is gone.
+using TokenCallback =
+    std::function<bool(const StreamEvent& ev, const std::string& content, const std::string& thinking)>;
 
 // Runs the request to completion. On a false return from on_token the request is cancelled and
 // the loop waits for the scheduler to confirm (so its KV blocks are free when this returns).

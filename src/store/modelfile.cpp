@@ -9,6 +9,7 @@
 #include "base/thread_pool.h"
 #include "quantize/quantize.h"
 #include "quantize/recipe.h"
+#include "text/chat.h"
 
 namespace fs = std::filesystem;
 
@@ -180,6 +181,12 @@ Status create_model(Store& store, const ModelName& name, const Modelfile& mf, co
   auto status = [&](const std::string& s) {
     if (opts.on_status) opts.on_status(s);
   };
+  // A TEMPLATE outside what hearth executes fails the create (never accepted and then ignored).
+  if (mf.template_text && !mf.template_text->empty()) {
+    if (auto st = validate_chat_template(*mf.template_text); !st) {
+      return make_error_kind(ErrorKind::kInvalidArgument, "TEMPLATE: {}", st.error().message);
+    }
+  }
   auto lock = store.lock_shared();
   if (!lock) return std::unexpected(lock.error());
   Manifest m;

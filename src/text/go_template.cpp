@@ -452,7 +452,7 @@ class Parser {
       if (names.size() > 1 && toks[j].type != T::kDeclare) fail(line, "range variables must be declared with :=");
       p.assign = toks[j].type == T::kAssign;
       p.decl = names;
-      for (const auto& v : names) vars_.insert("$" + lower(v));
+      for (const auto& v : names) vars_.insert(var_key(v));
       i = j + 1;
     }
     parse_commands(toks, i, toks.size(), p, line);
@@ -500,7 +500,7 @@ class Parser {
       case T::kVar:
         o.kind = Operand::kVar;
         o.name = t.text;
-        vars_.insert("$" + lower(t.text));
+        vars_.insert(var_key(t.text));
         break;
       case T::kString:
         o.kind = Operand::kLiteral;
@@ -577,6 +577,13 @@ class Parser {
     } catch (const std::exception&) {
     }
     fail(line, "bad number syntax: " + s);
+  }
+
+  // "$name" lowercased (built by appending: GCC 12 warns falsely on "$" + std::string&&).
+  static std::string var_key(const std::string& name) {
+    std::string k(1, '$');
+    k.append(lower(name));
+    return k;
   }
 
   static std::string lower(std::string s) {

@@ -177,7 +177,7 @@ TEST(RegistryApi, PullCopyDeleteBlobsCreate) {
   ASSERT_TRUE(rm.has_value()) << rm.error().message;
   EXPECT_EQ(rm->system, "You are terse.");
   EXPECT_DOUBLE_EQ(rm->parameters["temperature"].get<double>(), 0.5);
-  EXPECT_TRUE(rm->chat_template.empty());  // the fixture's Go template is not Jinja
+  EXPECT_EQ(rm->chat_template, "{{ .Prompt }}");  // Go templates are served (text/go_template.h)
   EXPECT_EQ(resolver.resolve("nothere").error().kind, ErrorKind::kNotFound);
   // Chained after a --model NAME=PATH resolver: both kinds of names resolve.
   auto local = server::LocalModelResolver::create({{"side", dir / "m.gguf"}}, "");

@@ -98,9 +98,12 @@ TEST_F(ServerTest, GreedyGenerateEqualsCliRaw) {
   auto c = srv_->client();
   int status = 0;
   auto j = post_json(c, "/api/generate",
-                     {{"model", "stories"}, {"prompt", prompt}, {"raw", true}, {"stream", false},
-                      // Ollama's default repeat_penalty is 1.1; the CLI's is 1 (off).
-                      {"options", {{"temperature", 0}, {"num_predict", 40}, {"repeat_penalty", 1.0}}}},
+                     {{"model", "stories"},
+                      {"prompt", prompt},
+                      {"raw", true},
+                      {"stream", false},
+                      // Ollama's default repeat_penalty is 1.0 (off) like the CLI's: temperature 0 alone is greedy.
+                      {"options", {{"temperature", 0}, {"num_predict", 40}}}},
                      &status);
   ASSERT_EQ(status, 200) << j.dump();
   EXPECT_EQ(j["response"].get<std::string>(), expected);

@@ -152,6 +152,15 @@ TEST(CliRun, ShowVerbosePrintsEveryMetadataKey) {
   }
 }
 
+TEST(CliRun, OutOfRangeParametersAreRefused) {
+  test::expect_one_line_error(run_hearth("run " + kStories + " hi --temperature -1"),
+                              "'parameters.temperature' must be >= 0", 1);
+  const auto r = run_with_stdin("run -i " + kStories, "/set parameter top_p 2\n/bye\n");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Couldn't set parameter: 'parameters.top_p' must be between 0 and 1"), std::string::npos)
+      << r.out;
+}
+
 TEST(CliRun, KeepaliveAndInsecureAreAccepted) {
   const auto r = run_hearth("run " + kStories + " 'Once upon a time'" + kGreedy + " --keepalive 5m --insecure");
   EXPECT_EQ(r.exit_code, 0) << r.err;

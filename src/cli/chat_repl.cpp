@@ -227,7 +227,7 @@ LineReader::Status read_message(LineReader& reader, std::string& msg) {
     std::string more;
     st = reader.read(reader.tty() ? "... " : "", more);
     if (st == LineReader::Status::kInterrupt) {
-      msg.clear();
+      msg = "\"\"\"";  // the block is dropped; not an empty-prompt Ctrl-C
       return st;
     }
     if (st == LineReader::Status::kEof) break;
@@ -325,7 +325,9 @@ int chat_repl(RunContext& ctx) {
     auto reply =
         stream_reply(*ctx.lm->tokenizer, *ctx.session, tokenize_chat_prompt(*ctx.lm->tokenizer, *prompt), *opts);
     const double total = timer.seconds();
-    std::fputs("\n\n", stdout);
+    spin.stop();
+    // The reply ends its line, then one blank line before the next prompt.
+    std::fputs(out.at_line_start() ? "\n" : "\n\n", stdout);
     std::fflush(stdout);
     if (!reply) {
       fmt::print(stderr, "hearth: error: {}\n", reply.error().message);

@@ -113,6 +113,9 @@ LineReader::Status LineReader::read(const std::string& prompt, std::string& line
     int count = 0;
     const char* s = el_gets(m.el, &count);
     if (m.ctrl_c) {
+      // The dropped text is returned so the caller can tell Ctrl-C on an empty line (twice: exit).
+      if (s != nullptr && count > 0) line.assign(s, static_cast<size_t>(count));
+      if (!line.empty() && line.back() == '\n') line.pop_back();
       std::fputc('\n', stdout);
       return Status::kInterrupt;
     }

@@ -28,7 +28,8 @@ class LineReader {
   LineReader(const LineReader&) = delete;
   LineReader& operator=(const LineReader&) = delete;
 
-  // One line without its newline. kInterrupt: Ctrl-C at the prompt (the typed text is dropped).
+  // One line without its newline. kInterrupt: Ctrl-C at the prompt; `line` then holds the text
+  // that was dropped (empty: Ctrl-C on an empty line).
   Status read(const std::string& prompt, std::string& line);
   void add_history(const std::string& line);
   void set_history(bool on) { history_on_ = on; }

@@ -4,29 +4,12 @@
 
 #include <cmath>
 
+#include "server/options.h"
 #include "store/modelfile.h"
 
 namespace hearth::cli {
 
 namespace {
-
-Status read_float(const nlohmann::json& p, const char* key, float& out) {
-  auto it = p.find(key);
-  if (it == p.end() || it->is_null()) return {};
-  if (!it->is_number()) return make_error_kind(ErrorKind::kInvalidArgument, "parameter '{}' must be a number", key);
-  out = it->get<float>();
-  return {};
-}
-
-Status read_int(const nlohmann::json& p, const char* key, int64_t& out) {
-  auto it = p.find(key);
-  if (it == p.end() || it->is_null()) return {};
-  if (!it->is_number_integer()) {
-    return make_error_kind(ErrorKind::kInvalidArgument, "parameter '{}' must be an integer", key);
-  }
-  out = it->get<int64_t>();
-  return {};
-}
 
 // "1.500000" -> "1.5"
 std::string trim_fraction(std::string s) {
@@ -55,37 +38,26 @@ const std::vector<std::string>& supported_parameters() {
 }
 
 Result<EffectiveParams> effective_params(const nlohmann::json& p) {
+  // The server's reader of Ollama options / Modelfile PARAMETERs (types and ranges checked the
+  // same way, errors name 'parameters.KEY'), over the CLI's own defaults.
+  server::GenerationJob job;
+  job.sampling = SamplingParams{};
+  const auto opts = server::json::parse(p.dump());
+  if (auto st = server::apply_ollama_options(opts, "parameters", job); !st) {
+    Error e = st.error();
+    constexpr std::string_view kApiPrefix = "invalid request: ";  // the HTTP APIs' wording
+    if (e.message.rfind(kApiPrefix, 0) == 0) e.message.erase(0, kApiPrefix.size());
+    return std::unexpected(e);
+  }
+  if (job.num_ctx < 0 || job.num_ctx > (1 << 24)) {
+    return make_error_kind(ErrorKind::kInvalidArgument, "parameter 'num_ctx' out of range: {}", job.num_ctx);
+  }
   EffectiveParams e;
-  SamplingParams& s = e.gen.sampling;
-  HEARTH_TRY(read_float(p, "temperature", s.temperature));
-  HEARTH_TRY(read_float(p, "top_p", s.top_p));
-  HEARTH_TRY(read_float(p, "min_p", s.min_p));
-  HEARTH_TRY(read_float(p, "repeat_penalty", s.repeat_penalty));
-  HEARTH_TRY(read_float(p, "presence_penalty", s.presence_penalty));
-  HEARTH_TRY(read_float(p, "frequency_penalty", s.frequency_penalty));
-  int64_t v = s.top_k;
-  HEARTH_TRY(read_int(p, "top_k", v));
-  s.top_k = static_cast<int32_t>(v);
-  v = s.repeat_last_n;
-  HEARTH_TRY(read_int(p, "repeat_last_n", v));
-  s.repeat_last_n = static_cast<int32_t>(v);
-  v = -1;
-  HEARTH_TRY(read_int(p, "seed", v));
-  s.seed = v < 0 ? 0xFFFFFFFFu : static_cast<uint64_t>(v);
-  v = -1;
-  HEARTH_TRY(read_int(p, "num_predict", v));
-  e.gen.n_predict = v < -1 ? -1 : static_cast<int>(v);  // Ollama: -2 = fill the context
-  v = 0;
-  HEARTH_TRY(read_int(p, "num_ctx", v));
-  if (v < 0 || v > (1 << 24))
-    return make_error_kind(ErrorKind::kInvalidArgument, "parameter 'num_ctx' out of range: {}", v);
-  e.num_ctx = static_cast<int>(v);
-  if (auto it = p.find("stop"); it != p.end() && !it->is_null()) {
-    const nlohmann::json arr = it->is_array() ? *it : nlohmann::json::array({*it});
-    for (const auto& x : arr) {
-      if (!x.is_string()) return make_error_kind(ErrorKind::kInvalidArgument, "parameter 'stop' must be strings");
-      if (!x.get<std::string>().empty()) e.stop.push_back(x.get<std::string>());
-    }
+  e.gen.sampling = job.sampling;
+  e.gen.n_predict = job.n_predict < -1 ? -1 : job.n_predict;  // Ollama: -2 = fill the context
+  e.num_ctx = job.num_ctx;
+  for (const auto& s : job.stop) {
+    if (!s.empty()) e.stop.push_back(s);
   }
   return e;
 }

@@ -138,6 +138,29 @@ TEST(CliRun, FormatJsonConstrainsTheOutput) {
   test::expect_one_line_error(run_hearth("run " + kStories + " hi --format yaml"), "only 'json'", 1);
 }
 
+TEST(CliRun, ShowVerbosePrintsEveryMetadataKey) {
+  const auto plain = run_hearth("show " + kStories);
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_EQ(plain.out.find("Metadata"), std::string::npos);
+  for (const char* flag : {"-v", "--verbose"}) {
+    const auto r = run_hearth("show " + kStories + " " + flag);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("  Metadata\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("general.architecture"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("tokenizer.ggml.tokens"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("items]"), std::string::npos) << r.out;  // arrays by their length
+  }
+}
+
+TEST(CliRun, OutOfRangeParametersAreRefused) {
+  test::expect_one_line_error(run_hearth("run " + kStories + " hi --temperature -1"),
+                              "'parameters.temperature' must be >= 0", 1);
+  const auto r = run_with_stdin("run -i " + kStories, "/set parameter top_p 2\n/bye\n");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Couldn't set parameter: 'parameters.top_p' must be between 0 and 1"), std::string::npos)
+      << r.out;
+}
+
 TEST(CliRun, KeepaliveAndInsecureAreAccepted) {
   const auto r = run_hearth("run " + kStories + " 'Once upon a time'" + kGreedy + " --keepalive 5m --insecure");
   EXPECT_EQ(r.exit_code, 0) << r.err;

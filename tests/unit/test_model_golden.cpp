@@ -196,7 +196,7 @@ TEST(ModelGolden, CliRunPrintsLlamaCppContinuation) {
   while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
   const int rc = pclose(p);
   EXPECT_EQ(rc, 0);
-  EXPECT_EQ(out, cs["text"].get<std::string>());
+  EXPECT_EQ(out, cs["text"].get<std::string>() + "\n");  // one-shot output ends its line, like Ollama's
 }
 
 }  // namespace

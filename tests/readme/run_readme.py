@@ -11,8 +11,8 @@ fence says why:
 
 A block fails when a command in it fails (each block runs under `bash -e -o pipefail`) or when an
 expected-output comment does not match: a line `# → TEXT` after a command means the block's output
-must contain TEXT; `...` in TEXT stands for anything (so ids and timings can vary), and a block whose
-`# →` lines are all `...`-free must match them exactly in order.
+must contain TEXT, whitespace aside; `...` in TEXT stands for anything (so ids and timings can
+vary), and continuation lines (`#   more`) belong to the `# →` line above them.
 
 Variables assigned at the start of a line (`M=...`) carry over to later blocks, as they would in the
 reader's shell. A line starting `hearth serve` and ending in `&` is followed by a wait until the
@@ -94,8 +94,9 @@ def expectations(text):
 
 
 def matches(expected, output):
-    flat = " ".join(output.split())
-    parts = [" ".join(p.split()) for p in expected.split("...")]
+    # Whitespace is ignored: the README wraps long outputs over several comment lines.
+    flat = "".join(output.split())
+    parts = ["".join(p.split()) for p in expected.split("...")]
     pos = 0
     for p in parts:
         if not p:

@@ -17,7 +17,7 @@ struct ChatRequest {
   std::optional<nlohmann::ordered_json> tools;
   bool add_generation_prompt = true;
   nlohmann::ordered_json extra = nlohmann::ordered_json::object();  // extra template variables
-  // Budgets for the template render (defaults: 10M steps, 16 MiB, 400 nested macro calls) and
+  // Budgets for the template render (defaults: 10M steps, 16 MiB, 256 nested macro calls) and
   // its cancellation check.
   jinja::RenderLimits limits;
 };

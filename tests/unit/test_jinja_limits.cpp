@@ -150,6 +150,13 @@ TEST(JinjaLimits, DeeplyNestedValuesAndCyclesAreRefused) {
   EXPECT_NE(c.error().message.find("nesting limit"), std::string::npos) << c.error().message;
 }
 
+TEST(JinjaLimits, RaisedMultiLineMessagesBecomeOneLine) {
+  // Found by fuzz/jinja_fuzz: error messages must stay one line.
+  auto r = R("{{ raise_exception('first\nsecond') }}");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().message, "template line 1: raise_exception: first second");
+}
+
 TEST(JinjaLimits, RangeIsBounded) {
   auto r = R("{{ range(100001) | length }}");
   ASSERT_FALSE(r.has_value());

@@ -18,6 +18,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   auto g = hearth::parse_gbnf(*gbnf);
+  // A schema whose $ref recurses on the left (issue 12 item 8) converts to a left-recursive
+  // grammar that the parser refuses with a 400: an accepted outcome, not a converter bug.
+  if (!g && g.error().message.find("left-recursive") != std::string::npos) return 0;
   if (!g) hearth::fuzz::fail("json_schema_fuzz", "converter emitted a grammar that does not parse", g.error().message);
   return 0;
 }

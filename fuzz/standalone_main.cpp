@@ -128,7 +128,7 @@ void mutate(Bytes& b, const std::vector<Bytes>& seeds, std::mt19937_64& rng) {
 fs::path crash_file(const char* argv0) {
   const char* dir = std::getenv("HEARTH_FUZZ_CRASH_DIR");
   std::string name = fs::path(argv0).filename().string();
-  if (auto p = name.find("_standalone"); p != std::string::npos) name.erase(p);
+  if (auto p = name.find("_fuzz"); p != std::string::npos) name.erase(p);  // jinja_fuzz_standalone -> jinja
   return fs::path(dir && *dir ? dir : ".") / ("fuzz-crash-" + name + ".bin");
 }
 

@@ -10,6 +10,13 @@
 namespace hearth {
 namespace {
 
+// A character for an error message: control bytes and non-ASCII as \xNN, so messages stay one line.
+std::string show_char(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  if (u >= 0x20 && u < 0x7f) return std::string(1, c);
+  return fmt::format("\\x{:02x}", u);
+}
+
 struct ParseError {
   size_t offset;
   std::string message;
@@ -126,7 +133,7 @@ class Parser {
       case 'r': return '\r';
       case 'n': return '\n';
       case '\\': case '"': case '[': case ']': case '-': case '^': return static_cast<uint32_t>(e);
-      default: fail(start, fmt::format("unknown escape '\\{}'", e));
+      default: fail(start, fmt::format("unknown escape '\\{}'", show_char(e)));
     }
   }
 
@@ -222,7 +229,7 @@ void Parser::parse_sequence(const std::string& rule_name, std::vector<GElem>& ou
       out.push_back({GType::kCharAny, 0});
       skip_space(nested);
     } else if (c == '*' || c == '+' || c == '?' || c == '{') {
-      if (last_sym_start == out.size()) fail(here, fmt::format("expecting an item before '{}'", c));
+      if (last_sym_start == out.size()) fail(here, fmt::format("expecting an item before '{}'", show_char(c)));
       uint64_t min_times = 0;
       int64_t max_times = -1;  // unbounded
       ++pos_;
@@ -300,7 +307,7 @@ void Parser::parse_rule() {
   if (cur() == '\n') {
     ++pos_;
   } else if (!at_end()) {
-    fail(pos_, fmt::format("unexpected '{}'", cur()));
+    fail(pos_, fmt::format("unexpected '{}'", show_char(cur())));
   }
   skip_space(true);
 }

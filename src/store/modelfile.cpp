@@ -74,7 +74,37 @@ Result<nlohmann::json> typed_parameter(const std::string& key, const std::string
   return make_error_kind(ErrorKind::kInvalidArgument, "parameter {}: '{}' is not a valid value", key, value);
 }
 
+namespace {
+
+// Offset of the first byte that is not part of well-formed UTF-8 (no overlongs, surrogates or
+// code points past U+10FFFF), or npos. Every field ends up in JSON, which must be UTF-8.
+size_t invalid_utf8_at(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (n == 0 || (n == 2 && c < 0xc2) || i + n > s.size()) return i;
+    uint32_t cp = n == 1 ? c : c & (0x7f >> n);
+    for (size_t k = 1; k < n; ++k) {
+      const auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xc0) != 0x80) return i;
+      cp = (cp << 6) | (d & 0x3f);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+      return i;
+    i += n;
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
 Result<Modelfile> parse_modelfile(std::string_view text) {
+  if (const size_t bad = invalid_utf8_at(text); bad != std::string_view::npos) {
+    const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n');
+    return make_error_kind(ErrorKind::kInvalidArgument, "Modelfile line {}: invalid UTF-8; a Modelfile must be UTF-8 text",
+                           line);
+  }
   Modelfile mf;
   size_t pos = 0;
   int line_no = 0;

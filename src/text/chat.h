@@ -22,7 +22,7 @@ struct ChatRequest {
   // nullopt leaves the template's default. See text/thinking.h for splitting the output.
   std::optional<bool> think;
   nlohmann::ordered_json extra = nlohmann::ordered_json::object();  // extra template variables
-  // Budgets for the template render (defaults: 10M steps, 16 MiB, 400 nested macro calls) and
+  // Budgets for the template render (defaults: 10M steps, 16 MiB, 256 nested macro calls) and
   // its cancellation check.
   jinja::RenderLimits limits;
 };

@@ -51,6 +51,9 @@ TEST(StoreModelfile, ErrorsNameTheLine) {
       {"FROM x\nMESSAGE robot hi\n", "line 2: MESSAGE role"},
       {"FROM x\nFOO bar\n", "line 2: unknown command 'FOO'"},
       {"PARAMETER top_k 4\n", "no FROM"},
+      // Found by fuzz/modelfile_fuzz: invalid UTF-8 in a value made the later JSON dump throw.
+      {"FROM x\nPARAMETER stop \"\xff\"\n", "line 2: invalid UTF-8"},
+      {"FROM x\nSYSTEM ok\nTEMPLATE \"\"\"\n\xed\xa0\x80\"\"\"\n", "line 4: invalid UTF-8"},
   };
   for (const auto& c : cases) {
     auto mf = store::parse_modelfile(c.text);

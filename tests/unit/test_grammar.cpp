@@ -40,6 +40,10 @@ TEST(GrammarParser, ErrorsNameLineAndColumn) {
   EXPECT_NE(parse_error("root ::= \"a\"{3,1}\n").find("maximum is below its minimum"), std::string::npos);
   EXPECT_NE(parse_error("root ::= (\"a\" | \"b\"\n").find("expecting ')'"), std::string::npos);
   EXPECT_NE(parse_error("root ::= \"\\q\"\n").find("unknown escape"), std::string::npos);
+  // Found by fuzz/gbnf_fuzz: a raw newline or control byte in the message broke the one-line rule.
+  EXPECT_NE(parse_error("root ::= [\\\n]").find("unknown escape '\\\\x0a'"), std::string::npos)
+      << parse_error("root ::= [\\\n]");
+  EXPECT_EQ(parse_error("root ::= \x0b").find('\v'), std::string::npos);
   EXPECT_NE(parse_error("root ::= \"a\"\nroot ::= \"b\"\n").find("line 2:1: rule 'root' is defined twice"),
             std::string::npos);
   EXPECT_NE(parse_error("a ::= \"x\"\n").find("no rule named 'root'"), std::string::npos);

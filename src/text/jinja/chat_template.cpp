@@ -14,6 +14,9 @@ namespace {
 std::unexpected<Error> format_error(const JinjaError& e) {
   std::string msg = e.raised ? "raise_exception: " + std::string(e.what()) : std::string(e.what());
   msg = e.line > 0 ? "template line " + std::to_string(e.line) + ": " + msg : "template: " + msg;
+  // Errors are one line; a raise_exception() text may span several (found by fuzz/jinja_fuzz).
+  for (char& c : msg)
+    if (c == '\n' || c == '\r') c = ' ';
   return std::unexpected(Error{std::move(msg), e.cancelled ? ErrorKind::kCancelled : ErrorKind::kInvalidArgument});
 }
 

@@ -19,10 +19,13 @@ struct RenderLimits {
   size_t max_bytes = size_t{16} << 20;
   // Any single list / dict built while rendering (elements).
   size_t max_items = size_t{1} << 20;
-  // Nested macro calls (a macro calling itself).
-  int max_call_depth = 400;
-  // Machine stack the render may use; deeper expression nesting is refused before it overflows.
-  size_t max_stack_bytes = size_t{2} << 20;
+  // Nested macro calls (a macro calling itself). jinja2 under Python's recursion limit of 1000
+  // frames allows about as many.
+  int max_call_depth = 256;
+  // Machine stack the render may use; deeper nesting is refused before it overflows. A macro
+  // level takes about 2.8 KiB in Release (several times that under ASan), so the call depth
+  // limit is reached first; threads have 8 MiB.
+  size_t max_stack_bytes = size_t{4} << 20;
   // Length of one range() (jinja2's sandbox MAX_RANGE).
   int64_t max_range = 100'000;
   // Cancellation, polled every `poll_every` steps: a set flag or a true return ends the render

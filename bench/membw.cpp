@@ -14,6 +14,8 @@
 //
 //   g++ -O2 -march=native -pthread -o membw membw.cpp
 //   ./membw [threads] [MiB] [passes]      -> {"threads":2,"bytes":...,"gbps":...,"runs":[...]}
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -23,8 +25,6 @@
 #include <cstring>
 #include <thread>
 #include <vector>
-
-#include <sys/mman.h>
 
 #if defined(__AVX2__)
 #include <immintrin.h>
@@ -55,7 +55,10 @@ uint64_t sum_range(const uint8_t* p, size_t n) {
   uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
   size_t i = 0, m = n / 8;
   for (; i + 4 <= m; i += 4) {
-    a0 += q[i]; a1 += q[i + 1]; a2 += q[i + 2]; a3 += q[i + 3];
+    a0 += q[i];
+    a1 += q[i + 1];
+    a2 += q[i + 2];
+    a3 += q[i + 3];
   }
   uint64_t r = a0 + a1 + a2 + a3;
   for (i *= 8; i < n; ++i) r += p[i];
@@ -73,8 +76,8 @@ int main(int argc, char** argv) {
   const size_t bytes = mib << 20;
   const size_t slice = (bytes / threads) & ~size_t(4095);
 
-  uint8_t* buf = static_cast<uint8_t*>(std::aligned_alloc(size_t{2} << 20, (slice * threads + (size_t{2} << 20) - 1) &
-                                                                               ~((size_t{2} << 20) - 1)));
+  uint8_t* buf = static_cast<uint8_t*>(
+      std::aligned_alloc(size_t{2} << 20, (slice * threads + (size_t{2} << 20) - 1) & ~((size_t{2} << 20) - 1)));
   if (!buf) {
     std::fprintf(stderr, "membw: cannot allocate %zu MiB\n", mib);
     return 1;

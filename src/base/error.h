@@ -2,23 +2,23 @@
 // Messages are written for the user: say what is wrong and, where possible, what to do.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <expected>
 #include <string>
 #include <utility>
-
-#include <fmt/format.h>
 
 namespace hearth {
 
 // What kind of failure, so a front end can pick an exit code or HTTP status without parsing
 // the message. Most errors are kGeneric; only boundaries that need the distinction set one.
 enum class ErrorKind {
-  kGeneric,           // bad file, internal failure (HTTP 500 / exit 1)
-  kInvalidArgument,   // the caller's input is wrong: bad request field, prompt too long (400)
-  kNotFound,          // model, blob or file does not exist (404)
-  kResourceExhausted, // queue full, KV cache or memory budget exhausted (503 + Retry-After)
-  kCancelled,         // the client went away or asked to stop
-  kUnavailable,       // shutting down, or a remote end failed (503 / 502)
+  kGeneric,            // bad file, internal failure (HTTP 500 / exit 1)
+  kInvalidArgument,    // the caller's input is wrong: bad request field, prompt too long (400)
+  kNotFound,           // model, blob or file does not exist (404)
+  kResourceExhausted,  // queue full, KV cache or memory budget exhausted (503 + Retry-After)
+  kCancelled,          // the client went away or asked to stop
+  kUnavailable,        // shutting down, or a remote end failed (503 / 502)
 };
 
 struct Error {
@@ -39,8 +39,7 @@ template <class... Args>
 
 // make_error_kind(ErrorKind::kInvalidArgument, "prompt has {} tokens, context is {}", n, n_ctx)
 template <class... Args>
-[[nodiscard]] std::unexpected<Error> make_error_kind(ErrorKind kind, fmt::format_string<Args...> f,
-                                                     Args&&... args) {
+[[nodiscard]] std::unexpected<Error> make_error_kind(ErrorKind kind, fmt::format_string<Args...> f, Args&&... args) {
   return std::unexpected(Error{fmt::format(f, std::forward<Args>(args)...), kind});
 }
 
@@ -55,10 +54,10 @@ template <class T>
 }  // namespace hearth
 
 // Propagate an error from an expression returning Result<...>: HEARTH_TRY(do_thing());
-#define HEARTH_TRY(expr)                                   \
-  do {                                                     \
-    auto hearth_try_result_ = (expr);                      \
-    if (!hearth_try_result_) {                             \
-      return std::unexpected(hearth_try_result_.error());  \
-    }                                                      \
+#define HEARTH_TRY(expr)                                  \
+  do {                                                    \
+    auto hearth_try_result_ = (expr);                     \
+    if (!hearth_try_result_) {                            \
+      return std::unexpected(hearth_try_result_.error()); \
+    }                                                     \
   } while (0)

@@ -1,10 +1,10 @@
 // Minimal leveled logging to stderr. stdout is reserved for program output (generated text, JSON).
 #pragma once
 
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <utility>
-
-#include <fmt/format.h>
 
 namespace hearth {
 

@@ -31,7 +31,9 @@ class ThreadPool {
   // wait for other slots (no barriers inside fn). Not reentrant: fn must not call run().
   template <class F>
   void run(F&& fn) {
-    auto call = [](const void* ctx, int ith, int nth) { (*static_cast<const std::remove_reference_t<F>*>(ctx))(ith, nth); };
+    auto call = [](const void* ctx, int ith, int nth) {
+      (*static_cast<const std::remove_reference_t<F>*>(ctx))(ith, nth);
+    };
     dispatch(call, &fn);
   }
 

@@ -31,8 +31,8 @@ struct ServeArgs {
   std::string kv_type = "f16";
   std::string max_body = "8M";
   std::vector<std::string> allowed_paths;  // /api/create FROM <path> may read these
-  bool allow_push = false;     // the registry endpoints accept uploads
-  bool no_remote_pull = false; // /api/pull and /api/push refused (air-gapped mirror)
+  bool allow_push = false;                 // the registry endpoints accept uploads
+  bool no_remote_pull = false;             // /api/pull and /api/push refused (air-gapped mirror)
 };
 
 // "8G", "512M", "1.5GiB", "1000000" -> bytes.
@@ -43,11 +43,16 @@ Result<uint64_t> parse_bytes(const std::string& s, const char* flag) {
   std::string unit(end);
   for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   double scale = 1;
-  if (unit.empty() || unit == "B") scale = 1;
-  else if (unit == "K" || unit == "KB" || unit == "KIB") scale = 1024.0;
-  else if (unit == "M" || unit == "MB" || unit == "MIB") scale = 1024.0 * 1024;
-  else if (unit == "G" || unit == "GB" || unit == "GIB") scale = 1024.0 * 1024 * 1024;
-  else return make_error("{}: unknown unit in '{}' (use K, M or G)", flag, s);
+  if (unit.empty() || unit == "B")
+    scale = 1;
+  else if (unit == "K" || unit == "KB" || unit == "KIB")
+    scale = 1024.0;
+  else if (unit == "M" || unit == "MB" || unit == "MIB")
+    scale = 1024.0 * 1024;
+  else if (unit == "G" || unit == "GB" || unit == "GIB")
+    scale = 1024.0 * 1024 * 1024;
+  else
+    return make_error("{}: unknown unit in '{}' (use K, M or G)", flag, s);
   return static_cast<uint64_t>(v * scale);
 }
 
@@ -171,13 +176,15 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--max-queue", a->models.scheduler.max_queue, "Waiting requests per model before 503")
       ->envname("HEARTH_MAX_QUEUE")
       ->capture_default_str();
-  cmd->add_option("--threads", a->models.threads, "Compute threads (default: physical cores)")->envname("HEARTH_THREADS");
+  cmd->add_option("--threads", a->models.threads, "Compute threads (default: physical cores)")
+      ->envname("HEARTH_THREADS");
   cmd->add_option("--api-key", a->server.api_key, "Require \"Authorization: Bearer KEY\" (all routes but /health)")
       ->envname("HEARTH_API_KEY");
   cmd->add_option("--models", a->models_dir, "Folder of .gguf files, served by file name (the store is always served)")
       ->envname("HEARTH_MODELS_DIR");
-  cmd->add_option("--allowed-paths", a->allowed_paths,
-                  "Folders /api/create may read a FROM path from, besides the store and --models (repeatable; \"*\" = any)")
+  cmd->add_option(
+         "--allowed-paths", a->allowed_paths,
+         "Folders /api/create may read a FROM path from, besides the store and --models (repeatable; \"*\" = any)")
       ->envname("HEARTH_ALLOWED_PATHS")
       ->delimiter(',');
   cmd->add_flag("--allow-push", a->allow_push, "Accept pushes to this server's registry endpoints (/v2/...)")
@@ -191,7 +198,8 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--keep-alive", a->keep_alive, "How long an idle model stays loaded (5m, 1h, 0, -1 = forever)")
       ->envname("HEARTH_KEEP_ALIVE")
       ->capture_default_str();
-  cmd->add_option("--memory-budget", a->memory_budget, "Bytes for resident models (weights + KV), e.g. 16G; 0 = no limit")
+  cmd->add_option("--memory-budget", a->memory_budget,
+                  "Bytes for resident models (weights + KV), e.g. 16G; 0 = no limit")
       ->envname("HEARTH_MEMORY_BUDGET")
       ->capture_default_str();
   cmd->add_option("--max-body", a->max_body, "Largest JSON request body, e.g. 8M or 2G (blob uploads are not capped)")
@@ -202,7 +210,8 @@ void add_serve_command(CLI::App& app) {
                   "addresses and this machine's name are always accepted")
       ->envname("HEARTH_ALLOWED_HOSTS")
       ->delimiter(',');
-  cmd->add_option("--max-predict", a->server.limits.max_predict, "Cap on generated tokens per request (0: context only)")
+  cmd->add_option("--max-predict", a->server.limits.max_predict,
+                  "Cap on generated tokens per request (0: context only)")
       ->envname("HEARTH_MAX_PREDICT");
   cmd->callback([a] { run_serve(*a); });
 }

@@ -45,7 +45,8 @@ void run_import(ImportArgs a) {
 
 void add_tokenizer_import_command(CLI::App& app) {
   auto args = std::make_shared<ImportArgs>();
-  CLI::App* cmd = app.add_subcommand("tokenizer-import", "Convert a Hugging Face tokenizer.json into a GGUF vocabulary");
+  CLI::App* cmd =
+      app.add_subcommand("tokenizer-import", "Convert a Hugging Face tokenizer.json into a GGUF vocabulary");
   cmd->add_option("--dir", args->dir, "Model directory (tokenizer.json, tokenizer_config.json, config.json, ...)");
   cmd->add_option("--tokenizer-json", args->files.tokenizer_json, "tokenizer.json");
   cmd->add_option("--tokenizer-config", args->files.tokenizer_config_json, "tokenizer_config.json");

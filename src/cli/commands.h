@@ -24,4 +24,4 @@ void add_registered_commands(CLI::App& app);
 // Help order, by convention: 10 run, 20 pull, 30 push, 40 create, 50 list, 60 show, 70 rm, 80 cp,
 // 90 ps, 100 stop, 110 serve, 200+ tools (quantize, imatrix, perplexity, bench, tokenize, ...).
 #define HEARTH_COMMAND(order, fn) \
-  static const ::hearth::cli::CommandRegistration HEARTH_CONCAT(hearth_command_, __LINE__){(order), (fn)}
+  static const ::hearth::cli::CommandRegistration HEARTH_CONCAT(hearth_command_, __LINE__) { (order), (fn) }

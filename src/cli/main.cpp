@@ -1,5 +1,5 @@
-#include <csignal>
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <string>

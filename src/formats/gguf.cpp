@@ -72,19 +72,32 @@ using gguf_detail::printable;
 
 std::string_view gguf_type_name(GgufType t) {
   switch (t) {
-    case GgufType::UINT8: return "uint8";
-    case GgufType::INT8: return "int8";
-    case GgufType::UINT16: return "uint16";
-    case GgufType::INT16: return "int16";
-    case GgufType::UINT32: return "uint32";
-    case GgufType::INT32: return "int32";
-    case GgufType::FLOAT32: return "float32";
-    case GgufType::BOOL: return "bool";
-    case GgufType::STRING: return "string";
-    case GgufType::ARRAY: return "array";
-    case GgufType::UINT64: return "uint64";
-    case GgufType::INT64: return "int64";
-    case GgufType::FLOAT64: return "float64";
+    case GgufType::UINT8:
+      return "uint8";
+    case GgufType::INT8:
+      return "int8";
+    case GgufType::UINT16:
+      return "uint16";
+    case GgufType::INT16:
+      return "int16";
+    case GgufType::UINT32:
+      return "uint32";
+    case GgufType::INT32:
+      return "int32";
+    case GgufType::FLOAT32:
+      return "float32";
+    case GgufType::BOOL:
+      return "bool";
+    case GgufType::STRING:
+      return "string";
+    case GgufType::ARRAY:
+      return "array";
+    case GgufType::UINT64:
+      return "uint64";
+    case GgufType::INT64:
+      return "int64";
+    case GgufType::FLOAT64:
+      return "float64";
   }
   return "invalid";
 }
@@ -150,17 +163,22 @@ uint64_t min_encoded_size(GgufType t) {
   switch (t) {
     case GgufType::UINT8:
     case GgufType::INT8:
-    case GgufType::BOOL: return 1;
+    case GgufType::BOOL:
+      return 1;
     case GgufType::UINT16:
-    case GgufType::INT16: return 2;
+    case GgufType::INT16:
+      return 2;
     case GgufType::UINT32:
     case GgufType::INT32:
-    case GgufType::FLOAT32: return 4;
+    case GgufType::FLOAT32:
+      return 4;
     case GgufType::UINT64:
     case GgufType::INT64:
     case GgufType::FLOAT64:
-    case GgufType::STRING: return 8;     // u64 length
-    case GgufType::ARRAY: return 4 + 8;  // element type + count
+    case GgufType::STRING:
+      return 8;  // u64 length
+    case GgufType::ARRAY:
+      return 4 + 8;  // element type + count
   }
   return 1;
 }
@@ -222,16 +240,26 @@ Result<GgufValue> read_value(Reader& r, GgufType t, const std::string& key, int 
   };
   using std::type_identity;
   switch (t) {
-    case GgufType::UINT8: return scalar(type_identity<uint8_t>{}, type_identity<uint64_t>{});
-    case GgufType::INT8: return scalar(type_identity<int8_t>{}, type_identity<int64_t>{});
-    case GgufType::UINT16: return scalar(type_identity<uint16_t>{}, type_identity<uint64_t>{});
-    case GgufType::INT16: return scalar(type_identity<int16_t>{}, type_identity<int64_t>{});
-    case GgufType::UINT32: return scalar(type_identity<uint32_t>{}, type_identity<uint64_t>{});
-    case GgufType::INT32: return scalar(type_identity<int32_t>{}, type_identity<int64_t>{});
-    case GgufType::UINT64: return scalar(type_identity<uint64_t>{}, type_identity<uint64_t>{});
-    case GgufType::INT64: return scalar(type_identity<int64_t>{}, type_identity<int64_t>{});
-    case GgufType::FLOAT32: return scalar(type_identity<float>{}, type_identity<double>{});
-    case GgufType::FLOAT64: return scalar(type_identity<double>{}, type_identity<double>{});
+    case GgufType::UINT8:
+      return scalar(type_identity<uint8_t>{}, type_identity<uint64_t>{});
+    case GgufType::INT8:
+      return scalar(type_identity<int8_t>{}, type_identity<int64_t>{});
+    case GgufType::UINT16:
+      return scalar(type_identity<uint16_t>{}, type_identity<uint64_t>{});
+    case GgufType::INT16:
+      return scalar(type_identity<int16_t>{}, type_identity<int64_t>{});
+    case GgufType::UINT32:
+      return scalar(type_identity<uint32_t>{}, type_identity<uint64_t>{});
+    case GgufType::INT32:
+      return scalar(type_identity<int32_t>{}, type_identity<int64_t>{});
+    case GgufType::UINT64:
+      return scalar(type_identity<uint64_t>{}, type_identity<uint64_t>{});
+    case GgufType::INT64:
+      return scalar(type_identity<int64_t>{}, type_identity<int64_t>{});
+    case GgufType::FLOAT32:
+      return scalar(type_identity<float>{}, type_identity<double>{});
+    case GgufType::FLOAT64:
+      return scalar(type_identity<double>{}, type_identity<double>{});
     case GgufType::BOOL: {
       // Any nonzero byte reads as true (as ggml does); the writer always emits 0 or 1.
       auto x = r.read<uint8_t>(what());

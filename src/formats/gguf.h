@@ -88,7 +88,7 @@ struct GgufTensor {
   GgmlType type = GgmlType::F32;
   int n_dims = 0;
   int64_t ne[4] = {1, 1, 1, 1};  // ggml order: ne[0] is the contiguous (innermost) dimension
-  uint64_t offset = 0;            // relative to the start of the data section
+  uint64_t offset = 0;           // relative to the start of the data section
   uint64_t n_bytes = 0;
   const uint8_t* data = nullptr;  // into the mapping (or the parsed buffer)
 
@@ -173,7 +173,7 @@ class GgufWriter {
   // Streaming.
   Status begin(const std::string& path);  // writes to path + ".tmp"
   Status write_tensor_data(std::span<const uint8_t> data);
-  Status finish();                        // renames path + ".tmp" to path
+  Status finish();  // renames path + ".tmp" to path
 
   // One-shot, for tensors added with add_tensor.
   Status write_file(const std::string& path);

@@ -79,14 +79,22 @@ Status put_value(Sink& s, const GgufValue& v, const std::string& key, int depth)
   };
   using std::type_identity;
   switch (v.type) {
-    case GgufType::UINT8: return put_unsigned(type_identity<uint8_t>{});
-    case GgufType::UINT16: return put_unsigned(type_identity<uint16_t>{});
-    case GgufType::UINT32: return put_unsigned(type_identity<uint32_t>{});
-    case GgufType::UINT64: return put_unsigned(type_identity<uint64_t>{});
-    case GgufType::INT8: return put_signed(type_identity<int8_t>{});
-    case GgufType::INT16: return put_signed(type_identity<int16_t>{});
-    case GgufType::INT32: return put_signed(type_identity<int32_t>{});
-    case GgufType::INT64: return put_signed(type_identity<int64_t>{});
+    case GgufType::UINT8:
+      return put_unsigned(type_identity<uint8_t>{});
+    case GgufType::UINT16:
+      return put_unsigned(type_identity<uint16_t>{});
+    case GgufType::UINT32:
+      return put_unsigned(type_identity<uint32_t>{});
+    case GgufType::UINT64:
+      return put_unsigned(type_identity<uint64_t>{});
+    case GgufType::INT8:
+      return put_signed(type_identity<int8_t>{});
+    case GgufType::INT16:
+      return put_signed(type_identity<int16_t>{});
+    case GgufType::INT32:
+      return put_signed(type_identity<int32_t>{});
+    case GgufType::INT64:
+      return put_signed(type_identity<int64_t>{});
     case GgufType::FLOAT32: {
       auto x = v.as_f64();
       if (!x) return bad("is not a number");

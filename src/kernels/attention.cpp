@@ -7,8 +7,8 @@
 #include <limits>
 #include <vector>
 
-#include "base/fp16.h"
 #include "base/cpu.h"
+#include "base/fp16.h"
 #include "kernels/attention_tile.h"
 #include "kernels/quant.h"
 #include "kernels/vec.h"
@@ -21,8 +21,8 @@ inline size_t elem_size(GgmlType t) { return t == GgmlType::F16 ? 2 : 4; }
 // Address of (position, kv head) in a pool.
 inline const uint8_t* kv_at(const void* pool, const PagedKv& kv, const int32_t* table, int32_t pos, int h) {
   const int32_t block = table[pos / kv.block_size];
-  const size_t idx = ((static_cast<size_t>(block) * kv.block_size + pos % kv.block_size) * kv.n_head_kv + h) *
-                     kv.head_dim;
+  const size_t idx =
+      ((static_cast<size_t>(block) * kv.block_size + pos % kv.block_size) * kv.n_head_kv + h) * kv.head_dim;
   return static_cast<const uint8_t*>(pool) + idx * elem_size(kv.type);
 }
 
@@ -115,8 +115,8 @@ void attention_reference(const AttentionArgs& a, const PagedKv& kv, ThreadPool& 
 }
 
 void attention(const AttentionArgs& a, const PagedKv& kv, ThreadPool& pool) {
-  const bool tiled = kv.type == GgmlType::F16 && kv.head_dim % 16 == 0 && active_isa() >= Isa::avx512 &&
-                     a.n_head % kv.n_head_kv == 0;
+  const bool tiled =
+      kv.type == GgmlType::F16 && kv.head_dim % 16 == 0 && active_isa() >= Isa::avx512 && a.n_head % kv.n_head_kv == 0;
   if (!tiled) {
     attention_reference(a, kv, pool);
     return;

@@ -13,8 +13,8 @@
 namespace hearth {
 
 struct PagedKv {
-  const void* k = nullptr;  // this layer's K pool
-  const void* v = nullptr;  // this layer's V pool
+  const void* k = nullptr;        // this layer's K pool
+  const void* v = nullptr;        // this layer's V pool
   GgmlType type = GgmlType::F16;  // F16 or F32
   int block_size = 16;
   int n_head_kv = 0;
@@ -26,9 +26,9 @@ struct AttentionArgs {
   float* out = nullptr;      // [n_tokens, n_head, head_dim]
   int64_t n_tokens = 0;
   int n_head = 0;
-  const int32_t* pos = nullptr;                   // [n_tokens] position of each query
-  const int32_t* const* block_tables = nullptr;   // [n_tokens] block table of each query's sequence
-  float scale = 1.0f;                             // usually 1/sqrt(head_dim)
+  const int32_t* pos = nullptr;                  // [n_tokens] position of each query
+  const int32_t* const* block_tables = nullptr;  // [n_tokens] block table of each query's sequence
+  float scale = 1.0f;                            // usually 1/sqrt(head_dim)
   int window = 0;  // sliding window: a query at p sees keys (p - window, p]; 0 = unlimited
 };
 

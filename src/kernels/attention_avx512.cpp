@@ -175,8 +175,8 @@ void attend_tile_f16_avx512(const AttnTile& t, const PagedKv& kv) {
       _mm512_storeu_ps(sp, e);
       sum = _mm512_add_ps(sum, e);
     }
-    const __m512 inv = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(sum, _mm512_setzero_ps(), _CMP_GT_OQ),
-                                           _mm512_set1_ps(1.0f), sum);
+    const __m512 inv =
+        _mm512_maskz_div_ps(_mm512_cmp_ps_mask(sum, _mm512_setzero_ps(), _CMP_GT_OQ), _mm512_set1_ps(1.0f), sum);
     for (int32_t j = 0; j < N; ++j) {
       float* sp = &s.st[static_cast<size_t>(j) * R + 16 * rb];
       _mm512_storeu_ps(sp, round_f16(_mm512_mul_ps(_mm512_loadu_ps(sp), inv)));

@@ -126,7 +126,6 @@ struct block_iq4_xs {
 static_assert(sizeof(block_iq4_xs) == 136);
 
 // Non-linear 4-bit grid shared by IQ4_NL and IQ4_XS.
-inline constexpr int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
-                                             1,    13,   25,  38,  53,  69,  89,  113};
+inline constexpr int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
 }  // namespace hearth

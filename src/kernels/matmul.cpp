@@ -100,8 +100,8 @@ void matmul_multi(std::span<const MatmulOut> outs, const float* x, int64_t n_tok
   // 1. The input in each distinct activation format.
   struct Act {
     int key;
-    Prepared rows;        // row kernels
-    PackedActView pack;   // packed kernels
+    Prepared rows;       // row kernels
+    PackedActView pack;  // packed kernels
   };
   Act prep[2];
   int n_prep = 0;
@@ -113,11 +113,11 @@ void matmul_multi(std::span<const MatmulOut> outs, const float* x, int64_t n_tok
     if (have) continue;
     prep[n_prep].key = key;
     if (packed[j] != nullptr) {
-      prep[n_prep].pack = prepare_packed_acts(packed_acts_format(w.type), x, w.n_in, n_tokens, pool,
-                                              scratch.converted[n_prep]);
+      prep[n_prep].pack =
+          prepare_packed_acts(packed_acts_format(w.type), x, w.n_in, n_tokens, pool, scratch.converted[n_prep]);
     } else {
-      prep[n_prep].rows = prepare_activations(type_traits(w.type)->vec_dot_type, x, w.n_in, n_tokens, pool,
-                                              scratch.converted[n_prep]);
+      prep[n_prep].rows =
+          prepare_activations(type_traits(w.type)->vec_dot_type, x, w.n_in, n_tokens, pool, scratch.converted[n_prep]);
     }
     ++n_prep;
   }

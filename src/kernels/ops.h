@@ -13,9 +13,9 @@ void rms_norm(const float* x, const float* w, float* y, int64_t rows, int64_t n,
 enum class RopeMode { normal, neox };
 
 struct RopeParams {
-  int n_rot = 0;             // rotated dims per head (<= head_dim); the rest pass through
+  int n_rot = 0;  // rotated dims per head (<= head_dim); the rest pass through
   float freq_base = 10000.0f;
-  float freq_scale = 1.0f;   // linear position scaling: 1 / rope.scaling.factor
+  float freq_scale = 1.0f;  // linear position scaling: 1 / rope.scaling.factor
   RopeMode mode = RopeMode::normal;
 };
 

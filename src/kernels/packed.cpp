@@ -31,8 +31,8 @@
 namespace hearth {
 
 // packed_avx512.cpp
-void packed_gemm_avx512(GgmlType type, int64_t n_in, const uint8_t* panels, int64_t n_panels,
-                        const PackedActView& acts, int64_t n_tok, float* y, size_t ldy);
+void packed_gemm_avx512(GgmlType type, int64_t n_in, const uint8_t* panels, int64_t n_panels, const PackedActView& acts,
+                        int64_t n_tok, float* y, size_t ldy);
 
 namespace {
 
@@ -57,8 +57,8 @@ void q6_K_from_unsigned(const uint8_t u[256], block_q6_K& b) {
       const uint8_t* v = u + 128 * h;
       b.ql[64 * h + l] = static_cast<uint8_t>((v[l] & 15) | (v[64 + l] & 15) << 4);
       b.ql[64 * h + 32 + l] = static_cast<uint8_t>((v[32 + l] & 15) | (v[96 + l] & 15) << 4);
-      b.qh[32 * h + l] = static_cast<uint8_t>((v[l] >> 4) | (v[32 + l] >> 4) << 2 | (v[64 + l] >> 4) << 4 |
-                                              (v[96 + l] >> 4) << 6);
+      b.qh[32 * h + l] =
+          static_cast<uint8_t>((v[l] >> 4) | (v[32 + l] >> 4) << 2 | (v[64 + l] >> 4) << 4 | (v[96 + l] >> 4) << 6);
     }
 }
 
@@ -187,7 +187,8 @@ void unpack_q6_K(int64_t nb, const uint8_t* in, uint8_t* rows, size_t stride) {
         for (int r = 0; r < kPanelRows; ++r)
           for (int i = 0; i < 4; ++i)
             for (int f = 0; f < 4; ++f)
-              u[256 * r + 32 * s + 8 * p + kQ6HiOff[f] + i] |= static_cast<uint8_t>(((h[4 * r + i] >> (2 * f)) & 3) << 4);
+              u[256 * r + 32 * s + 8 * p + kQ6HiOff[f] + i] |=
+                  static_cast<uint8_t>(((h[4 * r + i] >> (2 * f)) & 3) << 4);
       }
     }
     for (int r = 0; r < kPanelRows; ++r) {
@@ -269,39 +270,65 @@ bool packable(GgmlType type, int64_t n_in, int64_t n_out) {
 
 size_t packed_panel_bytes(GgmlType type, int64_t n_in) {
   switch (type) {
-    case GgmlType::Q4_0: return static_cast<size_t>(n_in / 64) * kQ4_0Pair;
-    case GgmlType::Q8_0: return static_cast<size_t>(n_in / 64) * kQ8_0Pair;
-    case GgmlType::Q4_K: return static_cast<size_t>(n_in / QK_K) * kQ4_KBlock;
-    case GgmlType::Q6_K: return static_cast<size_t>(n_in / QK_K) * kQ6_KBlock;
-    default: return 0;
+    case GgmlType::Q4_0:
+      return static_cast<size_t>(n_in / 64) * kQ4_0Pair;
+    case GgmlType::Q8_0:
+      return static_cast<size_t>(n_in / 64) * kQ8_0Pair;
+    case GgmlType::Q4_K:
+      return static_cast<size_t>(n_in / QK_K) * kQ4_KBlock;
+    case GgmlType::Q6_K:
+      return static_cast<size_t>(n_in / QK_K) * kQ6_KBlock;
+    default:
+      return 0;
   }
 }
 
 PackedActs packed_acts_format(GgmlType type) {
   switch (type) {
-    case GgmlType::Q4_0: return PackedActs::kA32Off8;
-    case GgmlType::Q8_0: return PackedActs::kA32Off128;
-    default: return PackedActs::kA256;
+    case GgmlType::Q4_0:
+      return PackedActs::kA32Off8;
+    case GgmlType::Q8_0:
+      return PackedActs::kA32Off128;
+    default:
+      return PackedActs::kA256;
   }
 }
 
 void pack_panel(GgmlType type, int64_t n_in, const uint8_t* rows, size_t row_stride, uint8_t* panel) {
   switch (type) {
-    case GgmlType::Q4_0: pack_q4_0(n_in / QK4_0, rows, row_stride, panel); break;
-    case GgmlType::Q8_0: pack_q8_0(n_in / QK8_0, rows, row_stride, panel); break;
-    case GgmlType::Q4_K: pack_q4_K(n_in / QK_K, rows, row_stride, panel); break;
-    case GgmlType::Q6_K: pack_q6_K(n_in / QK_K, rows, row_stride, panel); break;
-    default: break;
+    case GgmlType::Q4_0:
+      pack_q4_0(n_in / QK4_0, rows, row_stride, panel);
+      break;
+    case GgmlType::Q8_0:
+      pack_q8_0(n_in / QK8_0, rows, row_stride, panel);
+      break;
+    case GgmlType::Q4_K:
+      pack_q4_K(n_in / QK_K, rows, row_stride, panel);
+      break;
+    case GgmlType::Q6_K:
+      pack_q6_K(n_in / QK_K, rows, row_stride, panel);
+      break;
+    default:
+      break;
   }
 }
 
 void unpack_panel(GgmlType type, int64_t n_in, const uint8_t* panel, uint8_t* rows, size_t row_stride) {
   switch (type) {
-    case GgmlType::Q4_0: unpack_q4_0(n_in / QK4_0, panel, rows, row_stride); break;
-    case GgmlType::Q8_0: unpack_q8_0(n_in / QK8_0, panel, rows, row_stride); break;
-    case GgmlType::Q4_K: unpack_q4_K(n_in / QK_K, panel, rows, row_stride); break;
-    case GgmlType::Q6_K: unpack_q6_K(n_in / QK_K, panel, rows, row_stride); break;
-    default: break;
+    case GgmlType::Q4_0:
+      unpack_q4_0(n_in / QK4_0, panel, rows, row_stride);
+      break;
+    case GgmlType::Q8_0:
+      unpack_q8_0(n_in / QK8_0, panel, rows, row_stride);
+      break;
+    case GgmlType::Q4_K:
+      unpack_q4_K(n_in / QK_K, panel, rows, row_stride);
+      break;
+    case GgmlType::Q6_K:
+      unpack_q6_K(n_in / QK_K, panel, rows, row_stride);
+      break;
+    default:
+      break;
   }
 }
 

@@ -226,37 +226,54 @@ using TileFn = void (*)(int64_t, const uint8_t*, const PackedActView&, float*, s
 
 template <template <int> class K>
 struct Tiles {
-  static constexpr TileFn fn[9] = {nullptr,    K<1>::run, K<2>::run, K<3>::run, K<4>::run,
+  static constexpr TileFn fn[9] = {nullptr,   K<1>::run, K<2>::run, K<3>::run, K<4>::run,
                                    K<5>::run, K<6>::run, K<7>::run, K<8>::run};
 };
 template <int C>
 struct Q4_0K {
-  static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) { legacy_tile<C, true>(n, p, a, y, l); }
+  static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) {
+    legacy_tile<C, true>(n, p, a, y, l);
+  }
 };
 template <int C>
 struct Q8_0K {
-  static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) { legacy_tile<C, false>(n, p, a, y, l); }
+  static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) {
+    legacy_tile<C, false>(n, p, a, y, l);
+  }
 };
 template <int C>
 struct Q4_KK {
-  static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) { q4_K_tile<C>(n, p, a, y, l); }
+  static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) {
+    q4_K_tile<C>(n, p, a, y, l);
+  }
 };
 template <int C>
 struct Q6_KK {
-  static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) { q6_K_tile<C>(n, p, a, y, l); }
+  static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) {
+    q6_K_tile<C>(n, p, a, y, l);
+  }
 };
 
 }  // namespace
 
-void packed_gemm_avx512(GgmlType type, int64_t n_in, const uint8_t* panels, int64_t n_panels,
-                        const PackedActView& acts, int64_t n_tok, float* y, size_t ldy) {
+void packed_gemm_avx512(GgmlType type, int64_t n_in, const uint8_t* panels, int64_t n_panels, const PackedActView& acts,
+                        int64_t n_tok, float* y, size_t ldy) {
   const TileFn* fn = nullptr;
   switch (type) {
-    case GgmlType::Q4_0: fn = Tiles<Q4_0K>::fn; break;
-    case GgmlType::Q8_0: fn = Tiles<Q8_0K>::fn; break;
-    case GgmlType::Q4_K: fn = Tiles<Q4_KK>::fn; break;
-    case GgmlType::Q6_K: fn = Tiles<Q6_KK>::fn; break;
-    default: return;
+    case GgmlType::Q4_0:
+      fn = Tiles<Q4_0K>::fn;
+      break;
+    case GgmlType::Q8_0:
+      fn = Tiles<Q8_0K>::fn;
+      break;
+    case GgmlType::Q4_K:
+      fn = Tiles<Q4_KK>::fn;
+      break;
+    case GgmlType::Q6_K:
+      fn = Tiles<Q6_KK>::fn;
+      break;
+    default:
+      return;
   }
   const size_t pb = packed_panel_bytes(type, n_in);
   constexpr int64_t kMaxC = 8;

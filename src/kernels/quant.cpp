@@ -54,8 +54,6 @@ const TypeTraits* type_traits_for(GgmlType type, Isa isa) {
   return t.vec_dot != nullptr || t.to_float != nullptr ? &t : nullptr;
 }
 
-const TypeTraits* type_traits(GgmlType type) {
-  return type_traits_for(type, active_isa());
-}
+const TypeTraits* type_traits(GgmlType type) { return type_traits_for(type, active_isa()); }
 
 }  // namespace hearth

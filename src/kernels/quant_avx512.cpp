@@ -189,8 +189,8 @@ void int_tile(int64_t nb, const uint8_t* x, size_t xs, const uint8_t* y, size_t 
       const __m512i yv = kTwo ? load512_pair(q[0].qs, q[1].qs) : load512_one(q[0].qs);
       __m512i base = _mm512_setzero_si512();
       if constexpr (Dec::kOffset != 0) {
-        base = _mm512_sub_epi32(base, _mm512_dpbusd_epi32(_mm512_setzero_si512(),
-                                                          _mm512_set1_epi8(static_cast<char>(Dec::kOffset)), yv));
+        base = _mm512_sub_epi32(
+            base, _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(static_cast<char>(Dec::kOffset)), yv));
       }
       for (int r = 0; r < RM; ++r) {
         const __m512 isum = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(base, u[r], yv));

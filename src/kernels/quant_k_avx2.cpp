@@ -28,9 +28,12 @@ inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 // Shift each byte's bits by S (left if S > 0): 16-bit shifts, callers mask the bits they keep.
 template <int S>
 inline __m256i shift_bits(__m256i v) {
-  if constexpr (S > 0) return _mm256_slli_epi16(v, S);
-  else if constexpr (S < 0) return _mm256_srli_epi16(v, -S);
-  else return v;
+  if constexpr (S > 0)
+    return _mm256_slli_epi16(v, S);
+  else if constexpr (S < 0)
+    return _mm256_srli_epi16(v, -S);
+  else
+    return v;
 }
 
 // Scale selectors for types with 16 sub-blocks of 16. With the 16 int16 scales of a 128-element
@@ -116,8 +119,8 @@ void q2_K_vec_dot(int64_t n, float* s, const void* vx, const void* vy) {
     const int8_t* q8 = y[i].qs;
     for (int h = 0; h < 2; ++h) {
       const __m256i q2 = load(x[i].qs + 32 * h);
-      const __m256i sch = h == 0 ? _mm256_permute2x128_si256(scales, scales, 0x00)
-                                 : _mm256_permute2x128_si256(scales, scales, 0x11);
+      const __m256i sch =
+          h == 0 ? _mm256_permute2x128_si256(scales, scales, 0x00) : _mm256_permute2x128_si256(scales, scales, 0x11);
       const __m256i v0 = _mm256_and_si256(q2, m3);
       const __m256i v1 = _mm256_and_si256(_mm256_srli_epi16(q2, 2), m3);
       const __m256i v2 = _mm256_and_si256(_mm256_srli_epi16(q2, 4), m3);
@@ -156,8 +159,8 @@ void q3_K_vec_dot(int64_t n, float* s, const void* vx, const void* vy) {
     const int8_t* q8 = y[i].qs;
     for (int h = 0; h < 2; ++h) {
       const __m256i q3 = load(x[i].qs + 32 * h);
-      const __m256i sch = h == 0 ? _mm256_permute2x128_si256(scales, scales, 0x00)
-                                 : _mm256_permute2x128_si256(scales, scales, 0x11);
+      const __m256i sch =
+          h == 0 ? _mm256_permute2x128_si256(scales, scales, 0x00) : _mm256_permute2x128_si256(scales, scales, 0x11);
       __m256i v0, v1, v2, v3;
       if (h == 0) {
         v0 = _mm256_or_si256(_mm256_and_si256(q3, m3), q3_hbit<0>(hm));
@@ -225,8 +228,8 @@ inline __m256i q5_chunk(const block_q5_K& x, const int8_t* q8, __m256i qh, __m25
   const __m256i m16 = _mm256_set1_epi8(16);
   const __m256i q = load(x.qs + 32 * C);
   const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), _mm256_and_si256(shift_bits<4 - 2 * C>(qh), m16));
-  const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
-                                     _mm256_and_si256(shift_bits<3 - 2 * C>(qh), m16));
+  const __m256i hi =
+      _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), _mm256_and_si256(shift_bits<3 - 2 * C>(qh), m16));
   const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load(q8 + 64 * C)), shuf32(scales, 2 * C));
   const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load(q8 + 64 * C + 32)), shuf32(scales, 2 * C + 1));
   return _mm256_add_epi32(p0, p1);
@@ -262,8 +265,7 @@ void q6_K_vec_dot(int64_t n, float* s, const void* vx, const void* vy) {
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / QK_K; ++i) {
     const float d = y[i].d * h2f(x[i].d);
-    const __m256i scales =
-        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales)));
+    const __m256i scales = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales)));
     const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(scales, load(y[i].bsums)), 5);
     __m256i sumi = _mm256_setzero_si256();
     const int8_t* q8 = y[i].qs;
@@ -271,8 +273,8 @@ void q6_K_vec_dot(int64_t n, float* s, const void* vx, const void* vy) {
       const __m256i l0 = load(x[i].ql + 64 * h);
       const __m256i l1 = load(x[i].ql + 64 * h + 32);
       const __m256i qh = load(x[i].qh + 32 * h);
-      const __m256i sch = h == 0 ? _mm256_permute2x128_si256(scales, scales, 0x00)
-                                 : _mm256_permute2x128_si256(scales, scales, 0x11);
+      const __m256i sch =
+          h == 0 ? _mm256_permute2x128_si256(scales, scales, 0x00) : _mm256_permute2x128_si256(scales, scales, 0x11);
       const __m256i v0 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m2));
       const __m256i v1 = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2));
       const __m256i v2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, m2));
@@ -354,8 +356,8 @@ void q8_K_from_float(const float* x, void* vy, int64_t n) {
     const __m256 vamax = _mm256_set1_ps(amax);
     float max = amax;
     for (int j = 0; j < QK_K; j += 8) {
-      const int mask = _mm256_movemask_ps(
-          _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)), vamax, _CMP_EQ_OQ));
+      const int mask =
+          _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)), vamax, _CMP_EQ_OQ));
       if (mask) {
         max = x[j + __builtin_ctz(static_cast<unsigned>(mask))];
         break;

@@ -50,9 +50,7 @@ inline __m512i sel16(__m512i scales, int t) { return _mm512_permutexvar_epi16(lo
 inline __m512i sel32(__m512i scales, int t) { return _mm512_permutexvar_epi16(load(kIdx32.v[t]), scales); }
 
 // Per-256-bit-half constants.
-inline __m512i halves8(char lo, char hi) {
-  return _mm512_inserti64x4(_mm512_set1_epi8(lo), _mm256_set1_epi8(hi), 1);
-}
+inline __m512i halves8(char lo, char hi) { return _mm512_inserti64x4(_mm512_set1_epi8(lo), _mm256_set1_epi8(hi), 1); }
 inline __m512i halves16(short lo, short hi) {
   return _mm512_inserti64x4(_mm512_set1_epi16(lo), _mm256_set1_epi16(hi), 1);
 }
@@ -100,8 +98,7 @@ void q2_K_vec_dot(int64_t n, float* s, const void* vx, const void* vy) {
     const float dmin = y[i].d * h2f(x[i].dmin);
     const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales));
     const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(0xF)));
-    const __m256i summs =
-        _mm256_madd_epi16(mins, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums)));
+    const __m256i summs = _mm256_madd_epi16(mins, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums)));
     acc_m = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(summs), acc_m);
     const __m512i scales = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_and_si128(sc8, _mm_set1_epi8(0xF))));
     __m512i sumi = _mm512_setzero_si512();
@@ -110,8 +107,8 @@ void q2_K_vec_dot(int64_t n, float* s, const void* vx, const void* vy) {
       const __m512i v01 = _mm512_and_si512(_mm512_srlv_epi16(q2, sh01), m3);
       const __m512i v23 = _mm512_and_si512(_mm512_srlv_epi16(q2, sh23), m3);
       sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(v01, load(y[i].qs + 128 * h)), sel16(scales, 2 * h));
-      sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(v23, load(y[i].qs + 128 * h + 64)),
-                                 sel16(scales, 2 * h + 1));
+      sumi =
+          _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(v23, load(y[i].qs + 128 * h + 64)), sel16(scales, 2 * h + 1));
     }
     acc = _mm512_fmadd_ps(_mm512_set1_ps(dall), _mm512_cvtepi32_ps(sumi), acc);
   }
@@ -134,8 +131,8 @@ void q3_K_vec_dot(int64_t n, float* s, const void* vx, const void* vy) {
   for (int64_t i = 0; i < n / QK_K; ++i) {
     const float d = y[i].d * h2f(x[i].d);
     const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_sub_epi8(unpack_q3_scales(x[i].scales), _mm_set1_epi8(32)));
-    const __m256i corr = _mm256_slli_epi32(
-        _mm256_madd_epi16(sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums))), 2);
+    const __m256i corr =
+        _mm256_slli_epi32(_mm256_madd_epi16(sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums))), 2);
     const __m512i scales = _mm512_castsi256_si512(sc16);
     const __m512i hm = bcast256(x[i].hmask);
     __m512i sumi = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), corr));
@@ -146,8 +143,8 @@ void q3_K_vec_dot(int64_t n, float* s, const void* vx, const void* vy) {
       v01 = _mm512_mask_add_epi8(v01, _mm512_test_epi8_mask(hm, hb[2 * h]), v01, four);
       v23 = _mm512_mask_add_epi8(v23, _mm512_test_epi8_mask(hm, hb[2 * h + 1]), v23, four);
       sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(v01, load(y[i].qs + 128 * h)), sel16(scales, 2 * h));
-      sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(v23, load(y[i].qs + 128 * h + 64)),
-                                 sel16(scales, 2 * h + 1));
+      sumi =
+          _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(v23, load(y[i].qs + 128 * h + 64)), sel16(scales, 2 * h + 1));
     }
     acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
   }
@@ -250,7 +247,8 @@ inline __m512i q4_K_unpack_heads(__m512i v) {
 }
 // [d_b, dmin_b] for the group's blocks as floats (8 lanes).
 inline __m256 q4_K_group_d(__m512i v) {
-  const __m128i dd = _mm512_castsi512_si128(_mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), v));
+  const __m128i dd = _mm512_castsi512_si128(
+      _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), v));
   return _mm256_cvtph_ps(dd);
 }
 // Per-block view for the dot: scales for dp4_scaled and the mins (each twice) as int16.
@@ -303,10 +301,17 @@ void q4_K_vec_dot(int64_t n, float* s, const void* vx, const void* vy) {
   int64_t i = 0;
   for (; i + 4 <= nb; i += 4) q4_K_group<4>(x + i, y + i, acc0, acc1);
   switch (nb - i) {
-    case 3: q4_K_group<3>(x + i, y + i, acc0, acc1); break;
-    case 2: q4_K_group<2>(x + i, y + i, acc0, acc1); break;
-    case 1: q4_K_group<1>(x + i, y + i, acc0, acc1); break;
-    default: break;
+    case 3:
+      q4_K_group<3>(x + i, y + i, acc0, acc1);
+      break;
+    case 2:
+      q4_K_group<2>(x + i, y + i, acc0, acc1);
+      break;
+    case 1:
+      q4_K_group<1>(x + i, y + i, acc0, acc1);
+      break;
+    default:
+      break;
   }
   *s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
@@ -338,8 +343,8 @@ void q5_K_vec_dot(int64_t n, float* s, const void* vx, const void* vy) {
       wa = _mm512_mask_add_epi8(wa, _mm512_test_epi8_mask(qh, hb[2 * c]), wa, m16);
       wb = _mm512_mask_add_epi8(wb, _mm512_test_epi8_mask(qh, hb[2 * c + 1]), wb, m16);
       sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(wa, load(y[i].qs + 128 * c)), sel32(scales, 2 * c));
-      sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(wb, load(y[i].qs + 128 * c + 64)),
-                                 sel32(scales, 2 * c + 1));
+      sumi =
+          _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(wb, load(y[i].qs + 128 * c + 64)), sel32(scales, 2 * c + 1));
     }
     acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
   }
@@ -376,8 +381,8 @@ inline void unpack_q6_K(const block_q6_K& x, Q6KUnpacked& u) {
 }
 // Block integer sum (16 lanes, including the -32 correction folded into the low 8 lanes).
 inline __m512i q6_K_block_sum(const Q6KUnpacked& u, const block_q8_K& y) {
-  const __m256i corr = _mm256_slli_epi32(
-      _mm256_madd_epi16(u.sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.bsums))), 5);
+  const __m256i corr =
+      _mm256_slli_epi32(_mm256_madd_epi16(u.sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.bsums))), 5);
   __m512i sumi = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), corr));
   sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(u.w[0], load(y.qs)), u.sc[0]);
   sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(u.w[1], load(y.qs + 64)), u.sc[1]);
@@ -407,8 +412,8 @@ void q6_K_vec_dot(int64_t n, float* s, const void* vx, const void* vy) {
     // -32 * sum_j sc_j * bsum_j (|32 sc| <= 4096 fits int16).
     const __m256i corr = _mm256_madd_epi16(_mm256_mullo_epi16(sc16, _mm256_set1_epi16(-32)),
                                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums)));
-    const __m512i sumi = dp4_scaled(u.w, y[i].qs, _mm512_permutexvar_epi16(i01, sc),
-                                    _mm512_permutexvar_epi16(i23, sc), _mm512_zextsi256_si512(corr));
+    const __m512i sumi = dp4_scaled(u.w, y[i].qs, _mm512_permutexvar_epi16(i01, sc), _mm512_permutexvar_epi16(i23, sc),
+                                    _mm512_zextsi256_si512(corr));
     const float d = y[i].d * h2f(x[i].d);
     __m512& acc = (i & 1) ? acc1 : acc0;
     acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
@@ -438,8 +443,8 @@ void iq4_xs_vec_dot(int64_t n, float* s, const void* vx, const void* vy) {
     }
     const __m256i ls32 = _mm256_load_si256(reinterpret_cast<const __m256i*>(ls));
     // Correction: 128 * sum_ib ls_ib * (bsum_{2ib} + bsum_{2ib+1}).
-    const __m256i bs = _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums)),
-                                         _mm256_set1_epi16(1));
+    const __m256i bs =
+        _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums)), _mm256_set1_epi16(1));
     __m512i sumi = _mm512_zextsi256_si512(_mm256_slli_epi32(_mm256_mullo_epi32(ls32, bs), 7));
     sumi = _mm512_sub_epi32(_mm512_setzero_si512(), sumi);
     const __m512i ls512 = _mm512_castsi256_si512(ls32);
@@ -450,12 +455,12 @@ void iq4_xs_vec_dot(int64_t n, float* s, const void* vx, const void* vy) {
       // (lo0 hi0 lo1 hi1) and (lo2 hi2 lo3 hi3): 128-bit lanes interleaved.
       const __m512i a = _mm512_permutex2var_epi64(lo, _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11), hi);
       const __m512i b = _mm512_permutex2var_epi64(lo, _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15), hi);
-      const __m512i pa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_shuffle_epi8(values, a),
-                                             load(y[i].qs + 128 * c));
-      const __m512i pb = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_shuffle_epi8(values, b),
-                                             load(y[i].qs + 128 * c + 64));
-      const __m512i idx_a = _mm512_add_epi32(_mm512_set1_epi32(4 * c),
-                                             _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+      const __m512i pa =
+          _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_shuffle_epi8(values, a), load(y[i].qs + 128 * c));
+      const __m512i pb =
+          _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_shuffle_epi8(values, b), load(y[i].qs + 128 * c + 64));
+      const __m512i idx_a =
+          _mm512_add_epi32(_mm512_set1_epi32(4 * c), _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
       const __m512i idx_b = _mm512_add_epi32(idx_a, _mm512_set1_epi32(2));
       sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(pa, _mm512_permutexvar_epi32(idx_a, ls512)));
       sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(pb, _mm512_permutexvar_epi32(idx_b, ls512)));
@@ -502,16 +507,19 @@ void q8_K_from_float(const float* x, void* vy, int64_t n) {
       const __m128i b1 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(vs, _mm512_loadu_ps(x + j + 16))));
       const __m128i b2 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(vs, _mm512_loadu_ps(x + j + 32))));
       const __m128i b3 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(vs, _mm512_loadu_ps(x + j + 48))));
-      const __m512i q = _mm512_inserti64x4(
-          _mm512_castsi256_si512(_mm256_set_m128i(b1, b0)), _mm256_set_m128i(b3, b2), 1);
+      const __m512i q =
+          _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(b1, b0)), _mm256_set_m128i(b3, b2), 1);
       _mm512_storeu_si512(y[i].qs + j, q);
       quad[j / 64] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, q);  // lanes 4g..4g+3: group 4k+g
     }
     // Sum each group's 4 lanes: two unpack/add rounds give lane (128-bit g, k) = group 4k+g.
-    const __m512i ab = _mm512_add_epi32(_mm512_unpacklo_epi32(quad[0], quad[1]), _mm512_unpackhi_epi32(quad[0], quad[1]));
-    const __m512i cd = _mm512_add_epi32(_mm512_unpacklo_epi32(quad[2], quad[3]), _mm512_unpackhi_epi32(quad[2], quad[3]));
+    const __m512i ab =
+        _mm512_add_epi32(_mm512_unpacklo_epi32(quad[0], quad[1]), _mm512_unpackhi_epi32(quad[0], quad[1]));
+    const __m512i cd =
+        _mm512_add_epi32(_mm512_unpacklo_epi32(quad[2], quad[3]), _mm512_unpackhi_epi32(quad[2], quad[3]));
     const __m512i r = _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd), _mm512_unpackhi_epi64(ab, cd));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].bsums), _mm512_cvtepi32_epi16(_mm512_permutexvar_epi32(gperm, r)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].bsums),
+                        _mm512_cvtepi32_epi16(_mm512_permutexvar_epi32(gperm, r)));
     y[i].d = 1 / iscale;
   }
 }
@@ -541,10 +549,9 @@ void q4_K_tile(int64_t nb, const uint8_t* x, size_t xs, const uint8_t* y, size_t
     for (int c = 0; c < C; ++c) {
       const auto& yb = reinterpret_cast<const block_q8_K*>(y + c * ys)[b];
       for (int r = 0; r < R; ++r) {
-        acc[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(dx[r] * yb.d), _mm512_cvtepi32_ps(q4_K_block_sum(u[r], yb.qs)),
-                                    acc[r][c]);
-        accm[r][c] = _mm_fmadd_ps(_mm_set1_ps(mx[r] * yb.d), _mm_cvtepi32_ps(k4_mins_dot(sm[r], yb.bsums)),
-                                  accm[r][c]);
+        acc[r][c] =
+            _mm512_fmadd_ps(_mm512_set1_ps(dx[r] * yb.d), _mm512_cvtepi32_ps(q4_K_block_sum(u[r], yb.qs)), acc[r][c]);
+        accm[r][c] = _mm_fmadd_ps(_mm_set1_ps(mx[r] * yb.d), _mm_cvtepi32_ps(k4_mins_dot(sm[r], yb.bsums)), accm[r][c]);
       }
     }
   }

@@ -64,10 +64,14 @@ float make_qx_quants(int n, int nmax, const float* x, int8_t* L, int rmse_type, 
   auto weight = [&](int i) -> float {
     if (qw) return qw[i];
     switch (rmse_type) {
-      case 1: return x[i] * x[i];
-      case 2: return 1;
-      case 3: return std::fabs(x[i]);
-      default: return std::sqrt(std::fabs(x[i]));
+      case 1:
+        return x[i] * x[i];
+      case 2:
+        return 1;
+      case 3:
+        return std::fabs(x[i]);
+      default:
+        return std::sqrt(std::fabs(x[i]));
     }
   };
   float sumlx = 0;
@@ -161,8 +165,8 @@ float make_q3_quants(int n, int nmax, const float* x, int8_t* L) {
 
 // Asymmetric (scale, min) quantization to [0, nmax] minimizing the weighted error (absolute
 // if use_mad) over nstep+1 candidate scales; *the_min receives -min (>= 0).
-float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min,
-                       uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad) {
+float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min, uint8_t* Laux,
+                       float rmin, float rdelta, int nstep, bool use_mad) {
   float min = x[0];
   float max = x[0];
   float sum_w = weights[0];
@@ -233,8 +237,8 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
 }
 
 // As make_qkx2_quants, with the guard against min drifting to max (importance-weighted path).
-float make_qkx3_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min,
-                       uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad) {
+float make_qkx3_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min, uint8_t* Laux,
+                       float rmin, float rdelta, int nstep, bool use_mad) {
   float min = x[0];
   float max = x[0];
   float sum_w = weights ? weights[0] : x[0] * x[0];
@@ -379,7 +383,8 @@ float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* q
 void pack_2bit(const uint8_t* L, uint8_t* qs) {
   for (int j = 0; j < QK_K; j += 128) {
     for (int l = 0; l < 32; ++l) {
-      qs[j / 4 + l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+      qs[j / 4 + l] =
+          static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
     }
   }
 }
@@ -449,7 +454,8 @@ void quantize_k4_block(const float* x, uint16_t* dh, uint16_t* mh, uint8_t* sc12
       if (kNmax == 15) {
         scales[j] = make_qkx2_quants(32, kNmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -1.f, 0.1f, 20, false);
       } else {
-        scales[j] = make_qkx2_quants(32, kNmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -0.5f, 0.1f, 15, false);
+        scales[j] =
+            make_qkx2_quants(32, kNmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -0.5f, 0.1f, 15, false);
       }
       if (scales[j] > max_scale) max_scale = scales[j];
       if (mins[j] > max_min) max_min = mins[j];
@@ -1062,8 +1068,7 @@ void quantize_row_q4_1_imat(const float* x, block_q4_1* y, int64_t n, const floa
 }
 
 void quantize_row_q5_0_imat(const float* x, block_q5_0* y, int64_t n, const float* imatrix) {
-  quantize_row_symmetric_imat(x, y, n, imatrix, 16,
-                              [](const int8_t* l, block_q5_0& b) { pack_5bit(l, b.qs, b.qh); });
+  quantize_row_symmetric_imat(x, y, n, imatrix, 16, [](const int8_t* l, block_q5_0& b) { pack_5bit(l, b.qs, b.qh); });
 }
 
 void quantize_row_q5_1_imat(const float* x, block_q5_1* y, int64_t n, const float* imatrix) {
@@ -1139,16 +1144,29 @@ size_t quantize_kquant_rows(GgmlType type, const float* src, void* dst, int64_t 
   auto* out = static_cast<uint8_t*>(dst);
   for (int64_t r = 0; r < nrows; ++r, src += n_per_row, out += row_size) {
     switch (type) {
-      case GgmlType::Q2_K: quantize_row_q2_K_ref(src, reinterpret_cast<block_q2_K*>(out), n_per_row, imatrix); break;
-      case GgmlType::Q3_K: quantize_row_q3_K_ref(src, reinterpret_cast<block_q3_K*>(out), n_per_row, imatrix); break;
-      case GgmlType::Q4_K: quantize_row_q4_K_ref(src, reinterpret_cast<block_q4_K*>(out), n_per_row, imatrix); break;
-      case GgmlType::Q5_K: quantize_row_q5_K_ref(src, reinterpret_cast<block_q5_K*>(out), n_per_row, imatrix); break;
-      case GgmlType::Q6_K: quantize_row_q6_K_ref(src, reinterpret_cast<block_q6_K*>(out), n_per_row, imatrix); break;
+      case GgmlType::Q2_K:
+        quantize_row_q2_K_ref(src, reinterpret_cast<block_q2_K*>(out), n_per_row, imatrix);
+        break;
+      case GgmlType::Q3_K:
+        quantize_row_q3_K_ref(src, reinterpret_cast<block_q3_K*>(out), n_per_row, imatrix);
+        break;
+      case GgmlType::Q4_K:
+        quantize_row_q4_K_ref(src, reinterpret_cast<block_q4_K*>(out), n_per_row, imatrix);
+        break;
+      case GgmlType::Q5_K:
+        quantize_row_q5_K_ref(src, reinterpret_cast<block_q5_K*>(out), n_per_row, imatrix);
+        break;
+      case GgmlType::Q6_K:
+        quantize_row_q6_K_ref(src, reinterpret_cast<block_q6_K*>(out), n_per_row, imatrix);
+        break;
       case GgmlType::IQ4_XS:
         quantize_row_iq4_xs_ref(src, reinterpret_cast<block_iq4_xs*>(out), n_per_row, imatrix);
         break;
-      case GgmlType::Q8_K: quantize_row_q8_K_ref(src, reinterpret_cast<block_q8_K*>(out), n_per_row); break;
-      default: return 0;
+      case GgmlType::Q8_K:
+        quantize_row_q8_K_ref(src, reinterpret_cast<block_q8_K*>(out), n_per_row);
+        break;
+      default:
+        return 0;
     }
   }
   return row_size * static_cast<size_t>(nrows);

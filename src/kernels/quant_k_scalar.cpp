@@ -195,16 +195,16 @@ void set(TypeTraits* table, GgmlType type, ToFloatFn to_f, FromFloatFn from_f, V
 }
 
 void register_kquant_scalar(TypeTraits* table) {
-  set(table, GgmlType::Q2_K, to_float<block_q2_K, dequantize_row_q2_K>,
-      from_float<block_q2_K, quantize_row_q2_K_ref>, q2_K_vec_dot);
-  set(table, GgmlType::Q3_K, to_float<block_q3_K, dequantize_row_q3_K>,
-      from_float<block_q3_K, quantize_row_q3_K_ref>, q3_K_vec_dot);
-  set(table, GgmlType::Q4_K, to_float<block_q4_K, dequantize_row_q4_K>,
-      from_float<block_q4_K, quantize_row_q4_K_ref>, q4_K_vec_dot);
-  set(table, GgmlType::Q5_K, to_float<block_q5_K, dequantize_row_q5_K>,
-      from_float<block_q5_K, quantize_row_q5_K_ref>, q5_K_vec_dot);
-  set(table, GgmlType::Q6_K, to_float<block_q6_K, dequantize_row_q6_K>,
-      from_float<block_q6_K, quantize_row_q6_K_ref>, q6_K_vec_dot);
+  set(table, GgmlType::Q2_K, to_float<block_q2_K, dequantize_row_q2_K>, from_float<block_q2_K, quantize_row_q2_K_ref>,
+      q2_K_vec_dot);
+  set(table, GgmlType::Q3_K, to_float<block_q3_K, dequantize_row_q3_K>, from_float<block_q3_K, quantize_row_q3_K_ref>,
+      q3_K_vec_dot);
+  set(table, GgmlType::Q4_K, to_float<block_q4_K, dequantize_row_q4_K>, from_float<block_q4_K, quantize_row_q4_K_ref>,
+      q4_K_vec_dot);
+  set(table, GgmlType::Q5_K, to_float<block_q5_K, dequantize_row_q5_K>, from_float<block_q5_K, quantize_row_q5_K_ref>,
+      q5_K_vec_dot);
+  set(table, GgmlType::Q6_K, to_float<block_q6_K, dequantize_row_q6_K>, from_float<block_q6_K, quantize_row_q6_K_ref>,
+      q6_K_vec_dot);
   set(table, GgmlType::IQ4_XS, to_float<block_iq4_xs, dequantize_row_iq4_xs>,
       from_float<block_iq4_xs, quantize_row_iq4_xs_ref>, iq4_xs_vec_dot);
   // The activation type: no dot product of its own (it is only ever the right-hand side).
@@ -215,9 +215,15 @@ void register_kquant_scalar(TypeTraits* table) {
 
 void register_kquant_kernels(TypeTraits* table, Isa isa) {
   switch (isa) {
-    case Isa::scalar: register_kquant_scalar(table); break;
-    case Isa::avx2: register_kquant_avx2(table); break;
-    case Isa::avx512: register_kquant_avx512(table); break;
+    case Isa::scalar:
+      register_kquant_scalar(table);
+      break;
+    case Isa::avx2:
+      register_kquant_avx2(table);
+      break;
+    case Isa::avx512:
+      register_kquant_avx512(table);
+      break;
   }
 }
 

@@ -325,7 +325,6 @@ void iq4_nl_vec_dot(int64_t n, float* s, const void* x, const void* y) {
   *s = sum;
 }
 
-
 }  // namespace
 
 void register_legacy_scalar_kernels(TypeTraits* table) {

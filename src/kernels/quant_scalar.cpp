@@ -138,7 +138,6 @@ void q4_0_vec_dot(int64_t n, float* s, const void* x, const void* y) {
   *s = sum;
 }
 
-
 }  // namespace
 
 void register_scalar_kernels(TypeTraits* table) {

@@ -99,9 +99,7 @@ inline __m256 dot_us8_256(__m256i x, __m256i y) {
   return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
 }
 // Signed x signed: |x| times y with x's sign (y = -128 never occurs in Q8 activations).
-inline __m256 dot_ss8_256(__m256i x, __m256i y) {
-  return dot_us8_256(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
-}
+inline __m256 dot_ss8_256(__m256i x, __m256i y) { return dot_us8_256(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x)); }
 
 }  // namespace
 }  // namespace hearth

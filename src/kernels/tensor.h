@@ -14,8 +14,8 @@ class PackedWeight;
 // ne1 = n_out). Used in place from the mmap (or from a repacked copy).
 struct WeightView {
   GgmlType type = GgmlType::F32;
-  int64_t n_in = 0;    // ne0: elements per row
-  int64_t n_out = 0;   // ne1: rows
+  int64_t n_in = 0;   // ne0: elements per row
+  int64_t n_out = 0;  // ne1: rows
   const uint8_t* data = nullptr;
   size_t row_bytes = 0;
   // Lazily built panel copy for the packed kernels (kernels/packed.h), owned by the model;

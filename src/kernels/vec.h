@@ -17,8 +17,8 @@ struct VecOps {
   void (*scale_f32)(int64_t n, float* y, float a) = nullptr;
 };
 
-const VecOps& vec_ops();              // for active_isa()
-const VecOps& vec_ops_for(Isa isa);   // for tests
+const VecOps& vec_ops();             // for active_isa()
+const VecOps& vec_ops_for(Isa isa);  // for tests
 
 void register_vec_scalar(VecOps& ops);
 void register_vec_avx2(VecOps& ops);

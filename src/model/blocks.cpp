@@ -1,10 +1,10 @@
 #include "model/blocks.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <cstring>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "kernels/attention.h"
 #include "kernels/matmul.h"

@@ -34,9 +34,12 @@ Result<float> opt_float(const GgufFile& f, const std::string& key, float def) {
 
 std::string_view arch_name(Arch a) {
   switch (a) {
-    case Arch::llama: return "llama";
-    case Arch::qwen2: return "qwen2";
-    case Arch::qwen3: return "qwen3";
+    case Arch::llama:
+      return "llama";
+    case Arch::qwen2:
+      return "qwen2";
+    case Arch::qwen3:
+      return "qwen3";
   }
   return "?";
 }
@@ -61,11 +64,11 @@ Result<ModelConfig> ModelConfig::from_gguf(const GgufFile& f) {
 
   const std::string p = c.arch_name + ".";
   auto get = [&](const std::string& k) { return need_int(f, p + k); };
-#define HEARTH_ASSIGN(dst, expr)               \
-  do {                                         \
-    auto r_ = (expr);                          \
+#define HEARTH_ASSIGN(dst, expr)                 \
+  do {                                           \
+    auto r_ = (expr);                            \
     if (!r_) return std::unexpected(r_.error()); \
-    dst = *r_;                                 \
+    dst = *r_;                                   \
   } while (0)
   HEARTH_ASSIGN(c.n_embd, get("embedding_length"));
   HEARTH_ASSIGN(c.n_layer, get("block_count"));
@@ -90,7 +93,8 @@ Result<ModelConfig> ModelConfig::from_gguf(const GgufFile& f) {
   HEARTH_ASSIGN(scale_linear, opt_float(f, p + "rope.scale_linear", 0.0f));
 #undef HEARTH_ASSIGN
   if (*stype && **stype != "none" && **stype != "linear") {
-    return make_error("unsupported rope scaling type '{}' in '{}rope.scaling.type' (supported: none, linear)", **stype, p);
+    return make_error("unsupported rope scaling type '{}' in '{}rope.scaling.type' (supported: none, linear)", **stype,
+                      p);
   }
   if (*stype && **stype == "none") factor = 1.0f;
   if (scale_linear > 0.0f && factor == 1.0f) factor = scale_linear;

@@ -16,9 +16,9 @@ enum class Arch { llama, qwen2, qwen3 };
 
 struct ModelConfig {
   Arch arch = Arch::llama;
-  std::string arch_name;  // general.architecture as written
-  std::string name;       // general.name, may be empty
-  uint32_t file_type = 0; // general.file_type (0 if absent)
+  std::string arch_name;   // general.architecture as written
+  std::string name;        // general.name, may be empty
+  uint32_t file_type = 0;  // general.file_type (0 if absent)
 
   int n_vocab = 0;
   int n_ctx_train = 0;
@@ -30,10 +30,10 @@ struct ModelConfig {
   int head_dim_v = 0;  // per-head dimension of V ({arch}.attention.value_length)
   int n_ff = 0;
   float rms_eps = 1e-5f;
-  RopeParams rope;     // n_rot, freq_base, freq_scale, mode
+  RopeParams rope;  // n_rot, freq_base, freq_scale, mode
 
-  bool attn_bias = false;  // Q/K/V projections have biases (qwen2)
-  bool qk_norm = false;    // per-head RMSNorm on Q and K before RoPE (qwen3)
+  bool attn_bias = false;        // Q/K/V projections have biases (qwen2)
+  bool qk_norm = false;          // per-head RMSNorm on Q and K before RoPE (qwen3)
   bool tied_embeddings = false;  // output.weight absent: reuse token_embd.weight
 
   static Result<ModelConfig> from_gguf(const GgufFile& file);

@@ -28,8 +28,8 @@ namespace hearth {
 struct ModelConfig;
 
 struct KvCacheOptions {
-  int n_ctx = 0;        // total positions the pool holds (rounded up to whole blocks)
-  int block_size = 16;  // positions per block
+  int n_ctx = 0;                  // total positions the pool holds (rounded up to whole blocks)
+  int block_size = 16;            // positions per block
   GgmlType type = GgmlType::F16;  // F16 (default, like llama.cpp) or F32
 };
 
@@ -112,11 +112,11 @@ class KvCache {
   std::vector<int32_t> refs_;
   std::vector<int32_t> free_;
   std::unordered_map<int32_t, std::vector<int32_t>> tables_;
-  std::vector<BlockKey> keys_;                        // [n_blocks]
-  std::unordered_map<uint64_t, int32_t> index_;       // hash -> registered block
-  std::list<int32_t> lru_;                            // cached blocks, least recently used first
-  std::vector<std::list<int32_t>::iterator> lru_pos_; // [n_blocks], valid while in lru_
-  std::vector<uint8_t> in_lru_;                       // [n_blocks]
+  std::vector<BlockKey> keys_;                         // [n_blocks]
+  std::unordered_map<uint64_t, int32_t> index_;        // hash -> registered block
+  std::list<int32_t> lru_;                             // cached blocks, least recently used first
+  std::vector<std::list<int32_t>::iterator> lru_pos_;  // [n_blocks], valid while in lru_
+  std::vector<uint8_t> in_lru_;                        // [n_blocks]
 };
 
 }  // namespace hearth

@@ -64,18 +64,21 @@ class WeightResolver {
   std::vector<std::vector<float>>& converted_;
 };
 
-#define HEARTH_ASSIGN_OR_RETURN(dst, expr)         \
-  do {                                             \
-    auto r_ = (expr);                              \
-    if (!r_) return std::unexpected(r_.error());   \
-    dst = *r_;                                     \
+#define HEARTH_ASSIGN_OR_RETURN(dst, expr)       \
+  do {                                           \
+    auto r_ = (expr);                            \
+    if (!r_) return std::unexpected(r_.error()); \
+    dst = *r_;                                   \
   } while (0)
 
 ForwardFn forward_for(Arch a) {
   switch (a) {
-    case Arch::llama: return forward_llama;
-    case Arch::qwen2: return forward_qwen2;
-    case Arch::qwen3: return forward_qwen3;
+    case Arch::llama:
+      return forward_llama;
+    case Arch::qwen2:
+      return forward_qwen2;
+    case Arch::qwen3:
+      return forward_qwen3;
   }
   return nullptr;
 }

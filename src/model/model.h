@@ -25,16 +25,16 @@ struct LayerWeights {
   const float* bq = nullptr;         // optional biases (qwen2)
   const float* bk = nullptr;
   const float* bv = nullptr;
-  const float* q_norm = nullptr;     // [hd] optional per-head norms (qwen3)
+  const float* q_norm = nullptr;  // [hd] optional per-head norms (qwen3)
   const float* k_norm = nullptr;
-  const float* ffn_norm = nullptr;   // [n_embd]
-  WeightView w_gate, w_up, w_down;   // [n_ff, n_embd] x2, [n_embd, n_ff]
+  const float* ffn_norm = nullptr;  // [n_embd]
+  WeightView w_gate, w_up, w_down;  // [n_ff, n_embd] x2, [n_embd, n_ff]
 };
 
 struct ModelWeights {
   WeightView token_embd;  // [n_vocab, n_embd]
   const float* output_norm = nullptr;
-  WeightView output;      // [n_vocab, n_embd]; == token_embd when tied
+  WeightView output;  // [n_vocab, n_embd]; == token_embd when tied
   std::vector<LayerWeights> layers;
 };
 
@@ -81,7 +81,7 @@ class Model {
   GgufFile gguf_;
   ModelConfig config_;
   ModelWeights weights_;
-  std::vector<std::vector<float>> converted_;  // small non-F32 norm/bias vectors converted at load
+  std::vector<std::vector<float>> converted_;          // small non-F32 norm/bias vectors converted at load
   std::vector<std::unique_ptr<PackedWeight>> packed_;  // lazily packed matrices (WeightView::packed)
 };
 

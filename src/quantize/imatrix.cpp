@@ -1,13 +1,13 @@
 #include "quantize/imatrix.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <limits>
-
-#include <fmt/format.h>
 
 #include "base/mapped_file.h"
 #include "formats/gguf.h"
@@ -77,13 +77,13 @@ Result<Imatrix> read_dat(const std::string& path, const uint8_t* p, size_t n) {
     if (!r.i32(len) || len <= 0 || len > 4096) return bad(fmt::format("entry {}: bad name length", i));
     std::string name(static_cast<size_t>(len), '\0');
     int32_t ncall = 0, nval = 0;
-    if (!r.bytes(name.data(), name.size()) || !r.i32(ncall) || !r.i32(nval) || nval < 1 ||
-        nval > (1 << 28)) {
+    if (!r.bytes(name.data(), name.size()) || !r.i32(ncall) || !r.i32(nval) || nval < 1 || nval > (1 << 28)) {
       return bad(fmt::format("entry {} is truncated", i));
     }
     ImatrixEntry e;
     e.sum_sq.resize(static_cast<size_t>(nval));
-    if (!r.bytes(e.sum_sq.data(), e.sum_sq.size() * sizeof(float))) return bad(fmt::format("entry '{}' is truncated", name));
+    if (!r.bytes(e.sum_sq.data(), e.sum_sq.size() * sizeof(float)))
+      return bad(fmt::format("entry '{}' is truncated", name));
     for (float v : e.sum_sq) {
       if (!std::isfinite(v)) return bad(fmt::format("entry '{}' holds a non-finite value", name));
     }
@@ -120,7 +120,8 @@ Result<Imatrix> read_gguf(const std::string& path) {
     // Dense weights have one matrix (n_mat = 1); for expert stacks each matrix has its own count.
     const int64_t n_mat = counts->n_elements();
     const int64_t per = t.ne[0];
-    if (t.n_elements() != per * n_mat) return make_error("'{}': imatrix entry '{}' has inconsistent shapes", path, base);
+    if (t.n_elements() != per * n_mat)
+      return make_error("'{}': imatrix entry '{}' has inconsistent shapes", path, base);
     ImatrixEntry e;
     e.sum_sq.resize(static_cast<size_t>(t.n_elements()));
     std::vector<float> cnt(static_cast<size_t>(n_mat));

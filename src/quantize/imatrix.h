@@ -59,10 +59,10 @@ class ImatrixCollector : public MatmulObserver {
 };
 
 struct ImatrixRunOptions {
-  int n_ctx = 512;       // tokens per chunk
-  int n_chunks = -1;     // -1: all whole chunks of the text
-  int32_t bos = -1;      // replaces each chunk's first token when >= 0 (as llama.cpp's imatrix does)
-  std::string dataset;   // recorded in the file
+  int n_ctx = 512;      // tokens per chunk
+  int n_chunks = -1;    // -1: all whole chunks of the text
+  int32_t bos = -1;     // replaces each chunk's first token when >= 0 (as llama.cpp's imatrix does)
+  std::string dataset;  // recorded in the file
   // After each chunk: (chunks done, chunks total).
   std::function<void(int, int)> on_chunk;
 };

@@ -1,10 +1,10 @@
 #include "quantize/quantize.h"
 
+#include <fmt/format.h>
+
 #include <atomic>
 #include <cmath>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "formats/gguf.h"
 #include "kernels/blocks.h"
@@ -66,8 +66,11 @@ Status quantize_rows(GgmlType type, const float* src, void* dst, int64_t nrows, 
     case GgmlType::Q4_K:
     case GgmlType::Q5_K:
     case GgmlType::Q6_K:
-    case GgmlType::IQ4_XS: quantize_kquant_rows(type, src, dst, nrows, n_per_row, imatrix); return {};
-    default: break;
+    case GgmlType::IQ4_XS:
+      quantize_kquant_rows(type, src, dst, nrows, n_per_row, imatrix);
+      return {};
+    default:
+      break;
   }
   if (type == GgmlType::IQ4_NL) {
     for (int64_t r = 0; r < nrows; ++r, src += n_per_row, out += row_size) {
@@ -87,10 +90,18 @@ Status quantize_rows(GgmlType type, const float* src, void* dst, int64_t nrows, 
       continue;
     }
     switch (type) {
-      case GgmlType::Q4_0: quantize_row_q4_0_imat(src, reinterpret_cast<block_q4_0*>(out), n_per_row, imatrix); break;
-      case GgmlType::Q4_1: quantize_row_q4_1_imat(src, reinterpret_cast<block_q4_1*>(out), n_per_row, imatrix); break;
-      case GgmlType::Q5_0: quantize_row_q5_0_imat(src, reinterpret_cast<block_q5_0*>(out), n_per_row, imatrix); break;
-      default: quantize_row_q5_1_imat(src, reinterpret_cast<block_q5_1*>(out), n_per_row, imatrix); break;
+      case GgmlType::Q4_0:
+        quantize_row_q4_0_imat(src, reinterpret_cast<block_q4_0*>(out), n_per_row, imatrix);
+        break;
+      case GgmlType::Q4_1:
+        quantize_row_q4_1_imat(src, reinterpret_cast<block_q4_1*>(out), n_per_row, imatrix);
+        break;
+      case GgmlType::Q5_0:
+        quantize_row_q5_0_imat(src, reinterpret_cast<block_q5_0*>(out), n_per_row, imatrix);
+        break;
+      default:
+        quantize_row_q5_1_imat(src, reinterpret_cast<block_q5_1*>(out), n_per_row, imatrix);
+        break;
     }
   }
   return {};
@@ -183,9 +194,10 @@ Result<QuantizeReport> quantize_model(const QuantizeOptions& opt, ThreadPool& po
       const size_t dst_row = ggml_row_size(dst_info, n_per_row);
       tr.requantized = t.type != GgmlType::F32 && t.type != GgmlType::F16 && t.type != GgmlType::BF16;
       if (tr.requantized && !warned_requant) {
-        warn(fmt::format("'{}' holds quantized tensors ({} ...): requantizing loses more quality than quantizing the "
-                         "F16/BF16/F32 original",
-                         opt.input, ggml_type_name(t.type)));
+        warn(
+            fmt::format("'{}' holds quantized tensors ({} ...): requantizing loses more quality than quantizing the "
+                        "F16/BF16/F32 original",
+                        opt.input, ggml_type_name(t.type)));
         warned_requant = true;
       }
       // Importance weights: one per column, or per column of each expert matrix.
@@ -219,7 +231,8 @@ Result<QuantizeReport> quantize_model(const QuantizeOptions& opt, ThreadPool& po
           (void)quantize_rows(c.type, buf.data(), out_buf.data() + static_cast<size_t>(r) * dst_row, 1, n_per_row, iw);
         }
       });
-      if (non_finite) return make_error("tensor '{}' contains NaN or infinite values; the input model is damaged", t.name);
+      if (non_finite)
+        return make_error("tensor '{}' contains NaN or infinite values; the input model is damaged", t.name);
       HEARTH_TRY(w.write_tensor_data(out_buf));
       tr.bytes_out = out_buf.size();
       ++rep.n_quantized;

@@ -3,13 +3,13 @@
 // restricted to the file types hearth writes. Comments name the rule each branch states.
 #include "quantize/recipe.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <numeric>
 #include <regex>
-
-#include <fmt/format.h>
 
 namespace hearth::quant {
 namespace {
@@ -21,14 +21,14 @@ struct FileTypeInfo {
 };
 
 constexpr FileTypeInfo kFileTypes[] = {
-    {FileType::F16, "F16", GgmlType::F16},         {FileType::BF16, "BF16", GgmlType::BF16},
-    {FileType::Q8_0, "Q8_0", GgmlType::Q8_0},      {FileType::Q4_0, "Q4_0", GgmlType::Q4_0},
-    {FileType::Q4_1, "Q4_1", GgmlType::Q4_1},      {FileType::Q5_0, "Q5_0", GgmlType::Q5_0},
-    {FileType::Q5_1, "Q5_1", GgmlType::Q5_1},      {FileType::Q2_K, "Q2_K", GgmlType::Q2_K},
-    {FileType::Q3_K_S, "Q3_K_S", GgmlType::Q3_K},  {FileType::Q3_K_M, "Q3_K_M", GgmlType::Q3_K},
-    {FileType::Q3_K_L, "Q3_K_L", GgmlType::Q3_K},  {FileType::Q4_K_S, "Q4_K_S", GgmlType::Q4_K},
-    {FileType::Q4_K_M, "Q4_K_M", GgmlType::Q4_K},  {FileType::Q5_K_S, "Q5_K_S", GgmlType::Q5_K},
-    {FileType::Q5_K_M, "Q5_K_M", GgmlType::Q5_K},  {FileType::Q6_K, "Q6_K", GgmlType::Q6_K},
+    {FileType::F16, "F16", GgmlType::F16},          {FileType::BF16, "BF16", GgmlType::BF16},
+    {FileType::Q8_0, "Q8_0", GgmlType::Q8_0},       {FileType::Q4_0, "Q4_0", GgmlType::Q4_0},
+    {FileType::Q4_1, "Q4_1", GgmlType::Q4_1},       {FileType::Q5_0, "Q5_0", GgmlType::Q5_0},
+    {FileType::Q5_1, "Q5_1", GgmlType::Q5_1},       {FileType::Q2_K, "Q2_K", GgmlType::Q2_K},
+    {FileType::Q3_K_S, "Q3_K_S", GgmlType::Q3_K},   {FileType::Q3_K_M, "Q3_K_M", GgmlType::Q3_K},
+    {FileType::Q3_K_L, "Q3_K_L", GgmlType::Q3_K},   {FileType::Q4_K_S, "Q4_K_S", GgmlType::Q4_K},
+    {FileType::Q4_K_M, "Q4_K_M", GgmlType::Q4_K},   {FileType::Q5_K_S, "Q5_K_S", GgmlType::Q5_K},
+    {FileType::Q5_K_M, "Q5_K_M", GgmlType::Q5_K},   {FileType::Q6_K, "Q6_K", GgmlType::Q6_K},
     {FileType::IQ4_NL, "IQ4_NL", GgmlType::IQ4_NL}, {FileType::IQ4_XS, "IQ4_XS", GgmlType::IQ4_XS},
 };
 
@@ -42,7 +42,20 @@ bool is_quantized(GgmlType t) { return t != GgmlType::F32 && t != GgmlType::F16 
 
 int64_t block_size(GgmlType t) { return ggml_type_info(t)->block_size; }
 
-enum class Category { token_embd, attn_q, attn_v, attn_k, attn_qkv, attn_kv_b, attn_output, ffn_up, ffn_gate, ffn_down, output, other };
+enum class Category {
+  token_embd,
+  attn_q,
+  attn_v,
+  attn_k,
+  attn_qkv,
+  attn_kv_b,
+  attn_output,
+  ffn_up,
+  ffn_gate,
+  ffn_down,
+  output,
+  other
+};
 
 bool contains(std::string_view s, std::string_view part) { return s.find(part) != std::string_view::npos; }
 
@@ -149,14 +162,14 @@ GgmlType mix_rule(State& qs, GgmlType new_type, const TensorDesc& t, Category ca
     if (ft == FileType::Q2_K) {
       new_type = GgmlType::Q3_K;
     } else if (ft == FileType::Q3_K_M) {
-      new_type = i_layer < n_layer / 16                           ? GgmlType::Q5_K
+      new_type = i_layer < n_layer / 16                            ? GgmlType::Q5_K
                  : !qs.falcon() || use_more_bits(i_layer, n_layer) ? GgmlType::Q4_K
                                                                    : GgmlType::Q3_K;
     } else if (ft == FileType::Q3_K_L) {
       new_type = qs.falcon() ? GgmlType::Q4_K : GgmlType::Q5_K;
     } else if (ft == FileType::Q4_K_M) {
       if (qs.falcon()) {
-        new_type = i_layer < n_layer / 16 ? GgmlType::Q6_K
+        new_type = i_layer < n_layer / 16            ? GgmlType::Q6_K
                    : use_more_bits(i_layer, n_layer) ? GgmlType::Q5_K
                                                      : GgmlType::Q4_K;
       } else if (use_more_bits(i_layer, n_layer)) {
@@ -201,13 +214,19 @@ GgmlType mix_rule(State& qs, GgmlType new_type, const TensorDesc& t, Category ca
 // llama.cpp has no fallback for 32-element types and stops; we use F16 for them too.
 GgmlType fallback_for(GgmlType t) {
   switch (t) {
-    case GgmlType::IQ4_XS: return GgmlType::IQ4_NL;
+    case GgmlType::IQ4_XS:
+      return GgmlType::IQ4_NL;
     case GgmlType::Q2_K:
-    case GgmlType::Q3_K: return GgmlType::Q4_0;
-    case GgmlType::Q4_K: return GgmlType::Q5_0;
-    case GgmlType::Q5_K: return GgmlType::Q5_1;
-    case GgmlType::Q6_K: return GgmlType::Q8_0;
-    default: return GgmlType::F16;
+    case GgmlType::Q3_K:
+      return GgmlType::Q4_0;
+    case GgmlType::Q4_K:
+      return GgmlType::Q5_0;
+    case GgmlType::Q5_K:
+      return GgmlType::Q5_1;
+    case GgmlType::Q6_K:
+      return GgmlType::Q8_0;
+    default:
+      return GgmlType::F16;
   }
 }
 
@@ -279,8 +298,10 @@ bool can_quantize_to(GgmlType t) {
     case GgmlType::Q5_K:
     case GgmlType::Q6_K:
     case GgmlType::IQ4_NL:
-    case GgmlType::IQ4_XS: return true;
-    default: return false;
+    case GgmlType::IQ4_XS:
+      return true;
+    default:
+      return false;
   }
 }
 

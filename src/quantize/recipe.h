@@ -67,12 +67,12 @@ struct TensorTypeOverride {
 
 struct RecipeOptions {
   FileType ftype = FileType::Q8_0;
-  bool pure = false;                    // default type everywhere (no mix rules)
-  bool quantize_output = true;          // false: --leave-output-tensor
-  std::optional<GgmlType> output_type;  // --output-tensor-type
+  bool pure = false;                        // default type everywhere (no mix rules)
+  bool quantize_output = true;              // false: --leave-output-tensor
+  std::optional<GgmlType> output_type;      // --output-tensor-type
   std::optional<GgmlType> token_embd_type;  // --token-embedding-type
   std::vector<TensorTypeOverride> overrides;
-  bool has_imatrix = false;             // some rules differ when an importance matrix is used
+  bool has_imatrix = false;  // some rules differ when an importance matrix is used
 };
 
 // The model facts the rules look at.
@@ -92,9 +92,9 @@ struct TensorDesc {
 };
 
 struct TensorChoice {
-  GgmlType type = GgmlType::F32;  // type in the output
-  bool quantize = false;          // false: copied as is (1-D, norms, --leave-output-tensor, same type)
-  bool fallback = false;          // the mix's type did not fit the row length
+  GgmlType type = GgmlType::F32;    // type in the output
+  bool quantize = false;            // false: copied as is (1-D, norms, --leave-output-tensor, same type)
+  bool fallback = false;            // the mix's type did not fit the row length
   GgmlType wanted = GgmlType::F32;  // the type before the fallback
 };
 

@@ -54,11 +54,11 @@ bool feed_utf8(PartialUtf8& p, unsigned char b, std::vector<uint32_t>& out) {
     return true;
   }
   if ((b & 0xC0) != 0x80) return false;
-  if (p.n_remain == p.n_total - 1) {  // second byte: the lead decides its range
-    if (p.n_total == 3 && p.value == 0x0 && b < 0xA0) return false;   // E0: overlong
-    if (p.n_total == 3 && p.value == 0xD && b > 0x9F) return false;   // ED: surrogate
-    if (p.n_total == 4 && p.value == 0x0 && b < 0x90) return false;   // F0: overlong
-    if (p.n_total == 4 && p.value == 0x4 && b > 0x8F) return false;   // F4: above U+10FFFF
+  if (p.n_remain == p.n_total - 1) {                                 // second byte: the lead decides its range
+    if (p.n_total == 3 && p.value == 0x0 && b < 0xA0) return false;  // E0: overlong
+    if (p.n_total == 3 && p.value == 0xD && b > 0x9F) return false;  // ED: surrogate
+    if (p.n_total == 4 && p.value == 0x0 && b < 0x90) return false;  // F0: overlong
+    if (p.n_total == 4 && p.value == 0x4 && b > 0x8F) return false;  // F4: above U+10FFFF
   }
   p.value = (p.value << 6) | (b & 0x3Fu);
   if (--p.n_remain == 0) {
@@ -158,8 +158,8 @@ struct TokenTrie {
   std::vector<Edge> edges;
   std::vector<int32_t> tokens;
   std::vector<Partial> partials;
-  std::vector<std::string> pieces;       // token_to_piece(id, false)
-  std::vector<uint8_t> eog;              // 1 for end-of-generation tokens
+  std::vector<std::string> pieces;  // token_to_piece(id, false)
+  std::vector<uint8_t> eog;         // 1 for end-of-generation tokens
   uint64_t fingerprint = 0;
 };
 

@@ -34,9 +34,9 @@ class Parser {
   std::map<std::string, uint32_t, std::less<>> symbols_;
   std::vector<std::vector<GElem>> rules_;
   std::vector<std::string> names_;
-  std::vector<size_t> defined_at_;      // offset of the definition, or npos
-  std::vector<size_t> referenced_at_;   // offset of the first reference, or npos
-  std::vector<size_t> origin_;          // generated rules: offset of the construct that made them
+  std::vector<size_t> defined_at_;     // offset of the definition, or npos
+  std::vector<size_t> referenced_at_;  // offset of the first reference, or npos
+  std::vector<size_t> origin_;         // generated rules: offset of the construct that made them
 
   [[noreturn]] void fail(size_t at, std::string msg) { throw ParseError{at, std::move(msg)}; }
 
@@ -86,11 +86,20 @@ class Parser {
     const auto b0 = static_cast<unsigned char>(src_[pos_]);
     int n = 0;
     uint32_t cp = 0;
-    if (b0 < 0x80) { n = 1; cp = b0; }
-    else if ((b0 & 0xE0) == 0xC0) { n = 2; cp = b0 & 0x1F; }
-    else if ((b0 & 0xF0) == 0xE0) { n = 3; cp = b0 & 0x0F; }
-    else if ((b0 & 0xF8) == 0xF0) { n = 4; cp = b0 & 0x07; }
-    else fail(start, "invalid UTF-8 in grammar");
+    if (b0 < 0x80) {
+      n = 1;
+      cp = b0;
+    } else if ((b0 & 0xE0) == 0xC0) {
+      n = 2;
+      cp = b0 & 0x1F;
+    } else if ((b0 & 0xF0) == 0xE0) {
+      n = 3;
+      cp = b0 & 0x0F;
+    } else if ((b0 & 0xF8) == 0xF0) {
+      n = 4;
+      cp = b0 & 0x07;
+    } else
+      fail(start, "invalid UTF-8 in grammar");
     if (pos_ + static_cast<size_t>(n) > src_.size()) fail(start, "truncated UTF-8 in grammar");
     for (int i = 1; i < n; ++i) {
       const auto b = static_cast<unsigned char>(src_[pos_ + static_cast<size_t>(i)]);
@@ -107,10 +116,14 @@ class Parser {
     for (int i = 0; i < digits; ++i) {
       const char c = cur();
       uint32_t d;
-      if (c >= '0' && c <= '9') d = static_cast<uint32_t>(c - '0');
-      else if (c >= 'a' && c <= 'f') d = static_cast<uint32_t>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') d = static_cast<uint32_t>(c - 'A' + 10);
-      else fail(start, fmt::format("expecting {} hex digits", digits));
+      if (c >= '0' && c <= '9')
+        d = static_cast<uint32_t>(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        d = static_cast<uint32_t>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        d = static_cast<uint32_t>(c - 'A' + 10);
+      else
+        fail(start, fmt::format("expecting {} hex digits", digits));
       v = v * 16 + d;
       ++pos_;
     }
@@ -126,14 +139,27 @@ class Parser {
     if (at_end()) fail(start, "unexpected end of input after '\\'");
     const char e = src_[pos_++];
     switch (e) {
-      case 'x': return parse_hex(2);
-      case 'u': return parse_hex(4);
-      case 'U': return parse_hex(8);
-      case 't': return '\t';
-      case 'r': return '\r';
-      case 'n': return '\n';
-      case '\\': case '"': case '[': case ']': case '-': case '^': return static_cast<uint32_t>(e);
-      default: fail(start, fmt::format("unknown escape '\\{}'", show_char(e)));
+      case 'x':
+        return parse_hex(2);
+      case 'u':
+        return parse_hex(4);
+      case 'U':
+        return parse_hex(8);
+      case 't':
+        return '\t';
+      case 'r':
+        return '\r';
+      case 'n':
+        return '\n';
+      case '\\':
+      case '"':
+      case '[':
+      case ']':
+      case '-':
+      case '^':
+        return static_cast<uint32_t>(e);
+      default:
+        fail(start, fmt::format("unknown escape '\\{}'", show_char(e)));
     }
   }
 

@@ -70,8 +70,8 @@ int32_t Sampler::sample(std::span<const float> logits) {
   const SamplingParams& p = params_;
 
   // ---- penalties (llama.cpp llama_sampler_penalties_apply) ----
-  const bool penalize = !recent_.empty() &&
-                        (p.repeat_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f);
+  const bool penalize =
+      !recent_.empty() && (p.repeat_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f);
   for (size_t i = 0; i < n_vocab; ++i) {
     float l = logits[i];
     if (penalize) {

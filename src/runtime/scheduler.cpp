@@ -99,14 +99,14 @@ struct Seq {
 
   std::vector<int32_t> tokens;  // prompt, then every sampled token
   int32_t n_prompt = 0;
-  int32_t n_past = 0;           // positions in the KV cache
+  int32_t n_past = 0;  // positions in the KV cache
   int32_t n_generated = 0;
-  int32_t n_cached = 0;         // prompt positions shared from the prefix cache (first admission)
-  int32_t kv_id = -1;           // sequence id in the KV cache while admitted
+  int32_t n_cached = 0;  // prompt positions shared from the prefix cache (first admission)
+  int32_t kv_id = -1;    // sequence id in the KV cache while admitted
   bool admitted_once = false;
   bool done = false;
-  int32_t n_hashed = 0;         // leading full blocks whose chain hash is known / registered
-  uint64_t last_hash = 0;       // hash of block n_hashed - 1
+  int32_t n_hashed = 0;    // leading full blocks whose chain hash is known / registered
+  uint64_t last_hash = 0;  // hash of block n_hashed - 1
 
   Clock::time_point t_submit, t_admit, t_first;
   bool has_first = false;
@@ -173,8 +173,8 @@ struct Scheduler::Impl {
 
 // ---------------------------------------------------------------------------------------------
 
-Result<std::unique_ptr<Scheduler>> Scheduler::create(const Model& model, const Tokenizer& tok,
-                                                     ComputeContext& compute, const SchedulerOptions& opts) {
+Result<std::unique_ptr<Scheduler>> Scheduler::create(const Model& model, const Tokenizer& tok, ComputeContext& compute,
+                                                     const SchedulerOptions& opts) {
   SchedulerOptions o = opts;
   if (o.n_parallel <= 0 || o.n_ctx <= 0 || o.block_size <= 0 || o.n_batch <= 0 || o.max_queue < 0) {
     return make_error_kind(ErrorKind::kInvalidArgument,

@@ -42,12 +42,12 @@ struct ComputeContext {
 };
 
 struct SchedulerOptions {
-  int n_parallel = 4;     // sequences decoding at once; more wait in the queue
-  int n_ctx = 4096;       // positions one sequence may hold (prompt + generated)
-  int kv_blocks = 0;      // blocks in the pool; 0 = n_parallel * n_ctx / block_size
-  int block_size = 16;    // positions per KV block
-  int n_batch = 512;      // tokens per forward pass (decode tokens first, then prefill chunks)
-  int max_queue = 64;     // waiting requests beyond this are refused (kResourceExhausted -> 503)
+  int n_parallel = 4;   // sequences decoding at once; more wait in the queue
+  int n_ctx = 4096;     // positions one sequence may hold (prompt + generated)
+  int kv_blocks = 0;    // blocks in the pool; 0 = n_parallel * n_ctx / block_size
+  int block_size = 16;  // positions per KV block
+  int n_batch = 512;    // tokens per forward pass (decode tokens first, then prefill chunks)
+  int max_queue = 64;   // waiting requests beyond this are refused (kResourceExhausted -> 503)
   GgmlType kv_type = GgmlType::F16;
   bool prefix_cache = true;
 };
@@ -55,18 +55,18 @@ struct SchedulerOptions {
 struct GenerationRequest {
   std::vector<int32_t> prompt;  // already templated and tokenized (BOS included as the caller wants)
   SamplingParams sampling;
-  int32_t n_predict = -1;       // -1: until end of generation or the context is full
-  std::vector<std::string> stop;  // stop strings: output ends before the first match; text that
-                                  // might begin a stop string is held back until disambiguated
-  bool ignore_eog = false;        // keep going past end-of-generation tokens
+  int32_t n_predict = -1;                  // -1: until end of generation or the context is full
+  std::vector<std::string> stop;           // stop strings: output ends before the first match; text that
+                                           // might begin a stop string is held back until disambiguated
+  bool ignore_eog = false;                 // keep going past end-of-generation tokens
   std::shared_ptr<const Grammar> grammar;  // constrained decoding (JSON schema, GBNF), optional
-  int32_t top_logprobs = -1;    // -1: no logprobs; 0: chosen token's logprob; k: also the top k
-                                // (log-softmax of the raw logits: before penalties, grammar mask
-                                // and temperature, i.e. the model's own distribution)
-  bool truncate = false;        // prompt too long for n_ctx: keep its first token (BOS) and its
-                                // last tokens instead of failing with kInvalidArgument; the kept
-                                // prompt leaves room for min(n_predict, n_ctx/2) tokens when
-                                // n_predict > 0, else n_ctx/4
+  int32_t top_logprobs = -1;               // -1: no logprobs; 0: chosen token's logprob; k: also the top k
+                                           // (log-softmax of the raw logits: before penalties, grammar mask
+                                           // and temperature, i.e. the model's own distribution)
+  bool truncate = false;                   // prompt too long for n_ctx: keep its first token (BOS) and its
+                                           // last tokens instead of failing with kInvalidArgument; the kept
+                                           // prompt leaves room for min(n_predict, n_ctx/2) tokens when
+                                           // n_predict > 0, else n_ctx/4
 };
 
 struct TokenLogprob {
@@ -76,15 +76,15 @@ struct TokenLogprob {
 };
 
 struct FinishInfo {
-  std::string reason;        // "stop" (end-of-generation, stop string, grammar finished),
-                             // "length" (n_predict reached), "context" (n_ctx full), "cancelled"
-  int32_t n_prompt = 0;      // prompt tokens (after truncation)
-  int32_t n_cached = 0;      // prompt tokens served from the prefix cache
+  std::string reason;    // "stop" (end-of-generation, stop string, grammar finished),
+                         // "length" (n_predict reached), "context" (n_ctx full), "cancelled"
+  int32_t n_prompt = 0;  // prompt tokens (after truncation)
+  int32_t n_cached = 0;  // prompt tokens served from the prefix cache
   int32_t n_generated = 0;
-  double queue_ms = 0;       // submit -> admitted
-  double prompt_ms = 0;      // admitted -> first token sampled
-  double generate_ms = 0;    // first token -> done
-  double ttft_ms = 0;        // submit -> first token sampled
+  double queue_ms = 0;     // submit -> admitted
+  double prompt_ms = 0;    // admitted -> first token sampled
+  double generate_ms = 0;  // first token -> done
+  double ttft_ms = 0;      // submit -> first token sampled
 };
 
 struct StreamEvent {
@@ -97,11 +97,11 @@ struct StreamEvent {
   // string that never completed). Append it like a kToken's text; usually empty.
   std::string text;
   int32_t token = -1;
-  float logprob = 0.0f;             // when top_logprobs >= 0
-  std::vector<TokenLogprob> top;    // when top_logprobs > 0
-  FinishInfo finish;                // kDone
-  Error error;                      // kError (terminal, no kDone follows)
-  uint64_t step = 0;                // scheduler step (forward pass count) that produced the event
+  float logprob = 0.0f;           // when top_logprobs >= 0
+  std::vector<TokenLogprob> top;  // when top_logprobs > 0
+  FinishInfo finish;              // kDone
+  Error error;                    // kError (terminal, no kDone follows)
+  uint64_t step = 0;              // scheduler step (forward pass count) that produced the event
 };
 
 class Scheduler;
@@ -126,11 +126,11 @@ class RequestHandle {
 };
 
 struct SchedulerStats {
-  int queue_depth = 0;         // submitted, not yet running
-  int running = 0;             // sequences holding KV blocks
+  int queue_depth = 0;  // submitted, not yet running
+  int running = 0;      // sequences holding KV blocks
   int kv_blocks_total = 0;
-  int kv_blocks_used = 0;      // referenced by running sequences
-  int kv_blocks_cached = 0;    // held only by the prefix cache (evictable)
+  int kv_blocks_used = 0;    // referenced by running sequences
+  int kv_blocks_cached = 0;  // held only by the prefix cache (evictable)
   int kv_blocks_free = 0;
   uint64_t prefix_lookup_tokens = 0;  // prompt tokens looked up in the prefix cache
   uint64_t prefix_hit_tokens = 0;     // ...and found there
@@ -143,8 +143,8 @@ struct SchedulerStats {
 class Scheduler {
  public:
   // `model`, `tok` and `compute` must outlive the scheduler. Starts the loop thread.
-  static Result<std::unique_ptr<Scheduler>> create(const Model& model, const Tokenizer& tok,
-                                                   ComputeContext& compute, const SchedulerOptions& opts);
+  static Result<std::unique_ptr<Scheduler>> create(const Model& model, const Tokenizer& tok, ComputeContext& compute,
+                                                   const SchedulerOptions& opts);
   ~Scheduler();  // cancels everything and joins the loop
 
   // Queues a request. Errors: kInvalidArgument (empty prompt, prompt longer than n_ctx without

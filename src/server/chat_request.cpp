@@ -54,7 +54,8 @@ Result<json> validate_messages(const json& messages) {
     if (role.empty()) return invalid("invalid request: '" + where + ".role' is required");
     static const char* kRoles[] = {"system", "user", "assistant", "tool", "developer"};
     if (std::none_of(std::begin(kRoles), std::end(kRoles), [&](const char* r) { return role == r; })) {
-      return invalid("invalid request: '" + where + ".role' must be system, user, assistant or tool, got '" + role + "'");
+      return invalid("invalid request: '" + where + ".role' must be system, user, assistant or tool, got '" + role +
+                     "'");
     }
     json nm = m;
     if (role == "developer") nm["role"] = "system";  // OpenAI's newer name for the system role
@@ -65,7 +66,8 @@ Result<json> validate_messages(const json& messages) {
       // OpenAI content parts: only text parts are understood.
       std::string text;
       for (const auto& part : *it) {
-        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string()) {
+        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
+            !part["text"].is_string()) {
           return invalid("invalid request: '" + where + ".content' parts must be {\"type\":\"text\",\"text\":...}; " +
                          "images and audio are not supported");
         }
@@ -91,7 +93,8 @@ Result<std::shared_ptr<const Grammar>> grammar_for_format(const json& format) {
   if (format.is_string()) {
     const std::string f = format.get<std::string>();
     if (f.empty()) return std::shared_ptr<const Grammar>();
-    if (f != "json") return invalid("invalid request: 'format' must be \"json\" or a JSON schema object, got \"" + f + "\"");
+    if (f != "json")
+      return invalid("invalid request: 'format' must be \"json\" or a JSON schema object, got \"" + f + "\"");
     gbnf = json_object_gbnf();
   } else if (format.is_object()) {
     auto g = json_schema_to_gbnf(format);  // ordered_json: properties keep the declared order
@@ -101,11 +104,13 @@ Result<std::shared_ptr<const Grammar>> grammar_for_format(const json& format) {
     return invalid("invalid request: 'format' must be \"json\" or a JSON schema object");
   }
   auto grammar = parse_gbnf(gbnf);
-  if (!grammar) return std::unexpected(Error{"internal error compiling the schema's grammar: " + grammar.error().message});
+  if (!grammar)
+    return std::unexpected(Error{"internal error compiling the schema's grammar: " + grammar.error().message});
   return *grammar;
 }
 
-Result<PreparedGeneration> prepare_generation(const GenerationJob& job, ModelManager& models, const ServerLimits& limits) {
+Result<PreparedGeneration> prepare_generation(const GenerationJob& job, ModelManager& models,
+                                              const ServerLimits& limits) {
   PreparedGeneration p;
   GenerationRequest& req = p.request;
   // Validate everything that does not need the model before loading it.

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <atomic>
-
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -29,18 +28,18 @@ struct GenerationJob {
   bool chat = false;
   // Completion (/api/generate, /v1/completions).
   std::string prompt;
-  std::string system;   // /api/generate `system`
-  bool raw = false;     // prompt goes to the model as is (no template)
+  std::string system;  // /api/generate `system`
+  bool raw = false;    // prompt goes to the model as is (no template)
   // Chat (/api/chat, /v1/chat/completions).
   json messages = json::array();
   std::optional<json> tools;  // function definitions, passed to the template
   SamplingParams sampling;
   int32_t n_predict = -1;
   std::vector<std::string> stop;
-  std::optional<json> format;   // "json" or a JSON schema object
-  int32_t top_logprobs = -1;    // -1 none, 0 chosen token only, k also the top k
-  bool truncate = false;        // cut an over-long prompt from the front instead of a 400
-  int32_t num_ctx = 0;          // per-request context limit (<= the loaded context)
+  std::optional<json> format;  // "json" or a JSON schema object
+  int32_t top_logprobs = -1;   // -1 none, 0 chosen token only, k also the top k
+  bool truncate = false;       // cut an over-long prompt from the front instead of a 400
+  int32_t num_ctx = 0;         // per-request context limit (<= the loaded context)
   std::optional<std::chrono::milliseconds> keep_alive;
   // Ollama `think` / OpenAI `reasoning_effort`: true asks for thinking (400 for models whose
   // template cannot think), false renders the template with thinking off where it has a switch
@@ -51,16 +50,17 @@ struct GenerationJob {
 struct PreparedGeneration {
   std::unique_ptr<ModelLease> lease;
   GenerationRequest request;
-  bool parse_tools = false;  // tools were offered: parse the output for tool calls
+  bool parse_tools = false;     // tools were offered: parse the output for tool calls
   bool parse_thinking = false;  // the template can think: split <think>...</think> from the content
   bool thinking_open = false;   // the prompt ends inside <think>: the output starts as thinking
   bool keep_thinking = true;    // false (think: false): thinking is dropped, not returned
-  double load_seconds = 0;   // > 0 when this request loaded the model
+  double load_seconds = 0;      // > 0 when this request loaded the model
 };
 
 // Loads the model (through the lease) and builds the scheduler request. Errors carry the kind
 // for the HTTP status (400 bad field / prompt too long / bad schema, 404 unknown model).
-Result<PreparedGeneration> prepare_generation(const GenerationJob& job, ModelManager& models, const ServerLimits& limits);
+Result<PreparedGeneration> prepare_generation(const GenerationJob& job, ModelManager& models,
+                                              const ServerLimits& limits);
 
 // Checks and normalizes API messages ({role, content: string | [{type:"text",text}] | null,
 // tool_calls, tool_call_id, name}) into what chat templates expect.

@@ -1,9 +1,9 @@
 #include "server/http_head.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
-
-#include <fmt/format.h>
 
 namespace hearth::server {
 namespace {
@@ -36,14 +36,22 @@ HeadParse error(int status, std::string msg) {
 
 const char* reason(int status) {
   switch (status) {
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 408: return "Request Timeout";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 503: return "Service Unavailable";
-    default: return "Error";
+    case 400:
+      return "Bad Request";
+    case 403:
+      return "Forbidden";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Payload Too Large";
+    case 414:
+      return "URI Too Long";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Error";
   }
 }
 
@@ -98,7 +106,8 @@ HeadParse parse_request_head(std::string_view buf, const HeadLimits& limits) {
   size_t eol = rest.find("\r\n");
   std::string_view line = rest.substr(0, eol);
   rest.remove_prefix(eol + 2);
-  if (line.size() > limits.max_line) return error(414, fmt::format("request line longer than {} bytes", limits.max_line));
+  if (line.size() > limits.max_line)
+    return error(414, fmt::format("request line longer than {} bytes", limits.max_line));
   const size_t sp1 = line.find(' ');
   const size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
   if (sp1 == 0 || sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos) {
@@ -143,8 +152,8 @@ HeadParse parse_request_head(std::string_view buf, const HeadLimits& limits) {
       h.content_length = n;
     } else if (iequals(name, "Transfer-Encoding")) {
       has_te = true;
-      h.chunked = iequals(trim(value.substr(value.rfind(',') == std::string_view::npos ? 0 : value.rfind(',') + 1)),
-                          "chunked");
+      h.chunked =
+          iequals(trim(value.substr(value.rfind(',') == std::string_view::npos ? 0 : value.rfind(',') + 1)), "chunked");
       if (!h.chunked) return error(400, "unsupported Transfer-Encoding (only chunked)");
     }
     h.headers.emplace_back(std::string(name), std::string(value));

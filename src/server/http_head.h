@@ -24,10 +24,10 @@ struct HeadLimits {
 
 struct RequestHead {
   std::string method;
-  std::string target;  // as sent: path and query
-  std::string version; // "HTTP/1.1"
+  std::string target;                                        // as sent: path and query
+  std::string version;                                       // "HTTP/1.1"
   std::vector<std::pair<std::string, std::string>> headers;  // names as sent, values trimmed
-  size_t size = 0;  // bytes of the head, final CRLF CRLF included
+  size_t size = 0;                                           // bytes of the head, final CRLF CRLF included
   std::optional<uint64_t> content_length;
   bool chunked = false;
 

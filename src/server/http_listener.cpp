@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <httplib.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -10,16 +11,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <httplib.h>
-
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <thread>
 #include <vector>
 
@@ -58,7 +56,8 @@ void set_io_timeouts(int fd, std::chrono::milliseconds t) {
 // An error body in the shape of the API the path belongs to (OpenAI's under /v1/).
 std::string error_json(std::string_view path, const std::string& message) {
   if (path.rfind("/v1/", 0) == 0) {
-    return json{{"error", {{"message", message}, {"type", "invalid_request_error"}, {"param", nullptr}, {"code", nullptr}}}}
+    return json{
+        {"error", {{"message", message}, {"type", "invalid_request_error"}, {"param", nullptr}, {"code", nullptr}}}}
         .dump();
   }
   return json{{"error", message}}.dump();
@@ -88,9 +87,7 @@ void address_of(const sockaddr_storage& ss, std::string& ip, int& port) {
 // chunked bodies (whose size no header announces).
 class ConnStream final : public httplib::Stream {
  public:
-  ConnStream(Conn& c, const ListenerOptions& o) : c_(c), o_(o) {
-    body_deadline_ = Clock::now() + o.body_timeout;
-  }
+  ConnStream(Conn& c, const ListenerOptions& o) : c_(c), o_(o) { body_deadline_ = Clock::now() + o.body_timeout; }
 
   bool is_readable() const override { return pos_ < c_.buf.size() || wait(POLLIN, o_.io_timeout) > 0; }
 

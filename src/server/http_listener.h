@@ -36,21 +36,21 @@ struct ListenerOptions {
   int max_connections = 512;  // open at once (idle keep-alive included); more get a 503
   int workers = 16;
   int quick_workers = 2;
-  std::chrono::milliseconds head_timeout{10000};  // from a head's first byte to its end
-  std::chrono::milliseconds idle_timeout{30000};  // keep-alive: between requests
-  std::chrono::milliseconds io_timeout{60000};    // one read or write while a worker has it
-  std::chrono::milliseconds body_timeout{120000}; // a whole capped (JSON) body
-  int keep_alive_max = 1000;                      // requests per connection
+  std::chrono::milliseconds head_timeout{10000};   // from a head's first byte to its end
+  std::chrono::milliseconds idle_timeout{30000};   // keep-alive: between requests
+  std::chrono::milliseconds io_timeout{60000};     // one read or write while a worker has it
+  std::chrono::milliseconds body_timeout{120000};  // a whole capped (JSON) body
+  int keep_alive_max = 1000;                       // requests per connection
   HeadLimits head;
 };
 
 // What the owner decides for a complete head (it may also rewrite the head in place).
 struct HeadVerdict {
-  int reject_status = 0;   // non-zero: answer this status with reject_body and close
-  std::string reject_body;  // JSON
-  bool uncapped_body = false;   // the body streams to disk (uploads): no size cap or total deadline
-  size_t max_body = 8u << 20;   // otherwise the body's cap (413 when Content-Length is above it)
-  bool quick = false;           // served by the quick workers
+  int reject_status = 0;       // non-zero: answer this status with reject_body and close
+  std::string reject_body;     // JSON
+  bool uncapped_body = false;  // the body streams to disk (uploads): no size cap or total deadline
+  size_t max_body = 8u << 20;  // otherwise the body's cap (413 when Content-Length is above it)
+  bool quick = false;          // served by the quick workers
 };
 
 // Runs one request on the stream (cpp-httplib's Server::process_request). Returns false when the

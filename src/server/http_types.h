@@ -19,7 +19,7 @@ struct HttpRequest {
   std::string path;
   std::string body;
   std::map<std::string, std::string> headers;  // names lower-cased
-  std::vector<std::string> matches;           // regex captures of the route pattern (1..n)
+  std::vector<std::string> matches;            // regex captures of the route pattern (1..n)
   std::string header(const std::string& lower_name) const {
     auto it = headers.find(lower_name);
     return it == headers.end() ? std::string() : it->second;

@@ -21,18 +21,21 @@ const json* find(const json& obj, const char* key) {
 }
 
 std::unexpected<Error> type_error(const std::string& prefix, const char* key, const char* what) {
-  return make_error_kind(ErrorKind::kInvalidArgument, "invalid request: '{}' must be {}", field_name(prefix, key), what);
+  return make_error_kind(ErrorKind::kInvalidArgument, "invalid request: '{}' must be {}", field_name(prefix, key),
+                         what);
 }
 
 }  // namespace
 
 Result<json> parse_body(const std::string& body) {
-  if (body.empty()) return make_error_kind(ErrorKind::kInvalidArgument, "invalid request: the body is empty; send a JSON object");
+  if (body.empty())
+    return make_error_kind(ErrorKind::kInvalidArgument, "invalid request: the body is empty; send a JSON object");
   // Bounded nesting and finite numbers (base/json_parse.h): a 100k-deep array would otherwise
   // overflow the stack when the value is copied.
   auto j = parse_json<json>(body);
   if (!j) return make_error_kind(ErrorKind::kInvalidArgument, "{} in request body", j.error().message);
-  if (!j->is_object()) return make_error_kind(ErrorKind::kInvalidArgument, "invalid request: the body must be a JSON object");
+  if (!j->is_object())
+    return make_error_kind(ErrorKind::kInvalidArgument, "invalid request: the body must be a JSON object");
   return j;
 }
 

@@ -69,20 +69,24 @@ std::string Metrics::render(const SchedulerStats& s, int models_loaded) const {
   gauge("hearth_models_loaded", "Resident models.", models_loaded);
   gauge("hearth_queue_depth", "Requests waiting for a sequence slot.", s.queue_depth);
   gauge("hearth_running_sequences", "Sequences holding KV blocks.", s.running);
-  out += "# HELP hearth_kv_blocks KV cache blocks by state (used: held by running sequences; cached: held only "
-         "by the prefix cache; free).\n# TYPE hearth_kv_blocks gauge\n";
+  out +=
+      "# HELP hearth_kv_blocks KV cache blocks by state (used: held by running sequences; cached: held only "
+      "by the prefix cache; free).\n# TYPE hearth_kv_blocks gauge\n";
   out += fmt::format("hearth_kv_blocks{{state=\"used\"}} {}\n", s.kv_blocks_used);
   out += fmt::format("hearth_kv_blocks{{state=\"cached\"}} {}\n", s.kv_blocks_cached);
   out += fmt::format("hearth_kv_blocks{{state=\"free\"}} {}\n", s.kv_blocks_free);
   gauge("hearth_kv_blocks_total", "KV cache blocks in the pools of resident models.", s.kv_blocks_total);
   gauge("hearth_prefix_cache_hit_ratio", "Prompt tokens found in the prefix cache / prompt tokens looked up.",
         s.prefix_lookup_tokens > 0 ? static_cast<double>(s.prefix_hit_tokens) / s.prefix_lookup_tokens : 0.0);
-  counter("hearth_scheduler_steps_total", "Forward passes of resident models' schedulers.", static_cast<double>(s.steps));
-  out += "# HELP hearth_time_to_first_token_seconds Submit to first generated token.\n"
-         "# TYPE hearth_time_to_first_token_seconds histogram\n";
+  counter("hearth_scheduler_steps_total", "Forward passes of resident models' schedulers.",
+          static_cast<double>(s.steps));
+  out +=
+      "# HELP hearth_time_to_first_token_seconds Submit to first generated token.\n"
+      "# TYPE hearth_time_to_first_token_seconds histogram\n";
   ttft_.render("hearth_time_to_first_token_seconds", out);
-  out += "# HELP hearth_time_per_output_token_seconds Decode time per generated token after the first.\n"
-         "# TYPE hearth_time_per_output_token_seconds histogram\n";
+  out +=
+      "# HELP hearth_time_per_output_token_seconds Decode time per generated token after the first.\n"
+      "# TYPE hearth_time_per_output_token_seconds histogram\n";
   per_token_.render("hearth_time_per_output_token_seconds", out);
   return out;
 }

@@ -46,13 +46,20 @@ Result<milliseconds> parse_keep_alive(const nlohmann::ordered_json& v) {
     while (k < s.size() && !std::isdigit(static_cast<unsigned char>(s[k])) && s[k] != '.') ++k;
     const std::string unit = s.substr(j, k - j);
     double scale = 0;
-    if (unit == "h") scale = 3600e3;
-    else if (unit == "m") scale = 60e3;
-    else if (unit == "s") scale = 1e3;
-    else if (unit == "ms") scale = 1;
-    else if (unit == "us" || unit == "\xC2\xB5s") scale = 1e-3;
-    else if (unit == "ns") scale = 1e-6;
-    else return bad();
+    if (unit == "h")
+      scale = 3600e3;
+    else if (unit == "m")
+      scale = 60e3;
+    else if (unit == "s")
+      scale = 1e3;
+    else if (unit == "ms")
+      scale = 1;
+    else if (unit == "us" || unit == "\xC2\xB5s")
+      scale = 1e-3;
+    else if (unit == "ns")
+      scale = 1e-6;
+    else
+      return bad();
     total_ms += num * scale;
     any = true;
     i = k;
@@ -184,7 +191,8 @@ Result<std::unique_ptr<ModelLease>> ModelManager::acquire(const std::string& nam
       return make_error_kind(ErrorKind::kResourceExhausted,
                              "model '{}' needs {} MiB but only {} MiB of the memory budget are free while other "
                              "models are busy; retry later or raise --memory-budget",
-                             info->name, (*slot)->bytes >> 20, (opts_.memory_budget - std::min(used, opts_.memory_budget)) >> 20);
+                             info->name, (*slot)->bytes >> 20,
+                             (opts_.memory_budget - std::min(used, opts_.memory_budget)) >> 20);
     }
   }
   slots_[info->name] = *slot;

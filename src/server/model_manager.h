@@ -29,9 +29,9 @@ namespace hearth::server {
 using Clock = std::chrono::steady_clock;
 
 struct ModelManagerOptions {
-  SchedulerOptions scheduler;           // n_ctx 0 = the model's training context, at most 4096
-  int threads = 0;                      // compute threads (0: physical cores)
-  uint64_t memory_budget = 0;           // bytes; 0 = no limit
+  SchedulerOptions scheduler;  // n_ctx 0 = the model's training context, at most 4096
+  int threads = 0;             // compute threads (0: physical cores)
+  uint64_t memory_budget = 0;  // bytes; 0 = no limit
   std::chrono::milliseconds default_keep_alive = std::chrono::minutes(5);
 };
 
@@ -42,7 +42,7 @@ struct ModelSlot {
   std::unique_ptr<Tokenizer> tokenizer;
   std::unique_ptr<Scheduler> scheduler;  // declared last: destroyed first (it references the above)
   ToolCallFormat tool_format = ToolCallFormat::kNone;
-  uint64_t bytes = 0;          // budgeted size: weights file + KV pool
+  uint64_t bytes = 0;  // budgeted size: weights file + KV pool
   double load_seconds = 0.0;
   int n_ctx = 0;
   // Guarded by ModelManager's mutex.

@@ -19,15 +19,15 @@
 namespace hearth::server {
 
 struct ResolvedModel {
-  std::string name;   // canonical, with tag ("stories:latest")
-  std::string path;   // GGUF file
-  uint64_t size = 0;  // bytes on disk
-  std::string digest;       // content digest when known (store), else empty
-  std::string modified_at;  // RFC 3339
+  std::string name;           // canonical, with tag ("stories:latest")
+  std::string path;           // GGUF file
+  uint64_t size = 0;          // bytes on disk
+  std::string digest;         // content digest when known (store), else empty
+  std::string modified_at;    // RFC 3339
   int64_t modified_unix = 0;  // the same, seconds since the epoch (OpenAI `created`)
   // Optional overrides a store manifest may carry (Ollama Modelfile TEMPLATE / SYSTEM / PARAMETER).
-  std::string chat_template;                                        // Jinja or Go; replaces the GGUF's
-  std::string system;                                               // default system prompt
+  std::string chat_template;                                             // Jinja or Go; replaces the GGUF's
+  std::string system;                                                    // default system prompt
   nlohmann::ordered_json parameters = nlohmann::ordered_json::object();  // default `options`
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();     // MESSAGE history, prepended
 };

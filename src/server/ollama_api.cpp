@@ -16,7 +16,9 @@
 namespace hearth::server {
 namespace {
 
-HttpResponse ollama_error(const Error& e) { return error_response(http_status_for(e.kind), json{{"error", e.message}}); }
+HttpResponse ollama_error(const Error& e) {
+  return error_response(http_status_for(e.kind), json{{"error", e.message}});
+}
 
 HttpResponse json_response(const json& j) {
   HttpResponse r;
@@ -81,12 +83,18 @@ Result<GgufSummary> summarize_gguf(const std::string& path) {
       continue;
     }
     // Scalars only: vocabularies and merges are megabytes (Ollama leaves them out too).
-    if (const std::string* str = v.as_string()) s.model_info[key] = *str;
-    else if (auto b = std::get_if<bool>(&v.v)) s.model_info[key] = *b;
-    else if (auto u = std::get_if<uint64_t>(&v.v)) s.model_info[key] = *u;
-    else if (auto i = std::get_if<int64_t>(&v.v)) s.model_info[key] = *i;
-    else if (auto d = std::get_if<double>(&v.v)) s.model_info[key] = *d;
-    else s.model_info[key] = nullptr;
+    if (const std::string* str = v.as_string())
+      s.model_info[key] = *str;
+    else if (auto b = std::get_if<bool>(&v.v))
+      s.model_info[key] = *b;
+    else if (auto u = std::get_if<uint64_t>(&v.v))
+      s.model_info[key] = *u;
+    else if (auto i = std::get_if<int64_t>(&v.v))
+      s.model_info[key] = *i;
+    else if (auto d = std::get_if<double>(&v.v))
+      s.model_info[key] = *d;
+    else
+      s.model_info[key] = nullptr;
   }
   return s;
 }
@@ -181,7 +189,8 @@ HttpResponse handle_generate(ApiContext& ctx, const HttpRequest& req, bool chat)
     if (!st) return ollama_error(st.error());
     // Refused rather than ignored: silently dropping them would change what the model sees.
     if (!suffix.empty()) {
-      return ollama_error(Error{"invalid request: 'suffix' (fill-in-the-middle) is not supported", ErrorKind::kInvalidArgument});
+      return ollama_error(
+          Error{"invalid request: 'suffix' (fill-in-the-middle) is not supported", ErrorKind::kInvalidArgument});
     }
     if (!tmpl.empty()) {
       return ollama_error(
@@ -190,7 +199,8 @@ HttpResponse handle_generate(ApiContext& ctx, const HttpRequest& req, bool chat)
                 ErrorKind::kInvalidArgument});
     }
     if (body->contains("images") && !(*body)["images"].is_null() && !(*body)["images"].empty()) {
-      return ollama_error(Error{"invalid request: 'images': this server runs text-only models", ErrorKind::kInvalidArgument});
+      return ollama_error(
+          Error{"invalid request: 'images': this server runs text-only models", ErrorKind::kInvalidArgument});
     }
     empty = job.prompt.empty();
   }
@@ -208,8 +218,10 @@ HttpResponse handle_generate(ApiContext& ctx, const HttpRequest& req, bool chat)
       if ((*lease)->loaded_now()) load_s = (*lease)->slot().load_seconds;
     }
     json out = head;
-    if (chat) out["message"] = json{{"role", "assistant"}, {"content", ""}};
-    else out["response"] = "";
+    if (chat)
+      out["message"] = json{{"role", "assistant"}, {"content", ""}};
+    else
+      out["response"] = "";
     out["done"] = true;
     out["done_reason"] = unload ? "unload" : "load";
     if (!unload) {
@@ -318,7 +330,8 @@ HttpResponse handle_show(ApiContext& ctx, const HttpRequest& req) {
   if (!s) return ollama_error(s.error());
   const std::string tmpl = m->chat_template.empty() ? s->chat_template : m->chat_template;
   std::string params;
-  for (const auto& [k, v] : m->parameters.items()) params += k + " " + (v.is_string() ? v.get<std::string>() : v.dump()) + "\n";
+  for (const auto& [k, v] : m->parameters.items())
+    params += k + " " + (v.is_string() ? v.get<std::string>() : v.dump()) + "\n";
   // Like Ollama's: a Modelfile that recreates the model (template in use, system, parameters,
   // MESSAGE history), rendered as `hearth show --modelfile` does.
   store::ResolvedModel rm;
@@ -329,8 +342,9 @@ HttpResponse handle_show(ApiContext& ctx, const HttpRequest& req) {
   if (m->messages.is_array()) rm.messages = nlohmann::json::parse(m->messages.dump());
   const std::string modelfile = store::render_modelfile(rm, m->path);
   json caps = json(template_capabilities(tmpl));
-  json out{{"modelfile", modelfile}, {"parameters", params},   {"template", tmpl},  {"details", s->details},
-           {"model_info", s->model_info}, {"capabilities", caps}, {"modified_at", m->modified_at}};
+  json out{{"modelfile", modelfile},       {"parameters", params},        {"template", tmpl},
+           {"details", s->details},        {"model_info", s->model_info}, {"capabilities", caps},
+           {"modified_at", m->modified_at}};
   if (!m->system.empty()) out["system"] = m->system;
   if (m->messages.is_array() && !m->messages.empty()) out["messages"] = m->messages;
   return json_response(out);
@@ -362,7 +376,8 @@ void add_ollama_routes(Server& server) {
   ApiContext* ctx = &server.context();
   server.add_route("POST", "/api/generate", "/api/generate",
                    [ctx](const HttpRequest& r) { return handle_generate(*ctx, r, false); });
-  server.add_route("POST", "/api/chat", "/api/chat", [ctx](const HttpRequest& r) { return handle_generate(*ctx, r, true); });
+  server.add_route("POST", "/api/chat", "/api/chat",
+                   [ctx](const HttpRequest& r) { return handle_generate(*ctx, r, true); });
   server.add_route("GET", "/api/tags", "/api/tags", [ctx](const HttpRequest&) { return handle_tags(*ctx); });
   server.add_route("POST", "/api/show", "/api/show", [ctx](const HttpRequest& r) { return handle_show(*ctx, r); });
   server.add_route("GET", "/api/ps", "/api/ps", [ctx](const HttpRequest&) { return handle_ps(*ctx); });

@@ -13,7 +13,7 @@ namespace {
 
 HttpResponse openai_error(int status, const std::string& message, const char* param = nullptr,
                           const char* code = nullptr) {
-  const char* type = status == 404 ? "not_found_error"
+  const char* type = status == 404   ? "not_found_error"
                      : status == 401 ? "authentication_error"
                      : status >= 500 ? "server_error"
                                      : "invalid_request_error";
@@ -45,7 +45,8 @@ Status parse_openai(const json& body, const json& model_params, bool chat, Gener
   if (so) HEARTH_TRY(read_bool(*so, "include_usage", include_usage, "stream_options"));
   int64_t n = 1;
   HEARTH_TRY(read_int(body, "n", n));
-  if (n != 1) return make_error_kind(ErrorKind::kInvalidArgument, "invalid request: 'n' must be 1 (one choice per request)");
+  if (n != 1)
+    return make_error_kind(ErrorKind::kInvalidArgument, "invalid request: 'n' must be 1 (one choice per request)");
   // OpenAI's sampling: plain temperature/top_p; hearth extensions top_k, min_p, repeat_penalty.
   SamplingParams& sp = job.sampling;
   sp.temperature = 1.0f;
@@ -71,7 +72,8 @@ Status parse_openai(const json& body, const json& model_params, bool chat, Gener
   HEARTH_TRY(validate_sampling(sp, ""));
   HEARTH_TRY(read_int(body, "max_tokens", job.n_predict));
   if (chat) HEARTH_TRY(read_int(body, "max_completion_tokens", job.n_predict));
-  if (job.n_predict < -1) return make_error_kind(ErrorKind::kInvalidArgument, "invalid request: 'max_tokens' must be >= 0");
+  if (job.n_predict < -1)
+    return make_error_kind(ErrorKind::kInvalidArgument, "invalid request: 'max_tokens' must be >= 0");
   HEARTH_TRY(read_bool(body, "truncate", job.truncate));  // hearth extension
   if (chat) {
     // reasoning_effort "low" | "medium" | "high" (thinking on) or "none" (off); `think` as in Ollama.
@@ -116,7 +118,8 @@ json usage_json(const FinishInfo& f) {
 json openai_tool_calls(const std::vector<ToolCall>& calls, bool with_index) {
   json arr = json::array();
   for (size_t i = 0; i < calls.size(); ++i) {
-    json c{{"id", calls[i].id}, {"type", "function"},
+    json c{{"id", calls[i].id},
+           {"type", "function"},
            {"function", {{"name", calls[i].name}, {"arguments", calls[i].arguments.dump()}}}};
     if (with_index) c["index"] = i;
     arr.push_back(std::move(c));
@@ -138,7 +141,8 @@ struct LogprobAcc {
       top_chat.push_back(json{{"token", t.text}, {"logprob", t.logprob}, {"bytes", bytes_of(t.text)}});
       top_map[t.text] = t.logprob;
     }
-    chat_content.push_back(json{{"token", piece}, {"logprob", ev.logprob}, {"bytes", bytes_of(piece)}, {"top_logprobs", top_chat}});
+    chat_content.push_back(
+        json{{"token", piece}, {"logprob", ev.logprob}, {"bytes", bytes_of(piece)}, {"top_logprobs", top_chat}});
     tokens.push_back(piece);
     token_logprobs.push_back(ev.logprob);
     top.push_back(top_map);
@@ -147,7 +151,8 @@ struct LogprobAcc {
   }
   json chat_json() const { return json{{"content", chat_content}}; }
   json completion_json() const {
-    return json{{"tokens", tokens}, {"token_logprobs", token_logprobs}, {"top_logprobs", top}, {"text_offset", offsets}};
+    return json{
+        {"tokens", tokens}, {"token_logprobs", token_logprobs}, {"top_logprobs", top}, {"text_offset", offsets}};
   }
   bool empty() const { return tokens.empty(); }
   void clear() {
@@ -186,14 +191,20 @@ HttpResponse handle_completion(ApiContext& ctx, const HttpRequest& req, bool cha
     int32_t top = 0;
     if (s) s = read_int(*body, "top_logprobs", top);
     if (!s) return openai_error(s.error());
-    if (!msgs || msgs->empty()) return openai_error(400, "invalid request: 'messages' must be a non-empty array", "messages");
-    if (top < 0 || top > 20) return openai_error(400, "invalid request: 'top_logprobs' must be between 0 and 20", "top_logprobs");
-    if (top > 0 && !want_logprobs) return openai_error(400, "invalid request: 'top_logprobs' needs 'logprobs': true", "top_logprobs");
+    if (!msgs || msgs->empty())
+      return openai_error(400, "invalid request: 'messages' must be a non-empty array", "messages");
+    if (top < 0 || top > 20)
+      return openai_error(400, "invalid request: 'top_logprobs' must be between 0 and 20", "top_logprobs");
+    if (top > 0 && !want_logprobs)
+      return openai_error(400, "invalid request: 'top_logprobs' needs 'logprobs': true", "top_logprobs");
     job.top_logprobs = want_logprobs ? top : -1;
     job.messages = *msgs;
     std::string tool_choice = "auto";
     if (auto it = body->find("tool_choice"); it != body->end() && !it->is_null()) {
-      if (!it->is_string()) return openai_error(400, "invalid request: 'tool_choice' must be \"auto\" or \"none\" (forcing a function is not supported)", "tool_choice");
+      if (!it->is_string())
+        return openai_error(
+            400, "invalid request: 'tool_choice' must be \"auto\" or \"none\" (forcing a function is not supported)",
+            "tool_choice");
       tool_choice = it->get<std::string>();
       if (tool_choice != "auto" && tool_choice != "none") {
         return openai_error(400, "invalid request: 'tool_choice' must be \"auto\" or \"none\"", "tool_choice");
@@ -307,8 +318,10 @@ HttpResponse handle_completion(ApiContext& ctx, const HttpRequest& req, bool cha
     auto chunk = [&](json delta_or_text, json logprobs, json finish) {
       json j = envelope(true);
       json choice{{"index", 0}};
-      if (st->chat) choice["delta"] = std::move(delta_or_text);
-      else choice["text"] = std::move(delta_or_text);
+      if (st->chat)
+        choice["delta"] = std::move(delta_or_text);
+      else
+        choice["text"] = std::move(delta_or_text);
       choice["logprobs"] = std::move(logprobs);
       choice["finish_reason"] = std::move(finish);
       j["choices"] = json::array({choice});
@@ -344,14 +357,17 @@ HttpResponse handle_completion(ApiContext& ctx, const HttpRequest& req, bool cha
                        });
     if (o.client_gone) return;
     if (o.error) {
-      write_sse(w, json{{"error", {{"message", o.error->message}, {"type", "server_error"}, {"param", nullptr}, {"code", nullptr}}}});
+      write_sse(
+          w, json{{"error",
+                   {{"message", o.error->message}, {"type", "server_error"}, {"param", nullptr}, {"code", nullptr}}}});
       write_sse_done(w);
       return;
     }
     if (!o.tail_content.empty() || (st->chat && !o.tail_thinking.empty())) {
       write_sse(w, chunk(delta(o.tail_content, o.tail_thinking), lp_json(), nullptr));
     }
-    if (!o.tools.tool_calls.empty()) write_sse(w, chunk(json{{"tool_calls", openai_tool_calls(o.tools.tool_calls, true)}}, nullptr, nullptr));
+    if (!o.tools.tool_calls.empty())
+      write_sse(w, chunk(json{{"tool_calls", openai_tool_calls(o.tools.tool_calls, true)}}, nullptr, nullptr));
     write_sse(w, chunk(st->chat ? json::object() : json(""), lp_json(), finish_reason(o)));
     if (st->include_usage) {
       json u = envelope(true);

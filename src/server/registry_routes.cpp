@@ -8,7 +8,6 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
-
 #include <nlohmann/json.hpp>
 
 #include "server/upload.h"
@@ -129,21 +128,21 @@ void mount_registry_routes(httplib::Server& http, Store& store, const RegistryRo
     res.set_header("Location", "/v2/" + req.matches[1].str() + "/" + req.matches[2].str() + "/blobs/uploads/" + id);
     res.set_header("Docker-Upload-UUID", id);
   });
-  http.Put(prefix + "/blobs/uploads/([A-Za-z0-9-]+)",
-           [s](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
-             const std::string digest = req.get_param_value("digest");
-             if (!store::is_valid_digest(digest)) return error_json(res, 400, "DIGEST_INVALID", "missing or bad ?digest=");
-             auto lock = s->lock_shared();
-             if (!lock) return error_json(res, 500, "UNKNOWN", lock.error().message);
-             const std::string tmp = s->temp_path("upload-" + req.matches[3].str());
-             auto saved = save_request_body(reader, tmp);
-             if (!saved) return error_json(res, 500, "UNKNOWN", "cannot store the upload: " + saved.error().message);
-             auto st = s->install_blob(tmp, digest, std::nullopt, *saved);
-             if (!st) return error_json(res, 400, "DIGEST_INVALID", st.error().message);
-             res.status = 201;
-             res.set_header("Docker-Content-Digest", digest);
-             res.set_header("Location", "/v2/" + req.matches[1].str() + "/" + req.matches[2].str() + "/blobs/" + digest);
-           });
+  http.Put(prefix + "/blobs/uploads/([A-Za-z0-9-]+)", [s](const httplib::Request& req, httplib::Response& res,
+                                                          const httplib::ContentReader& reader) {
+    const std::string digest = req.get_param_value("digest");
+    if (!store::is_valid_digest(digest)) return error_json(res, 400, "DIGEST_INVALID", "missing or bad ?digest=");
+    auto lock = s->lock_shared();
+    if (!lock) return error_json(res, 500, "UNKNOWN", lock.error().message);
+    const std::string tmp = s->temp_path("upload-" + req.matches[3].str());
+    auto saved = save_request_body(reader, tmp);
+    if (!saved) return error_json(res, 500, "UNKNOWN", "cannot store the upload: " + saved.error().message);
+    auto st = s->install_blob(tmp, digest, std::nullopt, *saved);
+    if (!st) return error_json(res, 400, "DIGEST_INVALID", st.error().message);
+    res.status = 201;
+    res.set_header("Docker-Content-Digest", digest);
+    res.set_header("Location", "/v2/" + req.matches[1].str() + "/" + req.matches[2].str() + "/blobs/" + digest);
+  });
   http.Put(prefix + "/manifests/" + kTag, [s, o](const httplib::Request& req, httplib::Response& res) {
     auto name = store::parse_model_name(o.host + "/" + req.matches[1].str() + "/" + req.matches[2].str() + ":" +
                                         req.matches[3].str());

@@ -9,9 +9,9 @@
 //   PUT  /v2/<ns>/<model>/manifests/<tag>               manifest; every blob must exist (201)
 #pragma once
 
-#include <string>
-
 #include <httplib.h>
+
+#include <string>
 
 #include "store/store.h"
 

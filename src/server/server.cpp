@@ -2,9 +2,8 @@
 // HttpResponse. See docs/ARCHITECTURE.md "Serving" for why cpp-httplib.
 #include "server/server.h"
 
-#include <httplib.h>
-
 #include <arpa/inet.h>
+#include <httplib.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,7 +31,7 @@ bool is_openai_path(const std::string& path) { return path.rfind("/v1/", 0) == 0
 // Error bodies in the shape the caller's API uses.
 std::string error_body(const std::string& path, int status, const std::string& message) {
   if (is_openai_path(path)) {
-    const char* type = status == 401 ? "authentication_error"
+    const char* type = status == 401   ? "authentication_error"
                        : status == 404 ? "not_found_error"
                        : status >= 500 ? "server_error"
                                        : "invalid_request_error";
@@ -121,7 +120,8 @@ bool host_allowed(const std::string& host_header, const std::vector<std::string>
     const size_t close = host.find(']');
     if (close == std::string::npos) return false;
     host = host.substr(1, close - 1);
-  } else if (const size_t colon = host.find(':'); colon != std::string::npos && host.find(':', colon + 1) == std::string::npos) {
+  } else if (const size_t colon = host.find(':');
+             colon != std::string::npos && host.find(':', colon + 1) == std::string::npos) {
     host.resize(colon);
   }
   while (!host.empty() && host.back() == '.') host.pop_back();
@@ -226,8 +226,7 @@ Server::Server(ModelManager& models, const ServerOptions& opts)
       t_route = "origin";
       res.status = 403;
       res.set_content(error_body(req.path, 403,
-                                 "Origin '" + origin +
-                                     "' is not allowed; add it with --cors-origin (HEARTH_ORIGINS)"),
+                                 "Origin '" + origin + "' is not allowed; add it with --cors-origin (HEARTH_ORIGINS)"),
                       "application/json");
       return httplib::Server::HandlerResponse::Handled;
     }
@@ -309,7 +308,8 @@ void Server::add_route(const std::string& method, const std::string& pattern, co
     hr.body = req.body;
     for (const auto& [k, v] : req.headers) {
       std::string lk = k;
-      std::transform(lk.begin(), lk.end(), lk.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      std::transform(lk.begin(), lk.end(), lk.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
       hr.headers.emplace(std::move(lk), v);
     }
     for (size_t i = 1; i < req.matches.size(); ++i) hr.matches.push_back(req.matches[i].str());
@@ -325,7 +325,8 @@ void Server::add_route(const std::string& method, const std::string& pattern, co
     for (const auto& [k, v] : out.headers) res.set_header(k, v);
     if (out.stream) {
       res.set_chunked_content_provider(
-          out.content_type, [this, name, status = out.status, stream = std::move(out.stream)](size_t, httplib::DataSink& sink) {
+          out.content_type,
+          [this, name, status = out.status, stream = std::move(out.stream)](size_t, httplib::DataSink& sink) {
             SinkWriter w(sink);
             stream(w);
             metrics_.record_request(name, status);
@@ -340,11 +341,16 @@ void Server::add_route(const std::string& method, const std::string& pattern, co
     }
   };
   httplib::Server& h = impl_->http;
-  if (method == "GET") h.Get(pattern, wrapped);
-  else if (method == "POST") h.Post(pattern, wrapped);
-  else if (method == "DELETE") h.Delete(pattern, wrapped);
-  else if (method == "PUT") h.Put(pattern, wrapped);
-  else log(LogLevel::error, "add_route: unsupported method {} (HEAD is answered by GET routes)", method);
+  if (method == "GET")
+    h.Get(pattern, wrapped);
+  else if (method == "POST")
+    h.Post(pattern, wrapped);
+  else if (method == "DELETE")
+    h.Delete(pattern, wrapped);
+  else if (method == "PUT")
+    h.Put(pattern, wrapped);
+  else
+    log(LogLevel::error, "add_route: unsupported method {} (HEAD is answered by GET routes)", method);
 }
 
 Result<int> Server::bind() {

@@ -25,7 +25,7 @@ namespace hearth::server {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  int port = 11434;  // 0: any free port (bind() returns it)
+  int port = 11434;     // 0: any free port (bind() returns it)
   std::string api_key;  // non-empty: every route but /health needs "Authorization: Bearer <key>"
   // Allowed browser origins besides the defaults (http(s)://localhost, 127.0.0.1 and [::1] on any
   // port). "*" allows every origin.

@@ -10,15 +10,14 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 
-#include <nlohmann/json.hpp>
-
 #include "base/json_parse.h"
+#include "server/upload.h"
 #include "store/modelfile.h"
 #include "store/pull.h"
 #include "store/push.h"
-#include "server/upload.h"
 #include "store/sha256.h"
 
 namespace hearth::server {
@@ -28,11 +27,16 @@ using nlohmann::json;
 
 int http_status(const Error& e) {
   switch (e.kind) {
-    case ErrorKind::kInvalidArgument: return 400;
-    case ErrorKind::kNotFound: return 404;
-    case ErrorKind::kResourceExhausted: return 503;
-    case ErrorKind::kUnavailable: return 502;
-    default: return 500;
+    case ErrorKind::kInvalidArgument:
+      return 400;
+    case ErrorKind::kNotFound:
+      return 404;
+    case ErrorKind::kResourceExhausted:
+      return 503;
+    case ErrorKind::kUnavailable:
+      return 502;
+    default:
+      return 500;
   }
 }
 
@@ -44,7 +48,8 @@ void json_error(httplib::Response& res, int status, const std::string& msg) {
 Result<json> parse_body(const httplib::Request& req) {
   auto j = parse_json<json>(req.body);
   if (!j) return make_error_kind(ErrorKind::kInvalidArgument, "{} in request body", j.error().message);
-  if (!j->is_object()) return make_error_kind(ErrorKind::kInvalidArgument, "invalid request: the body must be a JSON object");
+  if (!j->is_object())
+    return make_error_kind(ErrorKind::kInvalidArgument, "invalid request: the body must be a JSON object");
   return j;
 }
 
@@ -162,13 +167,15 @@ Status create_from_request(store::Store& s, const json& body, const StoreRoutesO
           return make_error_kind(ErrorKind::kInvalidArgument, "files: '{}' needs a sha256:<hex> digest", fname);
         }
         if (!s.has_blob(digest.get<std::string>())) {
-          return make_error_kind(ErrorKind::kNotFound, "files: blob {} is not in the store; upload it to /api/blobs first",
+          return make_error_kind(ErrorKind::kNotFound,
+                                 "files: blob {} is not in the store; upload it to /api/blobs first",
                                  digest.get<std::string>());
         }
         if (fname.ends_with(".gguf")) mf.from = s.blob_path(digest.get<std::string>());
       }
     }
-    if (mf.from.empty()) return make_error_kind(ErrorKind::kInvalidArgument, "invalid request: 'from' or 'files' is required");
+    if (mf.from.empty())
+      return make_error_kind(ErrorKind::kInvalidArgument, "invalid request: 'from' or 'files' is required");
     if (body.contains("template")) mf.template_text = string_field(body, "template");
     if (body.contains("system")) mf.system = string_field(body, "system");
     if (body.contains("license")) {
@@ -317,7 +324,8 @@ void mount_store_routes(httplib::Server& http, store::Store& store, const StoreR
               }
               const std::string tmp = s->temp_path("upload");
               auto saved = save_request_body(reader, tmp);
-              if (!saved) return json_error(res, 500, "cannot store the blob: " + client_message(*s, saved.error().message));
+              if (!saved)
+                return json_error(res, 500, "cannot store the blob: " + client_message(*s, saved.error().message));
               auto st = s->install_blob(tmp, d, std::nullopt, *saved);
               if (!st) return json_error(res, 400, st.error().message);
               res.status = 201;

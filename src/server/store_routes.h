@@ -10,11 +10,11 @@
 // and StoreModelResolver, so /api/tags, /api/show and generation resolve names in the store.
 #pragma once
 
+#include <httplib.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <httplib.h>
 
 #include "server/model_resolver.h"
 #include "store/store.h"

@@ -3,17 +3,22 @@
 #include <chrono>
 #include <random>
 
-
 namespace hearth::server {
 
 int http_status_for(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::kInvalidArgument: return 400;
-    case ErrorKind::kNotFound: return 404;
-    case ErrorKind::kResourceExhausted: return 503;
-    case ErrorKind::kUnavailable: return 503;
-    case ErrorKind::kCancelled: return 499;  // nginx's "client closed request"; never reaches a client
-    case ErrorKind::kGeneric: break;
+    case ErrorKind::kInvalidArgument:
+      return 400;
+    case ErrorKind::kNotFound:
+      return 404;
+    case ErrorKind::kResourceExhausted:
+      return 503;
+    case ErrorKind::kUnavailable:
+      return 503;
+    case ErrorKind::kCancelled:
+      return 499;  // nginx's "client closed request"; never reaches a client
+    case ErrorKind::kGeneric:
+      break;
   }
   return 500;
 }
@@ -89,9 +94,7 @@ const char* finish_reason_for(const FinishInfo& f) {
   return "stop";
 }
 
-std::string rfc3339_now() {
-  return rfc3339_utc(std::chrono::system_clock::now(), true);
-}
+std::string rfc3339_now() { return rfc3339_utc(std::chrono::system_clock::now(), true); }
 
 int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();

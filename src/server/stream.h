@@ -19,14 +19,14 @@
 namespace hearth::server {
 
 struct GenerationOutcome {
-  std::string text;               // all generated text (stop strings removed)
-  std::string content;            // the text without the thinking part
-  std::string thinking;           // the thinking part (empty unless the model thought and it is kept)
-  ParsedToolOutput tools;         // when tools were parsed: content outside calls + the calls
-  std::string tail_content;       // streaming: content released only at the end (held tool call / tag bytes)
-  std::string tail_thinking;      // streaming: thinking released only at the end
+  std::string text;           // all generated text (stop strings removed)
+  std::string content;        // the text without the thinking part
+  std::string thinking;       // the thinking part (empty unless the model thought and it is kept)
+  ParsedToolOutput tools;     // when tools were parsed: content outside calls + the calls
+  std::string tail_content;   // streaming: content released only at the end (held tool call / tag bytes)
+  std::string tail_thinking;  // streaming: thinking released only at the end
   FinishInfo finish;
-  std::optional<Error> error;     // the generation failed after it started
+  std::optional<Error> error;  // the generation failed after it started
   bool client_gone = false;
 };
 

@@ -12,10 +12,9 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "store/sha256.h"
 
@@ -175,7 +174,7 @@ void run_part(Shared& s, Blob& b, Part& p) {
         return false;
       }
       if (status == 200 && from == 0 && !multi) return true;  // whole body from byte 0: fine
-      b.no_ranges = true;  // the server ignores Range: start again as one stream
+      b.no_ranges = true;                                     // the server ignores Range: start again as one stream
       return false;
     };
     r.on_data = [&](const char* data, size_t n) {
@@ -192,9 +191,10 @@ void run_part(Shared& s, Blob& b, Part& p) {
         if (k < 0) {
           if (errno == EINTR) continue;
           write_failed = true;
-          s.fail(Error{fmt::format("cannot write '{}': {}; nothing was installed (free space and pull again "
-                                   "to resume)",
-                                   b.partial, std::strerror(errno))});
+          s.fail(
+              Error{fmt::format("cannot write '{}': {}; nothing was installed (free space and pull again "
+                                "to resume)",
+                                b.partial, std::strerror(errno))});
           return false;
         }
         w += static_cast<size_t>(k);
@@ -242,7 +242,8 @@ void run_part(Shared& s, Blob& b, Part& p) {
                    ErrorKind::kUnavailable});
       return;
     }
-    const double wait = std::min(o.backoff_max_s, o.backoff_initial_s * static_cast<double>(1 << std::min(attempts - 1, 20)));
+    const double wait =
+        std::min(o.backoff_max_s, o.backoff_initial_s * static_cast<double>(1 << std::min(attempts - 1, 20)));
     const auto until = Clock::now() + std::chrono::duration<double>(wait);
     while (Clock::now() < until && !s.stopping()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -328,7 +329,8 @@ Status finish(Shared& s, Blob& b) {
   std::error_code ec;
   fs::remove(b.state_path, ec);
   if (b.job->digest) {
-    auto st = s.store->install_blob(b.partial, *b.job->digest, b.size == kUnknown ? std::nullopt : std::optional(b.size));
+    auto st =
+        s.store->install_blob(b.partial, *b.job->digest, b.size == kUnknown ? std::nullopt : std::optional(b.size));
     if (!st) return st;
     b.job->result_digest = *b.job->digest;
     b.job->result_size = b.size;

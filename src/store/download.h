@@ -20,13 +20,13 @@
 namespace hearth::store {
 
 struct TransferOptions {
-  int concurrency = 4;                    // parallel connections in all
-  uint64_t part_size = 64ull << 20;       // a blob is split into parts of about this size
-  int max_retries = 6;                    // consecutive failed attempts per part
-  double backoff_initial_s = 0.5;         // doubled per failed attempt
+  int concurrency = 4;               // parallel connections in all
+  uint64_t part_size = 64ull << 20;  // a blob is split into parts of about this size
+  int max_retries = 6;               // consecutive failed attempts per part
+  double backoff_initial_s = 0.5;    // doubled per failed attempt
   double backoff_max_s = 8.0;
-  int stall_seconds = 30;                 // no bytes for this long → abort and retry
-  std::atomic<bool>* cancel = nullptr;    // set to stop (status kCancelled)
+  int stall_seconds = 30;               // no bytes for this long → abort and retry
+  std::atomic<bool>* cancel = nullptr;  // set to stop (status kCancelled)
 };
 
 struct BlobJob {

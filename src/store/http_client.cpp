@@ -2,10 +2,9 @@
 
 #include <curl/curl.h>
 
-#include <cstdlib>
 #include <chrono>
+#include <cstdlib>
 #include <mutex>
-
 #include <nlohmann/json.hpp>
 
 namespace hearth::store {

@@ -29,19 +29,20 @@ std::string trim(std::string_view s) {
 }
 
 const std::set<std::string>& int_params() {
-  static const std::set<std::string> s = {"num_ctx", "num_batch", "num_gpu", "main_gpu", "num_thread", "num_keep",
-                                          "seed", "num_predict", "top_k", "repeat_last_n", "mirostat"};
+  static const std::set<std::string> s = {"num_ctx",    "num_batch",     "num_gpu", "main_gpu",
+                                          "num_thread", "num_keep",      "seed",    "num_predict",
+                                          "top_k",      "repeat_last_n", "mirostat"};
   return s;
 }
 const std::set<std::string>& float_params() {
-  static const std::set<std::string> s = {"temperature", "top_p", "min_p", "typical_p", "repeat_penalty",
-                                          "presence_penalty", "frequency_penalty", "mirostat_tau", "mirostat_eta",
-                                          "tfs_z"};
+  static const std::set<std::string> s = {
+      "temperature",       "top_p",        "min_p",        "typical_p", "repeat_penalty", "presence_penalty",
+      "frequency_penalty", "mirostat_tau", "mirostat_eta", "tfs_z"};
   return s;
 }
 const std::set<std::string>& bool_params() {
-  static const std::set<std::string> s = {"use_mmap", "use_mlock", "numa", "low_vram", "f16_kv", "vocab_only",
-                                          "penalize_newline"};
+  static const std::set<std::string> s = {"use_mmap",   "use_mlock",       "numa", "low_vram", "f16_kv",
+                                          "vocab_only", "penalize_newline"};
   return s;
 }
 
@@ -102,8 +103,8 @@ size_t invalid_utf8_at(std::string_view s) {
 Result<Modelfile> parse_modelfile(std::string_view text) {
   if (const size_t bad = invalid_utf8_at(text); bad != std::string_view::npos) {
     const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n');
-    return make_error_kind(ErrorKind::kInvalidArgument, "Modelfile line {}: invalid UTF-8; a Modelfile must be UTF-8 text",
-                           line);
+    return make_error_kind(ErrorKind::kInvalidArgument,
+                           "Modelfile line {}: invalid UTF-8; a Modelfile must be UTF-8 text", line);
   }
   Modelfile mf;
   size_t pos = 0;
@@ -195,7 +196,8 @@ std::string render_modelfile(const ResolvedModel& m, const std::string& from_lin
   if (!m.system.empty()) out += "SYSTEM " + quote(m.system) + "\n";
   for (const auto& [k, v] : m.params.items()) {
     if (v.is_array()) {
-      for (const auto& x : v) out += "PARAMETER " + k + " " + (x.is_string() ? quote(x.get<std::string>()) : x.dump()) + "\n";
+      for (const auto& x : v)
+        out += "PARAMETER " + k + " " + (x.is_string() ? quote(x.get<std::string>()) : x.dump()) + "\n";
     } else {
       out += "PARAMETER " + k + " " + (v.is_string() ? v.get<std::string>() : v.dump()) + "\n";
     }
@@ -259,7 +261,8 @@ Status create_model(Store& store, const ModelName& name, const Modelfile& mf, co
     qo.input = gguf_path;
     qo.output = quantized_tmp;
     qo.recipe.ftype = *ft;
-    const int threads = opts.threads > 0 ? opts.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int threads =
+        opts.threads > 0 ? opts.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     ThreadPool pool(threads);
     auto rep = quant::quantize_model(qo, pool);
     if (!rep) return prefix_error(rep, "quantizing");

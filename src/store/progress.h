@@ -15,7 +15,7 @@
 
 namespace hearth::store {
 
-std::string human_size(uint64_t bytes);  // decimal units like Ollama: "1.3 GB", "512 KB"
+std::string human_size(uint64_t bytes);                                 // decimal units like Ollama: "1.3 GB", "512 KB"
 std::string human_ago(int64_t unix_seconds, int64_t now_unix_seconds);  // "3 minutes ago"
 
 class ProgressPrinter {

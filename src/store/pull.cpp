@@ -4,9 +4,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
-#include <thread>
-
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "store/sha256.h"
 
@@ -62,9 +61,8 @@ Result<PullResult> pull_gguf(Store& store, const ModelName& name, BlobJob job, c
   }
   Manifest m;
   m.layers.push_back(Layer{kMediaModel, j.result_digest, j.result_size});
-  nlohmann::json cfg = {{"model_format", "gguf"},
-                        {"rootfs", {{"type", "layers"}, {"diff_ids", {j.result_digest}}}},
-                        {"source", j.url}};
+  nlohmann::json cfg = {
+      {"model_format", "gguf"}, {"rootfs", {{"type", "layers"}, {"diff_ids", {j.result_digest}}}}, {"source", j.url}};
   const std::string cfg_text = cfg.dump();
   auto cfg_digest = store.put_blob(cfg_text);
   if (!cfg_digest) return std::unexpected(cfg_digest.error());
@@ -230,7 +228,8 @@ Result<std::string> pick_hf_gguf(const std::vector<std::string>& files, const st
     for (size_t pos = base.find(q); pos != std::string::npos; pos = base.find(q, pos + 1)) {
       const bool left_ok = pos == 0 || !std::isalnum(static_cast<unsigned char>(base[pos - 1]));
       const size_t after = pos + q.size();
-      const bool right_ok = after >= base.size() || (base[after] != '_' && !std::isalnum(static_cast<unsigned char>(base[after])));
+      const bool right_ok =
+          after >= base.size() || (base[after] != '_' && !std::isalnum(static_cast<unsigned char>(base[after])));
       if (left_ok && right_ok) {
         hits.push_back(f);
         break;

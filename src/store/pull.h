@@ -27,8 +27,8 @@ struct PullStatus {
 };
 
 struct PullOptions {
-  bool insecure = false;          // http instead of https for a named registry host
-  std::string name;               // model name for URL pulls (default: from the file name)
+  bool insecure = false;  // http instead of https for a named registry host
+  std::string name;       // model name for URL pulls (default: from the file name)
   TransferOptions transfer;
   std::function<void(const PullStatus&)> on_status;  // serialised
 };

@@ -73,7 +73,8 @@ Result<PushResult> push(Store& store, const std::string& spec, const PushOptions
   auto r = auth.request(mp);
   if (!r) return std::unexpected(r.error());
   if (r->status != 201 && r->status != 200) {
-    return make_error_kind(ErrorKind::kUnavailable, "pushing the manifest: HTTP {}: {}", r->status, r->body.substr(0, 200));
+    return make_error_kind(ErrorKind::kUnavailable, "pushing the manifest: HTTP {}: {}", r->status,
+                           r->body.substr(0, 200));
   }
   emit(PullStatus{"success"});
   return out;

@@ -1,13 +1,12 @@
 #include "store/sha256.h"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <vector>
-
-#include <openssl/evp.h>
 
 namespace hearth::store {
 

@@ -1,11 +1,10 @@
 #include "store/store.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <signal.h>
 
 #include <algorithm>
 #include <atomic>
@@ -373,8 +372,9 @@ Status Store::install_blob(const std::string& tmp_path, std::string_view digest,
 
 Result<std::string> Store::read_manifest_bytes(const ModelName& name) const {
   auto t = read_text(manifest_path(name));
-  if (!t) return make_error_kind(ErrorKind::kNotFound, "model '{}' not found; pull it with: hearth pull {}",
-                                 name.display(), name.display());
+  if (!t)
+    return make_error_kind(ErrorKind::kNotFound, "model '{}' not found; pull it with: hearth pull {}", name.display(),
+                           name.display());
   return t;
 }
 
@@ -393,8 +393,8 @@ Status Store::write_manifest_bytes(const ModelName& name, std::string_view bytes
     auto sz = blob_size(l.digest);
     if (!sz) return make_error("cannot write the manifest of '{}': blob {} is missing", name.display(), l.digest);
     if (*sz != l.size) {
-      return make_error("cannot write the manifest of '{}': blob {} has {} bytes, the manifest says {}",
-                        name.display(), l.digest, *sz, l.size);
+      return make_error("cannot write the manifest of '{}': blob {} has {} bytes, the manifest says {}", name.display(),
+                        l.digest, *sz, l.size);
     }
   }
   return atomic_write_file(manifest_path(name), bytes);
@@ -530,12 +530,14 @@ Result<ResolvedModel> Store::resolve(const ModelName& name) const {
   HEARTH_TRY(text_of(kMediaMessages, messages));
   if (!params.empty()) {
     auto j = nlohmann::json::parse(params, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return make_error("model '{}': the params layer is not a JSON object", name.display());
+    if (j.is_discarded() || !j.is_object())
+      return make_error("model '{}': the params layer is not a JSON object", name.display());
     r.params = std::move(j);
   }
   if (!messages.empty()) {
     auto j = nlohmann::json::parse(messages, nullptr, false);
-    if (j.is_discarded() || !j.is_array()) return make_error("model '{}': the messages layer is not a JSON array", name.display());
+    if (j.is_discarded() || !j.is_array())
+      return make_error("model '{}': the messages layer is not a JSON array", name.display());
     r.messages = std::move(j);
   }
   return r;

@@ -9,11 +9,10 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/error.h"
 #include "store/names.h"
@@ -64,8 +63,8 @@ struct ResolvedModel {
   ModelName name;
   std::string model_path;  // blob path of the GGUF
   std::string template_text, system, license;
-  nlohmann::json params = nlohmann::json::object();     // PARAMETER values
-  nlohmann::json messages = nlohmann::json::array();    // MESSAGE entries
+  nlohmann::json params = nlohmann::json::object();   // PARAMETER values
+  nlohmann::json messages = nlohmann::json::array();  // MESSAGE entries
   Manifest manifest;
 };
 
@@ -99,8 +98,8 @@ class Store {
   static Result<Store> open(std::optional<std::string> root = std::nullopt);
 
   const std::string& root() const { return root_; }
-  std::string blob_path(std::string_view digest) const;          // <root>/blobs/sha256-<hex>
-  std::string partial_path(std::string_view digest) const;       // ...-partial
+  std::string blob_path(std::string_view digest) const;     // <root>/blobs/sha256-<hex>
+  std::string partial_path(std::string_view digest) const;  // ...-partial
   // The manifest file of `name`; an existing one whose name differs only in case is found too.
   std::string manifest_path(const ModelName& name) const;
   // A fresh temp file name in blobs/ for a writer of this process ("<stem>.tmp-<pid>-...").

@@ -21,7 +21,6 @@
 // ids first), so the merge table is a hash map from (left id, right id) to (rank, result id) and
 // the merge loop never builds strings. Results per word are cached per thread.
 #include "text/bpe.h"
-#include "text/utf8.h"
 
 #include <algorithm>
 #include <array>
@@ -32,6 +31,7 @@
 
 #include "text/pretokenize.h"
 #include "text/spm.h"
+#include "text/utf8.h"
 
 namespace hearth {
 namespace {
@@ -39,7 +39,7 @@ namespace {
 // ---- GPT-2 bytes_to_unicode ------------------------------------------------------------------
 
 struct ByteMap {
-  std::array<std::string, 256> text;  // UTF-8 of the code point standing for each byte
+  std::array<std::string, 256> text;   // UTF-8 of the code point standing for each byte
   std::array<int16_t, 512> byte_of{};  // code point (< 512) -> byte, -1 if none
 
   ByteMap() {
@@ -68,7 +68,6 @@ const ByteMap& byte_map() {
   static const ByteMap m;
   return m;
 }
-
 
 std::string cpt_utf8(uint32_t c) {
   std::string s;

@@ -6,11 +6,10 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <sstream>
-
-#include <nlohmann/json.hpp>
 
 namespace hearth {
 namespace {
@@ -128,9 +127,9 @@ Result<HfTokenizerImport> import_hf_tokenizer(const HfTokenizerFiles& files, con
   return r;
 }
 
-Result<HfTokenizerImport> import_hf_tokenizer_json(const std::string& tokenizer_json, const std::string& tokenizer_config,
-                                                   const std::string& config, const std::string& special_tokens_map,
-                                                   const HfImportOptions& opts) {
+Result<HfTokenizerImport> import_hf_tokenizer_json(const std::string& tokenizer_json,
+                                                   const std::string& tokenizer_config, const std::string& config,
+                                                   const std::string& special_tokens_map, const HfImportOptions& opts) {
   auto tj_r = parse_json(tokenizer_json, "tokenizer.json");
   if (!tj_r) return std::unexpected(tj_r.error());
   auto tc_r = parse_json(tokenizer_config, "tokenizer_config.json");
@@ -223,13 +222,15 @@ Result<HfTokenizerImport> import_hf_tokenizer_json(const std::string& tokenizer_
 
   const bool byte_fallback = model.value("byte_fallback", false);
   const bool ignore_merges = model.value("ignore_merges", false);
-  const std::string decoder_type = tj.contains("decoder") && tj["decoder"].is_object() ? tj["decoder"].value("type", "") : "";
+  const std::string decoder_type =
+      tj.contains("decoder") && tj["decoder"].is_object() ? tj["decoder"].value("type", "") : "";
   const json pre = tj.contains("pre_tokenizer") ? tj["pre_tokenizer"] : json();
   const bool spm_style = byte_fallback && decoder_type == "Sequence" && !(ignore_merges && !byte_fallback);
   const bool byte_level = has_byte_level(pre) || decoder_type == "ByteLevel";
   if (!spm_style && !byte_level) {
-    return make_error("unsupported BPE tokenizer: neither byte_fallback with a Sequence decoder (SentencePiece "
-                      "style) nor a ByteLevel pre-tokenizer");
+    return make_error(
+        "unsupported BPE tokenizer: neither byte_fallback with a Sequence decoder (SentencePiece "
+        "style) nor a ByteLevel pre-tokenizer");
   }
 
   HfTokenizerImport imp;
@@ -301,7 +302,8 @@ Result<HfTokenizerImport> import_hf_tokenizer_json(const std::string& tokenizer_
           if (re == known) pre_name = name;
       }
       if (pre_name.empty()) {
-        return make_error("cannot tell the pre-tokenizer from its regex '{}'; name it (tokenizer.ggml.pre) explicitly", re);
+        return make_error("cannot tell the pre-tokenizer from its regex '{}'; name it (tokenizer.ggml.pre) explicitly",
+                          re);
       }
     }
     md.emplace_back("tokenizer.ggml.pre", GgufValue::str(pre_name));
@@ -353,10 +355,12 @@ Result<HfTokenizerImport> import_hf_tokenizer_json(const std::string& tokenizer_
       const std::string type = p.value("type", "");
       if (type == "RobertaProcessing") {
         add["bos"] = add["eos"] = true;
-      } else if (type == "TemplateProcessing" && p.contains("single") && p["single"].is_array() && p["single"].size() > 1) {
+      } else if (type == "TemplateProcessing" && p.contains("single") && p["single"].is_array() &&
+                 p["single"].size() > 1) {
         const json& single = p["single"];
         auto special_id = [](const json& e) -> std::string {
-          if (e.contains("SpecialToken") && e["SpecialToken"].contains("id")) return e["SpecialToken"]["id"].get<std::string>();
+          if (e.contains("SpecialToken") && e["SpecialToken"].contains("id"))
+            return e["SpecialToken"]["id"].get<std::string>();
           return {};
         };
         const std::string first = special_id(single.front());
@@ -389,7 +393,8 @@ Result<HfTokenizerImport> import_hf_tokenizer_json(const std::string& tokenizer_
   }
   for (const char* typ : {"bos", "eos"}) {
     auto it = add.find(typ);
-    if (it != add.end()) md.emplace_back(fmt::format("tokenizer.ggml.add_{}_token", typ), GgufValue::boolean(it->second));
+    if (it != add.end())
+      md.emplace_back(fmt::format("tokenizer.ggml.add_{}_token", typ), GgufValue::boolean(it->second));
   }
   if (tc.contains("chat_template") && tc["chat_template"].is_string()) {
     md.emplace_back("tokenizer.chat_template", GgufValue::str(tc["chat_template"].get<std::string>()));

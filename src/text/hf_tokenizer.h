@@ -53,8 +53,9 @@ struct HfTokenizerImport {
 Result<HfTokenizerImport> import_hf_tokenizer(const HfTokenizerFiles& files, const HfImportOptions& opts = {});
 
 // The same from in-memory JSON texts (config texts may be empty).
-Result<HfTokenizerImport> import_hf_tokenizer_json(const std::string& tokenizer_json, const std::string& tokenizer_config,
-                                                   const std::string& config, const std::string& special_tokens_map,
+Result<HfTokenizerImport> import_hf_tokenizer_json(const std::string& tokenizer_json,
+                                                   const std::string& tokenizer_config, const std::string& config,
+                                                   const std::string& special_tokens_map,
                                                    const HfImportOptions& opts = {});
 
 // Fills a writer with a GGUF that llama.cpp loads as a model: general.architecture "llama", tiny

@@ -254,8 +254,8 @@ class SpmTokenizer final : public Tokenizer {
     for (size_t off = 0; off < text.size();) {
       const size_t n = std::min(utf8_len_from_lead(static_cast<unsigned char>(text[off])), text.size() - off);
       const auto idx = static_cast<int32_t>(syms.size());
-      syms.push_back(Symbol{idx - 1, off + n == text.size() ? -1 : idx + 1, static_cast<uint32_t>(off),
-                            static_cast<uint32_t>(n)});
+      syms.push_back(
+          Symbol{idx - 1, off + n == text.size() ? -1 : idx + 1, static_cast<uint32_t>(off), static_cast<uint32_t>(n)});
       off += n;
     }
     if (syms.empty()) return;
@@ -328,8 +328,6 @@ class SpmTokenizer final : public Tokenizer {
 
 }  // namespace
 
-std::unique_ptr<Tokenizer> make_spm_tokenizer(Vocab vocab) {
-  return std::make_unique<SpmTokenizer>(std::move(vocab));
-}
+std::unique_ptr<Tokenizer> make_spm_tokenizer(Vocab vocab) { return std::make_unique<SpmTokenizer>(std::move(vocab)); }
 
 }  // namespace hearth

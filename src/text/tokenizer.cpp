@@ -13,9 +13,12 @@ namespace {
 std::string_view kind_name(const Vocab& v) {
   if (!v.model.empty()) return v.model;
   switch (v.kind) {
-    case TokenizerKind::spm: return "llama";
-    case TokenizerKind::bpe: return "gpt2";
-    case TokenizerKind::wpm: return "bert";
+    case TokenizerKind::spm:
+      return "llama";
+    case TokenizerKind::bpe:
+      return "gpt2";
+    case TokenizerKind::wpm:
+      return "bert";
   }
   return "?";
 }
@@ -68,9 +71,8 @@ void Tokenizer::init_special_tokens() {
     }
   }
   // Longest text first (llama.cpp uses an unstable sort; ties are kept in id order here).
-  std::stable_sort(special_tokens_.begin(), special_tokens_.end(), [&](int32_t a, int32_t b) {
-    return vocab_.tokens[a].size() > vocab_.tokens[b].size();
-  });
+  std::stable_sort(special_tokens_.begin(), special_tokens_.end(),
+                   [&](int32_t a, int32_t b) { return vocab_.tokens[a].size() > vocab_.tokens[b].size(); });
 }
 
 void Tokenizer::split_special(std::string_view text, bool parse_special, std::vector<Fragment>& out) const {

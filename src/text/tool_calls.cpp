@@ -136,7 +136,8 @@ std::optional<ToolCall> parse_xml_function(std::string_view body) {
   ToolCall call;
   call.name = std::string(trim(body.substr(kFn.size(), name_end - kFn.size())));
   if (call.name.empty()) return std::nullopt;
-  std::string_view rest = body.substr(name_end + 1, body.size() - name_end - 1 - std::string_view("</function>").size());
+  std::string_view rest =
+      body.substr(name_end + 1, body.size() - name_end - 1 - std::string_view("</function>").size());
   while (true) {
     rest = trim(rest);
     if (rest.empty()) break;
@@ -195,7 +196,8 @@ std::optional<RawParse> parse_hermes(std::string_view text) {
 }
 
 // A JSON object or array of call objects at text[i]; appends the calls and returns the end.
-std::optional<size_t> parse_call_json_at(std::string_view text, size_t i, bool mistral_ids, std::vector<ToolCall>& out) {
+std::optional<size_t> parse_call_json_at(std::string_view text, size_t i, bool mistral_ids,
+                                         std::vector<ToolCall>& out) {
   auto end = json_extent(text, i);
   if (!end) return std::nullopt;
   auto v = parse_json(text.substr(i, *end - i));
@@ -318,10 +320,18 @@ std::optional<RawParse> parse_none(std::string_view text) {
 RawParse parse_raw(ToolCallFormat f, std::string_view text) {
   std::optional<RawParse> r;
   switch (f) {
-    case ToolCallFormat::kNone: r = parse_none(text); break;
-    case ToolCallFormat::kLlama3: r = parse_llama3(text); break;
-    case ToolCallFormat::kHermes: r = parse_hermes(text); break;
-    case ToolCallFormat::kMistral: r = parse_mistral(text); break;
+    case ToolCallFormat::kNone:
+      r = parse_none(text);
+      break;
+    case ToolCallFormat::kLlama3:
+      r = parse_llama3(text);
+      break;
+    case ToolCallFormat::kHermes:
+      r = parse_hermes(text);
+      break;
+    case ToolCallFormat::kMistral:
+      r = parse_mistral(text);
+      break;
   }
   if (!r || r->calls.empty()) return RawParse{std::string(text), {}};
   return std::move(*r);
@@ -330,10 +340,14 @@ RawParse parse_raw(ToolCallFormat f, std::string_view text) {
 // Strings whose appearance means "a tool call may start here" while streaming.
 std::vector<std::string_view> stream_markers(ToolCallFormat f) {
   switch (f) {
-    case ToolCallFormat::kNone: return {kHermesOpen};
-    case ToolCallFormat::kLlama3: return {kPythonTag, kNemotronOpen, "{"};
-    case ToolCallFormat::kHermes: return {kHermesOpen};
-    case ToolCallFormat::kMistral: return {kMistralMarker};
+    case ToolCallFormat::kNone:
+      return {kHermesOpen};
+    case ToolCallFormat::kLlama3:
+      return {kPythonTag, kNemotronOpen, "{"};
+    case ToolCallFormat::kHermes:
+      return {kHermesOpen};
+    case ToolCallFormat::kMistral:
+      return {kMistralMarker};
   }
   return {};
 }
@@ -342,10 +356,14 @@ std::vector<std::string_view> stream_markers(ToolCallFormat f) {
 
 const char* tool_call_format_name(ToolCallFormat f) {
   switch (f) {
-    case ToolCallFormat::kNone: return "none";
-    case ToolCallFormat::kLlama3: return "llama3";
-    case ToolCallFormat::kHermes: return "hermes";
-    case ToolCallFormat::kMistral: return "mistral";
+    case ToolCallFormat::kNone:
+      return "none";
+    case ToolCallFormat::kLlama3:
+      return "llama3";
+    case ToolCallFormat::kHermes:
+      return "hermes";
+    case ToolCallFormat::kMistral:
+      return "mistral";
   }
   return "?";
 }
@@ -502,7 +520,8 @@ nlohmann::ordered_json normalize_messages_for_template(const nlohmann::ordered_j
         std::string text;
         bool all_text = true;
         for (const auto& part : content) {
-          if (part.is_object() && part.value("type", "") == "text" && part.contains("text") && part["text"].is_string()) {
+          if (part.is_object() && part.value("type", "") == "text" && part.contains("text") &&
+              part["text"].is_string()) {
             text += part["text"].get<std::string>();
           } else {
             all_text = false;

@@ -6,24 +6,23 @@
 // INTERFACE CONTRACT: the server codes against this header; keep it stable.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "text/vocab.h"
 
 namespace hearth {
 
 enum class ToolCallFormat {
-  kNone,       // template has no tool support: tools are described in a system message, output
-               // parsed as Hermes-style <tool_call> or a bare JSON object {"name":..,"arguments"|"parameters":..}
-  kLlama3,     // Llama 3.x: {"name": "...", "parameters": {...}} (optionally after <|python_tag|>;
-               // several separated by ';' or newlines); also Nemotron's <TOOLCALL>[...]</TOOLCALL>
-  kHermes,     // Hermes / Qwen 2.5+ / Qwen3: <tool_call>{"name": ..., "arguments": {...}}</tool_call>,
-               // or Qwen3-Coder's <tool_call><function=NAME><parameter=K>V</parameter></function></tool_call>
-  kMistral,    // Mistral: [TOOL_CALLS] [{"name": ..., "arguments": {...}}, ...] or [TOOL_CALLS]name[ARGS]{...}
+  kNone,     // template has no tool support: tools are described in a system message, output
+             // parsed as Hermes-style <tool_call> or a bare JSON object {"name":..,"arguments"|"parameters":..}
+  kLlama3,   // Llama 3.x: {"name": "...", "parameters": {...}} (optionally after <|python_tag|>;
+             // several separated by ';' or newlines); also Nemotron's <TOOLCALL>[...]</TOOLCALL>
+  kHermes,   // Hermes / Qwen 2.5+ / Qwen3: <tool_call>{"name": ..., "arguments": {...}}</tool_call>,
+             // or Qwen3-Coder's <tool_call><function=NAME><parameter=K>V</parameter></function></tool_call>
+  kMistral,  // Mistral: [TOOL_CALLS] [{"name": ..., "arguments": {...}}, ...] or [TOOL_CALLS]name[ARGS]{...}
 };
 
 // From the template source (tokenizer.chat_template) and, where that is ambiguous, the vocabulary.
@@ -31,13 +30,13 @@ ToolCallFormat detect_tool_call_format(const Vocab& vocab);
 const char* tool_call_format_name(ToolCallFormat f);
 
 struct ToolCall {
-  std::string id;                  // "call_<random>" unless the model gave one
+  std::string id;  // "call_<random>" unless the model gave one
   std::string name;
   nlohmann::ordered_json arguments = nlohmann::ordered_json::object();
 };
 
 struct ParsedToolOutput {
-  std::string content;             // text outside tool calls (trimmed)
+  std::string content;  // text outside tool calls (trimmed)
   std::vector<ToolCall> tool_calls;
 };
 

@@ -39,23 +39,40 @@ constexpr std::string_view kTypesKey = "tokenizer.ggml.token_type";
 
 // End-of-turn markers, in the order llama.cpp lists them.
 constexpr std::array<std::string_view, 11> kEotTexts = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",         "<|endoftext|>",      "<|end_of_text|>",
     "<EOT>",      "_<EOT>",     "[EOT]",   "<｜end▁of▁sentence｜>", "<end_of_utterance>",
 };
 
 // Texts llama.cpp treats as end-of-generation and forces to CONTROL type.
 constexpr std::array<std::string_view, 22> kEogTexts = {
-    "<|eot_id|>", "<|im_end|>",       "<|end|>",      "<|return|>",      "<|call|>",
-    "<|flush|>",  "<|calls|>",        "<end_of_turn>", "<|endoftext|>",  "</s>",
-    "<|eom_id|>", "<EOT>",            "_<EOT>",       "[EOT]",           "[EOS]",
-    "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
-    "<｜end▁of▁sentence｜>", "[e~[",
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<|return|>",
+    "<|call|>",
+    "<|flush|>",
+    "<|calls|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "</s>",
+    "<|eom_id|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "[EOS]",
+    "<|end_of_text|>",
+    "<end_of_utterance>",
+    "<eos>",
+    "<turn|>",
+    "<|tool_response>",
+    "<｜end▁of▁sentence｜>",
+    "[e~[",
 };
 
 // tokenizer.ggml.pre values for which llama.cpp turns add_bos on for BPE vocabularies.
 bool bpe_pre_adds_bos(std::string_view pre) {
-  for (std::string_view p : {"llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral",
-                             "midm-2.0", "lfm2", "jina-v5-nano", "tekken", "chameleon"}) {
+  for (std::string_view p : {"llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2",
+                             "jina-v5-nano", "tekken", "chameleon"}) {
     if (pre == p) return true;
   }
   return false;

@@ -29,8 +29,8 @@ struct Vocab {
   std::string model;  // raw tokenizer.ggml.model
   std::string pre;    // tokenizer.ggml.pre (BPE pre-tokenizer name), may be empty
   std::vector<std::string> tokens;
-  std::vector<float> scores;     // empty if absent
-  std::vector<TokenType> types;  // normal if absent
+  std::vector<float> scores;        // empty if absent
+  std::vector<TokenType> types;     // normal if absent
   std::vector<std::string> merges;  // BPE only: "a b" pairs in rank order
 
   int32_t bos = -1;

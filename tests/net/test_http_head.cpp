@@ -55,13 +55,13 @@ TEST(HttpHead, LimitsAreEnforcedBeforeTheHeadEnds) {
 }
 
 TEST(HttpHead, MalformedHeadsAre400) {
-  for (const char* raw :
-       {"GET\r\n\r\n", "GET / HTTP/2.0\r\n\r\n", "GET  / HTTP/1.1\r\n\r\n", "GET / HTTP/1.1 x\r\n\r\n",
-        "G(T / HTTP/1.1\r\n\r\n", "GET nopath HTTP/1.1\r\n\r\n", "GET / HTTP/1.1\r\nNoColon\r\n\r\n",
-        "GET / HTTP/1.1\r\n: empty\r\n\r\n", "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",
-        "POST / HTTP/1.1\r\nContent-Length: 12x\r\n\r\n", "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
-        "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"}) {
+  for (const char* raw : {"GET\r\n\r\n", "GET / HTTP/2.0\r\n\r\n", "GET  / HTTP/1.1\r\n\r\n",
+                          "GET / HTTP/1.1 x\r\n\r\n", "G(T / HTTP/1.1\r\n\r\n", "GET nopath HTTP/1.1\r\n\r\n",
+                          "GET / HTTP/1.1\r\nNoColon\r\n\r\n", "GET / HTTP/1.1\r\n: empty\r\n\r\n",
+                          "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", "POST / HTTP/1.1\r\nContent-Length: 12x\r\n\r\n",
+                          "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                          "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+                          "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"}) {
     auto p = parse_request_head(raw);
     EXPECT_EQ(p.state, HeadState::kError) << raw;
     EXPECT_EQ(p.status, 400) << raw;

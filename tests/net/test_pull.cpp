@@ -103,22 +103,21 @@ TEST(Pull, ResumesAfterConnectionCut) {
   std::atomic<bool> cut{true};
   // A second server in front: manifests and small blobs pass through, the model blob is cut.
   LoopbackServer front;
-  front.http().Get(R"(/v2/library/tiny/blobs/(sha256:[0-9a-f]+))", [&](const httplib::Request& req,
-                                                                       httplib::Response& res) {
-    const std::string digest = req.matches[1];
-    auto bytes = std::make_shared<std::string>(read_file_bytes(reg.src.blob_path(digest)));
-    const bool do_cut = cut.load() && digest == model.digest;
-    res.set_content_provider(bytes->size(), "application/octet-stream",
-                             [bytes, do_cut, cut_at](size_t off, size_t len, httplib::DataSink& sink) {
-                               if (do_cut && off >= cut_at) return false;  // drop the connection
-                               size_t n = std::min<size_t>(len, 16384);
-                               if (do_cut) n = std::min<size_t>(n, cut_at - off);
-                               return sink.write(bytes->data() + off, n);
-                             });
-  });
+  front.http().Get(R"(/v2/library/tiny/blobs/(sha256:[0-9a-f]+))",
+                   [&](const httplib::Request& req, httplib::Response& res) {
+                     const std::string digest = req.matches[1];
+                     auto bytes = std::make_shared<std::string>(read_file_bytes(reg.src.blob_path(digest)));
+                     const bool do_cut = cut.load() && digest == model.digest;
+                     res.set_content_provider(bytes->size(), "application/octet-stream",
+                                              [bytes, do_cut, cut_at](size_t off, size_t len, httplib::DataSink& sink) {
+                                                if (do_cut && off >= cut_at) return false;  // drop the connection
+                                                size_t n = std::min<size_t>(len, 16384);
+                                                if (do_cut) n = std::min<size_t>(n, cut_at - off);
+                                                return sink.write(bytes->data() + off, n);
+                                              });
+                   });
   front.http().Get(R"(/v2/library/tiny/manifests/1b)", [&](const httplib::Request&, httplib::Response& res) {
-    res.set_content(read_file_bytes(reg.src.manifest_path(*store::parse_model_name("tiny:1b"))),
-                    store::kMediaManifest);
+    res.set_content(read_file_bytes(reg.src.manifest_path(*store::parse_model_name("tiny:1b"))), store::kMediaManifest);
   });
   front.start();
   ScopedEnv env2("HEARTH_REGISTRY_URL", front.url());
@@ -152,24 +151,23 @@ TEST(Pull, RetriesCutConnectionsWithinOnePull) {
   const store::Layer model = *reg.manifest.find(store::kMediaModel);
   LoopbackServer front;
   std::atomic<int> requests{0};
-  front.http().Get(R"(/v2/library/tiny/blobs/(sha256:[0-9a-f]+))", [&](const httplib::Request& req,
-                                                                       httplib::Response& res) {
-    const std::string digest = req.matches[1];
-    auto bytes = std::make_shared<std::string>(read_file_bytes(reg.src.blob_path(digest)));
-    ++requests;
-    // Each response carries at most 100 KB, then the connection drops.
-    auto sent = std::make_shared<size_t>(0);
-    res.set_content_provider(bytes->size(), "application/octet-stream",
-                             [bytes, sent](size_t off, size_t len, httplib::DataSink& sink) {
-                               if (*sent >= 100000) return false;
-                               const size_t n = std::min<size_t>({len, 16384, 100000 - *sent});
-                               *sent += n;
-                               return sink.write(bytes->data() + off, n);
-                             });
-  });
+  front.http().Get(R"(/v2/library/tiny/blobs/(sha256:[0-9a-f]+))",
+                   [&](const httplib::Request& req, httplib::Response& res) {
+                     const std::string digest = req.matches[1];
+                     auto bytes = std::make_shared<std::string>(read_file_bytes(reg.src.blob_path(digest)));
+                     ++requests;
+                     // Each response carries at most 100 KB, then the connection drops.
+                     auto sent = std::make_shared<size_t>(0);
+                     res.set_content_provider(bytes->size(), "application/octet-stream",
+                                              [bytes, sent](size_t off, size_t len, httplib::DataSink& sink) {
+                                                if (*sent >= 100000) return false;
+                                                const size_t n = std::min<size_t>({len, 16384, 100000 - *sent});
+                                                *sent += n;
+                                                return sink.write(bytes->data() + off, n);
+                                              });
+                   });
   front.http().Get(R"(/v2/library/tiny/manifests/1b)", [&](const httplib::Request&, httplib::Response& res) {
-    res.set_content(read_file_bytes(reg.src.manifest_path(*store::parse_model_name("tiny:1b"))),
-                    store::kMediaManifest);
+    res.set_content(read_file_bytes(reg.src.manifest_path(*store::parse_model_name("tiny:1b"))), store::kMediaManifest);
   });
   front.start();
   ScopedEnv env("HEARTH_REGISTRY_URL", front.url());
@@ -188,15 +186,14 @@ TEST(Pull, CorruptedBytesAreRejected) {
   Registry reg;
   const store::Layer model = *reg.manifest.find(store::kMediaModel);
   LoopbackServer front;
-  front.http().Get(R"(/v2/library/tiny/blobs/(sha256:[0-9a-f]+))", [&](const httplib::Request& req,
-                                                                       httplib::Response& res) {
-    std::string bytes = read_file_bytes(reg.src.blob_path(req.matches[1].str()));
-    if (req.matches[1] == model.digest) bytes[bytes.size() / 2] ^= 0x40;  // one flipped bit
-    res.set_content(bytes, "application/octet-stream");
-  });
+  front.http().Get(R"(/v2/library/tiny/blobs/(sha256:[0-9a-f]+))",
+                   [&](const httplib::Request& req, httplib::Response& res) {
+                     std::string bytes = read_file_bytes(reg.src.blob_path(req.matches[1].str()));
+                     if (req.matches[1] == model.digest) bytes[bytes.size() / 2] ^= 0x40;  // one flipped bit
+                     res.set_content(bytes, "application/octet-stream");
+                   });
   front.http().Get(R"(/v2/library/tiny/manifests/1b)", [&](const httplib::Request&, httplib::Response& res) {
-    res.set_content(read_file_bytes(reg.src.manifest_path(*store::parse_model_name("tiny:1b"))),
-                    store::kMediaManifest);
+    res.set_content(read_file_bytes(reg.src.manifest_path(*store::parse_model_name("tiny:1b"))), store::kMediaManifest);
   });
   front.start();
   ScopedEnv env("HEARTH_REGISTRY_URL", front.url());
@@ -217,21 +214,20 @@ TEST(Pull, CorruptedBytesAreRejected) {
 TEST(Pull, ServerWithoutRangeSupport) {
   Registry reg(192);
   LoopbackServer front;
-  front.http().Get(R"(/v2/library/tiny/blobs/(sha256:[0-9a-f]+))", [&](const httplib::Request& req,
-                                                                       httplib::Response& res) {
-    auto bytes = std::make_shared<std::string>(read_file_bytes(reg.src.blob_path(req.matches[1].str())));
-    // Chunked, no Content-Length, and no Range handling.
-    res.set_chunked_content_provider("application/octet-stream", [bytes](size_t off, httplib::DataSink& sink) {
-      if (off >= bytes->size()) {
-        sink.done();
-        return true;
-      }
-      return sink.write(bytes->data() + off, std::min<size_t>(65536, bytes->size() - off));
-    });
-  });
+  front.http().Get(
+      R"(/v2/library/tiny/blobs/(sha256:[0-9a-f]+))", [&](const httplib::Request& req, httplib::Response& res) {
+        auto bytes = std::make_shared<std::string>(read_file_bytes(reg.src.blob_path(req.matches[1].str())));
+        // Chunked, no Content-Length, and no Range handling.
+        res.set_chunked_content_provider("application/octet-stream", [bytes](size_t off, httplib::DataSink& sink) {
+          if (off >= bytes->size()) {
+            sink.done();
+            return true;
+          }
+          return sink.write(bytes->data() + off, std::min<size_t>(65536, bytes->size() - off));
+        });
+      });
   front.http().Get(R"(/v2/library/tiny/manifests/1b)", [&](const httplib::Request&, httplib::Response& res) {
-    res.set_content(read_file_bytes(reg.src.manifest_path(*store::parse_model_name("tiny:1b"))),
-                    store::kMediaManifest);
+    res.set_content(read_file_bytes(reg.src.manifest_path(*store::parse_model_name("tiny:1b"))), store::kMediaManifest);
   });
   front.start();
   ScopedEnv env("HEARTH_REGISTRY_URL", front.url());
@@ -385,7 +381,8 @@ TEST(Pull, PickHfGguf) {
   EXPECT_EQ(*store::pick_hf_gguf(files, "Q4_K_M"), "a/x.Q4_K_M.gguf");
   EXPECT_EQ(*store::pick_hf_gguf(files, "Q8_0"), "x-q8_0.gguf");
   EXPECT_FALSE(store::pick_hf_gguf(files, "Q4_K").has_value());
-  EXPECT_FALSE(store::pick_hf_gguf({"x-Q4_K_M-00001-of-00002.gguf", "x-Q4_K_M-00002-of-00002.gguf"}, "Q4_K_M").has_value());
+  EXPECT_FALSE(
+      store::pick_hf_gguf({"x-Q4_K_M-00001-of-00002.gguf", "x-Q4_K_M-00002-of-00002.gguf"}, "Q4_K_M").has_value());
 }
 
 // A server that goes silent midway (connection open, no bytes): after stall_seconds the
@@ -396,24 +393,23 @@ TEST(Pull, StallIsDetectedAndRetried) {
   LoopbackServer front;
   std::atomic<int> model_requests{0};
   std::atomic<bool> saw_range{false};
-  front.http().Get(R"(/v2/library/tiny/blobs/(sha256:[0-9a-f]+))", [&](const httplib::Request& req,
-                                                                       httplib::Response& res) {
-    const std::string digest = req.matches[1];
-    auto bytes = std::make_shared<std::string>(read_file_bytes(reg.src.blob_path(digest)));
-    const bool stall = digest == model.digest && model_requests++ == 0;
-    if (digest == model.digest && req.has_header("Range")) saw_range = true;
-    res.set_content_provider(bytes->size(), "application/octet-stream",
-                             [bytes, stall](size_t off, size_t len, httplib::DataSink& sink) {
-                               if (stall && off >= 100000) {
-                                 std::this_thread::sleep_for(std::chrono::seconds(4));
-                                 return false;
-                               }
-                               return sink.write(bytes->data() + off, std::min<size_t>(len, 16384));
-                             });
-  });
+  front.http().Get(R"(/v2/library/tiny/blobs/(sha256:[0-9a-f]+))",
+                   [&](const httplib::Request& req, httplib::Response& res) {
+                     const std::string digest = req.matches[1];
+                     auto bytes = std::make_shared<std::string>(read_file_bytes(reg.src.blob_path(digest)));
+                     const bool stall = digest == model.digest && model_requests++ == 0;
+                     if (digest == model.digest && req.has_header("Range")) saw_range = true;
+                     res.set_content_provider(bytes->size(), "application/octet-stream",
+                                              [bytes, stall](size_t off, size_t len, httplib::DataSink& sink) {
+                                                if (stall && off >= 100000) {
+                                                  std::this_thread::sleep_for(std::chrono::seconds(4));
+                                                  return false;
+                                                }
+                                                return sink.write(bytes->data() + off, std::min<size_t>(len, 16384));
+                                              });
+                   });
   front.http().Get(R"(/v2/library/tiny/manifests/1b)", [&](const httplib::Request&, httplib::Response& res) {
-    res.set_content(read_file_bytes(reg.src.manifest_path(*store::parse_model_name("tiny:1b"))),
-                    store::kMediaManifest);
+    res.set_content(read_file_bytes(reg.src.manifest_path(*store::parse_model_name("tiny:1b"))), store::kMediaManifest);
   });
   front.start();
   ScopedEnv env("HEARTH_REGISTRY_URL", front.url());

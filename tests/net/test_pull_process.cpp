@@ -12,7 +12,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "server/registry_routes.h"
@@ -54,15 +53,15 @@ struct SlowRegistry {
     server.http().Get(R"(/v2/library/tiny/manifests/1b)", [this](const httplib::Request&, httplib::Response& res) {
       res.set_content(read_file_bytes(src.manifest_path(*store::parse_model_name("tiny:1b"))), store::kMediaManifest);
     });
-    server.http().Get(R"(/v2/library/tiny/blobs/(sha256:[0-9a-f]+))", [this](const httplib::Request& req,
-                                                                             httplib::Response& res) {
-      auto bytes = std::make_shared<std::string>(read_file_bytes(src.blob_path(req.matches[1].str())));
-      res.set_content_provider(bytes->size(), "application/octet-stream",
-                               [this, bytes](size_t off, size_t len, httplib::DataSink& sink) {
-                                 std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load()));
-                                 return sink.write(bytes->data() + off, std::min<size_t>(len, 16384));
-                               });
-    });
+    server.http().Get(
+        R"(/v2/library/tiny/blobs/(sha256:[0-9a-f]+))", [this](const httplib::Request& req, httplib::Response& res) {
+          auto bytes = std::make_shared<std::string>(read_file_bytes(src.blob_path(req.matches[1].str())));
+          res.set_content_provider(bytes->size(), "application/octet-stream",
+                                   [this, bytes](size_t off, size_t len, httplib::DataSink& sink) {
+                                     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load()));
+                                     return sink.write(bytes->data() + off, std::min<size_t>(len, 16384));
+                                   });
+        });
     server.start();
   }
 };
@@ -166,8 +165,9 @@ TEST(PullProcess, FileSizeLimit) {
   const store::Layer model = *reg.manifest.find(store::kMediaModel);
   TempDir dst;
   const std::string models = dst / "models";
-  auto r = run_shell(fmt::format("bash -c \"ulimit -f 1024; HEARTH_MODELS='{}' HEARTH_REGISTRY_URL='{}' '{}' pull tiny:1b\"",
-                                 models, reg.server.url(), HEARTH_BIN));
+  auto r =
+      run_shell(fmt::format("bash -c \"ulimit -f 1024; HEARTH_MODELS='{}' HEARTH_REGISTRY_URL='{}' '{}' pull tiny:1b\"",
+                            models, reg.server.url(), HEARTH_BIN));
   EXPECT_EQ(r.rc, 1) << r.out;
   EXPECT_NE(r.out.find("File too large"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("nothing was installed"), std::string::npos) << r.out;
@@ -207,14 +207,15 @@ TEST(PullProcess, NginxUrlWithRangeResume) {
     ::close(fd);
   }
   fs::create_directories(dir / "nginx/tmp");
-  write_file_bytes(dir / "nginx/nginx.conf",
-                   fmt::format("daemon off; worker_processes 1; pid {0}/nginx/nginx.pid; error_log {0}/nginx/error.log;\n"
-                               "events {{ worker_connections 64; }}\n"
-                               "http {{ access_log {0}/nginx/access.log; client_body_temp_path {0}/nginx/tmp;\n"
-                               "  proxy_temp_path {0}/nginx/tmp; fastcgi_temp_path {0}/nginx/tmp;\n"
-                               "  uwsgi_temp_path {0}/nginx/tmp; scgi_temp_path {0}/nginx/tmp;\n"
-                               "  server {{ listen 127.0.0.1:{1}; root {0}/www; }} }}\n",
-                               dir.path(), port));
+  write_file_bytes(
+      dir / "nginx/nginx.conf",
+      fmt::format("daemon off; worker_processes 1; pid {0}/nginx/nginx.pid; error_log {0}/nginx/error.log;\n"
+                  "events {{ worker_connections 64; }}\n"
+                  "http {{ access_log {0}/nginx/access.log; client_body_temp_path {0}/nginx/tmp;\n"
+                  "  proxy_temp_path {0}/nginx/tmp; fastcgi_temp_path {0}/nginx/tmp;\n"
+                  "  uwsgi_temp_path {0}/nginx/tmp; scgi_temp_path {0}/nginx/tmp;\n"
+                  "  server {{ listen 127.0.0.1:{1}; root {0}/www; }} }}\n",
+                  dir.path(), port));
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {

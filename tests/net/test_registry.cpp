@@ -1,9 +1,8 @@
 // hearth's registry endpoints (mount_registry_routes) and Ollama's model-management API
 // (mount_store_routes) on an in-process httplib server with only these routes mounted.
 #include <filesystem>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "server/registry_routes.h"
 #include "server/store_routes.h"

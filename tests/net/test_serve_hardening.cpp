@@ -2,18 +2,18 @@
 // reproduction from the review run against the real binary: deep JSON, cross-site requests and DNS
 // rebinding, slowloris, header floods, large uploads, curl -d bodies, client errors that were 500s,
 // a second server on the same port, server-side paths in /api/create.
+#include "test_serve_hardening.h"
+
 #include <sys/resource.h>
 
 #include <atomic>
 #include <filesystem>
 #include <future>
-#include <thread>
-
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "store/push.h"
 #include "store/sha256.h"
-#include "test_serve_hardening.h"
 #include "test_store_util.h"
 
 namespace hearth::test {
@@ -37,8 +37,8 @@ class Hardening : public ::testing::Test {
     return raw_exchange(port(), http_request("POST", path, body, headers, ct));
   }
   bool healthy() {
-    return status_of(raw_exchange(port(), "GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 3000)) ==
-           200;
+    return status_of(raw_exchange(port(), "GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                                  3000)) == 200;
   }
 
   TempDir store_;
@@ -79,16 +79,16 @@ TEST_F(Hardening, CrossSiteAndRebindingRequestsAreRefused) {
   }
   EXPECT_FALSE(fs::exists(store_.path() + "/manifests/registry.ollama.ai/library/stolen"));
   // A localhost origin (the user's own UI) is allowed.
-  const std::string ok =
-      post("/api/show", R"({"model":"tiny"})", "Origin: http://localhost:5173\r\n", "text/plain");
+  const std::string ok = post("/api/show", R"({"model":"tiny"})", "Origin: http://localhost:5173\r\n", "text/plain");
   EXPECT_EQ(status_of(ok), 200) << ok.substr(0, 300);
   // Host header: rebinding name refused; loopback names, IP literals allowed.
   EXPECT_EQ(status_of(raw_exchange(port(), "GET /api/tags HTTP/1.1\r\nHost: evil.example:11434\r\n\r\n")), 403);
-  EXPECT_EQ(status_of(raw_exchange(port(), "GET /api/tags HTTP/1.1\r\nHost: attacker.com\r\nConnection: close\r\n\r\n")),
-            403);
+  EXPECT_EQ(
+      status_of(raw_exchange(port(), "GET /api/tags HTTP/1.1\r\nHost: attacker.com\r\nConnection: close\r\n\r\n")),
+      403);
   for (const char* host : {"localhost:11434", "127.0.0.1", "[::1]:80", "app.localhost"}) {
-    const std::string r = raw_exchange(
-        port(), std::string("GET /api/tags HTTP/1.1\r\nHost: ") + host + "\r\nConnection: close\r\n\r\n");
+    const std::string r =
+        raw_exchange(port(), std::string("GET /api/tags HTTP/1.1\r\nHost: ") + host + "\r\nConnection: close\r\n\r\n");
     EXPECT_EQ(status_of(r), 200) << host;
   }
 }
@@ -98,10 +98,13 @@ TEST(HardeningFlags, AllowedHostsAndOriginsAreConfigurable) {
   ServeProcess s({"--model", "tiny=" + stories(), "--threads", "1", "--allowed-hosts", "hearth.lan,box.home"},
                  store.path(), {"HEARTH_ORIGINS=http://ui.lan:8080, http://other.lan"});
   ASSERT_GT(s.port(), 0) << s.first_line();
-  EXPECT_EQ(status_of(raw_exchange(s.port(), "GET /api/tags HTTP/1.1\r\nHost: hearth.lan:11434\r\nConnection: close\r\n\r\n")),
+  EXPECT_EQ(status_of(raw_exchange(s.port(),
+                                   "GET /api/tags HTTP/1.1\r\nHost: hearth.lan:11434\r\nConnection: close\r\n\r\n")),
             200);
-  EXPECT_EQ(status_of(raw_exchange(s.port(), "GET /api/tags HTTP/1.1\r\nHost: box.home\r\nConnection: close\r\n\r\n")), 200);
-  EXPECT_EQ(status_of(raw_exchange(s.port(), "GET /api/tags HTTP/1.1\r\nHost: evil.lan\r\nConnection: close\r\n\r\n")), 403);
+  EXPECT_EQ(status_of(raw_exchange(s.port(), "GET /api/tags HTTP/1.1\r\nHost: box.home\r\nConnection: close\r\n\r\n")),
+            200);
+  EXPECT_EQ(status_of(raw_exchange(s.port(), "GET /api/tags HTTP/1.1\r\nHost: evil.lan\r\nConnection: close\r\n\r\n")),
+            403);
   for (const char* o : {"http://ui.lan:8080", "http://other.lan"}) {
     const std::string r = raw_exchange(
         s.port(), http_request("POST", "/api/show", R"({"model":"tiny"})", std::string("Origin: ") + o + "\r\n"));
@@ -183,8 +186,9 @@ TEST_F(Hardening, FormEncodedJsonBodiesAreAccepted) {
   const std::string r = post("/api/generate", body, "", "application/x-www-form-urlencoded");
   // stories260K's context is 128 tokens: the long prompt is refused for length (400), not 413.
   EXPECT_NE(status_of(r), 413) << r.substr(0, 300);
-  const std::string small = post("/api/generate", R"({"model":"tiny","prompt":"Once","stream":false,"options":{"num_predict":2}})",
-                                 "", "application/x-www-form-urlencoded");
+  const std::string small =
+      post("/api/generate", R"({"model":"tiny","prompt":"Once","stream":false,"options":{"num_predict":2}})", "",
+           "application/x-www-form-urlencoded");
   EXPECT_EQ(status_of(small), 200) << small.substr(0, 300);
 }
 
@@ -239,9 +243,11 @@ TEST_F(Hardening, CreateFromServerPathsIsRestricted) {
   mb.replace(mb.find("/nonexistent/model.gguf"), 23, "P");
   EXPECT_EQ(ma, mb);
   // The --model file is allowed.
-  const std::string ok = post("/api/create", json{{"model", "fromfile"}, {"from", stories()}, {"stream", false}}.dump());
+  const std::string ok =
+      post("/api/create", json{{"model", "fromfile"}, {"from", stories()}, {"stream", false}}.dump());
   EXPECT_EQ(status_of(ok), 200) << ok;
-  const std::string missing = post("/api/create", json{{"model", "y"}, {"files", {{"model.gguf", store::sha256_digest("nope")}}}}.dump());
+  const std::string missing =
+      post("/api/create", json{{"model", "y"}, {"files", {{"model.gguf", store::sha256_digest("nope")}}}}.dump());
   EXPECT_EQ(body_of(missing).find(store_.path()), std::string::npos) << missing;
 
   std::vector<std::future<int>> burst;

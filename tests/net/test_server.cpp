@@ -121,7 +121,8 @@ TEST_F(ServerTest, GreedyGenerateEqualsCliRaw) {
 
 TEST_F(ServerTest, GenerateStreamsNdjson) {
   auto c = srv_->client();
-  const ojson req = {{"model", "stories"}, {"prompt", "Lily liked"}, {"options", {{"temperature", 0}, {"num_predict", 24}}}};
+  const ojson req = {
+      {"model", "stories"}, {"prompt", "Lily liked"}, {"options", {{"temperature", 0}, {"num_predict", 24}}}};
   auto res = c.Post("/api/generate", req.dump(), "application/json");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
@@ -148,16 +149,19 @@ TEST_F(ServerTest, ChatBothModes) {
   const ojson msgs = ojson::array({{{"role", "user"}, {"content", "Tell me a story"}}});
   int status = 0;
   auto j = post_json(c, "/api/chat",
-                     {{"model", "stories"}, {"messages", msgs}, {"stream", false},
+                     {{"model", "stories"},
+                      {"messages", msgs},
+                      {"stream", false},
                       {"options", {{"temperature", 0}, {"num_predict", 16}}}},
                      &status);
   ASSERT_EQ(status, 200) << j.dump();
   EXPECT_EQ(j["message"]["role"], "assistant");
   EXPECT_FALSE(j["message"]["content"].get<std::string>().empty());
   EXPECT_EQ(j["done"], true);
-  auto res = c.Post("/api/chat",
-                    ojson{{"model", "stories"}, {"messages", msgs}, {"options", {{"temperature", 0}, {"num_predict", 16}}}}.dump(),
-                    "application/json");
+  auto res = c.Post(
+      "/api/chat",
+      ojson{{"model", "stories"}, {"messages", msgs}, {"options", {{"temperature", 0}, {"num_predict", 16}}}}.dump(),
+      "application/json");
   ASSERT_TRUE(res);
   std::string text;
   const auto lines = split_lines(res->body);
@@ -168,7 +172,9 @@ TEST_F(ServerTest, ChatBothModes) {
 
 TEST_F(ServerTest, SeedMakesSamplingReproducible) {
   auto c = srv_->client();
-  const ojson req = {{"model", "stories"}, {"prompt", "The dog"}, {"stream", false},
+  const ojson req = {{"model", "stories"},
+                     {"prompt", "The dog"},
+                     {"stream", false},
                      {"options", {{"temperature", 1.0}, {"seed", 42}, {"num_predict", 24}}}};
   auto a = post_json(c, "/api/generate", req);
   auto b = post_json(c, "/api/generate", req);
@@ -178,12 +184,18 @@ TEST_F(ServerTest, SeedMakesSamplingReproducible) {
 TEST_F(ServerTest, StopStringEndsOutput) {
   auto c = srv_->client();
   auto full = post_json(c, "/api/generate",
-                        {{"model", "stories"}, {"prompt", "Once upon a time"}, {"raw", true}, {"stream", false},
+                        {{"model", "stories"},
+                         {"prompt", "Once upon a time"},
+                         {"raw", true},
+                         {"stream", false},
                          {"options", {{"temperature", 0}, {"num_predict", 40}}}});
   const std::string text = full["response"];
   ASSERT_NE(text.find("Lily"), std::string::npos) << text;
   auto stopped = post_json(c, "/api/generate",
-                           {{"model", "stories"}, {"prompt", "Once upon a time"}, {"raw", true}, {"stream", false},
+                           {{"model", "stories"},
+                            {"prompt", "Once upon a time"},
+                            {"raw", true},
+                            {"stream", false},
                             {"options", {{"temperature", 0}, {"num_predict", 40}, {"stop", {"Lily"}}}}});
   EXPECT_EQ(stopped["response"].get<std::string>(), text.substr(0, text.find("Lily")));
   EXPECT_EQ(stopped["done_reason"], "stop");
@@ -204,8 +216,12 @@ TEST_F(ServerTest, LoadAndUnloadWithEmptyPrompt) {
   ps = ojson::parse(c.Get("/api/ps")->body);
   EXPECT_EQ(ps["models"].size(), 0u);
   // keep_alive 0 on a real request unloads once it ends; -1 keeps it.
-  post_json(c, "/api/generate", {{"model", "stories"}, {"prompt", "Hi"}, {"keep_alive", 0}, {"stream", false},
-                                 {"options", {{"num_predict", 2}}}});
+  post_json(c, "/api/generate",
+            {{"model", "stories"},
+             {"prompt", "Hi"},
+             {"keep_alive", 0},
+             {"stream", false},
+             {"options", {{"num_predict", 2}}}});
   EXPECT_EQ(ojson::parse(c.Get("/api/ps")->body)["models"].size(), 0u);
   post_json(c, "/api/generate", {{"model", "stories"}, {"keep_alive", -1}});
   ps = ojson::parse(c.Get("/api/ps")->body);
@@ -216,12 +232,13 @@ TEST_F(ServerTest, LoadAndUnloadWithEmptyPrompt) {
 TEST_F(ServerTest, OpenAIChatCompletion) {
   auto c = srv_->client();
   int status = 0;
-  auto j = post_json(c, "/v1/chat/completions",
-                     {{"model", "stories"},
-                      {"messages", {{{"role", "system"}, {"content", "You tell stories."}}, {{"role", "user"}, {"content", "Go"}}}},
-                      {"max_tokens", 12},
-                      {"temperature", 0}},
-                     &status);
+  auto j = post_json(
+      c, "/v1/chat/completions",
+      {{"model", "stories"},
+       {"messages", {{{"role", "system"}, {"content", "You tell stories."}}, {{"role", "user"}, {"content", "Go"}}}},
+       {"max_tokens", 12},
+       {"temperature", 0}},
+      &status);
   ASSERT_EQ(status, 200) << j.dump();
   EXPECT_EQ(j["object"], "chat.completion");
   EXPECT_TRUE(j["id"].get<std::string>().starts_with("chatcmpl-"));
@@ -236,8 +253,9 @@ TEST_F(ServerTest, OpenAIChatCompletion) {
 
 TEST_F(ServerTest, OpenAIChatStreamsSse) {
   auto c = srv_->client();
-  const ojson req = {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "Go"}}}}, {"max_tokens", 10},
-                     {"temperature", 0}, {"stream", true}, {"stream_options", {{"include_usage", true}}}};
+  const ojson req = {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "Go"}}}},
+                     {"max_tokens", 10},   {"temperature", 0},
+                     {"stream", true},     {"stream_options", {{"include_usage", true}}}};
   auto res = c.Post("/v1/chat/completions", req.dump(), "application/json");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
@@ -270,10 +288,10 @@ TEST_F(ServerTest, OpenAIChatStreamsSse) {
 TEST_F(ServerTest, OpenAICompletionsWithLogprobs) {
   auto c = srv_->client();
   int status = 0;
-  auto j = post_json(c, "/v1/completions",
-                     {{"model", "stories"}, {"prompt", "Once upon a time"}, {"max_tokens", 8}, {"temperature", 0},
-                      {"logprobs", 3}},
-                     &status);
+  auto j = post_json(
+      c, "/v1/completions",
+      {{"model", "stories"}, {"prompt", "Once upon a time"}, {"max_tokens", 8}, {"temperature", 0}, {"logprobs", 3}},
+      &status);
   ASSERT_EQ(status, 200) << j.dump();
   EXPECT_EQ(j["object"], "text_completion");
   const auto& ch = j["choices"][0];
@@ -294,8 +312,12 @@ TEST_F(ServerTest, OpenAICompletionsWithLogprobs) {
   for (auto& [tok, v] : lp["top_logprobs"][0].items()) best = std::max(best, v.get<double>());
   EXPECT_NEAR(lp["token_logprobs"][0].get<double>(), best, 1e-5);
   // Same text as /api/generate raw greedy.
-  auto g = post_json(c, "/api/generate", {{"model", "stories"}, {"prompt", "Once upon a time"}, {"raw", true},
-                                          {"stream", false}, {"options", {{"temperature", 0}, {"num_predict", 8}}}});
+  auto g = post_json(c, "/api/generate",
+                     {{"model", "stories"},
+                      {"prompt", "Once upon a time"},
+                      {"raw", true},
+                      {"stream", false},
+                      {"options", {{"temperature", 0}, {"num_predict", 8}}}});
   EXPECT_EQ(ch["text"], g["response"]);
   // Default max_tokens is 16, as OpenAI's.
   auto d = post_json(c, "/v1/completions", {{"model", "stories"}, {"prompt", "Once upon a time"}, {"temperature", 0}});
@@ -305,8 +327,12 @@ TEST_F(ServerTest, OpenAICompletionsWithLogprobs) {
 TEST_F(ServerTest, OpenAIChatLogprobs) {
   auto c = srv_->client();
   auto j = post_json(c, "/v1/chat/completions",
-                     {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "Go"}}}}, {"max_tokens", 5},
-                      {"temperature", 0}, {"logprobs", true}, {"top_logprobs", 2}});
+                     {{"model", "stories"},
+                      {"messages", {{{"role", "user"}, {"content", "Go"}}}},
+                      {"max_tokens", 5},
+                      {"temperature", 0},
+                      {"logprobs", true},
+                      {"top_logprobs", 2}});
   const auto& content = j["choices"][0]["logprobs"]["content"];
   ASSERT_EQ(content.size(), 5u) << j.dump();
   for (const auto& e : content) {
@@ -318,9 +344,10 @@ TEST_F(ServerTest, OpenAIChatLogprobs) {
 
 TEST_F(ServerTest, OpenAICompletionsStream) {
   auto c = srv_->client();
-  auto res = c.Post("/v1/completions",
-                    ojson{{"model", "stories"}, {"prompt", "Once"}, {"max_tokens", 6}, {"temperature", 0}, {"stream", true}}.dump(),
-                    "application/json");
+  auto res = c.Post(
+      "/v1/completions",
+      ojson{{"model", "stories"}, {"prompt", "Once"}, {"max_tokens", 6}, {"temperature", 0}, {"stream", true}}.dump(),
+      "application/json");
   ASSERT_TRUE(res);
   bool done = false;
   auto events = sse_events(res->body, &done);

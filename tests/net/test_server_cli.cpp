@@ -75,7 +75,10 @@ TEST(ServeCli, ListensAndDrainsOnSigterm) {
     httplib::Client c2("127.0.0.1", port);
     c2.set_read_timeout(60, 0);
     return c2.Post("/api/generate", auth,
-                   ojson{{"model", "stories"}, {"prompt", "Once upon a time"}, {"options", {{"num_predict", 120}, {"temperature", 0}}}}.dump(),
+                   ojson{{"model", "stories"},
+                         {"prompt", "Once upon a time"},
+                         {"options", {{"num_predict", 120}, {"temperature", 0}}}}
+                       .dump(),
                    "application/json");
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -93,8 +96,8 @@ TEST(ServeCli, ListensAndDrainsOnSigterm) {
 TEST(ServeCli, OllamaHostFormAndModelContextByDefault) {
   // HEARTH_HOST in Ollama's [scheme://]host[:port] form (the same variable `hearth ps` reads);
   // without --ctx a model gets its own trained context (stories260K: 128).
-  Proc p = spawn({"serve", "--model", "stories=" + stories_path(), "--threads", "1"},
-                 {"HEARTH_HOST=http://127.0.0.1:0"});
+  Proc p =
+      spawn({"serve", "--model", "stories=" + stories_path(), "--threads", "1"}, {"HEARTH_HOST=http://127.0.0.1:0"});
   std::string line;
   const int port = read_port(p.out, &line);
   ASSERT_GT(port, 0) << line;
@@ -114,9 +117,11 @@ TEST(ServeCli, OllamaHostFormAndModelContextByDefault) {
 }
 
 TEST(ServeCli, BadFlagsAreOneLineErrors) {
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"serve", "--model", "noequals"}, {"serve", "--model", "x=/nonexistent.gguf"},
-        {"serve", "--models", "/nonexistent-dir"}, {"serve", "--keep-alive", "soon"}, {"serve", "--memory-budget", "lots"}}) {
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"serve", "--model", "noequals"},
+                                               {"serve", "--model", "x=/nonexistent.gguf"},
+                                               {"serve", "--models", "/nonexistent-dir"},
+                                               {"serve", "--keep-alive", "soon"},
+                                               {"serve", "--memory-budget", "lots"}}) {
     Proc p = spawn(args);
     char buf[256];
     EXPECT_EQ(fgets(buf, sizeof buf, p.out), nullptr);  // nothing on stdout

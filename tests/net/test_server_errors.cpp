@@ -67,8 +67,12 @@ TEST_F(ServerErrors, WrongTypesNameTheField) {
       {"/api/generate", {{"model", 5}}, "model"},
       {"/api/generate", {{"model", "stories"}, {"prompt", {1, 2}}}, "prompt"},
       {"/api/generate", {{"model", "stories"}, {"prompt", "x"}, {"stream", "yes"}}, "stream"},
-      {"/api/generate", {{"model", "stories"}, {"prompt", "x"}, {"options", {{"temperature", "hot"}}}}, "options.temperature"},
-      {"/api/generate", {{"model", "stories"}, {"prompt", "x"}, {"options", {{"num_predict", 1.5}}}}, "options.num_predict"},
+      {"/api/generate",
+       {{"model", "stories"}, {"prompt", "x"}, {"options", {{"temperature", "hot"}}}},
+       "options.temperature"},
+      {"/api/generate",
+       {{"model", "stories"}, {"prompt", "x"}, {"options", {{"num_predict", 1.5}}}},
+       "options.num_predict"},
       {"/api/generate", {{"model", "stories"}, {"prompt", "x"}, {"options", {{"stop", {1}}}}}, "options.stop"},
       {"/api/generate", {{"model", "stories"}, {"prompt", "x"}, {"options", "fast"}}, "options"},
       {"/api/generate", {{"model", "stories"}, {"prompt", "x"}, {"keep_alive", "soon"}}, "keep_alive"},
@@ -80,12 +84,20 @@ TEST_F(ServerErrors, WrongTypesNameTheField) {
       {"/api/chat", {{"model", "stories"}, {"messages", {{{"role", 1}}}}}, "messages[0].role"},
       {"/api/chat", {{"model", "stories"}, {"messages", {{{"role", "wizard"}, {"content", "x"}}}}}, "messages[0].role"},
       {"/api/chat", {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", 3}}}}}, "messages[0].content"},
-      {"/api/chat", {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}, {"tools", "none"}}, "tools"},
+      {"/api/chat",
+       {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}, {"tools", "none"}},
+       "tools"},
       // A left-recursive $ref schema (issue 12, item 8) and an unsupported keyword: 400s naming them.
-      {"/api/chat", {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "x"}}}},
-                     {"format", {{"$defs", {{"a", {{"$ref", "#/$defs/a"}}}}}, {"$ref", "#/$defs/a"}}}}, "left recursion"},
-      {"/api/chat", {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "x"}}}},
-                     {"format", {{"type", "object"}, {"not", {{"type", "null"}}}}}}, "'not'"},
+      {"/api/chat",
+       {{"model", "stories"},
+        {"messages", {{{"role", "user"}, {"content", "x"}}}},
+        {"format", {{"$defs", {{"a", {{"$ref", "#/$defs/a"}}}}}, {"$ref", "#/$defs/a"}}}},
+       "left recursion"},
+      {"/api/chat",
+       {{"model", "stories"},
+        {"messages", {{{"role", "user"}, {"content", "x"}}}},
+        {"format", {{"type", "object"}, {"not", {{"type", "null"}}}}}},
+       "'not'"},
   };
   for (const auto& tc : cases) {
     auto [status, j] = post_raw(c, tc.path, tc.body.dump());
@@ -93,17 +105,38 @@ TEST_F(ServerErrors, WrongTypesNameTheField) {
     EXPECT_NE(ollama_message(j).find(tc.field), std::string::npos) << j.dump();
   }
   const std::vector<Case> oa = {
-      {"/v1/chat/completions", {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}, {"max_tokens", "10"}}, "max_tokens"},
-      {"/v1/chat/completions", {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}, {"temperature", {}}} , ""},
-      {"/v1/chat/completions", {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}, {"n", 2}}, "'n'"},
-      {"/v1/chat/completions", {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}, {"stop", 5}}, "stop"},
+      {"/v1/chat/completions",
+       {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}, {"max_tokens", "10"}},
+       "max_tokens"},
+      {"/v1/chat/completions",
+       {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}, {"temperature", {}}},
+       ""},
+      {"/v1/chat/completions",
+       {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}, {"n", 2}},
+       "'n'"},
+      {"/v1/chat/completions",
+       {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}, {"stop", 5}},
+       "stop"},
       {"/v1/chat/completions", {{"model", "stories"}, {"messages", ojson::array()}}, "messages"},
-      {"/v1/chat/completions", {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}, {"response_format", {{"type", "xml"}}}}, "response_format"},
-      {"/v1/chat/completions", {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}, {"tool_choice", "required"}}, "tool_choice"},
-      {"/v1/chat/completions", {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "x"}}}},
-                                {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "c"}, {"schema",
-                                    {{"$defs", {{"a", {{"$ref", "#/$defs/b"}}}, {"b", {{"anyOf", {{{"$ref", "#/$defs/a"}}}}}}}},
-                                     {"$ref", "#/$defs/a"}}}}}}}}, "left recursion"},
+      {"/v1/chat/completions",
+       {{"model", "stories"},
+        {"messages", {{{"role", "user"}, {"content", "x"}}}},
+        {"response_format", {{"type", "xml"}}}},
+       "response_format"},
+      {"/v1/chat/completions",
+       {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}, {"tool_choice", "required"}},
+       "tool_choice"},
+      {"/v1/chat/completions",
+       {{"model", "stories"},
+        {"messages", {{{"role", "user"}, {"content", "x"}}}},
+        {"response_format",
+         {{"type", "json_schema"},
+          {"json_schema",
+           {{"name", "c"},
+            {"schema",
+             {{"$defs", {{"a", {{"$ref", "#/$defs/b"}}}, {"b", {{"anyOf", {{{"$ref", "#/$defs/a"}}}}}}}},
+              {"$ref", "#/$defs/a"}}}}}}}},
+       "left recursion"},
       {"/v1/completions", {{"model", "stories"}, {"prompt", 12}}, "prompt"},
       {"/v1/completions", {{"model", "stories"}}, "prompt"},
   };
@@ -136,7 +169,8 @@ TEST_F(ServerErrors, PromptLongerThanContext) {
   auto c = srv_->client();
   std::string long_prompt;
   for (int i = 0; i < 100; ++i) long_prompt += "the cat sat on the mat ";
-  auto [s1, j1] = post_raw(c, "/api/generate", ojson{{"model", "stories"}, {"prompt", long_prompt}, {"stream", false}}.dump());
+  auto [s1, j1] =
+      post_raw(c, "/api/generate", ojson{{"model", "stories"}, {"prompt", long_prompt}, {"stream", false}}.dump());
   EXPECT_EQ(s1, 400);
   EXPECT_NE(ollama_message(j1).find("context"), std::string::npos) << j1.dump();
   auto [s2, j2] = post_raw(c, "/v1/completions", ojson{{"model", "stories"}, {"prompt", long_prompt}}.dump());
@@ -144,14 +178,19 @@ TEST_F(ServerErrors, PromptLongerThanContext) {
   EXPECT_NE(openai_message(j2).find("context"), std::string::npos);
   // Asking for truncation keeps the end of the prompt and generates.
   auto [s3, j3] = post_raw(c, "/api/generate",
-                           ojson{{"model", "stories"}, {"prompt", long_prompt}, {"stream", false}, {"truncate", true},
+                           ojson{{"model", "stories"},
+                                 {"prompt", long_prompt},
+                                 {"stream", false},
+                                 {"truncate", true},
                                  {"options", {{"num_predict", 4}}}}
                                .dump());
   EXPECT_EQ(s3, 200) << j3.dump();
   EXPECT_LT(j3["prompt_eval_count"].get<int>(), 64);
   // num_ctx below the server's context applies per request.
   auto [s4, j4] = post_raw(c, "/api/generate",
-                           ojson{{"model", "stories"}, {"prompt", "the cat sat on the mat the cat sat"}, {"stream", false},
+                           ojson{{"model", "stories"},
+                                 {"prompt", "the cat sat on the mat the cat sat"},
+                                 {"stream", false},
                                  {"options", {{"num_ctx", 8}}}}
                                .dump());
   EXPECT_EQ(s4, 400) << j4.dump();
@@ -215,8 +254,8 @@ TEST(ServerCors, AllowlistAndPreflight) {
   EXPECT_FALSE(sneaky->has_header("Access-Control-Allow-Origin"));
 
   auto pre = c.Options("/v1/chat/completions", {{"Origin", "http://localhost:5173"},
-                                                 {"Access-Control-Request-Method", "POST"},
-                                                 {"Access-Control-Request-Headers", "authorization,content-type"}});
+                                                {"Access-Control-Request-Method", "POST"},
+                                                {"Access-Control-Request-Headers", "authorization,content-type"}});
   ASSERT_TRUE(pre);
   EXPECT_EQ(pre->status, 204);
   EXPECT_EQ(pre->get_header_value("Access-Control-Allow-Origin"), "http://localhost:5173");

@@ -13,7 +13,10 @@ namespace hearth::test {
 namespace {
 
 ojson greedy_generate(const std::string& prompt, int n, bool stream = false) {
-  return {{"model", "stories"}, {"prompt", prompt}, {"raw", true}, {"stream", stream},
+  return {{"model", "stories"},
+          {"prompt", prompt},
+          {"raw", true},
+          {"stream", stream},
           {"options", {{"temperature", 0}, {"num_predict", n}}}};
 }
 
@@ -37,7 +40,7 @@ bool wait_blocks_free(TestServer& srv, double* used_out) {
 TEST(ServerStream, ConcurrentStreamsMatchSequential) {
   TestServer srv(stories_resolver());
   const std::vector<std::string> prompts = {"Once upon a time", "The little dog", "Tom and Sue", "One day",
-                                            "The sun was", "A big red ball", "Lily said", "The cat"};
+                                            "The sun was",      "A big red ball", "Lily said",   "The cat"};
   std::vector<std::string> sequential;
   for (const auto& p : prompts) {
     auto c = srv.client();
@@ -66,9 +69,12 @@ TEST(ServerStream, DisconnectMidStreamFreesBlocks) {
   for (const char* path : {"/api/generate", "/v1/completions"}) {
     auto c = srv.client();
     int chunks = 0;
-    ojson body = std::string(path) == "/api/generate"
-                     ? ojson{{"model", "stories"}, {"prompt", "Once upon a time"}, {"options", {{"num_predict", 400}, {"temperature", 1.0}}}}
-                     : ojson{{"model", "stories"}, {"prompt", "Once upon a time"}, {"max_tokens", 400}, {"stream", true}};
+    ojson body =
+        std::string(path) == "/api/generate"
+            ? ojson{{"model", "stories"},
+                    {"prompt", "Once upon a time"},
+                    {"options", {{"num_predict", 400}, {"temperature", 1.0}}}}
+            : ojson{{"model", "stories"}, {"prompt", "Once upon a time"}, {"max_tokens", 400}, {"stream", true}};
     httplib::Request req;
     req.method = "POST";
     req.path = path;
@@ -126,7 +132,9 @@ TEST(ServerStream, QueueFullIs503WithRetryAfter) {
     futs.push_back(std::async(std::launch::async, [&srv] {
       auto c = srv.client();
       auto res = c.Post("/api/generate",
-                        ojson{{"model", "stories"}, {"prompt", "Once upon a time"}, {"stream", false},
+                        ojson{{"model", "stories"},
+                              {"prompt", "Once upon a time"},
+                              {"stream", false},
                               {"options", {{"num_predict", 300}, {"temperature", 1.0}}}}
                             .dump(),
                         "application/json");
@@ -159,7 +167,10 @@ TEST(ServerStream, ShutdownDrainsRunningStream) {
     httplib::Request req;
     req.method = "POST";
     req.path = "/api/generate";
-    req.body = ojson{{"model", "stories"}, {"prompt", "Once upon a time"}, {"options", {{"num_predict", 200}, {"temperature", 0}}}}.dump();
+    req.body = ojson{{"model", "stories"},
+                     {"prompt", "Once upon a time"},
+                     {"options", {{"num_predict", 200}, {"temperature", 0}}}}
+                   .dump();
     req.content_receiver = [&](const char* d, size_t n, uint64_t, uint64_t) {
       body.append(d, n);
       lines++;
@@ -187,7 +198,10 @@ TEST(ServerStream, StructuredOutputFollowsSchema) {
                         {"required", {"name", "age", "happy"}}};
   int status = 0;
   auto j = post_json(c, "/api/generate",
-                     {{"model", "stories"}, {"prompt", "Lily is"}, {"stream", false}, {"format", schema},
+                     {{"model", "stories"},
+                      {"prompt", "Lily is"},
+                      {"stream", false},
+                      {"format", schema},
                       {"options", {{"temperature", 0.7}, {"seed", 3}, {"num_predict", 200}}}},
                      &status);
   ASSERT_EQ(status, 200) << j.dump();
@@ -197,18 +211,25 @@ TEST(ServerStream, StructuredOutputFollowsSchema) {
   EXPECT_TRUE(out["age"].is_number_integer());
   EXPECT_TRUE(out["happy"].is_boolean());
   // OpenAI response_format json_schema.
-  auto o = post_json(c, "/v1/chat/completions",
-                     {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "Describe Lily"}}}},
-                      {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "p"}, {"schema", schema}}}}},
-                      {"max_tokens", 200}, {"seed", 1}},
-                     &status);
+  auto o =
+      post_json(c, "/v1/chat/completions",
+                {{"model", "stories"},
+                 {"messages", {{{"role", "user"}, {"content", "Describe Lily"}}}},
+                 {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "p"}, {"schema", schema}}}}},
+                 {"max_tokens", 200},
+                 {"seed", 1}},
+                &status);
   ASSERT_EQ(status, 200) << o.dump();
   auto out2 = ojson::parse(o["choices"][0]["message"]["content"].get<std::string>(), nullptr, false);
   ASSERT_TRUE(out2.is_object()) << o.dump();
   EXPECT_TRUE(out2.contains("name") && out2.contains("age") && out2.contains("happy"));
   // format "json": any JSON object.
-  auto any = post_json(c, "/api/generate", {{"model", "stories"}, {"prompt", "Data:"}, {"stream", false}, {"format", "json"},
-                                            {"options", {{"num_predict", 48}, {"seed", 5}}}});
+  auto any = post_json(c, "/api/generate",
+                       {{"model", "stories"},
+                        {"prompt", "Data:"},
+                        {"stream", false},
+                        {"format", "json"},
+                        {"options", {{"num_predict", 48}, {"seed", 5}}}});
   if (any["done_reason"] == "stop") {
     EXPECT_TRUE(ojson::parse(any["response"].get<std::string>(), nullptr, false).is_object()) << any.dump();
   }
@@ -227,18 +248,25 @@ TEST(ServerStream, ToolCallsComeBackParsed) {
                          {{"name", "get_weather"},
                           {"description", "Weather for a city"},
                           {"parameters",
-                           {{"type", "object"}, {"properties", {{"city", {{"type", "string"}, {"enum", {"Paris", "Tokyo"}}}}}}, {"required", {"city"}}}}}}}};
-  const ojson call_schema = {{"type", "object"},
-                             {"properties",
-                              {{"name", {{"type", "string"}, {"enum", {"get_weather"}}}},
-                               {"arguments", tools[0]["function"]["parameters"]}}},
-                             {"required", {"name", "arguments"}}};
+                           {{"type", "object"},
+                            {"properties", {{"city", {{"type", "string"}, {"enum", {"Paris", "Tokyo"}}}}}},
+                            {"required", {"city"}}}}}}}};
+  const ojson call_schema = {
+      {"type", "object"},
+      {"properties",
+       {{"name", {{"type", "string"}, {"enum", {"get_weather"}}}}, {"arguments", tools[0]["function"]["parameters"]}}},
+      {"required", {"name", "arguments"}}};
   const ojson msgs = {{{"role", "user"}, {"content", "Weather in Paris?"}}};
   int status = 0;
-  auto j = post_json(c, "/v1/chat/completions",
-                     {{"model", "stories"}, {"messages", msgs}, {"tools", tools}, {"max_tokens", 200}, {"seed", 2},
-                      {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "call"}, {"schema", call_schema}}}}}},
-                     &status);
+  auto j = post_json(
+      c, "/v1/chat/completions",
+      {{"model", "stories"},
+       {"messages", msgs},
+       {"tools", tools},
+       {"max_tokens", 200},
+       {"seed", 2},
+       {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "call"}, {"schema", call_schema}}}}}},
+      &status);
   ASSERT_EQ(status, 200) << j.dump();
   const auto& choice = j["choices"][0];
   ASSERT_EQ(choice["finish_reason"], "tool_calls") << j.dump();
@@ -250,8 +278,14 @@ TEST(ServerStream, ToolCallsComeBackParsed) {
   EXPECT_TRUE(args["city"] == "Paris" || args["city"] == "Tokyo");
   // Streaming (OpenAI): the call arrives as a delta with index, id and arguments string.
   auto res = c.Post("/v1/chat/completions",
-                    ojson{{"model", "stories"}, {"messages", msgs}, {"tools", tools}, {"max_tokens", 200}, {"seed", 2}, {"stream", true},
-                          {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "call"}, {"schema", call_schema}}}}}}
+                    ojson{{"model", "stories"},
+                          {"messages", msgs},
+                          {"tools", tools},
+                          {"max_tokens", 200},
+                          {"seed", 2},
+                          {"stream", true},
+                          {"response_format",
+                           {{"type", "json_schema"}, {"json_schema", {{"name", "call"}, {"schema", call_schema}}}}}}
                         .dump(),
                     "application/json");
   ASSERT_TRUE(res);
@@ -273,7 +307,11 @@ TEST(ServerStream, ToolCallsComeBackParsed) {
   EXPECT_EQ(finish, "tool_calls");
   // Ollama /api/chat: message.tool_calls with arguments as an object.
   auto oj = post_json(c, "/api/chat",
-                      {{"model", "stories"}, {"messages", msgs}, {"tools", tools}, {"stream", false}, {"format", call_schema},
+                      {{"model", "stories"},
+                       {"messages", msgs},
+                       {"tools", tools},
+                       {"stream", false},
+                       {"format", call_schema},
                        {"options", {{"num_predict", 200}, {"seed", 2}}}},
                       &status);
   ASSERT_EQ(status, 200) << oj.dump();
@@ -281,9 +319,15 @@ TEST(ServerStream, ToolCallsComeBackParsed) {
   EXPECT_EQ(oj["message"]["tool_calls"][0]["function"]["name"], "get_weather");
   EXPECT_TRUE(oj["message"]["tool_calls"][0]["function"]["arguments"].is_object());
   // tool_choice "none": the tools are not offered and nothing is parsed.
-  auto none = post_json(c, "/v1/chat/completions",
-                        {{"model", "stories"}, {"messages", msgs}, {"tools", tools}, {"tool_choice", "none"}, {"max_tokens", 64},
-                         {"seed", 2}, {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "call"}, {"schema", call_schema}}}}}});
+  auto none = post_json(
+      c, "/v1/chat/completions",
+      {{"model", "stories"},
+       {"messages", msgs},
+       {"tools", tools},
+       {"tool_choice", "none"},
+       {"max_tokens", 64},
+       {"seed", 2},
+       {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "call"}, {"schema", call_schema}}}}}});
   EXPECT_NE(none["choices"][0]["finish_reason"], "tool_calls");
 }
 

@@ -100,7 +100,8 @@ TEST(Store, ReadsOllamaLayout) {
   const std::string tmpl = "{{ if .System }}<|system|>{{ .System }}{{ end }}";
   const std::string params = R"({"num_ctx":4096,"stop":["<|user|>"]})";
   const std::string license = "MIT";
-  const std::string config = R"({"model_format":"gguf","model_family":"llama","model_families":["llama"],"model_type":"1B","file_type":"F32","architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}})";
+  const std::string config =
+      R"({"model_format":"gguf","model_family":"llama","model_families":["llama"],"model_type":"1B","file_type":"F32","architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}})";
   auto blob = [&](const std::string& bytes) {
     const std::string d = store::sha256_digest(bytes);
     write_file_bytes(dir / ("ollama/blobs/sha256-" + d.substr(7)), bytes);

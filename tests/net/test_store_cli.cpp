@@ -3,7 +3,6 @@
 #include <sys/wait.h>
 
 #include <cstdio>
-
 #include <nlohmann/json.hpp>
 
 #include "server/registry_routes.h"
@@ -35,7 +34,8 @@ Out hearth_cmd(const std::string& env, const std::string& args) {
 TEST(StoreCli, CreateListShowCopyRemove) {
   TempDir dir;
   make_gguf(dir / "tiny.gguf");
-  write_file_bytes(dir / "Modelfile", "FROM ./tiny.gguf\nPARAMETER temperature 0.25\nSYSTEM \"\"\"Line one\nline two\"\"\"\n");
+  write_file_bytes(dir / "Modelfile",
+                   "FROM ./tiny.gguf\nPARAMETER temperature 0.25\nSYSTEM \"\"\"Line one\nline two\"\"\"\n");
   const std::string env = "HEARTH_MODELS='" + dir.path() + "/models'";
   auto c = hearth_cmd(env, "create tiny -f '" + dir.path() + "/Modelfile'");
   ASSERT_EQ(c.rc, 0) << c.text;

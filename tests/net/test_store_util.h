@@ -2,6 +2,8 @@
 // port run on its own thread, and fixture models written into a store.
 #pragma once
 
+#include <gtest/gtest.h>
+#include <httplib.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -12,9 +14,6 @@
 #include <random>
 #include <string>
 #include <thread>
-
-#include <gtest/gtest.h>
-#include <httplib.h>
 
 #include "model_fixture.h"
 #include "store/sha256.h"

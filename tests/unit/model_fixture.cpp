@@ -1,11 +1,11 @@
 #include "model_fixture.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <cstring>
 #include <random>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 #include "formats/gguf.h"
 #include "kernels/quant.h"

@@ -12,7 +12,7 @@
 namespace hearth::test {
 
 struct FixtureSpec {
-  std::string arch = "llama";  // llama | qwen2 | qwen3
+  std::string arch = "llama";            // llama | qwen2 | qwen3
   GgmlType weight_type = GgmlType::F32;  // matrices; norms and biases stay F32
   int n_embd = 64;
   int n_head = 4;

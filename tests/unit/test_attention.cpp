@@ -1,6 +1,7 @@
 // Attention: the tiled AVX-512 kernel (kernels/attention_avx512.cpp) against the per-query
 // reference, on random caches with shuffled block tables, GQA groups, sliding windows and
 // batches mixing a prefill run with decode tokens of other sequences.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -88,8 +89,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, AttentionTiled,
                                            Case{12, 4, 64, 40}, Case{4, 1, 32, 0}),
                          [](const auto& info) {
                            const Case& c = info.param;
-                           return "h" + std::to_string(c.n_head) + "_kv" + std::to_string(c.n_head_kv) + "_d" +
-                                  std::to_string(c.head_dim) + "_w" + std::to_string(c.window);
+                           // fmt, not "h" + std::string: GCC 12 warns falsely (-Wrestrict) on that.
+                           return fmt::format("h{}_kv{}_d{}_w{}", c.n_head, c.n_head_kv, c.head_dim, c.window);
                          });
 
 }  // namespace

@@ -29,8 +29,7 @@ using Words = std::vector<std::string>;
 // ---- pre-tokenizers -----------------------------------------------------------------------
 
 TEST(BpePretokenize, Gpt2) {
-  EXPECT_EQ(split_with("gpt-2", "Hello world, it's 2024!"),
-            (Words{"Hello", " world", ",", " it", "'s", " 2024", "!"}));
+  EXPECT_EQ(split_with("gpt-2", "Hello world, it's 2024!"), (Words{"Hello", " world", ",", " it", "'s", " 2024", "!"}));
   // \s+(?!\S): the last space of a run goes with the next word; a lone tab before a word stays.
   EXPECT_EQ(split_with("gpt-2", "a   b\tc\n\nd  "), (Words{"a", "  ", " b", "\t", "c", "\n", "\n", "d", "  "}));
   EXPECT_EQ(split_with("gpt-2", "café 123abc"), (Words{"caf\xC3\xA9", " 123", "abc"}));
@@ -42,13 +41,16 @@ TEST(BpePretokenize, Llama3) {
   EXPECT_EQ(split_with("llama3", "a\n\n  b  \n"), (Words{"a", "\n\n", " ", " b", "  \n"}));
   EXPECT_EQ(split_with("llama3", "(x)=>{y}"), (Words{"(x", ")=>{", "y", "}"}));
   // Non-ASCII whitespace counts as \s; NBSP joins the following letters like a space.
-  EXPECT_EQ(split_with("llama3", "a\xC2\xA0" "b\xE3\x80\x80\xE3\x80\x80"),
-            (Words{"a", "\xC2\xA0" "b", "\xE3\x80\x80\xE3\x80\x80"}));
+  EXPECT_EQ(split_with("llama3",
+                       "a\xC2\xA0"
+                       "b\xE3\x80\x80\xE3\x80\x80"),
+            (Words{"a",
+                   "\xC2\xA0"
+                   "b",
+                   "\xE3\x80\x80\xE3\x80\x80"}));
 }
 
-TEST(BpePretokenize, Qwen2DigitsOneByOne) {
-  EXPECT_EQ(split_with("qwen2", "x 123"), (Words{"x", " ", "1", "2", "3"}));
-}
+TEST(BpePretokenize, Qwen2DigitsOneByOne) { EXPECT_EQ(split_with("qwen2", "x 123"), (Words{"x", " ", "1", "2", "3"})); }
 
 TEST(BpePretokenize, DefaultAppliesFourRegexesInTurn) {
   // [\p{P}$+<=>^~|]+ first, then the GPT-2 pattern, then \p{N}+, then [0-9][0-9][0-9].
@@ -74,14 +76,18 @@ TEST(BpePretokenize, DeepseekLlm) {
 }
 
 TEST(BpePretokenize, Gpt4oCaseSplits) {
-  EXPECT_EQ(split_with("gpt-4o", "HelloWorld it's ABCdef"),
-            (Words{"Hello", "World", " it's", " ABCdef"}));
+  EXPECT_EQ(split_with("gpt-4o", "HelloWorld it's ABCdef"), (Words{"Hello", "World", " it's", " ABCdef"}));
   EXPECT_EQ(split_with("tekken", "HelloWorld 12"), (Words{"Hello", "World", " ", "1", "2"}));
 }
 
 TEST(BpePretokenize, InvalidUtf8BecomesReplacementChar) {
   // Each invalid byte is U+FFFD; an overlong form decodes to its value, as in llama.cpp.
-  EXPECT_EQ(split_with("llama3", "a\xFF" "b"), (Words{"a", "\xEF\xBF\xBD" "b"}));
+  EXPECT_EQ(split_with("llama3",
+                       "a\xFF"
+                       "b"),
+            (Words{"a",
+                   "\xEF\xBF\xBD"
+                   "b"}));
   std::string norm;
   normalize_utf8_llama("\xC0\xAF\xE2\x82", norm);
   EXPECT_EQ(norm, "/\xEF\xBF\xBD\xEF\xBF\xBD");
@@ -111,7 +117,7 @@ TEST(BpePretokenize, RegexRewriting) {
 // ---- byte map, clean-up -------------------------------------------------------------------
 
 TEST(BpeBytes, Gpt2ByteToUnicode) {
-  EXPECT_EQ(bpe_byte_to_text(' '), "\xC4\xA0");  // Ġ
+  EXPECT_EQ(bpe_byte_to_text(' '), "\xC4\xA0");   // Ġ
   EXPECT_EQ(bpe_byte_to_text('\n'), "\xC4\x8A");  // Ċ
   EXPECT_EQ(bpe_byte_to_text('A'), "A");
   EXPECT_EQ(bpe_byte_to_text(0xAD), "\xC5\x83");  // the last of the 68 remapped bytes: U+0143
@@ -141,7 +147,16 @@ TEST(BpeTiny, MergesByRankAndFallback) {
   v.pre = "gpt-2";
   v.add_space_prefix = false;
   // "a", "b", "c", "Ġ", then merges: "a b" (rank 0), "b c" (rank 1), "ab c" (rank 2), "Ġ a" (rank 3)
-  v.tokens = {"a", "b", "c", "\xC4\xA0", "ab", "bc", "abc", "\xC4\xA0" "a", "<|end|>"};
+  v.tokens = {"a",
+              "b",
+              "c",
+              "\xC4\xA0",
+              "ab",
+              "bc",
+              "abc",
+              "\xC4\xA0"
+              "a",
+              "<|end|>"};
   v.types.assign(v.tokens.size(), TokenType::normal);
   v.types.back() = TokenType::control;
   v.merges = {"a b", "b c", "ab c", "\xC4\xA0 a"};
@@ -166,7 +181,8 @@ TEST(BpeTiny, MergesByRankAndFallback) {
 TEST(BpeLlama3, LlamaCppVocabTests) {
   const Tokenizer* tok = test::llama3_tokenizer();
   if (tok == nullptr) GTEST_SKIP() << "shared tokenizers/llama3.2 not found";
-  const auto tests = test::read_vocab_tests(test::shared_path("tokenizers/llama.cpp-vocab-tests/ggml-vocab-llama-bpe.gguf"));
+  const auto tests =
+      test::read_vocab_tests(test::shared_path("tokenizers/llama.cpp-vocab-tests/ggml-vocab-llama-bpe.gguf"));
   ASSERT_GT(tests.size(), 30u);
   for (size_t i = 0; i < tests.size(); ++i) {
     const auto& [text, want] = tests[i];
@@ -185,7 +201,8 @@ TEST(BpeLlama3, SpecialsAndBos) {
   const Tokenizer* tok = test::llama3_tokenizer();
   if (tok == nullptr) GTEST_SKIP() << "shared tokenizers/llama3.2 not found";
   EXPECT_TRUE(tok->vocab().add_bos);
-  const auto ids = tok->encode("<|start_header_id|>user<|end_header_id|>", {.add_special = true, .parse_special = true});
+  const auto ids =
+      tok->encode("<|start_header_id|>user<|end_header_id|>", {.add_special = true, .parse_special = true});
   EXPECT_EQ(ids, (std::vector<int32_t>{128000, 128006, 882, 128007}));
   EXPECT_EQ(tok->token_to_piece(128009), "");
   EXPECT_EQ(tok->token_to_piece(128009, true), "<|eot_id|>");
@@ -210,8 +227,9 @@ TEST(BpeSpeed, WarAndPeaceLlama3) {
   }
   const double mb = static_cast<double>(text.size()) / 1e6;
   std::printf("[ BpeSpeed ] war-and-peace.txt: %zu bytes -> %zu tokens\n", text.size(), n);
-  std::printf("[ BpeSpeed ] cold: %.3f s = %.0f tokens/s, %.2f MB/s; warm (best of 3): %.3f s = %.0f tokens/s, %.2f MB/s\n",
-              first, static_cast<double>(n) / first, mb / first, best, static_cast<double>(n) / best, mb / best);
+  std::printf(
+      "[ BpeSpeed ] cold: %.3f s = %.0f tokens/s, %.2f MB/s; warm (best of 3): %.3f s = %.0f tokens/s, %.2f MB/s\n",
+      first, static_cast<double>(n) / first, mb / first, best, static_cast<double>(n) / best, mb / best);
   EXPECT_GT(n, 500000u);
 }
 

@@ -31,7 +31,8 @@ TEST(BpeGolden, PreTokenizersOnLlama3Vocab) {
 
   // The texts, in the order the generator lists them.
   std::vector<std::string> texts;
-  const auto vocab_tests = test::read_vocab_tests(test::shared_path("tokenizers/llama.cpp-vocab-tests/ggml-vocab-llama-bpe.gguf"));
+  const auto vocab_tests =
+      test::read_vocab_tests(test::shared_path("tokenizers/llama.cpp-vocab-tests/ggml-vocab-llama-bpe.gguf"));
   for (const auto& [t, ids] : vocab_tests) texts.push_back(t);
   const auto corpus = nlohmann::json::parse(test::slurp(test::test_data_path("tokenizer_corpus.json")));
   for (const auto& s : corpus.at("strings")) texts.push_back(s.get<std::string>());
@@ -55,8 +56,8 @@ TEST(BpeGolden, PreTokenizersOnLlama3Vocab) {
       const auto want = want_all[i].get<std::vector<int32_t>>();
       const auto got = (*tok)->encode(texts[i], {.add_special = false, .parse_special = false});
       if (got != want && ++bad <= 3) {
-        ADD_FAILURE() << "pre '" << pre << "' text " << i << " '" << texts[i].substr(0, 120) << "'\n got:  "
-                      << test::show_ids(got) << "\n want: " << test::show_ids(want);
+        ADD_FAILURE() << "pre '" << pre << "' text " << i << " '" << texts[i].substr(0, 120)
+                      << "'\n got:  " << test::show_ids(got) << "\n want: " << test::show_ids(want);
       }
     }
     EXPECT_EQ(bad, 0u) << "pre '" << pre << "': " << bad << " of " << texts.size() << " texts differ";

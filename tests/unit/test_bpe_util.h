@@ -5,20 +5,18 @@
 
 #include <gtest/gtest.h>
 
-#include "text/bpe.h"
-
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "formats/gguf.h"
 #include "test_paths.h"
+#include "text/bpe.h"
 #include "text/hf_tokenizer.h"
 #include "text/tokenizer.h"
 #include "text/vocab.h"
@@ -55,16 +53,16 @@ inline std::unique_ptr<Tokenizer> tokenizer_from_writer(GgufWriter& w) {
 // (encoder.json ids, 256 named/reserved special tokens as CONTROL, vocab.bpe merges, pre
 // "llama-bpe", bos 128000, eos 128009, add_bos true). nullptr when the shared files are absent.
 inline const Tokenizer* llama3_tokenizer() {
-  static std::unique_ptr<Tokenizer> tok = [] () -> std::unique_ptr<Tokenizer> {
+  static std::unique_ptr<Tokenizer> tok = []() -> std::unique_ptr<Tokenizer> {
     const std::string dir = shared_path("tokenizers/llama3.2");
     if (!std::filesystem::exists(dir + "/encoder.json")) return nullptr;
     const auto enc = nlohmann::json::parse(slurp(dir + "/encoder.json"));
     std::vector<std::string> tokens(enc.size());
     for (auto it = enc.begin(); it != enc.end(); ++it) tokens.at(it.value().get<size_t>()) = it.key();
-    const std::pair<int, const char*> named[] = {{0, "<|begin_of_text|>"}, {1, "<|end_of_text|>"},
-                                                 {4, "<|finetune_right_pad_id|>"}, {6, "<|start_header_id|>"},
-                                                 {7, "<|end_header_id|>"}, {8, "<|eom_id|>"},
-                                                 {9, "<|eot_id|>"}, {10, "<|python_tag|>"}};
+    const std::pair<int, const char*> named[] = {
+        {0, "<|begin_of_text|>"},   {1, "<|end_of_text|>"},   {4, "<|finetune_right_pad_id|>"},
+        {6, "<|start_header_id|>"}, {7, "<|end_header_id|>"}, {8, "<|eom_id|>"},
+        {9, "<|eot_id|>"},          {10, "<|python_tag|>"}};
     int reserved = 0;
     for (int k = 0; k < 256; ++k) {
       const char* name = nullptr;
@@ -141,7 +139,6 @@ inline std::vector<std::pair<std::string, std::vector<int32_t>>> read_vocab_test
   }
   return out;
 }
-
 
 inline std::string base64_decode(std::string_view in) {
   auto val = [](char c) -> int {

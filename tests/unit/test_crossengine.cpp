@@ -14,10 +14,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/fp16.h"
 #include "base/thread_pool.h"
@@ -100,8 +99,8 @@ TEST_P(CrossEngine, LogitsMatchLlamaCpp) {
   const auto dir = test::temp_dir("crossengine-" + ftype);
   const auto gguf = dir / ("tiny-" + ftype + ".gguf");
   const std::string cmd = quote(python) + " " + quote(script) + " --shape " + sy["shape"].get<std::string>() +
-                          " --ftype " + ftype + " --vocab-from " + quote(donor) +
-                          " --seed " + std::to_string(sy["seed"].get<int>()) + " -o " + quote(gguf.string());
+                          " --ftype " + ftype + " --vocab-from " + quote(donor) + " --seed " +
+                          std::to_string(sy["seed"].get<int>()) + " -o " + quote(gguf.string());
   ASSERT_EQ(std::system(cmd.c_str()), 0) << "failed: " << cmd;
   {
     const auto bytes = read_bytes(gguf);
@@ -172,8 +171,9 @@ TEST_P(CrossEngine, LogitsMatchLlamaCpp) {
     }
   }
   const double mean_cos = sum_cos / n_tokens;
-  std::printf("[ xengine ] %-7s mean cos %.6f  min cos %.6f (pos %d)  top-1 %d/%d  max |diff| %.3g (max |logit| %.3g)\n",
-              ftype.c_str(), mean_cos, min_cos, min_cos_pos, top1_agree, n_tokens, max_abs, max_ref);
+  std::printf(
+      "[ xengine ] %-7s mean cos %.6f  min cos %.6f (pos %d)  top-1 %d/%d  max |diff| %.3g (max |logit| %.3g)\n",
+      ftype.c_str(), mean_cos, min_cos, min_cos_pos, top1_agree, n_tokens, max_abs, max_ref);
   std::string dis;
   for (int p : disagree) {
     dis += ' ';  // piecewise: GCC 12 warns falsely (-Wrestrict) on " " + std::string
@@ -188,9 +188,10 @@ TEST_P(CrossEngine, LogitsMatchLlamaCpp) {
   const double mean_bound = 1.0 - std::max(1.0 - 0.999, 2.0 * (1.0 - self_mean));
   const double min_bound = 1.0 - std::max(1.0 - 0.99, 2.0 * (1.0 - self_min));
   const int dis_bound = std::max(static_cast<int>(0.01 * n_tokens), 2 * self_dis);
-  std::printf("[ xengine ] %-7s llama.cpp F16 vs F32 KV: mean cos %.6f  min cos %.6f  top-1 %d/%d -> bounds %.6f %.6f %d/%d\n",
-              ftype.c_str(), self_mean, self_min, n_tokens - self_dis, n_tokens, mean_bound, min_bound,
-              n_tokens - dis_bound, n_tokens);
+  std::printf(
+      "[ xengine ] %-7s llama.cpp F16 vs F32 KV: mean cos %.6f  min cos %.6f  top-1 %d/%d -> bounds %.6f %.6f %d/%d\n",
+      ftype.c_str(), self_mean, self_min, n_tokens - self_dis, n_tokens, mean_bound, min_bound, n_tokens - dis_bound,
+      n_tokens);
   EXPECT_GE(mean_cos, mean_bound) << ftype;
   EXPECT_GE(min_cos, min_bound) << ftype << " at position " << min_cos_pos;
   EXPECT_LE(n_tokens - top1_agree, dis_bound) << ftype << ": argmax differs at positions" << dis;

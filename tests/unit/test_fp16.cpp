@@ -1,9 +1,9 @@
 #include <gtest/gtest.h>
+#include <immintrin.h>
 
 #include <bit>
 #include <cmath>
 #include <cstdint>
-#include <immintrin.h>
 
 #include "base/cpu.h"
 #include "base/fp16.h"
@@ -21,9 +21,7 @@ TEST(Fp16, AllHalfValuesRoundTrip) {
 }
 
 // Rounding matches the hardware conversion (F16C, round to nearest even) on many floats.
-__attribute__((target("f16c"))) uint16_t hw_fp32_to_fp16(float f) {
-  return static_cast<uint16_t>(_cvtss_sh(f, 0));
-}
+__attribute__((target("f16c"))) uint16_t hw_fp32_to_fp16(float f) { return static_cast<uint16_t>(_cvtss_sh(f, 0)); }
 __attribute__((target("f16c"))) float hw_fp16_to_fp32(uint16_t h) { return _cvtsh_ss(h); }
 
 TEST(Fp16, MatchesF16cOnRandomFloats) {

@@ -151,7 +151,7 @@ TEST(GgufValue, Conversions) {
   EXPECT_EQ(GgufValue::u8(200).as_u64(), 200u);
   EXPECT_EQ(GgufValue::u8(200).as_i64(), 200);
   EXPECT_EQ(GgufValue::i32(-5).as_i64(), -5);
-  EXPECT_FALSE(GgufValue::i32(-5).as_u64());  // negative asked as unsigned
+  EXPECT_FALSE(GgufValue::i32(-5).as_u64());                                    // negative asked as unsigned
   EXPECT_FALSE(GgufValue::u64(std::numeric_limits<uint64_t>::max()).as_i64());  // out of range
   EXPECT_EQ(GgufValue::u64(uint64_t{1} << 63).as_u64(), uint64_t{1} << 63);
   EXPECT_EQ(GgufValue::i64(-3).as_f64(), -3.0);
@@ -794,9 +794,28 @@ TEST(GgufRobustness, TruncatedAtEveryLength) {
 TEST(GgufRobustness, RandomMutationsNeverCrash) {
   const auto good = small_valid_file();
   std::mt19937_64 rng(12345);
-  static constexpr uint64_t kInteresting[] = {0, 1, 2, 3, 4, 5, 8, 9, 12, 31, 32, 33, 0x7f, 0xff, 0xffff,
-                                              0x7fffffff, 0xffffffff, uint64_t{1} << 32, uint64_t{1} << 62,
-                                              uint64_t{1} << 63, ~uint64_t{0}, ~uint64_t{0} - 31};
+  static constexpr uint64_t kInteresting[] = {0,
+                                              1,
+                                              2,
+                                              3,
+                                              4,
+                                              5,
+                                              8,
+                                              9,
+                                              12,
+                                              31,
+                                              32,
+                                              33,
+                                              0x7f,
+                                              0xff,
+                                              0xffff,
+                                              0x7fffffff,
+                                              0xffffffff,
+                                              uint64_t{1} << 32,
+                                              uint64_t{1} << 62,
+                                              uint64_t{1} << 63,
+                                              ~uint64_t{0},
+                                              ~uint64_t{0} - 31};
   int n_ok = 0;
   for (int iter = 0; iter < 4000; ++iter) {
     std::vector<uint8_t> b = good;
@@ -805,9 +824,13 @@ TEST(GgufRobustness, RandomMutationsNeverCrash) {
       const size_t at = rng() % b.size();
       switch (rng() % 8) {
         case 0:
-        case 1: b[at] = static_cast<uint8_t>(rng()); break;
+        case 1:
+          b[at] = static_cast<uint8_t>(rng());
+          break;
         case 2:
-        case 3: b[at] ^= static_cast<uint8_t>(1u << (rng() % 8)); break;
+        case 3:
+          b[at] ^= static_cast<uint8_t>(1u << (rng() % 8));
+          break;
         case 4:
         case 5:
         case 6: {  // an interesting 1/2/4/8-byte integer, as counts and lengths are the risky fields
@@ -816,7 +839,9 @@ TEST(GgufRobustness, RandomMutationsNeverCrash) {
           std::memcpy(b.data() + at, &x, std::min(w, b.size() - at));
           break;
         }
-        default: b.resize(at); break;
+        default:
+          b.resize(at);
+          break;
       }
       if (b.empty()) break;
     }

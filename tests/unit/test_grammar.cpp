@@ -69,7 +69,7 @@ name ::= [A-Z] [a-z0-9_]{1,5}
   EXPECT_FALSE(accepts_bytes(g, *tok, "hi Abcdefg"));  // too long
   EXPECT_FALSE(accepts_bytes(g, *tok, "hey Bob"));
   EXPECT_FALSE(accepts_bytes(g, *tok, "hello bob"));
-  EXPECT_FALSE(accepts_bytes(g, *tok, "hello"));       // incomplete
+  EXPECT_FALSE(accepts_bytes(g, *tok, "hello"));  // incomplete
   EXPECT_FALSE(accepts_bytes(g, *tok, "hi Bob!!"));
 }
 
@@ -82,13 +82,15 @@ r ::= "r"
 s ::= "s"
 )");
   ASSERT_TRUE(g);
-  EXPECT_TRUE(accepts_bytes(g, *tok, "A\xC3\xA9\"\\x\xE6\x97\xA5" "01r\t"));
+  EXPECT_TRUE(accepts_bytes(g, *tok,
+                            "A\xC3\xA9\"\\x\xE6\x97\xA5"
+                            "01r\t"));
   EXPECT_TRUE(accepts_bytes(g, *tok, "A\xC3\xA9\"\\yz22rrrss\t"));
-  EXPECT_FALSE(accepts_bytes(g, *tok, "A\xC3\xA9\"\\\"z22r\t"));   // [^"\n] rejects "
-  EXPECT_FALSE(accepts_bytes(g, *tok, "A\xC3\xA9\"\\xz23r\t"));    // 3 is outside [0-2]
-  EXPECT_FALSE(accepts_bytes(g, *tok, "A\xC3\xA9\"\\xz22\t"));     // r{1,} needs one
+  EXPECT_FALSE(accepts_bytes(g, *tok, "A\xC3\xA9\"\\\"z22r\t"));    // [^"\n] rejects "
+  EXPECT_FALSE(accepts_bytes(g, *tok, "A\xC3\xA9\"\\xz23r\t"));     // 3 is outside [0-2]
+  EXPECT_FALSE(accepts_bytes(g, *tok, "A\xC3\xA9\"\\xz22\t"));      // r{1,} needs one
   EXPECT_FALSE(accepts_bytes(g, *tok, "A\xC3\xA9\"\\xz22rsss\t"));  // s{0,2}
-  EXPECT_FALSE(accepts_bytes(g, *tok, "A\xC3\xA8\"\\xz22r\t"));    // è is not é
+  EXPECT_FALSE(accepts_bytes(g, *tok, "A\xC3\xA8\"\\xz22r\t"));     // è is not é
 }
 
 // For every prefix of `tokens`, the mask must allow exactly the tokens that accept() takes.
@@ -219,7 +221,8 @@ TEST(GrammarMatcher, Llama2VocabJsonAndApplyTime) {
   for (size_t i = 0; i < ids.size(); ++i) {
     std::fill(logits.begin(), logits.end(), 0.0f);
     m.apply(logits);
-    ASSERT_NE(logits[static_cast<size_t>(ids[i])], kNegInf) << "token " << i << " '" << tok->token_to_piece(ids[i]) << "'";
+    ASSERT_NE(logits[static_cast<size_t>(ids[i])], kNegInf)
+        << "token " << i << " '" << tok->token_to_piece(ids[i]) << "'";
     ASSERT_EQ(logits[static_cast<size_t>(eos)], kNegInf);
     ASSERT_TRUE(m.accept(ids[i]));
   }
@@ -288,9 +291,10 @@ TEST(GrammarMatcher, Llama2VocabJsonAndApplyTime) {
     ASSERT_NE(logits[static_cast<size_t>(best)], kNegInf);
     ASSERT_TRUE(bounded.accept(best));
   }
-  std::printf("[ apply ] Llama-2 vocab, string{150,400} schema (no cache hits): %d steps, mean %.3f ms, worst %.3f ms; "
-              "matcher construction %.3f ms\n",
-              steps, total_ms / steps, worst_ms, construct_ms);
+  std::printf(
+      "[ apply ] Llama-2 vocab, string{150,400} schema (no cache hits): %d steps, mean %.3f ms, worst %.3f ms; "
+      "matcher construction %.3f ms\n",
+      steps, total_ms / steps, worst_ms, construct_ms);
   EXPECT_LT(total_ms / steps, 50.0);  // generous: the machine is shared; the report quotes the measured value
 }
 

@@ -3,12 +3,12 @@
 // text through a GrammarMatcher.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "formats/gguf.h"
 #include "runtime/grammar.h"
@@ -32,9 +32,32 @@ inline std::unique_ptr<Tokenizer> make_byte_tokenizer() {
   v.bos = add("<s>", TokenType::control);
   v.eos = add("</s>", TokenType::control);
   for (int b = 0; b < 256; ++b) add(fmt::format("<0x{:02X}>", b), TokenType::byte);
-  for (const char* piece : {"{\"", "\":", "\xE2\x96\x81", "true", "\xE2\x96\x81true", "null", "\",", "\"}",
-                            "12", "ab", "\xC3\xA9", "\xE6\x97\xA5\xE6\x9C\xAC", "[1", "],", "\"name", "\xE2\x96\x81{",
-                            "red", "green", "blue", "\"red\"", "-0.5", "e+", "\\n", "\\u00", "}}", "\xE2\x96\x81\""}) {
+  for (const char* piece : {"{\"",
+                            "\":",
+                            "\xE2\x96\x81",
+                            "true",
+                            "\xE2\x96\x81true",
+                            "null",
+                            "\",",
+                            "\"}",
+                            "12",
+                            "ab",
+                            "\xC3\xA9",
+                            "\xE6\x97\xA5\xE6\x9C\xAC",
+                            "[1",
+                            "],",
+                            "\"name",
+                            "\xE2\x96\x81{",
+                            "red",
+                            "green",
+                            "blue",
+                            "\"red\"",
+                            "-0.5",
+                            "e+",
+                            "\\n",
+                            "\\u00",
+                            "}}",
+                            "\xE2\x96\x81\""}) {
     add(piece, TokenType::normal);
   }
   add("<|ctl|>", TokenType::control);

@@ -102,8 +102,9 @@ TEST(HfTokenizerImport, ByteLevel) {
 
   // A Split regex names the pre-tokenizer; an unknown one needs an explicit name.
   std::string llama3 = tj;
-  llama3.replace(llama3.find("\"pre_tokenizer\""), 1,
-                 R"("pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}}, {"type": "ByteLevel"}]}, "old_)");
+  llama3.replace(
+      llama3.find("\"pre_tokenizer\""), 1,
+      R"("pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}}, {"type": "ByteLevel"}]}, "old_)");
   auto imp3 = import_hf_tokenizer_json(llama3, "", "", "");
   ASSERT_TRUE(imp3) << imp3.error().message;
   EXPECT_EQ(*find_key(*imp3, "tokenizer.ggml.pre")->as_string(), "llama-bpe");

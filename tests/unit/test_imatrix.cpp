@@ -55,7 +55,7 @@ TEST(Imatrix, CollectsEveryLayerMatmulInput) {
   ThreadPool pool(2);
   auto im = quant::compute_imatrix(**m, tokens, o, pool);
   ASSERT_TRUE(im) << im.error().message;
-  EXPECT_EQ(im->chunk_count, 2);  // 40 tokens: two whole chunks of 16
+  EXPECT_EQ(im->chunk_count, 2);           // 40 tokens: two whole chunks of 16
   EXPECT_EQ(im->entries.size(), 2u * 7u);  // q, k, v, output, gate, up, down per layer; no output.weight
   EXPECT_FALSE(im->entries.contains("output.weight"));
   const auto& q = im->entries.at("blk.0.attn_q.weight");
@@ -103,8 +103,12 @@ TEST(Imatrix, LegacyDatLayout) {
   // int32 n_entries; int32 len, name, int32 ncall, int32 nval, float values (mean square * ncall);
   // int32 chunk_count; int32 len, dataset.
   std::vector<uint8_t> want;
-  auto i32 = [&](int32_t v) { want.insert(want.end(), reinterpret_cast<uint8_t*>(&v), reinterpret_cast<uint8_t*>(&v) + 4); };
-  auto f32 = [&](float v) { want.insert(want.end(), reinterpret_cast<uint8_t*>(&v), reinterpret_cast<uint8_t*>(&v) + 4); };
+  auto i32 = [&](int32_t v) {
+    want.insert(want.end(), reinterpret_cast<uint8_t*>(&v), reinterpret_cast<uint8_t*>(&v) + 4);
+  };
+  auto f32 = [&](float v) {
+    want.insert(want.end(), reinterpret_cast<uint8_t*>(&v), reinterpret_cast<uint8_t*>(&v) + 4);
+  };
   auto str = [&](const std::string& s) { want.insert(want.end(), s.begin(), s.end()); };
   i32(1);
   i32(19);

@@ -1,11 +1,11 @@
 // Jinja interpreter: errors (with line numbers), robustness, values, chat API and the CLI.
+#include <gtest/gtest.h>
+
 #include <array>
 #include <cstdio>
 #include <fstream>
-#include <string>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "test_paths.h"
 #include "text/jinja/chat_template.h"
@@ -57,7 +57,8 @@ TEST(JinjaErrors, RaiseExceptionPropagatesMessage) {
 TEST(JinjaErrors, UndefinedMisuseMatchesJinjaMessages) {
   EXPECT_EQ(err("{{ missing.attr }}"), "template line 1: 'missing' is undefined");
   EXPECT_EQ(err("{{ d.a.b }}", {{"d", ordered_json::object()}}), "template line 1: 'dict object' has no attribute 'a'");
-  EXPECT_EQ(ok("[{{ missing }}][{{ d.a }}]{% for x in missing %}x{% endfor %}", {{"d", ordered_json::object()}}), "[][]");
+  EXPECT_EQ(ok("[{{ missing }}][{{ d.a }}]{% for x in missing %}x{% endfor %}", {{"d", ordered_json::object()}}),
+            "[][]");
   EXPECT_EQ(err("{{ missing + 1 }}"), "template line 1: 'missing' is undefined");
 }
 
@@ -69,12 +70,34 @@ TEST(JinjaErrors, SandboxForbidsMutation) {
 }
 
 TEST(JinjaErrors, MalformedTemplatesFailCleanly) {
-  const char* bad[] = {"{{",        "{%",         "{% if x %}",      "{{ 'abc }}",   "{% for %}",
-                       "{{ ) }}",   "{{ a[ }}",   "{% endfor %}",    "{% set %}",    "{{ 1 + }}",
-                       "{#",        "{% raw %}x", "{% macro %}",     "{{ a.1.. }}",  "{% if %}{% endif %}",
-                       "{{ (1 }}",  "{{ [1, }}",  "{{ {'a' 1} }}",   "{% for x in y %}{% endif %}",
-                       "{% set x = 1 %}{% endset %}", "{{ 'x' | }}", "{{ x is }}", "{% call foo %}{% endcall %}",
-                       "{{ 0x }}",  "{% break %}", "{{ '\\N{DASH}' }}", "}}", "{% else %}"};
+  const char* bad[] = {"{{",
+                       "{%",
+                       "{% if x %}",
+                       "{{ 'abc }}",
+                       "{% for %}",
+                       "{{ ) }}",
+                       "{{ a[ }}",
+                       "{% endfor %}",
+                       "{% set %}",
+                       "{{ 1 + }}",
+                       "{#",
+                       "{% raw %}x",
+                       "{% macro %}",
+                       "{{ a.1.. }}",
+                       "{% if %}{% endif %}",
+                       "{{ (1 }}",
+                       "{{ [1, }}",
+                       "{{ {'a' 1} }}",
+                       "{% for x in y %}{% endif %}",
+                       "{% set x = 1 %}{% endset %}",
+                       "{{ 'x' | }}",
+                       "{{ x is }}",
+                       "{% call foo %}{% endcall %}",
+                       "{{ 0x }}",
+                       "{% break %}",
+                       "{{ '\\N{DASH}' }}",
+                       "}}",
+                       "{% else %}"};
   for (const char* src : bad) {
     auto r = R(src);
     if (std::string(src) == "}}") {
@@ -156,7 +179,8 @@ TEST(JinjaChat, StrftimeNowUsesInjectedDate) {
 }
 
 TEST(JinjaChat, CompiledTemplateRendersRepeatedly) {
-  auto t = jj::CompiledTemplate::parse("{% set ns = namespace(n=0) %}{% for x in xs %}{% set ns.n = ns.n + x %}{% endfor %}{{ ns.n }}");
+  auto t = jj::CompiledTemplate::parse(
+      "{% set ns = namespace(n=0) %}{% for x in xs %}{% set ns.n = ns.n + x %}{% endfor %}{{ ns.n }}");
   ASSERT_TRUE(t.has_value());
   EXPECT_EQ(*t->render({{"xs", {1, 2, 3}}}), "6");
   EXPECT_EQ(*t->render({{"xs", {10}}}), "10");
@@ -197,7 +221,8 @@ TEST(JinjaCli, TemplateCommandPrintsPromptExactly) {
   auto r = run_cmd(base + " --bos '<s>' --var flag=true --var n=41");
   EXPECT_EQ(r.status, 0);
   EXPECT_EQ(r.out, "<s>[user:héllo]True|42|no tools");
-  r = run_cmd(base + " --add-generation-prompt --tools " + (dir / "tools.json").string() + " --var flag=text --var n=1");
+  r = run_cmd(base + " --add-generation-prompt --tools " + (dir / "tools.json").string() +
+              " --var flag=text --var n=1");
   EXPECT_EQ(r.status, 0);
   EXPECT_EQ(r.out, "[user:héllo][assistant:]text|2|1");
 
@@ -218,7 +243,8 @@ TEST(JinjaCli, TemplateFromGguf) {
                    " --messages " + (dir / "m.json").string() + " 2>&1");
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(r.out, "<s>|</s>|hi");
-  r = run_cmd(hearth::test::hearth_bin() + " template --model " + model + " --messages " + (dir / "m.json").string() + " 2>&1");
+  r = run_cmd(hearth::test::hearth_bin() + " template --model " + model + " --messages " + (dir / "m.json").string() +
+              " 2>&1");
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.out.find("no chat template"), std::string::npos) << r.out;
 }

@@ -1,12 +1,12 @@
 // Chat templates and jinja feature templates rendered byte-identically to Python jinja2
 // (goldens written by tools/goldens/gen_templates.py).
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "test_paths.h"
 #include "text/jinja/chat_template.h"
@@ -38,14 +38,16 @@ std::string diff_context(const std::string& want, const std::string& got) {
   while (i < want.size() && i < got.size() && want[i] == got[i]) ++i;
   size_t from = i > 60 ? i - 60 : 0;
   auto show = [&](const std::string& s) {
-    return ordered_json(s.substr(std::min(from, s.size()), 140)).dump(-1, ' ', false, ordered_json::error_handler_t::replace);
+    return ordered_json(s.substr(std::min(from, s.size()), 140))
+        .dump(-1, ' ', false, ordered_json::error_handler_t::replace);
   };
   return "first difference at byte " + std::to_string(i) + "\n want: " + show(want) + "\n  got: " + show(got);
 }
 
 std::string template_source(const std::string& rel) {
   std::string path = hearth::test::shared_path(rel);
-  if (rel.size() > 5 && rel.substr(rel.size() - 5) == ".json") return read_json(path)["chat_template"].get<std::string>();
+  if (rel.size() > 5 && rel.substr(rel.size() - 5) == ".json")
+    return read_json(path)["chat_template"].get<std::string>();
   return read_file(path);
 }
 

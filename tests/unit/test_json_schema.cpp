@@ -101,8 +101,10 @@ bool validate(const json& v, const json& s, const json& root, std::string& why) 
     const double x = v.get<double>();
     if (s.contains("minimum") && x < s["minimum"].get<double>()) return why = "below minimum: " + v.dump(), false;
     if (s.contains("maximum") && x > s["maximum"].get<double>()) return why = "above maximum: " + v.dump(), false;
-    if (s.contains("exclusiveMinimum") && x <= s["exclusiveMinimum"].get<double>()) return why = "not above exclusiveMinimum", false;
-    if (s.contains("exclusiveMaximum") && x >= s["exclusiveMaximum"].get<double>()) return why = "not below exclusiveMaximum", false;
+    if (s.contains("exclusiveMinimum") && x <= s["exclusiveMinimum"].get<double>())
+      return why = "not above exclusiveMinimum", false;
+    if (s.contains("exclusiveMaximum") && x >= s["exclusiveMaximum"].get<double>())
+      return why = "not below exclusiveMaximum", false;
   }
   if (v.is_string() && s.contains("pattern") &&
       !std::regex_search(v.get<std::string>(), std::regex(s["pattern"].get<std::string>(), std::regex::ECMAScript))) {
@@ -138,11 +140,12 @@ bool accepts_text(const std::shared_ptr<const Grammar>& g, const Tokenizer& tok,
 // ---- conversion ----------------------------------------------------------------------------------
 
 TEST(JsonSchema, UnsupportedKeywordsAreInvalidArgument) {
-  for (const char* bad : {R"x({"type": "string", "pattern": "(?=a)"})x", R"({"type": "integer", "multipleOf": 3})",
-                          R"({"allOf": [{"type": "string"}, {"type": "null"}]})", R"({"type": "array", "contains": {}})",
-                          R"({"$ref": "http://example.com/s.json"})", R"({"$ref": "#/$defs/missing"})",
-                          R"({"type": "decimal"})", R"({"enum": []})", R"({"type": "object", "properties": {"a": {"not": {}}}})",
-                          R"({"type": "object", "properties": {"a": {}}, "required": ["b"]})"}) {
+  for (const char* bad :
+       {R"x({"type": "string", "pattern": "(?=a)"})x", R"({"type": "integer", "multipleOf": 3})",
+        R"({"allOf": [{"type": "string"}, {"type": "null"}]})", R"({"type": "array", "contains": {}})",
+        R"({"$ref": "http://example.com/s.json"})", R"({"$ref": "#/$defs/missing"})", R"({"type": "decimal"})",
+        R"({"enum": []})", R"({"type": "object", "properties": {"a": {"not": {}}}})",
+        R"({"type": "object", "properties": {"a": {}}, "required": ["b"]})"}) {
     auto r = json_schema_to_gbnf(json::parse(bad));
     ASSERT_FALSE(r.has_value()) << bad;
     EXPECT_EQ(r.error().kind, ErrorKind::kInvalidArgument) << bad;
@@ -151,8 +154,8 @@ TEST(JsonSchema, UnsupportedKeywordsAreInvalidArgument) {
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("'patternProperties'"), std::string::npos) << r.error().message;
   // Annotations are fine.
-  EXPECT_TRUE(json_schema_to_gbnf(json::parse(
-      R"({"title": "T", "description": "d", "$schema": "x", "type": "string", "format": "date"})")));
+  EXPECT_TRUE(json_schema_to_gbnf(
+      json::parse(R"({"title": "T", "description": "d", "$schema": "x", "type": "string", "format": "date"})")));
 }
 
 TEST(JsonSchema, AcceptsAndRejects) {
@@ -173,15 +176,15 @@ TEST(JsonSchema, AcceptsAndRejects) {
   EXPECT_TRUE(accepts_text(g, *tok, "{\n  \"name\":\"B\\u00e9\",\n  \"age\": -12,\n  \"ok\": false\n}"));
   EXPECT_TRUE(accepts_text(g, *tok, R"({"name": "x", "tags": ["a", {"k":[true]}], "ok": false})"));
   EXPECT_TRUE(accepts_text(g, *tok, R"({"name": "x", "age": 0, "tags": [], "ok": true })"));
-  EXPECT_FALSE(accepts_text(g, *tok, R"({"ok": true})"));                         // name required
-  EXPECT_FALSE(accepts_text(g, *tok, R"({"ok": true, "name": "x"})"));            // declared order
-  EXPECT_FALSE(accepts_text(g, *tok, R"({"name": "", "ok": true})"));             // minLength
-  EXPECT_FALSE(accepts_text(g, *tok, R"({"name": "abcde", "ok": true})"));        // maxLength
+  EXPECT_FALSE(accepts_text(g, *tok, R"({"ok": true})"));                           // name required
+  EXPECT_FALSE(accepts_text(g, *tok, R"({"ok": true, "name": "x"})"));              // declared order
+  EXPECT_FALSE(accepts_text(g, *tok, R"({"name": "", "ok": true})"));               // minLength
+  EXPECT_FALSE(accepts_text(g, *tok, R"({"name": "abcde", "ok": true})"));          // maxLength
   EXPECT_FALSE(accepts_text(g, *tok, R"({"name": "x", "age": 1.5, "ok": true})"));  // integer
   EXPECT_FALSE(accepts_text(g, *tok, R"({"name": "x", "age": 01, "ok": true})"));
-  EXPECT_FALSE(accepts_text(g, *tok, R"({"name": "x", "tags": ["b"], "ok": true})"));  // enum
+  EXPECT_FALSE(accepts_text(g, *tok, R"({"name": "x", "tags": ["b"], "ok": true})"));      // enum
   EXPECT_FALSE(accepts_text(g, *tok, R"({"name": "x", "tags": [1, 1, 1], "ok": true})"));  // maxItems
-  EXPECT_FALSE(accepts_text(g, *tok, R"({"name": "x", "ok": true, "extra": 1})"));    // additionalProperties
+  EXPECT_FALSE(accepts_text(g, *tok, R"({"name": "x", "ok": true, "extra": 1})"));         // additionalProperties
   EXPECT_FALSE(accepts_text(g, *tok, R"({"name": "x",, "ok": true})"));
   EXPECT_FALSE(accepts_text(g, *tok, "{\"name\": \"a\nb\", \"ok\": true}"));  // raw control character
   // Whitespace is bounded: 20 spaces after a newline are fine, 21 are not.
@@ -352,7 +355,8 @@ TEST(JsonSchema, PropertyEverySampleValidatesLlama2Vocab) {
 TEST(JsonSchema, ConcurrentMatchersShareOneGrammar) {
   auto tok = test::make_byte_tokenizer();
   ASSERT_TRUE(tok);
-  const json schema = json::parse(R"({"type": "object", "properties": {"a": {"type": "array", "items": {"type": "integer"}},
+  const json schema =
+      json::parse(R"({"type": "object", "properties": {"a": {"type": "array", "items": {"type": "integer"}},
                                        "b": {"enum": ["x", "y"]}}, "required": ["a", "b"]})");
   auto g = schema_grammar(schema);
   ASSERT_TRUE(g);

@@ -136,23 +136,22 @@ TEST_P(QuantTest, MatchesDequantizedReference) {
   ASSERT_TRUE(m) << m.error().message;
   const auto tokens = random_tokens(24, spec.n_vocab, 11);
   const Diff d = compare(hearth_logits(**m, tokens, GgmlType::F32, 2), test::reference_logits(path, tokens));
-  std::printf("[ %s ] rms diff / rms logits %.2e (bound %.0e), max |diff| %.2e\n", name.c_str(), d.rms_rel(),
-              qc.bound, d.max_abs);
+  std::printf("[ %s ] rms diff / rms logits %.2e (bound %.0e), max |diff| %.2e\n", name.c_str(), d.rms_rel(), qc.bound,
+              d.max_abs);
   EXPECT_LT(d.rms_rel(), qc.bound);
   EXPECT_LT(d.rel(), 8 * qc.bound);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Model, QuantTest,
-    // Measured (rms relative): f16 4e-4, bf16 3e-3, 32-blocks 1.1e-2, 256-blocks (Q8_K) 1.7e-2.
-    ::testing::Values(QuantCase{GgmlType::F16, 1e-3}, QuantCase{GgmlType::BF16, 1e-2}, QuantCase{GgmlType::Q8_0, 2.5e-2},
-                      QuantCase{GgmlType::Q4_0, 2.5e-2}, QuantCase{GgmlType::Q4_1, 2.5e-2},
-                      QuantCase{GgmlType::Q5_0, 2.5e-2}, QuantCase{GgmlType::Q5_1, 2.5e-2},
-                      QuantCase{GgmlType::IQ4_NL, 2.5e-2}, QuantCase{GgmlType::Q2_K, 2.5e-2},
-                      QuantCase{GgmlType::Q3_K, 2.5e-2}, QuantCase{GgmlType::Q4_K, 2.5e-2},
-                      QuantCase{GgmlType::Q5_K, 2.5e-2}, QuantCase{GgmlType::Q6_K, 2.5e-2},
-                      QuantCase{GgmlType::IQ4_XS, 2.5e-2}),
-    [](const auto& info) { return ggml_type_name(info.param.type); });
+INSTANTIATE_TEST_SUITE_P(Model, QuantTest,
+                         // Measured (rms relative): f16 4e-4, bf16 3e-3, 32-blocks 1.1e-2, 256-blocks (Q8_K) 1.7e-2.
+                         ::testing::Values(QuantCase{GgmlType::F16, 1e-3}, QuantCase{GgmlType::BF16, 1e-2},
+                                           QuantCase{GgmlType::Q8_0, 2.5e-2}, QuantCase{GgmlType::Q4_0, 2.5e-2},
+                                           QuantCase{GgmlType::Q4_1, 2.5e-2}, QuantCase{GgmlType::Q5_0, 2.5e-2},
+                                           QuantCase{GgmlType::Q5_1, 2.5e-2}, QuantCase{GgmlType::IQ4_NL, 2.5e-2},
+                                           QuantCase{GgmlType::Q2_K, 2.5e-2}, QuantCase{GgmlType::Q3_K, 2.5e-2},
+                                           QuantCase{GgmlType::Q4_K, 2.5e-2}, QuantCase{GgmlType::Q5_K, 2.5e-2},
+                                           QuantCase{GgmlType::Q6_K, 2.5e-2}, QuantCase{GgmlType::IQ4_XS, 2.5e-2}),
+                         [](const auto& info) { return ggml_type_name(info.param.type); });
 
 // Batch-first: two sequences interleaved in one batch (and continued in a second, mixed batch)
 // give the same logits as each sequence evaluated alone.

@@ -6,9 +6,8 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "base/thread_pool.h"
 #include "model/model.h"

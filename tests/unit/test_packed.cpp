@@ -67,7 +67,8 @@ std::vector<float> reference(GgmlType t, const std::vector<uint8_t>& w, int64_t 
   std::vector<float> y(n_tok * n_out);
   for (int64_t c = 0; c < n_tok; ++c) {
     at->from_float(x.data() + c * n_in, a.data(), n_in);
-    for (int64_t r = 0; r < n_out; ++r) wt->vec_dot(n_in, &y[c * n_out + r], w.data() + r * row_size(t, n_in), a.data());
+    for (int64_t r = 0; r < n_out; ++r)
+      wt->vec_dot(n_in, &y[c * n_out + r], w.data() + r * row_size(t, n_in), a.data());
   }
   return y;
 }

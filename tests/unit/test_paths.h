@@ -2,10 +2,11 @@
 // the committed goldens, and the CLI binary.
 #pragma once
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <string>
-#include <unistd.h>
 
 namespace hearth::test {
 

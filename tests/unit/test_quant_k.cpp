@@ -3,11 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <ctime>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <vector>
 
@@ -81,13 +81,29 @@ std::vector<uint8_t> random_blocks(GgmlType t, int64_t n, uint32_t seed) {
     const uint16_t d = fp32_to_fp16(ud(rng) * ((rng() & 1) ? 1.f : -1.f));
     const uint16_t m = fp32_to_fp16(ud(rng));
     switch (t) {
-      case GgmlType::Q2_K: reinterpret_cast<block_q2_K*>(q.data())[i].d = d; reinterpret_cast<block_q2_K*>(q.data())[i].dmin = m; break;
-      case GgmlType::Q3_K: reinterpret_cast<block_q3_K*>(q.data())[i].d = d; break;
-      case GgmlType::Q4_K: reinterpret_cast<block_q4_K*>(q.data())[i].d = d; reinterpret_cast<block_q4_K*>(q.data())[i].dmin = m; break;
-      case GgmlType::Q5_K: reinterpret_cast<block_q5_K*>(q.data())[i].d = d; reinterpret_cast<block_q5_K*>(q.data())[i].dmin = m; break;
-      case GgmlType::Q6_K: reinterpret_cast<block_q6_K*>(q.data())[i].d = d; break;
-      case GgmlType::IQ4_XS: reinterpret_cast<block_iq4_xs*>(q.data())[i].d = d; break;
-      default: break;
+      case GgmlType::Q2_K:
+        reinterpret_cast<block_q2_K*>(q.data())[i].d = d;
+        reinterpret_cast<block_q2_K*>(q.data())[i].dmin = m;
+        break;
+      case GgmlType::Q3_K:
+        reinterpret_cast<block_q3_K*>(q.data())[i].d = d;
+        break;
+      case GgmlType::Q4_K:
+        reinterpret_cast<block_q4_K*>(q.data())[i].d = d;
+        reinterpret_cast<block_q4_K*>(q.data())[i].dmin = m;
+        break;
+      case GgmlType::Q5_K:
+        reinterpret_cast<block_q5_K*>(q.data())[i].d = d;
+        reinterpret_cast<block_q5_K*>(q.data())[i].dmin = m;
+        break;
+      case GgmlType::Q6_K:
+        reinterpret_cast<block_q6_K*>(q.data())[i].d = d;
+        break;
+      case GgmlType::IQ4_XS:
+        reinterpret_cast<block_iq4_xs*>(q.data())[i].d = d;
+        break;
+      default:
+        break;
     }
   }
   return q;
@@ -119,21 +135,21 @@ TEST(QuantKLayout, Q4K) {
   // 0 bits 6-7); min 4 = 2 (byte 8 high nibble); min 7 = 0 | (1 << 4) = 16 (byte 7 bits 6-7).
   const uint8_t sc[12] = {0x41, 2, 3, 4, 0x05, 0, 0, 0x40, 0x21, 0, 0, 0};
   std::memcpy(b.scales, sc, 12);
-  b.qs[0] = 0x9F;           // element 0 (sub 0) = 15, element 32 (sub 1) = 9
-  b.qs[64 + 5] = 0x3A;      // element 128+5 (sub 4) = 10, element 160+5 (sub 5) = 3
+  b.qs[0] = 0x9F;       // element 0 (sub 0) = 15, element 32 (sub 1) = 9
+  b.qs[64 + 5] = 0x3A;  // element 128+5 (sub 4) = 10, element 160+5 (sub 5) = 3
   float y[QK_K];
   dequantize_row_q4_K(&b, y, QK_K);
-  EXPECT_EQ(y[0], 1.0f * 1 * 15 - 0.5f * 5);   // 12.5
-  EXPECT_EQ(y[32], 1.0f * 2 * 9 - 0.0f);       // scale 1 = 2, min 1 = 0
+  EXPECT_EQ(y[0], 1.0f * 1 * 15 - 0.5f * 5);     // 12.5
+  EXPECT_EQ(y[32], 1.0f * 2 * 9 - 0.0f);         // scale 1 = 2, min 1 = 0
   EXPECT_EQ(y[133], 1.0f * 17 * 10 - 0.5f * 2);  // 169
-  EXPECT_EQ(y[165], 0.0f);                     // scale 5 = min 5 = 0
-  EXPECT_EQ(y[255], -0.5f * 16);               // scale 7 = 0, min 7 = 16
+  EXPECT_EQ(y[165], 0.0f);                       // scale 5 = min 5 = 0
+  EXPECT_EQ(y[255], -0.5f * 16);                 // scale 7 = 0, min 7 = 16
 }
 
 TEST(QuantKLayout, Q2K) {
   block_q2_K b{};
-  b.d = 0x3C00;     // 1.0
-  b.dmin = 0x3400;  // 0.25
+  b.d = 0x3C00;        // 1.0
+  b.dmin = 0x3400;     // 0.25
   b.scales[0] = 0x21;  // scale 1, min 2
   b.scales[3] = 0x0F;  // scale 15, min 0
   b.scales[9] = 0xF3;  // scale 3, min 15
@@ -157,9 +173,9 @@ TEST(QuantKLayout, Q3K) {
   b.scales[7] = 0xF0;
   b.scales[8] = 0x02;
   b.scales[11] = 0xC0;
-  b.qs[0] = 0x03;      // element 0 low bits = 3
-  b.hmask[0] = 0x01;   // element 0 high bit set -> q = 3
-  b.qs[63] = 0x40;     // element 255 (half 1, shift 6, l = 31) low bits = 1, high bit clear -> q = -3
+  b.qs[0] = 0x03;     // element 0 low bits = 3
+  b.hmask[0] = 0x01;  // element 0 high bit set -> q = 3
+  b.qs[63] = 0x40;    // element 255 (half 1, shift 6, l = 31) low bits = 1, high bit clear -> q = -3
   float y[QK_K];
   dequantize_row_q3_K(&b, y, QK_K);
   EXPECT_EQ(y[0], 0.5f * 1 * 3);
@@ -175,7 +191,7 @@ TEST(QuantKLayout, Q5K) {
   b.scales[0] = 2;  // scale 0
   b.scales[4] = 3;  // min 0
   b.qs[0] = 0x0F;
-  b.qh[0] = 0x01;   // element 0 gets +16; bit 1 would be element 32
+  b.qh[0] = 0x01;  // element 0 gets +16; bit 1 would be element 32
   float y[QK_K];
   dequantize_row_q5_K(&b, y, QK_K);
   EXPECT_EQ(y[0], 2.0f * 31 - 3);
@@ -201,7 +217,7 @@ TEST(QuantKLayout, Q6K) {
 
 TEST(QuantKLayout, IQ4XS) {
   block_iq4_xs b{};
-  b.d = 0x3800;         // 0.5
+  b.d = 0x3800;          // 0.5
   b.scales_l[0] = 0x01;  // sub 0 low nibble 1, sub 1 low nibble 0
   b.scales_h = 0x000A;   // sub 0 high bits 2 -> 33 (+1); sub 1 high bits 2 -> 32 (0); rest -32
   b.qs[0] = 0xF8;        // element 0 = grid[8] = 1, element 16 = grid[15] = 113
@@ -209,7 +225,7 @@ TEST(QuantKLayout, IQ4XS) {
   dequantize_row_iq4_xs(&b, y, QK_K);
   EXPECT_EQ(y[0], 0.5f);
   EXPECT_EQ(y[16], 56.5f);
-  EXPECT_EQ(y[32], 0.0f);                 // sub 1 scale 0
+  EXPECT_EQ(y[32], 0.0f);                // sub 1 scale 0
   EXPECT_EQ(y[255], 0.5f * -32 * -127);  // qs[127] = 0 -> grid[0]
 }
 
@@ -237,10 +253,12 @@ TEST(QuantK, SimdTablesOverrideScalar) {
       EXPECT_NE(type_traits_for(t, isa)->vec_dot, type_traits_for(t, Isa::scalar)->vec_dot) << ggml_type_name(t);
       EXPECT_EQ(type_traits_for(t, isa)->vec_dot_type, GgmlType::Q8_K);
     }
-    EXPECT_NE(type_traits_for(GgmlType::Q8_K, isa)->from_float, type_traits_for(GgmlType::Q8_K, Isa::scalar)->from_float);
+    EXPECT_NE(type_traits_for(GgmlType::Q8_K, isa)->from_float,
+              type_traits_for(GgmlType::Q8_K, Isa::scalar)->from_float);
   }
   if (detected_isa() == Isa::avx512) {
-    EXPECT_NE(type_traits_for(GgmlType::Q4_K, Isa::avx512)->vec_dot, type_traits_for(GgmlType::Q4_K, Isa::avx2)->vec_dot);
+    EXPECT_NE(type_traits_for(GgmlType::Q4_K, Isa::avx512)->vec_dot,
+              type_traits_for(GgmlType::Q4_K, Isa::avx2)->vec_dot);
   }
 }
 
@@ -377,8 +395,7 @@ TEST(QuantK, RoundTripRmse) {
     EXPECT_LT(et, c.bound) << ggml_type_name(c.t) << " student-t";
     EXPECT_LT(el, c.bound) << ggml_type_name(c.t) << " laplace";
     if (std::getenv("HEARTH_VERBOSE")) {
-      std::printf("%-7s rel RMSE gaussian %.4f student-t %.4f laplace %.4f\n", ggml_type_name(c.t).c_str(), eg, et,
-                  el);
+      std::printf("%-7s rel RMSE gaussian %.4f student-t %.4f laplace %.4f\n", ggml_type_name(c.t).c_str(), eg, et, el);
     }
   }
 }
@@ -498,9 +515,7 @@ TEST(QuantK, BenchVecDot) {
         std::vector<uint8_t> ys(row_bytes(GgmlType::Q8_K, n) * cols);
         for (int c = 0; c < cols; ++c) std::memcpy(ys.data() + c * qy.size(), qy.data(), qy.size());
         std::vector<float> dst(rows * cols);
-        const double g = bench([&] {
-          tt->gemm(n, rows, cols, w.data(), rb, ys.data(), qy.size(), dst.data(), rows);
-        });
+        const double g = bench([&] { tt->gemm(n, rows, cols, w.data(), rb, ys.data(), qy.size(), dst.data(), rows); });
         std::printf("gemm    %-7s %-7s %8.1f ns/(row x col)\n", ggml_type_name(t).c_str(),
                     std::string(isa_name(isa)).c_str(), g / cols);
       }

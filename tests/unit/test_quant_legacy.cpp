@@ -20,11 +20,10 @@
 namespace hearth {
 namespace {
 
-constexpr GgmlType kAllTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0,
-                                  GgmlType::Q8_1, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0,
-                                  GgmlType::Q5_1, GgmlType::IQ4_NL};
+constexpr GgmlType kAllTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q8_1,
+                                  GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::IQ4_NL};
 // Weight types that take part in matmuls (Q8_1 is an activation format only).
-constexpr GgmlType kWeightTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0,
+constexpr GgmlType kWeightTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0,  GgmlType::Q4_0,
                                      GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::IQ4_NL};
 // Row lengths (elements), all multiples of 32; odd block counts exercise the single-block tails.
 constexpr int64_t kLengths[] = {32, 64, 96, 160, 256, 1056, 4096};
@@ -113,11 +112,11 @@ double min_terms(GgmlType t, const uint8_t* w, const uint8_t* a, int64_t n) {
 // to bound a dot product's float error.
 struct DotCase {
   int64_t n;
-  std::vector<float> wf, af;       // original data
-  std::vector<uint8_t> w, a;       // quantized rows
-  std::vector<float> wd, ad;       // dequantized rows
-  double abs_terms = 0.0;          // Σ|wd_j * ad_j| + Σ_b|m_b s_b|
-  double deq_dot = 0.0;            // Σ wd_j * ad_j in double
+  std::vector<float> wf, af;  // original data
+  std::vector<uint8_t> w, a;  // quantized rows
+  std::vector<float> wd, ad;  // dequantized rows
+  double abs_terms = 0.0;     // Σ|wd_j * ad_j| + Σ_b|m_b s_b|
+  double deq_dot = 0.0;       // Σ wd_j * ad_j in double
 };
 
 DotCase make_case(GgmlType wt, int64_t n, Dist dist, uint64_t seed) {
@@ -187,9 +186,9 @@ struct RmseBound {
   double heavy;
 };
 constexpr RmseBound kRmseBounds[] = {
-    {GgmlType::F32, 0.0, 0.0},         {GgmlType::F16, 0.0004, 0.0004},  {GgmlType::BF16, 0.0025, 0.0025},
-    {GgmlType::Q8_0, 0.007, 0.0125},   {GgmlType::Q8_1, 0.007, 0.0125},  {GgmlType::Q4_0, 0.105, 0.175},
-    {GgmlType::Q4_1, 0.105, 0.16},     {GgmlType::Q5_0, 0.052, 0.09},    {GgmlType::Q5_1, 0.047, 0.075},
+    {GgmlType::F32, 0.0, 0.0},        {GgmlType::F16, 0.0004, 0.0004}, {GgmlType::BF16, 0.0025, 0.0025},
+    {GgmlType::Q8_0, 0.007, 0.0125},  {GgmlType::Q8_1, 0.007, 0.0125}, {GgmlType::Q4_0, 0.105, 0.175},
+    {GgmlType::Q4_1, 0.105, 0.16},    {GgmlType::Q5_0, 0.052, 0.09},   {GgmlType::Q5_1, 0.047, 0.075},
     {GgmlType::IQ4_NL, 0.095, 0.135},
 };
 
@@ -246,7 +245,8 @@ std::vector<float> tie_cases() {
   std::vector<float> v;
   for (int blk = 0; blk < 3; ++blk) {
     v.push_back(127.0f);
-    for (int j = 1; j < 32; ++j) v.push_back((j % 2 ? 1.0f : -1.0f) * (static_cast<float>(j) * 3.5f + 0.5f - 0.0f * blk));
+    for (int j = 1; j < 32; ++j)
+      v.push_back((j % 2 ? 1.0f : -1.0f) * (static_cast<float>(j) * 3.5f + 0.5f - 0.0f * blk));
   }
   for (auto& x : v) x = std::clamp(x, -127.0f, 127.0f);
   // A block of tiny values and a block mixing zeros and one value.
@@ -340,7 +340,8 @@ TEST(QuantLegacy, GemmMatchesVecDot) {
       if (t.gemm == nullptr) continue;
       const TypeTraits& at = traits(t.vec_dot_type, isa);
       for (int iter = 0; iter < 12; ++iter) {
-        const int64_t n = iter < 2 ? 4096 : 32 * static_cast<int64_t>(1 + rng() % 24) + (is_float_type(wt) ? rng() % 3 : 0);
+        const int64_t n =
+            iter < 2 ? 4096 : 32 * static_cast<int64_t>(1 + rng() % 24) + (is_float_type(wt) ? rng() % 3 : 0);
         const int64_t nr = 1 + static_cast<int64_t>(rng() % 13);
         const int64_t nc = 1 + static_cast<int64_t>(rng() % 10);
         // Strides with padding (kept 2-byte aligned like real rows); dst stride >= nr.
@@ -375,8 +376,8 @@ TEST(QuantLegacy, GemmMatchesVecDot) {
             t.vec_dot(n, &want, &x[r * xs], &y[c * ys]);
             double abs_sum = min_terms(wt, &x[r * xs], &y[c * ys], n);
             for (int64_t j = 0; j < n; ++j) abs_sum += std::fabs(static_cast<double>(xd[r][j]) * yd[c][j]);
-            ASSERT_NEAR(got, want, 2e-6 * abs_sum + 1e-30)
-                << name(wt) << " " << name(isa) << " n=" << n << " nr=" << nr << " nc=" << nc << " r=" << r << " c=" << c;
+            ASSERT_NEAR(got, want, 2e-6 * abs_sum + 1e-30) << name(wt) << " " << name(isa) << " n=" << n << " nr=" << nr
+                                                           << " nc=" << nc << " r=" << r << " c=" << c;
           }
         }
         ++tested;

@@ -1,13 +1,12 @@
 // hearth quantize: the per-tensor recipes (llama.cpp's llama_tensor_get_type rules), the
 // quantizers' round-trip error per type, and whole models: quantize -> Model::load -> forward.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
 #include <random>
 #include <set>
-
-#include <fmt/format.h>
 
 #include "base/thread_pool.h"
 #include "formats/gguf.h"
@@ -93,7 +92,7 @@ TEST(QuantizeRecipe, Q4_K_M) {
   EXPECT_FALSE(m["output_norm.weight"].quantize);
   for (int il = 0; il < 8; ++il) {
     const GgmlType more = kMoreBits8.contains(il) ? GgmlType::Q6_K : GgmlType::Q4_K;
-    EXPECT_EQ(m[L(il, "attn_v")].type, more) << il;   // attn_v: Q6_K where use_more_bits
+    EXPECT_EQ(m[L(il, "attn_v")].type, more) << il;    // attn_v: Q6_K where use_more_bits
     EXPECT_EQ(m[L(il, "ffn_down")].type, more) << il;  // ffn_down: same rule
     EXPECT_EQ(m[L(il, "attn_q")].type, GgmlType::Q4_K);
     EXPECT_EQ(m[L(il, "attn_k")].type, GgmlType::Q4_K);
@@ -118,7 +117,7 @@ TEST(QuantizeRecipe, Q5_K_M) {
 TEST(QuantizeRecipe, Q4_K_S_And_Q5_K_S) {
   auto m = plan(ftype(FileType::Q4_K_S), {});
   for (int il = 0; il < 8; ++il) {
-    EXPECT_EQ(m[L(il, "attn_v")].type, il < 4 ? GgmlType::Q5_K : GgmlType::Q4_K) << il;  // first 4 attn_v
+    EXPECT_EQ(m[L(il, "attn_v")].type, il < 4 ? GgmlType::Q5_K : GgmlType::Q4_K) << il;    // first 4 attn_v
     EXPECT_EQ(m[L(il, "ffn_down")].type, il < 1 ? GgmlType::Q5_K : GgmlType::Q4_K) << il;  // i < n/8
   }
   auto s = plan(ftype(FileType::Q5_K_S), {});
@@ -301,7 +300,8 @@ std::vector<float> dequant(GgmlType t, const std::vector<uint8_t>& q, int64_t ro
   std::vector<float> out(static_cast<size_t>(rows * cols));
   const auto info = *ggml_type_info(t);
   const size_t row = ggml_row_size(info, cols);
-  for (int64_t r = 0; r < rows; ++r) type_traits_for(t, Isa::scalar)->to_float(q.data() + r * row, out.data() + r * cols, cols);
+  for (int64_t r = 0; r < rows; ++r)
+    type_traits_for(t, Isa::scalar)->to_float(q.data() + r * row, out.data() + r * cols, cols);
   return out;
 }
 
@@ -347,9 +347,9 @@ struct Bound {
 
 // Bounds: the values measured when the test was written (docs/QUANTIZE.md) plus 15%.
 const Bound kBounds[] = {
-    {GgmlType::F16, 0.00025, 0.00025}, {GgmlType::BF16, 0.0020, 0.0020},  {GgmlType::Q8_0, 0.0062, 0.0097},
-    {GgmlType::Q6_K, 0.0204, 0.0291},  {GgmlType::Q5_1, 0.0436, 0.0558},  {GgmlType::Q5_0, 0.0490, 0.0764},
-    {GgmlType::Q5_K, 0.0416, 0.0540},  {GgmlType::Q4_1, 0.0899, 0.1151},  {GgmlType::Q4_0, 0.0989, 0.1485},
+    {GgmlType::F16, 0.00025, 0.00025}, {GgmlType::BF16, 0.0020, 0.0020},   {GgmlType::Q8_0, 0.0062, 0.0097},
+    {GgmlType::Q6_K, 0.0204, 0.0291},  {GgmlType::Q5_1, 0.0436, 0.0558},   {GgmlType::Q5_0, 0.0490, 0.0764},
+    {GgmlType::Q5_K, 0.0416, 0.0540},  {GgmlType::Q4_1, 0.0899, 0.1151},   {GgmlType::Q4_0, 0.0989, 0.1485},
     {GgmlType::Q4_K, 0.0820, 0.1073},  {GgmlType::IQ4_NL, 0.0877, 0.1179}, {GgmlType::IQ4_XS, 0.0882, 0.1196},
     {GgmlType::Q3_K, 0.1739, 0.2207},  {GgmlType::Q2_K, 0.3427, 0.4060},
 };
@@ -377,8 +377,8 @@ TEST(QuantizeRoundTrip, ImatrixLowersWeightedError) {
   std::lognormal_distribution<float> lw(0.0f, 1.5f);  // a few columns dominate, as in real activations
   std::vector<float> imat(cols);
   for (auto& w : imat) w = lw(rng);
-  const GgmlType types[] = {GgmlType::Q2_K, GgmlType::Q3_K,   GgmlType::Q4_K, GgmlType::Q5_K,
-                            GgmlType::Q6_K, GgmlType::IQ4_XS, GgmlType::Q4_0, GgmlType::Q4_1,
+  const GgmlType types[] = {GgmlType::Q2_K, GgmlType::Q3_K,   GgmlType::Q4_K,  GgmlType::Q5_K,
+                            GgmlType::Q6_K, GgmlType::IQ4_XS, GgmlType::Q4_0,  GgmlType::Q4_1,
                             GgmlType::Q5_0, GgmlType::Q5_1,   GgmlType::IQ4_NL};
   for (GgmlType t : types) {
     const double plain = rel_rmse(x, dequant(t, quantize(t, x, rows, cols, nullptr), rows, cols), imat.data(), cols);
@@ -444,8 +444,8 @@ struct ModelBound {
 // tokens make logits far more sensitive than a trained model's. Bound: 1 - 1.5 x (1 - measured
 // when the test was written), F16 at 0.99999.
 const ModelBound kModelBounds[] = {
-    {FileType::F16, 0.99999},   {FileType::BF16, 0.99997},  {FileType::Q8_0, 0.99968},  {FileType::Q6_K, 0.99811},
-    {FileType::Q5_K_M, 0.99337}, {FileType::Q5_K_S, 0.9928}, {FileType::Q5_1, 0.99341},  {FileType::Q5_0, 0.99124},
+    {FileType::F16, 0.99999},    {FileType::BF16, 0.99997},   {FileType::Q8_0, 0.99968}, {FileType::Q6_K, 0.99811},
+    {FileType::Q5_K_M, 0.99337}, {FileType::Q5_K_S, 0.9928},  {FileType::Q5_1, 0.99341}, {FileType::Q5_0, 0.99124},
     {FileType::Q4_K_M, 0.97863}, {FileType::Q4_K_S, 0.97795}, {FileType::Q4_1, 0.96752}, {FileType::Q4_0, 0.959},
     {FileType::IQ4_NL, 0.96612}, {FileType::IQ4_XS, 0.96591}, {FileType::Q3_K_L, 0.922}, {FileType::Q3_K_M, 0.9239},
     {FileType::Q3_K_S, 0.90625}, {FileType::Q2_K, 0.7353},

@@ -52,7 +52,7 @@ TEST_F(QuantizeCli, WritesModelAndSummary) {
 
 TEST_F(QuantizeCli, OverridesFromFlags) {
   auto r = run_hearth("quantize " + p("f32.gguf") + " " + p("q.gguf") +
-                         " Q4_0 --tensor-type 'attn_v=q8_0' --output-tensor-type f16 --token-embedding-type q6_k");
+                      " Q4_0 --tensor-type 'attn_v=q8_0' --output-tensor-type f16 --token-embedding-type q6_k");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto g = GgufFile::open((dir_ / "q.gguf").string());
   ASSERT_TRUE(g);
@@ -78,13 +78,14 @@ TEST_F(QuantizeCli, Errors) {
                         "unknown tensor type 'q9'");
   expect_one_line_error(run_hearth("quantize " + p("f32.gguf") + " " + p("o.gguf") + " q8_0 --tensor-type '(=q8_0'"),
                         "not a valid regex");
-  expect_one_line_error(run_hearth("quantize " + p("f32.gguf") + " " + p("o.gguf") + " q4_0 --imatrix " + p("nope.dat")),
-                        "nope.dat");
+  expect_one_line_error(
+      run_hearth("quantize " + p("f32.gguf") + " " + p("o.gguf") + " q4_0 --imatrix " + p("nope.dat")), "nope.dat");
   EXPECT_FALSE(exists("o.gguf"));
   EXPECT_FALSE(exists("o.gguf.tmp"));
   // A damaged input (truncated) is rejected before anything is written.
   const std::string bytes = slurp(dir_ / "f32.gguf");
-  std::ofstream(dir_ / "cut.gguf", std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
+  std::ofstream(dir_ / "cut.gguf", std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
   auto cut = run_hearth("quantize " + p("cut.gguf") + " " + p("o.gguf") + " q8_0");
   expect_one_line_error(cut, "cut.gguf");
   EXPECT_FALSE(exists("o.gguf"));
@@ -94,7 +95,8 @@ TEST_F(QuantizeCli, ImatrixThenQuantize) {
   std::ofstream(dir_ / "text.txt") << "the quick brown fox jumps over the lazy dog, again and again, "
                                       "while the calibration text goes on for a few hundred bytes so that "
                                       "there are enough tokens for a couple of chunks of sixteen tokens.";
-  auto r = run_hearth("imatrix " + p("f32.gguf") + " -f " + p("text.txt") + " -o " + p("im.dat") + " --ctx 16 --chunks 3");
+  auto r =
+      run_hearth("imatrix " + p("f32.gguf") + " -f " + p("text.txt") + " -o " + p("im.dat") + " --ctx 16 --chunks 3");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("from 3 chunks of 16 tokens"), std::string::npos) << r.out;
   auto m = quant::read_imatrix((dir_ / "im.dat").string());
@@ -106,8 +108,9 @@ TEST_F(QuantizeCli, ImatrixThenQuantize) {
 
   expect_one_line_error(run_hearth("imatrix " + p("f32.gguf") + " -f " + p("missing.txt") + " -o " + p("x.dat")),
                         "missing.txt");
-  expect_one_line_error(run_hearth("imatrix " + p("f32.gguf") + " -f " + p("text.txt") + " -o " + p("x.dat") + " --ctx 4096"),
-                        "fewer than one chunk");
+  expect_one_line_error(
+      run_hearth("imatrix " + p("f32.gguf") + " -f " + p("text.txt") + " -o " + p("x.dat") + " --ctx 4096"),
+      "fewer than one chunk");
   EXPECT_FALSE(exists("x.dat"));
 }
 

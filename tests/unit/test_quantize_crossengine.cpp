@@ -13,6 +13,7 @@
 // file type and requires our output file to be byte-identical (metadata, tensor order, recipe
 // choices, fallbacks and every quantized block), also with an importance matrix.
 #include <dlfcn.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -20,8 +21,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-
-#include <fmt/format.h>
 
 #include "base/thread_pool.h"
 #include "model/model.h"
@@ -139,8 +138,8 @@ TEST(QuantizeCrossEngine, EveryTypeMatchesLlamaCpp) {
       sum_cos += c;
       top1 += am == bm ? 1 : 0;
     }
-    fmt::print("{:<7} cos vs llama.cpp: min {:.6f} mean {:.6f}, top-1 {}/{}\n", name, min_cos,
-               sum_cos / tokens.size(), top1, tokens.size());
+    fmt::print("{:<7} cos vs llama.cpp: min {:.6f} mean {:.6f}, top-1 {}/{}\n", name, min_cos, sum_cos / tokens.size(),
+               top1, tokens.size());
     EXPECT_GE(min_cos, 0.999) << name;
   }
   fs::remove_all(dir);
@@ -156,8 +155,8 @@ class LlamaQuantizer {
     int32_t ftype;
     int32_t output_tensor_type;
     int32_t token_embedding_type;
-    uint8_t flags[8];        // allow_requantize, quantize_output_tensor, only_copy, pure, keep_split, dry_run
-    const void* imatrix;     // const llama_model_imatrix_data*, terminated by a null name
+    uint8_t flags[8];     // allow_requantize, quantize_output_tensor, only_copy, pure, keep_split, dry_run
+    const void* imatrix;  // const llama_model_imatrix_data*, terminated by a null name
     uint8_t rest[224];
   };
   struct ImatrixData {  // llama_model_imatrix_data
@@ -170,10 +169,12 @@ class LlamaQuantizer {
     if (!fs::exists(lib)) return;
     handle_ = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (handle_ == nullptr) return;
-    auto log_set = reinterpret_cast<void (*)(void (*)(int, const char*, void*), void*)>(dlsym(handle_, "llama_log_set"));
+    auto log_set =
+        reinterpret_cast<void (*)(void (*)(int, const char*, void*), void*)>(dlsym(handle_, "llama_log_set"));
     auto init = reinterpret_cast<void (*)()>(dlsym(handle_, "llama_backend_init"));
     defaults_ = reinterpret_cast<Params (*)()>(dlsym(handle_, "llama_model_quantize_default_params"));
-    quantize_ = reinterpret_cast<uint32_t (*)(const char*, const char*, const Params*)>(dlsym(handle_, "llama_model_quantize"));
+    quantize_ =
+        reinterpret_cast<uint32_t (*)(const char*, const char*, const Params*)>(dlsym(handle_, "llama_model_quantize"));
     if (log_set == nullptr || init == nullptr || defaults_ == nullptr || quantize_ == nullptr) {
       quantize_ = nullptr;
       return;

@@ -215,8 +215,8 @@ TEST_F(SchedulerTest, PreemptionRecomputesWithoutChangingOutputs) {
     const auto out = test::collect(*hs[static_cast<size_t>(i)]);
     ASSERT_TRUE(out.done) << out.err.message;
     EXPECT_EQ(out.finish.reason, "length");
-    EXPECT_EQ(out.tokens, test::session_tokens(*lm_, pool_, prompts[static_cast<size_t>(i)], 60, test::greedy(), 128,
-                                               false))
+    EXPECT_EQ(out.tokens,
+              test::session_tokens(*lm_, pool_, prompts[static_cast<size_t>(i)], 60, test::greedy(), 128, false))
         << "request " << i;
   }
   const auto st = s->stats();

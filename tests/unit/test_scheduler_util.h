@@ -14,8 +14,8 @@
 #include "model/model.h"
 #include "runtime/scheduler.h"
 #include "runtime/session.h"
-#include "text/tokenizer.h"
 #include "test_paths.h"
+#include "text/tokenizer.h"
 
 namespace hearth::test {
 
@@ -56,7 +56,7 @@ struct Output {
   std::vector<std::string> texts;  // per kToken event
   std::vector<uint64_t> steps;     // per kToken event
   std::vector<StreamEvent> events;
-  std::string text;                // everything, including kDone's tail
+  std::string text;  // everything, including kDone's tail
   FinishInfo finish;
   bool done = false;
   bool error = false;
@@ -64,7 +64,8 @@ struct Output {
 };
 
 // Reads events until kDone/kError (or `limit` of silence, which fails the test).
-inline Output collect(RequestHandle& h, int max_tokens = -1, std::chrono::milliseconds limit = std::chrono::seconds(60)) {
+inline Output collect(RequestHandle& h, int max_tokens = -1,
+                      std::chrono::milliseconds limit = std::chrono::seconds(60)) {
   Output o;
   for (;;) {
     auto ev = h.next(limit);

@@ -49,9 +49,15 @@ TestVocab make_vocab(bool byte_tokens = true) {
   for (const char* c : {"a", "b", "c", "h", "i", "x", "y"}) t.add(c, -3.0f);
   t.add("ab", -1.0f);
   t.add("bc", -0.5f);
-  t.add("\xE2\x96\x81" "a", -1.5f);  // ▁a
+  t.add(
+      "\xE2\x96\x81"
+      "a",
+      -1.5f);  // ▁a
   t.add("hi", -1.0f);
-  t.add("\xE2\x96\x81" "hi", -0.8f);  // ▁hi
+  t.add(
+      "\xE2\x96\x81"
+      "hi",
+      -0.8f);  // ▁hi
   t.add("xy", -1.0f);
   t.add("yx", -1.0f);
   t.add("<|u|>", 0, TokenType::user_defined);
@@ -97,18 +103,22 @@ TEST(TokenizerSpm, ByteFallback) {
   auto t = make_vocab();
   auto tok = make_tok(t.v);
   // "é" = C3 A9 is not a token: one byte token per byte.
-  EXPECT_EQ(tok->encode("\xC3\xA9", kPlain),
-            (std::vector<int32_t>{t.id(kSp), t.id("<0xC3>"), t.id("<0xA9>")}));
+  EXPECT_EQ(tok->encode("\xC3\xA9", kPlain), (std::vector<int32_t>{t.id(kSp), t.id("<0xC3>"), t.id("<0xA9>")}));
   EXPECT_EQ(tok->encode("a\n", kPlain), (std::vector<int32_t>{t.id(kSp + "a"), t.id("<0x0A>")}));
   // A lead byte swallows the next byte whatever it is, as llama.cpp's unicode_len_utf8 does.
-  EXPECT_EQ(tok->encode("\xC3" "a", kPlain),
+  EXPECT_EQ(tok->encode("\xC3"
+                        "a",
+                        kPlain),
             (std::vector<int32_t>{t.id(kSp), t.id("<0xC3>"), t.id("<0x61>")}));
 }
 
 TEST(TokenizerSpm, UnknownWithoutByteTokens) {
   auto t = make_vocab(/*byte_tokens=*/false);
   auto tok = make_tok(t.v);
-  EXPECT_EQ(tok->encode("\xC3\xA9" "a", kPlain), (std::vector<int32_t>{t.id(kSp), t.v.unk, t.v.unk, t.id("a")}));
+  EXPECT_EQ(tok->encode("\xC3\xA9"
+                        "a",
+                        kPlain),
+            (std::vector<int32_t>{t.id(kSp), t.v.unk, t.v.unk, t.id("a")}));
 }
 
 TEST(TokenizerSpm, BosEosAndEmptyText) {
@@ -132,8 +142,8 @@ TEST(TokenizerSpm, SpecialTokensOnlyWhenParsingExceptUserDefined) {
             (std::vector<int32_t>{t.id(kSp + "hi"), t.id("<0x3C>"), t.id("<0x7C>"), t.id("c"), t.id("<0x7C>"),
                                   t.id("<0x3E>"), t.id("hi"), t.id("<|u|>"), t.id(kSp + "hi")}));
   const EncodeOptions parse{.add_special = false, .parse_special = true};
-  EXPECT_EQ(tok->encode(text, parse), (std::vector<int32_t>{t.id(kSp + "hi"), t.id("<|c|>"), t.id(kSp + "hi"),
-                                                            t.id("<|u|>"), t.id(kSp + "hi")}));
+  EXPECT_EQ(tok->encode(text, parse),
+            (std::vector<int32_t>{t.id(kSp + "hi"), t.id("<|c|>"), t.id(kSp + "hi"), t.id("<|u|>"), t.id(kSp + "hi")}));
   // BOS written in the text, with and without add_special.
   EXPECT_EQ(tok->encode("<s>hi", parse), (std::vector<int32_t>{t.v.bos, t.id(kSp + "hi")}));
   EXPECT_EQ(tok->encode("<s>hi", {.add_special = true, .parse_special = true}),
@@ -357,7 +367,9 @@ Result<Vocab> load(const GgufImage& img) {
 GgufImage basic_image() {
   GgufImage g;
   g.str("tokenizer.ggml.model", "llama");
-  g.strings("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "a", "\xE2\x96\x81" "a"});
+  g.strings("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "a",
+                                      "\xE2\x96\x81"
+                                      "a"});
   g.floats("tokenizer.ggml.scores", {0, 0, 0, -1, -2});
   g.ints("tokenizer.ggml.token_type", {2, 3, 3, 1, 1});
   return g;

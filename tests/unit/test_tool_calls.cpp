@@ -31,13 +31,18 @@ TEST(ToolCalls, Llama3) {
   const auto f = ToolCallFormat::kLlama3;
   expect_parse(f, R"({"name": "get_weather", "parameters": {"city": "Paris", "days": 3}})",
                {"", {{"get_weather", R"({"city": "Paris", "days": 3})"}}});
-  expect_parse(f, "<|python_tag|>{\"name\": \"a\", \"parameters\": {}}; {\"name\": \"b\", \"parameters\": {\"x\": [1]}}",
+  expect_parse(f,
+               "<|python_tag|>{\"name\": \"a\", \"parameters\": {}}; {\"name\": \"b\", \"parameters\": {\"x\": [1]}}",
                {"", {{"a", "{}"}, {"b", R"({"x": [1]})"}}});
-  expect_parse(f, "{\"type\": \"function\", \"name\": \"a\", \"parameters\": {\"q\": \"}{\"}}\n{\"name\": \"b\", \"arguments\": \"{\\\"n\\\": 1}\"}",
+  expect_parse(f,
+               "{\"type\": \"function\", \"name\": \"a\", \"parameters\": {\"q\": \"}{\"}}\n{\"name\": \"b\", "
+               "\"arguments\": \"{\\\"n\\\": 1}\"}",
                {"", {{"a", R"({"q": "}{"})"}, {"b", R"({"n": 1})"}}});
   expect_parse(f, "Let me check. {\"name\": \"f\", \"parameters\": {}}", {"Let me check.", {{"f", "{}"}}});
   // Nemotron's Llama 3.3 variant.
-  expect_parse(f, "<think>hm</think><TOOLCALL>[{\"name\": \"f\", \"arguments\": {\"a\": 1}}, {\"name\": \"g\", \"arguments\": {}}]</TOOLCALL>",
+  expect_parse(f,
+               "<think>hm</think><TOOLCALL>[{\"name\": \"f\", \"arguments\": {\"a\": 1}}, {\"name\": \"g\", "
+               "\"arguments\": {}}]</TOOLCALL>",
                {"<think>hm</think>", {{"f", R"({"a": 1})"}, {"g", "{}"}}});
   // Not calls: plain text, JSON that is not a call, broken JSON.
   expect_parse(f, "The answer is {x}.", {"The answer is {x}.", {}});
@@ -60,7 +65,8 @@ TEST(ToolCalls, HermesAndQwen) {
   // Qwen3-Coder's XML form.
   expect_parse(f,
                "<tool_call>\n<function=search>\n<parameter=query>\nred shoes\nsize 9\n</parameter>\n"
-               "<parameter=limit>\n5\n</parameter>\n<parameter=filters>\n{\"new\": true}\n</parameter>\n</function>\n</tool_call>",
+               "<parameter=limit>\n5\n</parameter>\n<parameter=filters>\n{\"new\": "
+               "true}\n</parameter>\n</function>\n</tool_call>",
                {"", {{"search", R"({"query": "red shoes\nsize 9", "limit": 5, "filters": {"new": true}})"}}});
   // Malformed: everything stays content.
   const std::string bad = "Sure <tool_call>{\"name\": \"a\", \"arguments\": {\"x\": }</tool_call>";
@@ -83,7 +89,8 @@ TEST(ToolCalls, Mistral) {
   expect_parse(f, bad, {bad, {}});
 
   // Mistral ids are 9 alphanumerics: kept when the model gave one, made up otherwise.
-  auto r = parse_tool_calls(f, R"([TOOL_CALLS][{"name": "a", "arguments": {}, "id": "abcDEF123"}, {"name": "b", "arguments": {}}])");
+  auto r = parse_tool_calls(
+      f, R"([TOOL_CALLS][{"name": "a", "arguments": {}, "id": "abcDEF123"}, {"name": "b", "arguments": {}}])");
   ASSERT_EQ(r.tool_calls.size(), 2u);
   EXPECT_EQ(r.tool_calls[0].id, "abcDEF123");
   EXPECT_EQ(r.tool_calls[1].id.size(), 9u);
@@ -99,7 +106,8 @@ TEST(ToolCalls, NoTemplateSupport) {
   const auto f = ToolCallFormat::kNone;
   expect_parse(f, "<tool_call>{\"name\": \"a\", \"arguments\": {}}</tool_call>", {"", {{"a", "{}"}}});
   expect_parse(f, " {\"name\": \"a\", \"arguments\": {\"x\": true}} ", {"", {{"a", R"({"x": true})"}}});
-  expect_parse(f, "Text first {\"name\": \"a\", \"arguments\": {}}", {"Text first {\"name\": \"a\", \"arguments\": {}}", {}});
+  expect_parse(f, "Text first {\"name\": \"a\", \"arguments\": {}}",
+               {"Text first {\"name\": \"a\", \"arguments\": {}}", {}});
   expect_parse(f, "{\"a\": 1}", {"{\"a\": 1}", {}});
 }
 
@@ -139,7 +147,8 @@ TEST(ToolCalls, StreamingMatchesOneShotAtEverySplit) {
   check_stream(ToolCallFormat::kHermes, "plain answer with < and <tool_ca");
   check_stream(ToolCallFormat::kMistral, "Ok [TOOL [TOOL_CALLS][{\"name\": \"a\", \"arguments\": {\"x\": 1}}]");
   check_stream(ToolCallFormat::kMistral, "[TOOL_CALLS]f[ARGS]{\"a\": \"[TOOL_CALLS]\"}");
-  check_stream(ToolCallFormat::kLlama3, "<|python_tag|>{\"name\": \"a\", \"parameters\": {}}; {\"name\": \"b\", \"parameters\": {\"y\": 2}}");
+  check_stream(ToolCallFormat::kLlama3,
+               "<|python_tag|>{\"name\": \"a\", \"parameters\": {}}; {\"name\": \"b\", \"parameters\": {\"y\": 2}}");
   check_stream(ToolCallFormat::kLlama3, "Answer: {not json} and {\"name\": \"a\", \"parameters\": {}}");
   check_stream(ToolCallFormat::kLlama3, "<TOOLCALL>[{\"name\": \"f\", \"arguments\": {}}]</TOOLCALL>");
   check_stream(ToolCallFormat::kNone, "  {\"name\": \"a\", \"arguments\": {}}");

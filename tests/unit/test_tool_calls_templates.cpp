@@ -3,11 +3,11 @@
 // and a tool result renders through format_chat with the tools' JSON, the call and the result in
 // the prompt. The model-side format is then parsed back from what the template itself renders
 // for the assistant turn.
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 #include "test_paths.h"
 #include "text/chat.h"
@@ -49,7 +49,7 @@ struct Case {
   std::string path;
   ToolCallFormat format;
   std::string bos, eos;
-  std::string model_output;  // what a model of this family emits for a call
+  std::string model_output;                          // what a model of this family emits for a call
   std::string rendered_call = R"("city": "Paris")";  // how the template shows the past call's arguments
 };
 
@@ -94,9 +94,10 @@ void check_template(const Case& c) {
 }
 
 TEST(ToolCallTemplates, Qwen3Hermes) {
-  check_template({test::shared_path("templates/qwen3.jinja"), ToolCallFormat::kHermes, "<|endoftext|>", "<|im_end|>",
-                  "<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n</function>\n</tool_call>",
-                  "<parameter=city>\nParis\n</parameter>"});
+  check_template(
+      {test::shared_path("templates/qwen3.jinja"), ToolCallFormat::kHermes, "<|endoftext|>", "<|im_end|>",
+       "<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n</function>\n</tool_call>",
+       "<parameter=city>\nParis\n</parameter>"});
 }
 
 TEST(ToolCallTemplates, MistralSmall31) {
@@ -131,7 +132,8 @@ namespace {
 // No template (ChatML) and a template that never mentions tools: the tools go into the system
 // message, the past call and its result become text the model can follow.
 TEST(ToolCallTemplates, TemplatesWithoutToolSupport) {
-  for (const std::string& tmpl : {std::string(), std::string("{% for m in messages %}[{{ m.role }}]{{ m.content }}\n{% endfor %}")}) {
+  for (const std::string& tmpl :
+       {std::string(), std::string("{% for m in messages %}[{{ m.role }}]{{ m.content }}\n{% endfor %}")}) {
     SCOPED_TRACE(tmpl);
     Vocab v;
     v.tokens = {"<s>", "</s>"};
@@ -151,8 +153,9 @@ TEST(ToolCallTemplates, TemplatesWithoutToolSupport) {
         << *prompt;
     EXPECT_NE(prompt->find("<tool_response>\n{\"temperature\": \"21 degrees\"}\n</tool_response>"), std::string::npos)
         << *prompt;
-    auto parsed = parse_tool_calls(ToolCallFormat::kNone,
-                                   "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>");
+    auto parsed = parse_tool_calls(
+        ToolCallFormat::kNone,
+        "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>");
     ASSERT_EQ(parsed.tool_calls.size(), 1u);
   }
 }

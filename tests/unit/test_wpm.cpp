@@ -19,9 +19,26 @@ std::unique_ptr<Tokenizer> make_tiny_wpm() {
   v.model = "bert";
   v.add_bos = true;
   v.add_space_prefix = false;
-  v.tokens = {"[PAD]",  "[UNK]", "[CLS]",  "[SEP]",  "\xE2\x96\x81hello", "\xE2\x96\x81world", "\xE2\x96\x81un",
-              "aff",    "able",  "\xE2\x96\x81!", "\xE2\x96\x81,", "\xE2\x96\x81" "cafe", "\xE2\x96\x81\xE4\xB8\xAD",
-              "\xE2\x96\x81\xE6\x96\x87", "\xE2\x96\x81" "a", "b", "\xE2\x96\x81" "ab"};
+  v.tokens = {"[PAD]",
+              "[UNK]",
+              "[CLS]",
+              "[SEP]",
+              "\xE2\x96\x81hello",
+              "\xE2\x96\x81world",
+              "\xE2\x96\x81un",
+              "aff",
+              "able",
+              "\xE2\x96\x81!",
+              "\xE2\x96\x81,",
+              "\xE2\x96\x81"
+              "cafe",
+              "\xE2\x96\x81\xE4\xB8\xAD",
+              "\xE2\x96\x81\xE6\x96\x87",
+              "\xE2\x96\x81"
+              "a",
+              "b",
+              "\xE2\x96\x81"
+              "ab"};
   v.types.assign(v.tokens.size(), TokenType::normal);
   for (int i = 0; i < 4; ++i) v.types[i] = TokenType::control;
   v.pad = 0;
@@ -47,22 +64,22 @@ TEST(WpmTokenizer, WordsAndPunctuation) {
 TEST(WpmTokenizer, LongestMatchAndUnknown) {
   auto tok = make_tiny_wpm();
   ASSERT_TRUE(tok);
-  EXPECT_EQ(tok->encode("ab", kPlain), (Ids{16}));      // "▁ab" beats "▁a" + "b"
+  EXPECT_EQ(tok->encode("ab", kPlain), (Ids{16}));  // "▁ab" beats "▁a" + "b"
   EXPECT_EQ(tok->encode("abb", kPlain), (Ids{16, 15}));
   EXPECT_EQ(tok->encode("xyz hello", kPlain), (Ids{1, 4}));
-  EXPECT_EQ(tok->encode("abx", kPlain), (Ids{1}));      // a failed position discards the whole word
+  EXPECT_EQ(tok->encode("abx", kPlain), (Ids{1}));  // a failed position discards the whole word
 }
 
 TEST(WpmTokenizer, NormalizationAndCjk) {
   auto tok = make_tiny_wpm();
   ASSERT_TRUE(tok);
-  EXPECT_EQ(tok->encode("Caf\xC3\xA9", kPlain), (Ids{11}));              // é -> e (NFD first code point)
-  EXPECT_EQ(tok->encode("Cafe\xCC\x81", kPlain), (Ids{11}));             // combining acute dropped
-  EXPECT_EQ(tok->encode("hel\xE2\x80\x8Blo", kPlain), (Ids{4}));         // U+200B (Cf) dropped
+  EXPECT_EQ(tok->encode("Caf\xC3\xA9", kPlain), (Ids{11}));                   // é -> e (NFD first code point)
+  EXPECT_EQ(tok->encode("Cafe\xCC\x81", kPlain), (Ids{11}));                  // combining acute dropped
+  EXPECT_EQ(tok->encode("hel\xE2\x80\x8Blo", kPlain), (Ids{4}));              // U+200B (Cf) dropped
   EXPECT_EQ(tok->encode("\xE4\xB8\xAD\xE6\x96\x87", kPlain), (Ids{12, 13}));  // each ideograph a word
-  EXPECT_EQ(tok->encode("HELLO\xC2\xA0world", kPlain), (Ids{4, 5}));     // NBSP is whitespace
-  EXPECT_EQ(wpm_nfd_first(0x1D6), 0x75u);                                // ǖ -> u
-  EXPECT_EQ(wpm_nfd_first(0xAC00), 0x1100u);                             // 가 -> ᄀ
+  EXPECT_EQ(tok->encode("HELLO\xC2\xA0world", kPlain), (Ids{4, 5}));          // NBSP is whitespace
+  EXPECT_EQ(wpm_nfd_first(0x1D6), 0x75u);                                     // ǖ -> u
+  EXPECT_EQ(wpm_nfd_first(0xAC00), 0x1100u);                                  // 가 -> ᄀ
   EXPECT_EQ(wpm_nfd_first('x'), static_cast<uint32_t>('x'));
 }
 

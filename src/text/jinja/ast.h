@@ -11,36 +11,36 @@ namespace hearth::jinja {
 
 enum class NodeType {
   // expressions
-  Const,      // value
-  Name,       // name
-  ListLit,    // children
-  TupleLit,   // children
-  DictLit,    // children: key, value, key, value...
-  GetAttr,    // a . name
-  GetItem,    // a [ b ]
-  Slice,      // a:b:c (any may be null)
-  Unary,      // name in {"-", "+", "not"}; a
-  Binary,     // name in {"+","-","*","/","//","%","**","and","or"}; a, b
-  Concat,     // children
-  Compare,    // a, then ops[i] with children[i]
-  CondExpr,   // a if b else c (c may be null)
-  Call,       // a(args, kwargs, *c, **d)
-  Filter,     // a | name(args, kwargs); a null inside filter blocks
-  Test,       // a is name(args, kwargs)
+  Const,     // value
+  Name,      // name
+  ListLit,   // children
+  TupleLit,  // children
+  DictLit,   // children: key, value, key, value...
+  GetAttr,   // a . name
+  GetItem,   // a [ b ]
+  Slice,     // a:b:c (any may be null)
+  Unary,     // name in {"-", "+", "not"}; a
+  Binary,    // name in {"+","-","*","/","//","%","**","and","or"}; a, b
+  Concat,    // children
+  Compare,   // a, then ops[i] with children[i]
+  CondExpr,  // a if b else c (c may be null)
+  Call,      // a(args, kwargs, *c, **d)
+  Filter,    // a | name(args, kwargs); a null inside filter blocks
+  Test,      // a is name(args, kwargs)
   // statements
-  Data,       // name: literal text
-  Output,     // a: expression to print
-  If,         // a: test, body, else_body (elif chains nest in else_body)
-  For,        // a: target, b: iter, c: filter test (may be null), body, else_body
-  Set,        // a: target, b: value
-  SetBlock,   // a: target, c: filter (may be null), body
-  Macro,      // name, params, defaults (null where none), body
-  CallBlock,  // a: call expression, params, defaults, body
-  FilterBlock,// a: filter chain (innermost has a == null), body
+  Data,         // name: literal text
+  Output,       // a: expression to print
+  If,           // a: test, body, else_body (elif chains nest in else_body)
+  For,          // a: target, b: iter, c: filter test (may be null), body, else_body
+  Set,          // a: target, b: value
+  SetBlock,     // a: target, c: filter (may be null), body
+  Macro,        // name, params, defaults (null where none), body
+  CallBlock,    // a: call expression, params, defaults, body
+  FilterBlock,  // a: filter chain (innermost has a == null), body
   Break,
   Continue,
-  With,       // children: target/value pairs, body
-  NSRef,      // name . attr (assignment target)
+  With,   // children: target/value pairs, body
+  NSRef,  // name . attr (assignment target)
 };
 
 struct Node;

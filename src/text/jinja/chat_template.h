@@ -13,10 +13,9 @@
 
 #include <ctime>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "base/error.h"
 #include "text/jinja/limits.h"

@@ -9,15 +9,17 @@ namespace hearth::jinja {
 
 namespace {
 
-const char* kFilters[] = {"abs", "attr", "batch", "capitalize", "center", "count", "d", "default", "dictsort", "e",
-                          "escape", "first", "float", "forceescape", "format", "int", "indent", "items", "join",
-                          "last", "length", "list", "lower", "map", "max", "min", "reject", "rejectattr", "replace",
-                          "reverse", "round", "safe", "select", "selectattr", "slice", "sort", "string", "striptags",
-                          "sum", "title", "tojson", "trim", "truncate", "unique", "upper", "wordcount", "pprint"};
-const char* kTests[] = {"boolean", "callable", "defined", "divisibleby", "eq", "equalto", "escaped", "even", "false",
-                        "filter", "float", "ge", "gt", "greaterthan", "in", "integer", "iterable", "le", "lower",
-                        "lessthan", "lt", "mapping", "ne", "none", "number", "odd", "sameas", "sequence", "string",
-                        "test", "true", "undefined", "upper", "==", "!=", "<", "<=", ">", ">="};
+const char* kFilters[] = {
+    "abs",    "attr",  "batch",    "capitalize",  "center", "count",     "d",      "default",    "dictsort", "e",
+    "escape", "first", "float",    "forceescape", "format", "int",       "indent", "items",      "join",     "last",
+    "length", "list",  "lower",    "map",         "max",    "min",       "reject", "rejectattr", "replace",  "reverse",
+    "round",  "safe",  "select",   "selectattr",  "slice",  "sort",      "string", "striptags",  "sum",      "title",
+    "tojson", "trim",  "truncate", "unique",      "upper",  "wordcount", "pprint"};
+const char* kTests[] = {
+    "boolean", "callable",  "defined", "divisibleby", "eq",     "equalto", "escaped",  "even",     "false",  "filter",
+    "float",   "ge",        "gt",      "greaterthan", "in",     "integer", "iterable", "le",       "lower",  "lessthan",
+    "lt",      "mapping",   "ne",      "none",        "number", "odd",     "sameas",   "sequence", "string", "test",
+    "true",    "undefined", "upper",   "==",          "!=",     "<",       "<=",       ">",        ">="};
 
 const Value* opt(Args& a, size_t i, const char* name) { return a.get(i, name); }
 bool opt_bool(Args& a, size_t i, const char* name, bool dflt) {
@@ -41,7 +43,8 @@ Value get_path(Interpreter& in, Value item, const Value& attribute) {
   for (;;) {
     size_t dot = path.find('.', st);
     std::string part = path.substr(st, dot == std::string::npos ? std::string::npos : dot - st);
-    bool digits = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+    bool digits = !part.empty() && std::all_of(part.begin(), part.end(),
+                                               [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
     item = in.get_item(item, digits ? Value::integer(std::stoll(part)) : Value::string(part));
     if (dot == std::string::npos) break;
     st = dot + 1;
@@ -168,8 +171,10 @@ Value to_int(const Value& v, const Value& dflt, int64_t base) {
 std::string indent_str(const std::string& s0, const Value* width, bool first, bool blank) {
   std::string ind = "    ";
   if (width) {
-    if (width->is_string()) ind = width->s;
-    else ind = std::string(static_cast<size_t>(std::clamp<int64_t>(width->as_int(), 0, 1 << 30)), ' ');
+    if (width->is_string())
+      ind = width->s;
+    else
+      ind = std::string(static_cast<size_t>(std::clamp<int64_t>(width->as_int(), 0, 1 << 30)), ' ');
   }
   check_bytes(ind.size());
   std::string s = s0 + "\n";
@@ -180,8 +185,8 @@ std::string indent_str(const std::string& s0, const Value* width, bool first, bo
     size_t st = 0;
     for (size_t k = 0; k < cps.size(); ++k) {
       char32_t c = cps[k];
-      bool br = c == '\n' || c == '\r' || c == '\v' || c == '\f' || c == 0x1c || c == 0x1d || c == 0x1e ||
-                c == 0x85 || c == 0x2028 || c == 0x2029;
+      bool br = c == '\n' || c == '\r' || c == '\v' || c == '\f' || c == 0x1c || c == 0x1d || c == 0x1e || c == 0x85 ||
+                c == 0x2028 || c == 0x2029;
       if (!br) continue;
       size_t e = k;
       if (c == '\r' && k + 1 < cps.size() && cps[k + 1] == '\n') ++k;
@@ -243,14 +248,17 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, Args& a
     o.sort_keys = opt_bool(a, 3, "sort_keys", false);
     if (indent && !indent->is_none()) {
       o.has_indent = true;
-      if (indent->is_string()) o.indent = indent->s;
-      else o.indent = std::string(static_cast<size_t>(std::clamp<int64_t>(indent->as_int(), 0, 1 << 30)), ' ');
+      if (indent->is_string())
+        o.indent = indent->s;
+      else
+        o.indent = std::string(static_cast<size_t>(std::clamp<int64_t>(indent->as_int(), 0, 1 << 30)), ' ');
       check_bytes(o.indent.size());
       o.item_sep = ",";
     }
     if (seps && !seps->is_none()) {
       auto parts = iterate(*seps);
-      if (parts.size() != 2 || !parts[0].is_string() || !parts[1].is_string()) fail("separators must be a pair of strings");
+      if (parts.size() != 2 || !parts[0].is_string() || !parts[1].is_string())
+        fail("separators must be a pair of strings");
       o.item_sep = parts[0].s;
       o.key_sep = parts[1].s;
     }
@@ -295,7 +303,9 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, Args& a
     std::u32string cps = utf8_decode(str_of(v));
     std::u32string out;
     bool at_start = true;
-    auto is_delim = [](char32_t c) { return is_py_space(c) || c == '-' || c == '(' || c == '{' || c == '[' || c == '<'; };
+    auto is_delim = [](char32_t c) {
+      return is_py_space(c) || c == '-' || c == '(' || c == '{' || c == '[' || c == '<';
+    };
     for (char32_t c : cps) {
       if (is_delim(c)) {
         out.push_back(c);
@@ -382,8 +392,7 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, Args& a
     const Value* m = opt(a, 1, "method");
     int64_t prec = p ? p->as_int() : 0;
     std::string method = m ? str_of(*m) : "common";
-    if (method != "common" && method != "ceil" && method != "floor")
-      fail("method must be 'common', 'ceil' or 'floor'");
+    if (method != "common" && method != "ceil" && method != "floor") fail("method must be 'common', 'ceil' or 'floor'");
     if (!v.is_number()) fail("type " + type_name(v) + " doesn't define __round__ method");
     if (method == "common") {
       if (v.kind != Kind::Float) return v.kind == Kind::Bool ? Value::integer(v.as_int()) : v;
@@ -395,7 +404,8 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, Args& a
     return Value::number(x / scale);
   }
   if (n == "indent") {
-    return Value::string(indent_str(str_of(v), opt(a, 0, "width"), opt_bool(a, 1, "first", false), opt_bool(a, 2, "blank", false)));
+    return Value::string(
+        indent_str(str_of(v), opt(a, 0, "width"), opt_bool(a, 1, "first", false), opt_bool(a, 2, "blank", false)));
   }
   if (n == "center") {
     const Value* w = opt(a, 0, "width");
@@ -455,9 +465,12 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, Args& a
     bool rev = opt_bool(a, 2, "reverse", false);
     int pos = 0;
     if (by) {
-      if (str_of(*by) == "key") pos = 0;
-      else if (str_of(*by) == "value") pos = 1;
-      else fail("You can only sort by either \"key\" or \"value\"");
+      if (str_of(*by) == "key")
+        pos = 0;
+      else if (str_of(*by) == "value")
+        pos = 1;
+      else
+        fail("You can only sort by either \"key\" or \"value\"");
     }
     std::vector<Value> pairs;
     for (auto& [k, x] : v.dict->items) pairs.push_back(Value::make_tuple({k, x}));
@@ -608,9 +621,12 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, Args& a
     std::string s = str_of(v), out;
     bool in_tag = false;
     for (char c : s) {
-      if (c == '<') in_tag = true;
-      else if (c == '>' && in_tag) in_tag = false;
-      else if (!in_tag) out.push_back(c);
+      if (c == '<')
+        in_tag = true;
+      else if (c == '>' && in_tag)
+        in_tag = false;
+      else if (!in_tag)
+        out.push_back(c);
     }
     Args no_args;
     Value words = call(get_method(Value::string(out), "split"), no_args);
@@ -682,11 +698,15 @@ bool Interpreter::apply_test(const std::string& n, const Value& v, Args& a) {
     if (v.kind != o.kind) return false;
     switch (v.kind) {
       case Kind::List:
-      case Kind::Tuple: return v.list == o.list;
+      case Kind::Tuple:
+        return v.list == o.list;
       case Kind::Dict:
-      case Kind::Namespace: return v.dict == o.dict;
-      case Kind::Callable: return v.fn == o.fn;
-      default: return equals(v, o);
+      case Kind::Namespace:
+        return v.dict == o.dict;
+      case Kind::Callable:
+        return v.fn == o.fn;
+      default:
+        return equals(v, o);
     }
   }
   if (n == "filter") return v.is_string() && is_known_filter(v.s);

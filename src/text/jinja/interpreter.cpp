@@ -3,7 +3,6 @@
 #include <cmath>
 #include <limits>
 
-
 namespace hearth::jinja {
 
 namespace {
@@ -61,8 +60,7 @@ void Interpreter::fail_nesting() const {
 void Interpreter::poll_cancel() {
   next_poll_ = steps_ + std::max<uint32_t>(1, options.limits.poll_every);
   const auto& l = options.limits;
-  if ((l.cancel_flag && l.cancel_flag->load(std::memory_order_relaxed)) || (l.should_cancel && l.should_cancel()))
-  {
+  if ((l.cancel_flag && l.cancel_flag->load(std::memory_order_relaxed)) || (l.should_cancel && l.should_cancel())) {
     JinjaError e("rendering was cancelled");
     e.cancelled = true;
     throw e;
@@ -169,7 +167,8 @@ Interpreter::Flow Interpreter::exec_node(const Node& n, const FramePtr& f) {
       case NodeType::With: {
         auto inner = std::make_shared<Frame>();
         inner->parent = f;
-        for (size_t k = 0; k + 1 < n.children.size(); k += 2) assign(*n.children[k], eval(*n.children[k + 1], f), inner);
+        for (size_t k = 0; k + 1 < n.children.size(); k += 2)
+          assign(*n.children[k], eval(*n.children[k + 1], f), inner);
         return exec(n.body, inner);
       }
       default:
@@ -299,9 +298,12 @@ Value Interpreter::make_macro(const NodePtr& def, const FramePtr& f, const std::
             used_kw[j] = true;
           }
       }
-      if (val) mf->vars[params[k]] = *val;
-      else if (k < def->defaults.size() && def->defaults[k]) mf->vars[params[k]] = in.eval(*def->defaults[k], mf);
-      else mf->vars[params[k]] = Value::undefined("parameter '" + params[k] + "' was not provided");
+      if (val)
+        mf->vars[params[k]] = *val;
+      else if (k < def->defaults.size() && def->defaults[k])
+        mf->vars[params[k]] = in.eval(*def->defaults[k], mf);
+      else
+        mf->vars[params[k]] = Value::undefined("parameter '" + params[k] + "' was not provided");
     }
     std::vector<Value> varargs;
     for (size_t k = params.size(); k < a.pos.size(); ++k) varargs.push_back(a.pos[k]);
@@ -442,10 +444,13 @@ Value Interpreter::binary_op(const std::string& op, const Value& a, const Value&
     }
     const Value* seq = nullptr;
     const Value* cnt = nullptr;
-    if ((a.is_string() || a.is_list()) && b.is_int()) seq = &a, cnt = &b;
-    else if ((b.is_string() || b.is_list()) && a.is_int()) seq = &b, cnt = &a;
+    if ((a.is_string() || a.is_list()) && b.is_int())
+      seq = &a, cnt = &b;
+    else if ((b.is_string() || b.is_list()) && a.is_int())
+      seq = &b, cnt = &a;
     if (!seq) {
-      if (a.is_string() || b.is_string()) fail("can't multiply sequence by non-int of type '" + type_name(a.is_string() ? b : a) + "'");
+      if (a.is_string() || b.is_string())
+        fail("can't multiply sequence by non-int of type '" + type_name(a.is_string() ? b : a) + "'");
       return unsupported();
     }
     int64_t n = cnt->as_int();
@@ -597,18 +602,24 @@ Value Interpreter::eval_node(const Node& n, const FramePtr& f) {
           Value right = eval(*n.children[k], f);
           const std::string& op = n.ops[k];
           bool r;
-          if (op == "==") r = equals(left, right);
-          else if (op == "!=") r = !equals(left, right);
-          else if (op == "in") r = contains(right, left);
-          else if (op == "notin") r = !contains(right, left);
+          if (op == "==")
+            r = equals(left, right);
+          else if (op == "!=")
+            r = !equals(left, right);
+          else if (op == "in")
+            r = contains(right, left);
+          else if (op == "notin")
+            r = !contains(right, left);
           else {
             if (left.is_undefined()) fail_undefined(left);
             if (right.is_undefined()) fail_undefined(right);
             if (!(left.is_number() && right.is_number()) && left.kind != right.kind &&
                 !(left.is_list() && right.is_list()))
-              fail("'" + op + "' not supported between instances of '" + type_name(left) + "' and '" + type_name(right) + "'");
+              fail("'" + op + "' not supported between instances of '" + type_name(left) + "' and '" +
+                   type_name(right) + "'");
             if ((left.kind == Kind::Dict || left.kind == Kind::None) && !left.is_number())
-              fail("'" + op + "' not supported between instances of '" + type_name(left) + "' and '" + type_name(right) + "'");
+              fail("'" + op + "' not supported between instances of '" + type_name(left) + "' and '" +
+                   type_name(right) + "'");
             int c = compare(left, right);
             r = op == "<" ? c < 0 : op == "<=" ? c <= 0 : op == ">" ? c > 0 : c >= 0;
           }
@@ -700,9 +711,12 @@ namespace {
 std::string printf_format(const std::string& fmt, const Value& args) {
   std::vector<Value> pos;
   const Value* mapping = nullptr;
-  if (args.kind == Kind::Tuple) pos = *args.list;
-  else if (args.kind == Kind::Dict) mapping = &args;
-  else pos.push_back(args);
+  if (args.kind == Kind::Tuple)
+    pos = *args.list;
+  else if (args.kind == Kind::Dict)
+    mapping = &args;
+  else
+    pos.push_back(args);
   size_t next = 0;
   std::string out;
   for (size_t k = 0; k < fmt.size(); ++k) {
@@ -743,20 +757,33 @@ std::string printf_format(const std::string& fmt, const Value& args) {
     char buf[512];
     std::string spec = "%" + flags + width + (prec.empty() ? "" : "." + prec);
     switch (conv) {
-      case 's': piece = to_str(*v); if (!prec.empty()) piece = utf8_encode(utf8_decode(piece).substr(0, std::stoul(prec))); break;
-      case 'r': piece = to_repr(*v); break;
+      case 's':
+        piece = to_str(*v);
+        if (!prec.empty()) piece = utf8_encode(utf8_decode(piece).substr(0, std::stoul(prec)));
+        break;
+      case 'r':
+        piece = to_repr(*v);
+        break;
       case 'd':
       case 'i':
         if (!v->is_number()) fail("%d format: a real number is required, not " + type_name(*v));
-        std::snprintf(buf, sizeof(buf), (spec + "lld").c_str(), static_cast<long long>(v->kind == Kind::Float ? static_cast<int64_t>(v->f) : v->as_int()));
+        std::snprintf(buf, sizeof(buf), (spec + "lld").c_str(),
+                      static_cast<long long>(v->kind == Kind::Float ? static_cast<int64_t>(v->f) : v->as_int()));
         piece = buf;
         break;
-      case 'f': case 'F': case 'e': case 'E': case 'g': case 'G':
+      case 'f':
+      case 'F':
+      case 'e':
+      case 'E':
+      case 'g':
+      case 'G':
         if (!v->is_number()) fail("must be real number, not " + type_name(*v));
         std::snprintf(buf, sizeof(buf), (spec + conv).c_str(), v->as_double());
         piece = buf;
         break;
-      case 'x': case 'X': case 'o':
+      case 'x':
+      case 'X':
+      case 'o':
         if (!v->is_int()) fail("%x format: an integer is required, not " + type_name(*v));
         std::snprintf(buf, sizeof(buf), (spec + "ll" + conv).c_str(), static_cast<long long>(v->as_int()));
         piece = buf;
@@ -767,7 +794,9 @@ std::string printf_format(const std::string& fmt, const Value& args) {
     if ((conv == 's' || conv == 'r') && !width.empty()) {
       size_t w = std::stoul(width), len = utf8_length(piece);
       check_bytes(w);
-      if (len < w) piece = flags.find('-') != std::string::npos ? piece + std::string(w - len, ' ') : std::string(w - len, ' ') + piece;
+      if (len < w)
+        piece = flags.find('-') != std::string::npos ? piece + std::string(w - len, ' ')
+                                                     : std::string(w - len, ' ') + piece;
     }
     out += piece;
   }

@@ -88,28 +88,59 @@ struct Lexer {
           if (k + 1 >= raw.size()) error(pos, "truncated escape sequence");
           char h = raw[++k];
           v <<= 4;
-          if (h >= '0' && h <= '9') v |= static_cast<char32_t>(h - '0');
-          else if (h >= 'a' && h <= 'f') v |= static_cast<char32_t>(h - 'a' + 10);
-          else if (h >= 'A' && h <= 'F') v |= static_cast<char32_t>(h - 'A' + 10);
-          else error(pos, "truncated escape sequence");
+          if (h >= '0' && h <= '9')
+            v |= static_cast<char32_t>(h - '0');
+          else if (h >= 'a' && h <= 'f')
+            v |= static_cast<char32_t>(h - 'a' + 10);
+          else if (h >= 'A' && h <= 'F')
+            v |= static_cast<char32_t>(h - 'A' + 10);
+          else
+            error(pos, "truncated escape sequence");
         }
         return v;
       };
       switch (e) {
-        case '\n': break;
-        case '\\': out.push_back('\\'); break;
-        case '\'': out.push_back('\''); break;
-        case '"': out.push_back('"'); break;
-        case 'a': out.push_back('\a'); break;
-        case 'b': out.push_back('\b'); break;
-        case 'f': out.push_back('\f'); break;
-        case 'n': out.push_back('\n'); break;
-        case 'r': out.push_back('\r'); break;
-        case 't': out.push_back('\t'); break;
-        case 'v': out.push_back('\v'); break;
-        case 'x': utf8_append(out, hex(2)); break;
-        case 'u': utf8_append(out, hex(4)); break;
-        case 'U': utf8_append(out, hex(8)); break;
+        case '\n':
+          break;
+        case '\\':
+          out.push_back('\\');
+          break;
+        case '\'':
+          out.push_back('\'');
+          break;
+        case '"':
+          out.push_back('"');
+          break;
+        case 'a':
+          out.push_back('\a');
+          break;
+        case 'b':
+          out.push_back('\b');
+          break;
+        case 'f':
+          out.push_back('\f');
+          break;
+        case 'n':
+          out.push_back('\n');
+          break;
+        case 'r':
+          out.push_back('\r');
+          break;
+        case 't':
+          out.push_back('\t');
+          break;
+        case 'v':
+          out.push_back('\v');
+          break;
+        case 'x':
+          utf8_append(out, hex(2));
+          break;
+        case 'u':
+          utf8_append(out, hex(4));
+          break;
+        case 'U':
+          utf8_append(out, hex(8));
+          break;
         default:
           if (e >= '0' && e <= '7') {
             char32_t v = static_cast<char32_t>(e - '0');
@@ -132,7 +163,8 @@ struct Lexer {
     std::vector<char> balance;
     const char* end = block ? "%}" : "}}";
     for (;;) {
-      if (p >= src.size()) error(p, block ? "unexpected end of template, expected '%}'" : "unexpected end of template, expected '}}'");
+      if (p >= src.size())
+        error(p, block ? "unexpected end of template, expected '%}'" : "unexpected end of template, expected '}}'");
       if (balance.empty()) {
         if (src[p] == '-' && src.compare(p + 1, 2, end) == 0) {
           out.push_back(Token{block ? Tok::BlockEnd : Tok::VarEnd, "", line_at(p)});
@@ -160,14 +192,16 @@ struct Lexer {
         auto digits = [&](size_t& r) {
           size_t s0 = r;
           while (r < src.size() && (std::isdigit(static_cast<unsigned char>(src[r])) ||
-                                    (src[r] == '_' && r + 1 < src.size() && std::isdigit(static_cast<unsigned char>(src[r + 1])) && r > s0)))
+                                    (src[r] == '_' && r + 1 < src.size() &&
+                                     std::isdigit(static_cast<unsigned char>(src[r + 1])) && r > s0)))
             ++r;
           return r > s0;
         };
         digits(q);
         size_t fe = q;
         bool is_float = false;
-        if (fe < src.size() && src[fe] == '.' && fe + 1 < src.size() && std::isdigit(static_cast<unsigned char>(src[fe + 1]))) {
+        if (fe < src.size() && src[fe] == '.' && fe + 1 < src.size() &&
+            std::isdigit(static_cast<unsigned char>(src[fe + 1]))) {
           ++fe;
           digits(fe);
           is_float = true;
@@ -231,7 +265,8 @@ struct Lexer {
           if (src[r] == '\\') ++r;
           ++r;
         }
-        if (r >= src.size()) error(p, "unexpected char '" + std::string(1, static_cast<char>(c)) + "' (unterminated string)");
+        if (r >= src.size())
+          error(p, "unexpected char '" + std::string(1, static_cast<char>(c)) + "' (unterminated string)");
         out.push_back(Token{Tok::String, unescape(src.substr(p + 1, r - p - 1), p), line});
         p = r + 1;
         continue;
@@ -246,7 +281,8 @@ struct Lexer {
         balance.push_back(op == "(" ? ')' : op == "[" ? ']' : '}');
       } else if (op == ")" || op == "]" || op == "}") {
         if (balance.empty()) error(p, "unexpected '" + op + "'");
-        if (balance.back() != op[0]) error(p, "unexpected '" + op + "', expected '" + std::string(1, balance.back()) + "'");
+        if (balance.back() != op[0])
+          error(p, "unexpected '" + op + "', expected '" + std::string(1, balance.back()) + "'");
         balance.pop_back();
       }
       out.push_back(Token{Tok::Op, op, line});
@@ -258,7 +294,8 @@ struct Lexer {
     size_t p = 0;
     while (p < src.size()) {
       size_t t = src.find('{', p);
-      while (t != std::string::npos && !(t + 1 < src.size() && (src[t + 1] == '%' || src[t + 1] == '{' || src[t + 1] == '#')))
+      while (t != std::string::npos &&
+             !(t + 1 < src.size() && (src[t + 1] == '%' || src[t + 1] == '{' || src[t + 1] == '#')))
         t = src.find('{', t + 1);
       if (t == std::string::npos) {
         out.push_back(Token{Tok::Data, src.substr(p), line_at(p)});
@@ -272,12 +309,16 @@ struct Lexer {
       if (kind == '%') {
         // raw block?
         size_t r = skip_space(q);
-        if (src.compare(r, 3, "raw") == 0 && (r + 3 >= src.size() || !is_name_char(static_cast<unsigned char>(src[r + 3])))) {
+        if (src.compare(r, 3, "raw") == 0 &&
+            (r + 3 >= src.size() || !is_name_char(static_cast<unsigned char>(src[r + 3])))) {
           size_t r2 = skip_space(r + 3);
           size_t body;
-          if (src.compare(r2, 3, "-%}") == 0) body = skip_space(r2 + 3);
-          else if (src.compare(r2, 2, "%}") == 0) body = r2 + 2;
-          else error(r2, "expected '%}' after raw");
+          if (src.compare(r2, 3, "-%}") == 0)
+            body = skip_space(r2 + 3);
+          else if (src.compare(r2, 2, "%}") == 0)
+            body = r2 + 2;
+          else
+            error(r2, "expected '%}' after raw");
           emit_data(text, p, sign, true, line_starting);
           // find {% endraw %}
           size_t s = body;
@@ -289,9 +330,12 @@ struct Lexer {
             if (src.compare(u, 6, "endraw") == 0) {
               size_t u2 = skip_space(u + 6);
               size_t after;
-              if (src.compare(u2, 3, "+%}") == 0) after = u2 + 3;
-              else if (src.compare(u2, 3, "-%}") == 0) after = skip_space(u2 + 3);
-              else if (src.compare(u2, 2, "%}") == 0) after = after_block_end(u2 + 2, 0);
+              if (src.compare(u2, 3, "+%}") == 0)
+                after = u2 + 3;
+              else if (src.compare(u2, 3, "-%}") == 0)
+                after = skip_space(u2 + 3);
+              else if (src.compare(u2, 2, "%}") == 0)
+                after = after_block_end(u2 + 2, 0);
               else {
                 s = e + 2;
                 continue;

@@ -127,7 +127,8 @@ std::string str_format(const std::string& fmt, Args& a) {
       }
       const Value* v = nullptr;
       if (field.empty()) {
-        if (auto_idx >= a.pos.size()) fail("Replacement index " + std::to_string(auto_idx) + " out of range for positional args tuple");
+        if (auto_idx >= a.pos.size())
+          fail("Replacement index " + std::to_string(auto_idx) + " out of range for positional args tuple");
         v = &a.pos[auto_idx++];
       } else if (std::isdigit(static_cast<unsigned char>(field[0]))) {
         size_t i = std::stoul(field);
@@ -144,7 +145,8 @@ std::string str_format(const std::string& fmt, Args& a) {
           char buf[128];
           std::snprintf(buf, sizeof(buf), ("%" + spec).c_str(), v->as_double());
           piece = buf;
-        } else if (std::all_of(spec.begin(), spec.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); })) {
+        } else if (std::all_of(spec.begin(), spec.end(),
+                               [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); })) {
           size_t w = std::stoul(spec), len = utf8_length(piece);
           if (len < w) piece = v->is_number() ? std::string(w - len, ' ') + piece : piece + std::string(w - len, ' ');
         } else {
@@ -173,7 +175,9 @@ Value unsafe(const std::string& attr, const std::string& tname) {
 
 bool starts_or_ends(const std::string& s, const Value& what, bool ends) {
   auto one = [&](const Value& p) {
-    if (!p.is_string()) fail(std::string(ends ? "endswith" : "startswith") + " first arg must be str or a tuple of str, not " + type_name(p));
+    if (!p.is_string())
+      fail(std::string(ends ? "endswith" : "startswith") + " first arg must be str or a tuple of str, not " +
+           type_name(p));
     if (p.s.size() > s.size()) return false;
     return ends ? s.compare(s.size() - p.s.size(), p.s.size(), p.s) == 0 : s.compare(0, p.s.size(), p.s) == 0;
   };
@@ -186,12 +190,14 @@ bool starts_or_ends(const std::string& s, const Value& what, bool ends) {
 }
 
 Value string_method(const Value& self, const std::string& name) {
-  static const char* names[] = {"upper", "lower", "strip", "lstrip", "rstrip", "split", "rsplit", "startswith",
-                                "endswith", "replace", "find", "rfind", "index", "rindex", "count", "join", "title",
-                                "capitalize", "swapcase", "format", "splitlines", "isdigit", "isalpha", "isalnum",
-                                "isspace", "isupper", "islower", "isnumeric", "isdecimal", "istitle", "center",
-                                "ljust", "rjust", "zfill", "partition", "rpartition", "removeprefix", "removesuffix",
-                                "casefold", "expandtabs", "isidentifier", "isprintable", "isascii", "encode"};
+  static const char* names[] = {
+      "upper",      "lower",        "strip",        "lstrip",     "rstrip",     "split",        "rsplit",
+      "startswith", "endswith",     "replace",      "find",       "rfind",      "index",        "rindex",
+      "count",      "join",         "title",        "capitalize", "swapcase",   "format",       "splitlines",
+      "isdigit",    "isalpha",      "isalnum",      "isspace",    "isupper",    "islower",      "isnumeric",
+      "isdecimal",  "istitle",      "center",       "ljust",      "rjust",      "zfill",        "partition",
+      "rpartition", "removeprefix", "removesuffix", "casefold",   "expandtabs", "isidentifier", "isprintable",
+      "isascii",    "encode"};
   bool known = false;
   for (const char* n : names) known |= name == n;
   if (!known) return Value();
@@ -202,20 +208,26 @@ Value string_method(const Value& self, const std::string& name) {
       if (name != "lower") {  // special casing: German sharp s
         U32 expanded;
         for (char32_t c : cps) {
-          if (c == 0xdf) expanded += name == "casefold" ? U"ss" : U"SS";
-          else expanded.push_back(c);
+          if (c == 0xdf)
+            expanded += name == "casefold" ? U"ss" : U"SS";
+          else
+            expanded.push_back(c);
         }
         cps = std::move(expanded);
       }
       for (auto& c : cps) {
-        if (name == "upper") c = py_upper(c);
-        else if (name == "swapcase") c = py_isupper(c) ? py_lower(c) : py_upper(c);
-        else c = py_lower(c);
+        if (name == "upper")
+          c = py_upper(c);
+        else if (name == "swapcase")
+          c = py_isupper(c) ? py_lower(c) : py_upper(c);
+        else
+          c = py_lower(c);
       }
       return Value::string(utf8_encode(cps));
     }
     if (name == "strip" || name == "lstrip" || name == "rstrip")
-      return Value::string(utf8_encode(strip_cps(utf8_decode(s), arg(a, 0, "chars"), name != "rstrip", name != "lstrip")));
+      return Value::string(
+          utf8_encode(strip_cps(utf8_decode(s), arg(a, 0, "chars"), name != "rstrip", name != "lstrip")));
     if (name == "split" || name == "rsplit") {
       const Value* sep = arg(a, 0, "sep");
       const Value* ms = arg(a, 1, "maxsplit");
@@ -330,27 +342,43 @@ Value string_method(const Value& self, const std::string& name) {
     }
     if (name.rfind("is", 0) == 0) {
       U32 cps = utf8_decode(s);
-      if (name == "isascii") return Value::boolean(std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; }));
-      if (name == "isprintable") return Value::boolean(std::all_of(cps.begin(), cps.end(), [](char32_t c) { return c >= 0x20 && c != 0x7f; }));
+      if (name == "isascii")
+        return Value::boolean(
+            std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; }));
+      if (name == "isprintable")
+        return Value::boolean(std::all_of(cps.begin(), cps.end(), [](char32_t c) { return c >= 0x20 && c != 0x7f; }));
       if (cps.empty()) return Value::boolean(false);
       if (name == "isdigit" || name == "isnumeric" || name == "isdecimal")
         return Value::boolean(std::all_of(cps.begin(), cps.end(), py_isdigit));
       if (name == "isalpha") return Value::boolean(std::all_of(cps.begin(), cps.end(), py_isalpha));
-      if (name == "isalnum") return Value::boolean(std::all_of(cps.begin(), cps.end(), [](char32_t c) { return py_isalpha(c) || py_isdigit(c); }));
+      if (name == "isalnum")
+        return Value::boolean(
+            std::all_of(cps.begin(), cps.end(), [](char32_t c) { return py_isalpha(c) || py_isdigit(c); }));
       if (name == "isspace") return Value::boolean(std::all_of(cps.begin(), cps.end(), is_py_space));
       if (name == "isidentifier")
-        return Value::boolean(!py_isdigit(cps[0]) && std::all_of(cps.begin(), cps.end(), [](char32_t c) { return py_isalpha(c) || py_isdigit(c) || c == '_'; }));
+        return Value::boolean(!py_isdigit(cps[0]) && std::all_of(cps.begin(), cps.end(), [](char32_t c) {
+          return py_isalpha(c) || py_isdigit(c) || c == '_';
+        }));
       bool any_cased = false, ok = true;
       for (char32_t c : cps) {
-        if (py_isupper(c)) any_cased = true, ok &= name != "islower";
-        else if (py_islower(c)) any_cased = true, ok &= name != "isupper";
+        if (py_isupper(c))
+          any_cased = true, ok &= name != "islower";
+        else if (py_islower(c))
+          any_cased = true, ok &= name != "isupper";
       }
       if (name == "istitle") {
         bool prev = false, good = true, anyc = false;
         for (char32_t c : cps) {
-          if (py_isupper(c)) { if (prev) good = false; prev = true; anyc = true; }
-          else if (py_islower(c)) { if (!prev) good = false; prev = true; anyc = true; }
-          else prev = false;
+          if (py_isupper(c)) {
+            if (prev) good = false;
+            prev = true;
+            anyc = true;
+          } else if (py_islower(c)) {
+            if (!prev) good = false;
+            prev = true;
+            anyc = true;
+          } else
+            prev = false;
         }
         return Value::boolean(good && anyc);
       }
@@ -375,7 +403,8 @@ Value string_method(const Value& self, const std::string& name) {
       if (name == "ljust") return Value::string(s + rep(pad));
       if (name == "rjust") return Value::string(rep(pad) + s);
       if (name == "zfill") {
-        if (!s.empty() && (s[0] == '-' || s[0] == '+')) return Value::string(s.substr(0, 1) + std::string(static_cast<size_t>(pad), '0') + s.substr(1));
+        if (!s.empty() && (s[0] == '-' || s[0] == '+'))
+          return Value::string(s.substr(0, 1) + std::string(static_cast<size_t>(pad), '0') + s.substr(1));
         return Value::string(std::string(static_cast<size_t>(pad), '0') + s);
       }
       int64_t left = pad / 2 + (pad & width & 1);
@@ -388,12 +417,14 @@ Value string_method(const Value& self, const std::string& name) {
       if (p == std::string::npos)
         return name == "partition" ? Value::make_tuple({Value::string(s), Value::string(""), Value::string("")})
                                    : Value::make_tuple({Value::string(""), Value::string(""), Value::string(s)});
-      return Value::make_tuple({Value::string(s.substr(0, p)), Value::string(sep), Value::string(s.substr(p + sep.size()))});
+      return Value::make_tuple(
+          {Value::string(s.substr(0, p)), Value::string(sep), Value::string(s.substr(p + sep.size()))});
     }
     if (name == "removeprefix" || name == "removesuffix") {
       std::string x = need_str(arg(a, 0, "prefix"), name.c_str());
       if (name == "removeprefix" && s.compare(0, x.size(), x) == 0) return Value::string(s.substr(x.size()));
-      if (name == "removesuffix" && !x.empty() && x.size() <= s.size() && s.compare(s.size() - x.size(), x.size(), x) == 0)
+      if (name == "removesuffix" && !x.empty() && x.size() <= s.size() &&
+          s.compare(s.size() - x.size(), x.size(), x) == 0)
         return Value::string(s.substr(0, s.size() - x.size()));
       return Value::string(s);
     }
@@ -438,9 +469,12 @@ Value get_method(const Value& self, const std::string& name) {
         return bound(self, name, [name](const Value& d, Args&) -> Value {
           std::vector<Value> out;
           for (const auto& [k, v] : d.dict->items) {
-            if (name == "keys") out.push_back(k);
-            else if (name == "values") out.push_back(v);
-            else out.push_back(Value::make_tuple({k, v}));
+            if (name == "keys")
+              out.push_back(k);
+            else if (name == "values")
+              out.push_back(v);
+            else
+              out.push_back(Value::make_tuple({k, v}));
           }
           return Value::make_list(std::move(out));
         });

@@ -60,16 +60,26 @@ struct Parser {
   }
   static std::string describe(const Token& t) {
     switch (t.type) {
-      case Tok::Data: return "template data";
-      case Tok::VarBegin: return "begin of print statement";
-      case Tok::VarEnd: return "end of print statement";
-      case Tok::BlockBegin: return "begin of statement block";
-      case Tok::BlockEnd: return "end of statement block";
-      case Tok::Eof: return "end of template";
-      case Tok::String: return "string";
-      case Tok::Int: return "integer";
-      case Tok::Float: return "float";
-      default: return t.value;
+      case Tok::Data:
+        return "template data";
+      case Tok::VarBegin:
+        return "begin of print statement";
+      case Tok::VarEnd:
+        return "end of print statement";
+      case Tok::BlockBegin:
+        return "begin of statement block";
+      case Tok::BlockEnd:
+        return "end of statement block";
+      case Tok::Eof:
+        return "end of template";
+      case Tok::String:
+        return "string";
+      case Tok::Int:
+        return "integer";
+      case Tok::Float:
+        return "float";
+      default:
+        return t.value;
     }
   }
   void expect_op(const char* op) {
@@ -295,8 +305,10 @@ struct Parser {
       if (!args.empty()) expect_op(",");
       if (is_tuple_end(extra)) break;
       args.push_back(simplified ? parse_primary() : parse_expression(with_condexpr));
-      if (is_op(",")) is_tuple = true;
-      else break;
+      if (is_op(","))
+        is_tuple = true;
+      else
+        break;
       line = cur().line;
     }
     if (!is_tuple) {
@@ -309,18 +321,25 @@ struct Parser {
   }
   NodePtr parse_postfix(NodePtr n) {
     for (;;) {
-      if (is_op(".") || is_op("[")) n = parse_subscript(n);
-      else if (is_op("(")) n = parse_call(n);
-      else break;
+      if (is_op(".") || is_op("["))
+        n = parse_subscript(n);
+      else if (is_op("("))
+        n = parse_call(n);
+      else
+        break;
     }
     return n;
   }
   NodePtr parse_filter_expr(NodePtr n) {
     for (;;) {
-      if (is_op("|")) n = parse_filter(n);
-      else if (is_name("is")) n = parse_test(n);
-      else if (is_op("(")) n = parse_call(n);
-      else break;
+      if (is_op("|"))
+        n = parse_filter(n);
+      else if (is_name("is"))
+        n = parse_test(n);
+      else if (is_op("("))
+        n = parse_call(n);
+      else
+        break;
     }
     return n;
   }
@@ -481,7 +500,8 @@ struct Parser {
     }
     NodePtr t = with_tuple ? parse_tuple(true, true, extra) : parse_primary();
     auto check = [&](const NodePtr& x) {
-      if (x->type != NodeType::Name) error("can't assign to '" + std::string(x->type == NodeType::Const ? "const" : "expression") + "'", line);
+      if (x->type != NodeType::Name)
+        error("can't assign to '" + std::string(x->type == NodeType::Const ? "const" : "expression") + "'", line);
       if (x->name == "true" || x->name == "false" || x->name == "none" || x->name == "True" || x->name == "False" ||
           x->name == "None")
         error("can't assign to 'const'", line);

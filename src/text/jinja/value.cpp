@@ -271,12 +271,23 @@ std::string html_escape(std::string_view s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out.push_back(c);
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&#34;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;
@@ -439,17 +450,28 @@ std::string to_str(const Value& v) {
 
 std::string type_name(const Value& v) {
   switch (v.kind) {
-    case Kind::Undefined: return "Undefined";
-    case Kind::None: return "NoneType";
-    case Kind::Bool: return "bool";
-    case Kind::Int: return "int";
-    case Kind::Float: return "float";
-    case Kind::String: return v.safe ? "Markup" : "str";
-    case Kind::List: return "list";
-    case Kind::Tuple: return "tuple";
-    case Kind::Dict: return "dict";
-    case Kind::Namespace: return "Namespace";
-    case Kind::Callable: return v.fn->is_macro ? "Macro" : "builtin_function_or_method";
+    case Kind::Undefined:
+      return "Undefined";
+    case Kind::None:
+      return "NoneType";
+    case Kind::Bool:
+      return "bool";
+    case Kind::Int:
+      return "int";
+    case Kind::Float:
+      return "float";
+    case Kind::String:
+      return v.safe ? "Markup" : "str";
+    case Kind::List:
+      return "list";
+    case Kind::Tuple:
+      return "tuple";
+    case Kind::Dict:
+      return "dict";
+    case Kind::Namespace:
+      return "Namespace";
+    case Kind::Callable:
+      return v.fn->is_macro ? "Macro" : "builtin_function_or_method";
   }
   return "object";
 }
@@ -530,8 +552,7 @@ int compare(const Value& a, const Value& b) {
 bool contains(const Value& c, const Value& item) {
   switch (c.kind) {
     case Kind::String:
-      if (item.kind != Kind::String)
-        fail("'in <string>' requires string as left operand, not " + type_name(item));
+      if (item.kind != Kind::String) fail("'in <string>' requires string as left operand, not " + type_name(item));
       return c.s.find(item.s) != std::string::npos;
     case Kind::List:
     case Kind::Tuple:
@@ -632,13 +653,27 @@ static void json_string(std::string& out, const std::string& s, bool ensure_asci
   out.push_back('"');
   for (char32_t c : utf8_decode(s)) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default: {
         char buf[16];
         if (c < 0x20 || (ensure_ascii && c >= 0x7f)) {
@@ -667,11 +702,21 @@ static std::string json_float(double d) {
 
 static void json_rec(std::string& out, const Value& v, const JsonOptions& opt, int level) {
   switch (v.kind) {
-    case Kind::None: out += "null"; return;
-    case Kind::Bool: out += v.b ? "true" : "false"; return;
-    case Kind::Int: out += std::to_string(v.i); return;
-    case Kind::Float: out += json_float(v.f); return;
-    case Kind::String: json_string(out, v.s, opt.ensure_ascii); return;
+    case Kind::None:
+      out += "null";
+      return;
+    case Kind::Bool:
+      out += v.b ? "true" : "false";
+      return;
+    case Kind::Int:
+      out += std::to_string(v.i);
+      return;
+    case Kind::Float:
+      out += json_float(v.f);
+      return;
+    case Kind::String:
+      json_string(out, v.s, opt.ensure_ascii);
+      return;
     case Kind::List:
     case Kind::Tuple: {
       if (v.list->empty()) {
@@ -708,12 +753,23 @@ static void json_rec(std::string& out, const Value& v, const JsonOptions& opt, i
       for (const auto& [k, x] : v.dict->items) {
         std::string key;
         switch (k.kind) {
-          case Kind::String: key = k.s; break;
-          case Kind::Int: key = std::to_string(k.i); break;
-          case Kind::Float: key = json_float(k.f); break;
-          case Kind::Bool: key = k.b ? "true" : "false"; break;
-          case Kind::None: key = "null"; break;
-          default: fail("keys must be str, int, float, bool or None, not " + type_name(k));
+          case Kind::String:
+            key = k.s;
+            break;
+          case Kind::Int:
+            key = std::to_string(k.i);
+            break;
+          case Kind::Float:
+            key = json_float(k.f);
+            break;
+          case Kind::Bool:
+            key = k.b ? "true" : "false";
+            break;
+          case Kind::None:
+            key = "null";
+            break;
+          default:
+            fail("keys must be str, int, float, bool or None, not " + type_name(k));
         }
         items.emplace_back(std::move(key), &x);
       }

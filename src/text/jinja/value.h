@@ -7,13 +7,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace hearth::jinja {
 
@@ -135,11 +134,11 @@ int nesting(const Value& v);
 bool equals(const Value& a, const Value& b);
 int compare(const Value& a, const Value& b);  // <0, 0, >0; throws TypeError-like error if unorderable
 bool contains(const Value& container, const Value& item);
-std::string to_str(const Value& v);   // str(v)
-std::string to_repr(const Value& v);  // repr(v)
-std::string type_name(const Value& v);  // Python type name: 'str', 'int', 'dict', ...
+std::string to_str(const Value& v);            // str(v)
+std::string to_repr(const Value& v);           // repr(v)
+std::string type_name(const Value& v);         // Python type name: 'str', 'int', 'dict', ...
 std::string object_type_repr(const Value& v);  // jinja's "dict object" etc.
-std::string format_float(double d);   // Python repr(float)
+std::string format_float(double d);            // Python repr(float)
 
 // Iterates a value as Python would (strings by code point, dicts by key). Undefined: empty.
 std::vector<Value> iterate(const Value& v);

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/strings.h"
 #include "cli/commands.h"
 
 namespace hearth::cli {
@@ -18,19 +19,6 @@ namespace {
 std::vector<std::pair<int, AddCommandFn>>& registry() {
   static std::vector<std::pair<int, AddCommandFn>> r;
   return r;
-}
-
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
 }
 
 // "rn" -> "run": the closest command within two edits (or a prefix of exactly one command).

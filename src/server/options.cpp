@@ -4,6 +4,7 @@
 #include <array>
 
 #include "base/log.h"
+#include "base/strings.h"
 
 namespace hearth::server {
 namespace {
@@ -17,19 +18,6 @@ constexpr std::array<std::string_view, 33> kKnownOptions = {
     "mirostat_eta", "penalize_newline", "tfs_z", "numa", "low_vram", "f16_kv", "logits_all",
     "vocab_only", "use_mlock", "embedding_only", "rope_frequency_base", "rope_frequency_scale"};
 // clang-format on
-
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
 
 std::unexpected<Error> range_error(const std::string& prefix, const char* key, const char* what) {
   const std::string field = prefix.empty() ? key : prefix + "." + key;

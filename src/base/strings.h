@@ -1,0 +1,13 @@
+// Small string helpers shared across layers.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+namespace hearth {
+
+// Levenshtein distance (insertions, deletions, substitutions each cost 1), for "did you mean"
+// hints on mistyped commands and option names.
+size_t edit_distance(std::string_view a, std::string_view b);
+
+}  // namespace hearth

@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "eval/perplexity.h"
+#include "kernels/attention.h"
 
 namespace hearth::cli {
 namespace {
@@ -166,7 +167,7 @@ void run_perplexity(PerplexityArgs& a) {
   PerplexityOptions opts = perplexity_options_for(tok.vocab());
   opts.n_chunks = a.n_chunks;
   opts.n_batch = a.n_batch;
-  opts.kv_type = a.kv_type == "f32" ? GgmlType::F32 : GgmlType::F16;
+  opts.kv_type = *parse_kv_type(a.kv_type);
   if (base) {
     const KldFileHeader& h = base->header();
     if (a.n_ctx > 0 && a.n_ctx != h.n_ctx) {
@@ -253,8 +254,9 @@ void add_perplexity_command(CLI::App& app) {
                   "Tokens per forward pass (default: ctx); below ctx splits chunks, a multiple of ctx runs several "
                   "chunks at once");
   cmd->add_option("-t,--threads", a->threads, "Threads (default: physical cores)");
-  cmd->add_option("--kv-type", a->kv_type, "KV cache element type: f16 (default, like llama.cpp) or f32")
-      ->check(CLI::IsMember({"f16", "f32"}));
+  cmd->add_option("--kv-type", a->kv_type,
+                  "KV cache element type: f16 (default, like llama.cpp), bf16, q8_0, q4_0 or f32")
+      ->check(CLI::IsMember({"f16", "bf16", "q8_0", "q4_0", "f32"}));
   cmd->add_flag("--json", a->json, "Print the result as one JSON object");
   cmd->add_option("--kl-divergence-base", a->kld_base,
                   "Without --kl-divergence: save the log-probs here (llama.cpp's format); with it: read them");

@@ -14,6 +14,7 @@
 #include "cli/chat_repl.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "kernels/attention.h"
 #include "text/thinking.h"
 
 namespace hearth::cli {
@@ -117,7 +118,7 @@ void run_run(RunArgs& a) {
 
   RunContext ctx;
   ctx.pool = std::make_unique<ThreadPool>(resolve_threads(a.threads));
-  ctx.kv_type = a.kv_type == "f32" ? GgmlType::F32 : GgmlType::F16;
+  ctx.kv_type = *parse_kv_type(a.kv_type);
   ctx.pull = PullHow{.pull_if_missing = true, .insecure = a.insecure};  // like `ollama run`
   ctx.flag_params = flag_params(a);
   ctx.flag_system = a.system;
@@ -179,8 +180,9 @@ void add_run_command(CLI::App& app) {
         "num_predict");
   param(cmd->add_option("--ctx", a->n_ctx, "Context size in tokens (default: the model's, at most 4096)"), "num_ctx");
   cmd->add_option("-t,--threads", a->threads, "Threads (default: physical cores)");
-  cmd->add_option("--kv-type", a->kv_type, "KV cache element type: f16 (default, like llama.cpp) or f32")
-      ->check(CLI::IsMember({"f16", "f32"}));
+  cmd->add_option("--kv-type", a->kv_type,
+                  "KV cache element type: f16 (default, like llama.cpp), bf16, q8_0, q4_0 or f32")
+      ->check(CLI::IsMember({"f16", "bf16", "q8_0", "q4_0", "f32"}));
   param(cmd->add_option("--temperature,--temp", a->sampling.temperature, "Sampling temperature; 0 = greedy"),
         "temperature");
   param(cmd->add_option("--seed", a->seed, "Random seed (default: random)"), "seed");

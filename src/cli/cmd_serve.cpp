@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "kernels/attention.h"
 #include "server/model_manager.h"
 #include "server/model_resolver.h"
 #include "server/registry_routes.h"
@@ -93,7 +94,7 @@ void run_serve(ServeArgs& a) {
   auto budget = parse_bytes(a.memory_budget, "--memory-budget");
   if (!budget) return fail(budget.error());
   a.models.memory_budget = *budget;
-  a.models.scheduler.kv_type = a.kv_type == "f32" ? GgmlType::F32 : GgmlType::F16;
+  a.models.scheduler.kv_type = *parse_kv_type(a.kv_type);
   if (a.models.scheduler.n_parallel < 1) return fail("--parallel must be at least 1");
   auto max_body = parse_bytes(a.max_body, "--max-body");
   if (!max_body) return fail(max_body.error());
@@ -170,9 +171,9 @@ void add_serve_command(CLI::App& app) {
       ->envname("HEARTH_CTX");
   cmd->add_option("--kv-blocks", a->models.scheduler.kv_blocks, "KV cache blocks per model (0: parallel * ctx / 16)")
       ->envname("HEARTH_KV_BLOCKS");
-  cmd->add_option("--kv-type", a->kv_type, "KV cache element type: f16 or f32")
+  cmd->add_option("--kv-type", a->kv_type, "KV cache element type: f16 (default), bf16, q8_0, q4_0 or f32")
       ->envname("HEARTH_KV_TYPE")
-      ->check(CLI::IsMember({"f16", "f32"}));
+      ->check(CLI::IsMember({"f16", "bf16", "q8_0", "q4_0", "f32"}));
   cmd->add_option("--max-queue", a->models.scheduler.max_queue, "Waiting requests per model before 503")
       ->envname("HEARTH_MAX_QUEUE")
       ->capture_default_str();

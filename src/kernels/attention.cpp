@@ -2,176 +2,365 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <string>
 #include <vector>
 
-#include "base/cpu.h"
 #include "base/fp16.h"
-#include "kernels/attention_tile.h"
+#include "kernels/attention_flash.h"
+#include "kernels/blocks.h"
 #include "kernels/quant.h"
-#include "kernels/vec.h"
 
 namespace hearth {
 namespace {
 
-inline size_t elem_size(GgmlType t) { return t == GgmlType::F16 ? 2 : 4; }
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-// Address of (position, kv head) in a pool.
-inline const uint8_t* kv_at(const void* pool, const PagedKv& kv, const int32_t* table, int32_t pos, int h) {
-  const int32_t block = table[pos / kv.block_size];
-  const size_t idx =
-      ((static_cast<size_t>(block) * kv.block_size + pos % kv.block_size) * kv.n_head_kv + h) * kv.head_dim;
-  return static_cast<const uint8_t*>(pool) + idx * elem_size(kv.type);
+size_t row_bytes(GgmlType t, int n) {
+  const auto info = ggml_type_info(t);
+  return info ? ggml_row_size(*info, n) : 0;
 }
 
-// Per-thread scratch, reused across calls.
-struct Scratch {
-  std::vector<float> scores, acc;
-  std::vector<uint16_t> q16;
-};
-
-// F16 cache: two passes, with Q and the softmax weights rounded to F16, exactly where
-// llama.cpp's non-flash CPU path rounds them (it converts the F32 operand of each product with
-// the F16 cache to F16).
-void attend_f16(const float* q, float* out, int32_t first, int32_t p, const int32_t* table, int hk, const PagedKv& kv,
-                float scale, Scratch& s, const TypeTraits& f16, const VecOps& ops) {
-  const int hd = kv.head_dim;
-  const int32_t n = p - first + 1;
-  s.scores.resize(std::max<size_t>(s.scores.size(), n));
-  s.q16.resize(hd);
-  f16.from_float(q, s.q16.data(), hd);
-  float m = -std::numeric_limits<float>::infinity();
-  for (int32_t j = 0; j < n; ++j) {
-    float d;
-    f16.vec_dot(hd, &d, kv_at(kv.k, kv, table, first + j, hk), s.q16.data());
-    s.scores[j] = d * scale;
-    m = std::max(m, s.scores[j]);
-  }
-  double sum = 0.0;
-  for (int32_t j = 0; j < n; ++j) {
-    s.scores[j] = std::exp(s.scores[j] - m);
-    sum += s.scores[j];
-  }
-  const float inv_sum = static_cast<float>(1.0 / sum);
-  std::fill(out, out + hd, 0.0f);
-  for (int32_t j = 0; j < n; ++j) {
-    const float w = fp16_to_fp32(fp32_to_fp16(s.scores[j] * inv_sum));
-    ops.mad_f16(hd, out, reinterpret_cast<const uint16_t*>(kv_at(kv.v, kv, table, first + j, hk)), w);
+// Scalar widening of one row (the reference's own, independent of the kernels' loaders).
+void dequant_row_ref(GgmlType type, const uint8_t* src, int n, float* dst) {
+  switch (type) {
+    case GgmlType::F32:
+      std::memcpy(dst, src, static_cast<size_t>(n) * 4);
+      return;
+    case GgmlType::F16:
+      for (int i = 0; i < n; ++i) dst[i] = fp16_to_fp32(reinterpret_cast<const uint16_t*>(src)[i]);
+      return;
+    case GgmlType::BF16:
+      for (int i = 0; i < n; ++i) dst[i] = bf16_to_fp32(reinterpret_cast<const uint16_t*>(src)[i]);
+      return;
+    default:
+      type_traits_for(type, Isa::scalar)->to_float(src, dst, n);
   }
 }
 
-// F32 cache: one pass with an online softmax (running max and sum), no rounding.
-void attend_f32(const float* q, float* out, int32_t first, int32_t p, const int32_t* table, int hk, const PagedKv& kv,
-                float scale, const TypeTraits& f32, const VecOps& ops) {
-  const int hd = kv.head_dim;
-  float m = -std::numeric_limits<float>::infinity();
-  double l = 0.0;
-  std::fill(out, out + hd, 0.0f);
-  for (int32_t j = first; j <= p; ++j) {
-    float d;
-    f32.vec_dot(hd, &d, kv_at(kv.k, kv, table, j, hk), q);
-    const float sc = d * scale;
-    if (sc > m) {
-      const float corr = std::exp(m - sc);  // 0 on the first key (m = -inf)
-      ops.scale_f32(hd, out, corr);
-      l *= corr;
-      m = sc;
-    }
-    const float w = std::exp(sc - m);
-    l += w;
-    ops.mad_f32(hd, out, reinterpret_cast<const float*>(kv_at(kv.v, kv, table, j, hk)), w);
+// Visible keys [first, last] of a query (AttentionArgs' rules).
+void visible_range(const AttentionArgs& a, int64_t t, int32_t& first, int32_t& last) {
+  const int32_t p = a.pos[t];
+  if (a.causal) {
+    first = a.window > 0 ? std::max(0, p - a.window + 1) : 0;
+    last = p;
+  } else {
+    const int32_t n = a.n_keys[t];
+    first = a.window > 0 ? std::max(0, p - a.window + 1) : 0;
+    last = a.window > 0 ? std::min(n - 1, p + a.window - 1) : n - 1;
   }
-  ops.scale_f32(hd, out, l > 0.0 ? static_cast<float>(1.0 / l) : 0.0f);
+  if (a.chunk > 0) {
+    const int32_t c0 = p / a.chunk * a.chunk;
+    first = std::max(first, c0);
+    last = std::min(last, c0 + a.chunk - 1);
+  }
+}
+
+FlashFn pick_kernel(Isa isa, const PagedKv& kv) {
+  const auto fits = [&](int n) { return kv.head_dim_k % n == 0 && kv.head_dim_v % n == 0; };
+  if (isa >= Isa::avx512 && detected_isa() >= Isa::avx512 && fits(16)) return flash_piece_avx512;
+  if (isa >= Isa::avx2 && detected_isa() >= Isa::avx2 && fits(8)) return flash_piece_avx2;
+  return flash_piece_scalar;
 }
 
 }  // namespace
 
+size_t PagedKv::k_row_bytes() const { return row_bytes(k_type, head_dim_k); }
+size_t PagedKv::v_row_bytes() const { return row_bytes(v_type, head_dim_v); }
+
+bool kv_type_supported(GgmlType t) {
+  return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16 || t == GgmlType::Q8_0 || t == GgmlType::Q4_0;
+}
+
+Result<GgmlType> parse_kv_type(std::string_view name) {
+  std::string n(name);
+  for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (n == "f32") return GgmlType::F32;
+  if (n == "f16") return GgmlType::F16;
+  if (n == "bf16") return GgmlType::BF16;
+  if (n == "q8_0") return GgmlType::Q8_0;
+  if (n == "q4_0") return GgmlType::Q4_0;
+  return make_error("unknown KV cache type '{}' (use f16, bf16, q8_0, q4_0 or f32)", name);
+}
+
+Status check_attention_layout(const PagedKv& kv, int n_head) {
+  for (GgmlType t : {kv.k_type, kv.v_type}) {
+    if (!kv_type_supported(t)) {
+      return make_error("KV cache type {} is not supported (use f16, bf16, q8_0, q4_0 or f32)", ggml_type_name(t));
+    }
+  }
+  for (int hd : {kv.head_dim_k, kv.head_dim_v}) {
+    if (hd <= 0 || hd > kMaxAttentionHeadDim) {
+      return make_error("attention head size {} is outside 1..{}", hd, kMaxAttentionHeadDim);
+    }
+  }
+  const auto quant = [](GgmlType t) { return t == GgmlType::Q8_0 || t == GgmlType::Q4_0; };
+  if ((quant(kv.k_type) && kv.head_dim_k % 32 != 0) || (quant(kv.v_type) && kv.head_dim_v % 32 != 0)) {
+    return make_error("KV cache type {} needs head sizes that are multiples of 32 (this model has {} / {}); use f16",
+                      ggml_type_name(quant(kv.k_type) ? kv.k_type : kv.v_type), kv.head_dim_k, kv.head_dim_v);
+  }
+  if (kv.n_head_kv <= 0 || n_head % kv.n_head_kv != 0) {
+    return make_error("{} query heads cannot share {} KV heads evenly", n_head, kv.n_head_kv);
+  }
+  return {};
+}
+
+void round_query(GgmlType k_type, const float* q, float* dst, int n) {
+  switch (k_type) {
+    case GgmlType::F16:
+      for (int i = 0; i < n; ++i) dst[i] = fp16_to_fp32(fp32_to_fp16(q[i]));
+      return;
+    case GgmlType::BF16:
+      for (int i = 0; i < n; ++i) dst[i] = bf16_to_fp32(fp32_to_bf16(q[i]));
+      return;
+    case GgmlType::Q8_0:
+    case GgmlType::Q4_0: {
+      block_q8_0 blocks[kMaxAttentionHeadDim / QK8_0];
+      const TypeTraits* t = type_traits_for(GgmlType::Q8_0, Isa::scalar);
+      t->from_float(q, blocks, n);
+      t->to_float(blocks, dst, n);
+      return;
+    }
+    default:
+      std::memcpy(dst, q, static_cast<size_t>(n) * 4);
+  }
+}
+
+float softmax_norm(float m, float l, float sink) {
+  const float M = std::max(m, sink);
+  if (M == kNegInf) return 0.0f;
+  const float em = std::exp(m - M);
+  const float den = l * em + std::exp(sink - M);
+  return den > 0.0f ? em / den : 0.0f;
+}
+
 void attention_reference(const AttentionArgs& a, const PagedKv& kv, ThreadPool& pool) {
-  const int hd = kv.head_dim;
+  const int dk = kv.head_dim_k, dv = kv.head_dim_v;
   const int group = a.n_head / kv.n_head_kv;
   const int64_t n_items = a.n_tokens * a.n_head;
-  const TypeTraits& dot = *type_traits(kv.type);
-  const VecOps& ops = vec_ops();
-  // Items are claimed dynamically from the end: later tokens of a prefill see more keys, so
-  // a static split would leave one thread with most of the work.
-  std::atomic<int64_t> next{n_items};
+  const size_t k_row = kv.k_row_bytes(), v_row = kv.v_row_bytes();
+  std::atomic<int64_t> next{0};
   pool.run([&](int, int) {
-    thread_local Scratch scratch;
-    for (int64_t item = next.fetch_sub(1, std::memory_order_relaxed) - 1; item >= 0;
-         item = next.fetch_sub(1, std::memory_order_relaxed) - 1) {
+    std::vector<float> q(dk), krow(dk), vrow(dv);
+    std::vector<double> scores, acc(dv);
+    for (int64_t item = next.fetch_add(1); item < n_items; item = next.fetch_add(1)) {
       const int64_t t = item / a.n_head;
-      const int hk = static_cast<int>(item % a.n_head) / group;
-      const int32_t p = a.pos[t];
-      const int32_t first = a.window > 0 ? std::max(0, p - a.window + 1) : 0;
-      if (kv.type == GgmlType::F16) {
-        attend_f16(a.q + item * hd, a.out + item * hd, first, p, a.block_tables[t], hk, kv, a.scale, scratch, dot, ops);
-      } else {
-        attend_f32(a.q + item * hd, a.out + item * hd, first, p, a.block_tables[t], hk, kv, a.scale, dot, ops);
+      const int h = static_cast<int>(item % a.n_head);
+      const int hk = h / group;
+      int32_t first = 0, last = 0;
+      visible_range(a, t, first, last);
+      round_query(kv.k_type, a.q + item * dk, q.data(), dk);
+      const int32_t n = std::max(0, last - first + 1);
+      scores.assign(n, 0.0);
+      double m = a.sinks != nullptr ? a.sinks[h] : -std::numeric_limits<double>::infinity();
+      for (int32_t j = 0; j < n; ++j) {
+        dequant_row_ref(kv.k_type,
+                        kv_row_at(kv.k, k_row, kv.block_size, kv.n_head_kv, a.block_tables[t], first + j, hk), dk,
+                        krow.data());
+        double d = 0.0;
+        for (int e = 0; e < dk; ++e) d += static_cast<double>(q[e]) * krow[e];
+        d *= a.scale;
+        if (a.softcap > 0.0f) d = a.softcap * std::tanh(d / a.softcap);
+        scores[j] = d;
+        m = std::max(m, d);
       }
+      double sum = a.sinks != nullptr ? std::exp(a.sinks[h] - m) : 0.0;
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (int32_t j = 0; j < n; ++j) {
+        const double w = std::exp(scores[j] - m);
+        sum += w;
+        dequant_row_ref(kv.v_type,
+                        kv_row_at(kv.v, v_row, kv.block_size, kv.n_head_kv, a.block_tables[t], first + j, hk), dv,
+                        vrow.data());
+        for (int e = 0; e < dv; ++e) acc[e] += w * vrow[e];
+      }
+      float* out = a.out + (t * a.n_head + h) * dv;
+      for (int e = 0; e < dv; ++e) out[e] = sum > 0.0 ? static_cast<float>(acc[e] / sum) : 0.0f;
     }
   });
 }
 
-void attention(const AttentionArgs& a, const PagedKv& kv, ThreadPool& pool) {
-  const bool tiled =
-      kv.type == GgmlType::F16 && kv.head_dim % 16 == 0 && active_isa() >= Isa::avx512 && a.n_head % kv.n_head_kv == 0;
-  if (!tiled) {
-    attention_reference(a, kv, pool);
-    return;
-  }
-  // Tiles: runs of consecutive positions of one sequence, up to ~128 query rows (tokens x the
-  // GQA group), fewer when the context is long (the tile keeps a score per row and key).
+namespace {
+
+// One (query tile x KV head) item before splitting.
+struct Item {
+  int64_t t0, t1;
+  int hk;
+  int32_t k_lo, k_hi;  // union of the rows' visible keys, [k_lo, k_hi)
+  int bounds;          // offset of the tile's first/last arrays
+};
+
+struct Workspace {
+  std::vector<int32_t> first, last;  // per token, tile-contiguous
+  std::vector<Item> items;
+  std::vector<FlashPiece> pieces;
+  std::vector<size_t> part_off;  // [pieces] offset in part (split pieces)
+  std::vector<uint32_t> order;
+  std::vector<float> part;  // split pieces' partial outputs, maxima and sums
+  struct Combine {
+    int64_t t0, t1;
+    int hk;
+    size_t piece0;
+    int n_pieces;
+  };
+  std::vector<Combine> combines;
+};
+
+}  // namespace
+
+void attention(const AttentionArgs& a, const PagedKv& kv, ThreadPool& pool, Isa isa) {
+  if (a.n_tokens <= 0) return;
+  const FlashFn kernel = pick_kernel(isa, kv);
   const int group = a.n_head / kv.n_head_kv;
-  std::vector<AttnTile> tiles;
+  const int dv = kv.head_dim_v;
+  const int n_threads = pool.size();
+  thread_local Workspace tl_ws;
+  Workspace& w = tl_ws;  // a reference: the worker lambdas below must see this thread's workspace
+  w.first.resize(a.n_tokens);
+  w.last.resize(a.n_tokens);
+  w.items.clear();
+  w.pieces.clear();
+  w.part_off.clear();
+  w.combines.clear();
+
+  // Tiles: runs of consecutive positions of one sequence, up to ~32 rows (tokens x group):
+  // enough rows to reuse each converted K/V chunk, few enough for the scratch to stay in L2.
+  const int64_t max_tok = std::max(1, 32 / group);
+  for (int64_t t = 0; t < a.n_tokens; ++t) visible_range(a, t, w.first[t], w.last[t]);
   for (int64_t t = 0; t < a.n_tokens;) {
-    const int32_t keys = a.pos[t] + 1;
-    const int64_t by_rows = std::max<int64_t>(1, 128 / group);
-    const int64_t by_mem = std::max<int64_t>(1, (int64_t{1} << 21) / ((keys + by_rows) * int64_t{group}));
-    const int64_t max_tok = std::min(by_rows, by_mem);
     int64_t t1 = t + 1;
     while (t1 < a.n_tokens && t1 - t < max_tok && a.block_tables[t1] == a.block_tables[t] &&
-           a.pos[t1] == a.pos[t1 - 1] + 1)
+           a.pos[t1] == a.pos[t1 - 1] + 1 && (a.causal || a.n_keys[t1] == a.n_keys[t]))
       ++t1;
-    for (int hk = 0; hk < kv.n_head_kv; ++hk) {
-      AttnTile tile;
-      tile.q = a.q;
-      tile.out = a.out;
-      tile.t0 = t;
-      tile.t1 = t1;
-      tile.hk = hk;
-      tile.n_head = a.n_head;
-      tile.group = group;
-      tile.pos = a.pos;
-      tile.table = a.block_tables[t];
-      tile.scale = a.scale;
-      tile.window = a.window;
-      tiles.push_back(tile);
+    int32_t lo = std::numeric_limits<int32_t>::max(), hi = 0;
+    for (int64_t i = t; i < t1; ++i) {
+      lo = std::min(lo, w.first[i]);
+      hi = std::max(hi, w.last[i] + 1);
     }
+    for (int hk = 0; hk < kv.n_head_kv; ++hk) w.items.push_back({t, t1, hk, lo, std::max(lo, hi), static_cast<int>(t)});
     t = t1;
   }
-  // Largest (latest positions) first, claimed dynamically.
-  std::stable_sort(tiles.begin(), tiles.end(),
-                   [&](const AttnTile& x, const AttnTile& y) { return a.pos[x.t1 - 1] > a.pos[y.t1 - 1]; });
+
+  // Split along the keys when the items are too few to keep every thread busy (decode of one or
+  // a few long sequences): aim for ~4 pieces per thread, at least 256 keys per piece.
+  const int C = flash_chunk(kv.head_dim_k, kv.head_dim_v);
+  const int64_t want = static_cast<int64_t>(4) * n_threads;
+  double total = 0.0;
+  for (const Item& it : w.items) total += static_cast<double>(it.t1 - it.t0) * (it.k_hi - it.k_lo);
+  const bool split = static_cast<int64_t>(w.items.size()) < want && n_threads > 1;
+  size_t part_floats = 0;
+  for (const Item& it : w.items) {
+    const int32_t keys = it.k_hi - it.k_lo;
+    int n_split = 1;
+    if (split && keys >= 512) {
+      const double share = static_cast<double>(it.t1 - it.t0) * keys / total * static_cast<double>(want);
+      n_split = static_cast<int>(std::clamp<double>(std::round(share), 1.0, keys / 256.0));
+    }
+    FlashPiece base;
+    base.q = a.q;
+    base.t0 = it.t0;
+    base.t1 = it.t1;
+    base.hk = it.hk;
+    base.group = group;
+    base.n_head = a.n_head;
+    base.first = &w.first[it.t0];
+    base.last = &w.last[it.t0];
+    base.table = a.block_tables[it.t0];
+    base.scale = a.scale;
+    base.softcap = a.softcap;
+    base.out = a.out;
+    base.sinks = a.sinks;
+    if (n_split == 1) {
+      base.k_begin = it.k_lo;
+      base.k_end = it.k_hi;
+      w.pieces.push_back(base);
+      w.part_off.push_back(0);
+      continue;
+    }
+    // Piece boundaries on chunk multiples, so every piece but the last converts whole chunks.
+    const int32_t step = (keys / n_split + C - 1) / C * C;
+    w.combines.push_back({it.t0, it.t1, it.hk, w.pieces.size(), 0});
+    for (int32_t k0 = it.k_lo; k0 < it.k_hi; k0 += step) {
+      FlashPiece pc = base;
+      pc.k_begin = k0;
+      pc.k_end = std::min(it.k_hi, k0 + step);
+      pc.whole = false;
+      w.part_off.push_back(part_floats);
+      part_floats += static_cast<size_t>(it.t1 - it.t0) * group * (dv + 2);
+      w.pieces.push_back(pc);
+      ++w.combines.back().n_pieces;
+    }
+  }
+  if (part_floats > 0) {
+    w.part.resize(part_floats);
+    for (size_t i = 0; i < w.pieces.size(); ++i) {
+      FlashPiece& pc = w.pieces[i];
+      if (pc.whole) continue;
+      const size_t off = w.part_off[i];
+      const size_t rows = static_cast<size_t>(pc.t1 - pc.t0) * group;
+      pc.part_o = w.part.data() + off;
+      pc.part_m = pc.part_o + rows * dv;
+      pc.part_l = pc.part_m + rows;
+    }
+  }
+
+  // Largest first (rows x keys), claimed dynamically: later tokens of a prefill see more keys.
+  std::vector<uint32_t>& order = w.order;
+  order.resize(w.pieces.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<uint32_t>(i);
+  const auto work = [&](const FlashPiece& pc) { return (pc.t1 - pc.t0) * int64_t{pc.k_end - pc.k_begin}; };
+  std::stable_sort(order.begin(), order.end(),
+                   [&](uint32_t x, uint32_t y) { return work(w.pieces[x]) > work(w.pieces[y]); });
   std::atomic<size_t> next{0};
   pool.run([&](int, int) {
-    for (size_t i = next.fetch_add(1, std::memory_order_relaxed); i < tiles.size();
+    for (size_t i = next.fetch_add(1, std::memory_order_relaxed); i < order.size();
          i = next.fetch_add(1, std::memory_order_relaxed))
-      attend_tile_f16_avx512(tiles[i], kv);
+      kernel(w.pieces[order[i]], kv);
   });
+
+  // Combine split pieces: out = sum_s o_s e^(m_s - M) / (sum_s l_s e^(m_s - M) + e^(sink - M)).
+  for (const auto& c : w.combines) {
+    const int rows = static_cast<int>(c.t1 - c.t0) * group;
+    for (int r = 0; r < rows; ++r) {
+      const int h = c.hk * group + r % group;
+      const float sink = a.sinks != nullptr ? a.sinks[h] : kNegInf;
+      float M = sink;
+      for (int s = 0; s < c.n_pieces; ++s) M = std::max(M, w.pieces[c.piece0 + s].part_m[r]);
+      float* dst = a.out + ((c.t0 + r / group) * a.n_head + h) * dv;
+      std::fill(dst, dst + dv, 0.0f);
+      if (M == kNegInf) continue;
+      float L = std::exp(sink - M);
+      for (int s = 0; s < c.n_pieces; ++s) {
+        const FlashPiece& pc = w.pieces[c.piece0 + s];
+        const float f = std::exp(pc.part_m[r] - M);
+        if (f == 0.0f) continue;
+        L += pc.part_l[r] * f;
+        const float* o = pc.part_o + static_cast<size_t>(r) * dv;
+        for (int d = 0; d < dv; ++d) dst[d] += f * o[d];
+      }
+      const float inv = L > 0.0f ? 1.0f / L : 0.0f;
+      for (int d = 0; d < dv; ++d) dst[d] *= inv;
+    }
+  }
 }
 
 void kv_store(const PagedKv& kv, void* k_pool, void* v_pool, const float* k, const float* v, int64_t n_tokens,
               const int32_t* pos, const int32_t* const* block_tables) {
-  const int row = kv.n_head_kv * kv.head_dim;
-  const TypeTraits& conv = *type_traits(kv.type);
-  const size_t es = elem_size(kv.type);
+  const TypeTraits& kc = *type_traits(kv.k_type);
+  const TypeTraits& vc = *type_traits(kv.v_type);
+  const size_t k_row = kv.k_row_bytes(), v_row = kv.v_row_bytes();
   for (int64_t t = 0; t < n_tokens; ++t) {
-    const int32_t block = block_tables[t][pos[t] / kv.block_size];
-    const size_t idx = (static_cast<size_t>(block) * kv.block_size + pos[t] % kv.block_size) * row;
-    conv.from_float(k + t * row, static_cast<uint8_t*>(k_pool) + idx * es, row);
-    conv.from_float(v + t * row, static_cast<uint8_t*>(v_pool) + idx * es, row);
+    for (int h = 0; h < kv.n_head_kv; ++h) {
+      auto* kd =
+          const_cast<uint8_t*>(kv_row_at(k_pool, k_row, kv.block_size, kv.n_head_kv, block_tables[t], pos[t], h));
+      auto* vd =
+          const_cast<uint8_t*>(kv_row_at(v_pool, v_row, kv.block_size, kv.n_head_kv, block_tables[t], pos[t], h));
+      kc.from_float(k + (t * kv.n_head_kv + h) * kv.head_dim_k, kd, kv.head_dim_k);
+      vc.from_float(v + (t * kv.n_head_kv + h) * kv.head_dim_v, vd, kv.head_dim_v);
+    }
   }
 }
 

@@ -43,10 +43,12 @@ void self_attention(const ModelConfig& c, const LayerWeights& lw, int il, const 
   const int hd = c.head_dim;
   const int64_t nq = static_cast<int64_t>(c.n_head) * hd;
   const int64_t nkv = static_cast<int64_t>(c.n_head_kv) * hd;
+  const int64_t nv = static_cast<int64_t>(c.n_head_kv) * c.head_dim_v;
+  const int64_t n_att = static_cast<int64_t>(c.n_head) * c.head_dim_v;
   grow(s.q, T * nq);
   grow(s.k, T * nkv);
-  grow(s.v, T * nkv);
-  grow(s.att, T * nq);
+  grow(s.v, T * nv);
+  grow(s.att, T * n_att);
 
   // Projections: [T, n_embd] -> q [T, n_head, hd], k/v [T, n_kv, hd]
   const MatmulOut qkv[3] = {{&lw.wq, s.q.data()}, {&lw.wk, s.k.data()}, {&lw.wv, s.v.data()}};
@@ -57,7 +59,7 @@ void self_attention(const ModelConfig& c, const LayerWeights& lw, int il, const 
   if (opt.bias) {
     add_bias(s.q.data(), lw.bq, T, nq);
     add_bias(s.k.data(), lw.bk, T, nkv);
-    add_bias(s.v.data(), lw.bv, T, nkv);
+    add_bias(s.v.data(), lw.bv, T, nv);
   }
   if (opt.qk_norm) {
     rms_norm(s.q.data(), lw.q_norm, s.q.data(), T * c.n_head, hd, c.rms_eps);
@@ -80,7 +82,7 @@ void self_attention(const ModelConfig& c, const LayerWeights& lw, int il, const 
   attention(a, layer, pool);
 
   // Output projection into the residual stream (reuse xn as the temporary).
-  observe(s, il, "attn_output", s.att.data(), T, nq);
+  observe(s, il, "attn_output", s.att.data(), T, n_att);
   matmul(lw.wo, s.att.data(), T, s.xn.data(), pool, s.mm);
   add_inplace(s.x.data(), s.xn.data(), T * c.n_embd);
 }

@@ -10,25 +10,30 @@ namespace hearth {
 
 void KvCache::Free::operator()(uint8_t* p) const { std::free(p); }
 
+size_t KvCache::bytes_per_position(const ModelConfig& config, GgmlType type) {
+  PagedKv l;
+  l.k_type = l.v_type = type;
+  l.head_dim_k = config.head_dim;
+  l.head_dim_v = config.head_dim_v;
+  return static_cast<size_t>(config.n_layer) * config.n_head_kv * (l.k_row_bytes() + l.v_row_bytes());
+}
+
 Result<KvCache> KvCache::create(const ModelConfig& config, const KvCacheOptions& options) {
-  if (options.type != GgmlType::F16 && options.type != GgmlType::F32) {
-    return make_error("KV cache type {} is not supported (use f16 or f32)", ggml_type_name(options.type));
-  }
   if (options.block_size <= 0 || options.n_ctx <= 0) return make_error("KV cache needs a positive context size");
-  if (config.head_dim != config.head_dim_v) {
-    return make_error("models with different K and V head sizes ({} vs {}) are not supported yet", config.head_dim,
-                      config.head_dim_v);
-  }
   KvCache kv;
   kv.opts_ = options;
   kv.n_layer_ = config.n_layer;
   kv.n_head_kv_ = config.n_head_kv;
   kv.head_dim_ = config.head_dim;
+  kv.head_dim_v_ = config.head_dim_v;
+  if (auto st = check_attention_layout(kv.layer_layout(), config.n_head); !st) return std::unexpected(st.error());
   kv.n_blocks_ = (options.n_ctx + options.block_size - 1) / options.block_size;
-  const size_t elem = options.type == GgmlType::F16 ? 2 : 4;
-  kv.block_bytes_ = static_cast<size_t>(options.block_size) * config.n_head_kv * config.head_dim * elem;
-  kv.layer_bytes_ = (kv.block_bytes_ * kv.n_blocks_ + 63) / 64 * 64;
-  const size_t total = 2 * static_cast<size_t>(kv.n_layer_) * kv.layer_bytes_;
+  const PagedKv l = kv.layer_layout();
+  kv.k_block_bytes_ = static_cast<size_t>(options.block_size) * config.n_head_kv * l.k_row_bytes();
+  kv.v_block_bytes_ = static_cast<size_t>(options.block_size) * config.n_head_kv * l.v_row_bytes();
+  kv.k_layer_bytes_ = (kv.k_block_bytes_ * kv.n_blocks_ + 63) / 64 * 64;
+  kv.v_layer_bytes_ = (kv.v_block_bytes_ * kv.n_blocks_ + 63) / 64 * 64;
+  const size_t total = kv.bytes();
   auto* p = static_cast<uint8_t*>(std::aligned_alloc(64, total));
   if (p == nullptr) return make_error("cannot allocate {} MiB for the KV cache; use a smaller --ctx", total >> 20);
   // Touch nothing here: pages are committed lazily as positions are written.
@@ -40,6 +45,15 @@ Result<KvCache> KvCache::create(const ModelConfig& config, const KvCacheOptions&
   kv.free_.reserve(kv.n_blocks_);
   for (int b = kv.n_blocks_ - 1; b >= 0; --b) kv.free_.push_back(b);  // hand out low blocks first
   return kv;
+}
+
+void KvCache::copy_block(int32_t dst, int32_t src) {
+  for (int il = 0; il < n_layer_; ++il) {
+    std::memcpy(static_cast<uint8_t*>(k_pool(il)) + dst * k_block_bytes_,
+                static_cast<uint8_t*>(k_pool(il)) + src * k_block_bytes_, k_block_bytes_);
+    std::memcpy(static_cast<uint8_t*>(v_pool(il)) + dst * v_block_bytes_,
+                static_cast<uint8_t*>(v_pool(il)) + src * v_block_bytes_, v_block_bytes_);
+  }
 }
 
 int32_t KvCache::take_block() {
@@ -179,12 +193,7 @@ void KvCache::truncate(int32_t seq, int32_t n_pos) {
     const int32_t b = it->second.back();
     if (refs_[b] > 1 && available_blocks() > 0) {
       const int32_t c = take_block();
-      for (int il = 0; il < n_layer_; ++il) {
-        std::memcpy(static_cast<uint8_t*>(k_pool(il)) + c * block_bytes_,
-                    static_cast<uint8_t*>(k_pool(il)) + b * block_bytes_, block_bytes_);
-        std::memcpy(static_cast<uint8_t*>(v_pool(il)) + c * block_bytes_,
-                    static_cast<uint8_t*>(v_pool(il)) + b * block_bytes_, block_bytes_);
-      }
+      copy_block(c, b);
       drop_block(b);
       it->second.back() = c;
     } else if (refs_[b] == 1) {
@@ -210,13 +219,7 @@ Status KvCache::fork(int32_t src, int32_t dst, int32_t n_pos) {
   for (int32_t b : table) ++refs_[b];
   if (partial) {
     const int32_t b = take_block();
-    const int32_t s = from[full];
-    for (int il = 0; il < n_layer_; ++il) {
-      std::memcpy(static_cast<uint8_t*>(k_pool(il)) + b * block_bytes_,
-                  static_cast<uint8_t*>(k_pool(il)) + s * block_bytes_, block_bytes_);
-      std::memcpy(static_cast<uint8_t*>(v_pool(il)) + b * block_bytes_,
-                  static_cast<uint8_t*>(v_pool(il)) + s * block_bytes_, block_bytes_);
-    }
+    copy_block(b, from[full]);
     table.push_back(b);
   }
   tables_[dst] = std::move(table);
@@ -233,14 +236,20 @@ int32_t KvCache::capacity(int32_t seq) const {
   return it == tables_.end() ? 0 : static_cast<int32_t>(it->second.size()) * opts_.block_size;
 }
 
-PagedKv KvCache::layer(int il) const {
+PagedKv KvCache::layer_layout() const {
   PagedKv v;
-  v.k = storage_.get() + static_cast<size_t>(2 * il) * layer_bytes_;
-  v.v = storage_.get() + static_cast<size_t>(2 * il + 1) * layer_bytes_;
-  v.type = opts_.type;
+  v.k_type = v.v_type = opts_.type;
   v.block_size = opts_.block_size;
   v.n_head_kv = n_head_kv_;
-  v.head_dim = head_dim_;
+  v.head_dim_k = head_dim_;
+  v.head_dim_v = head_dim_v_;
+  return v;
+}
+
+PagedKv KvCache::layer(int il) const {
+  PagedKv v = layer_layout();
+  v.k = storage_.get() + static_cast<size_t>(il) * (k_layer_bytes_ + v_layer_bytes_);
+  v.v = static_cast<const uint8_t*>(v.k) + k_layer_bytes_;
   return v;
 }
 

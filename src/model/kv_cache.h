@@ -30,12 +30,14 @@ struct ModelConfig;
 struct KvCacheOptions {
   int n_ctx = 0;                  // total positions the pool holds (rounded up to whole blocks)
   int block_size = 16;            // positions per block
-  GgmlType type = GgmlType::F16;  // F16 (default, like llama.cpp) or F32
+  GgmlType type = GgmlType::F16;  // K and V element type: f16 (default, like llama.cpp), bf16, q8_0, q4_0, f32
 };
 
 class KvCache {
  public:
   static Result<KvCache> create(const ModelConfig& config, const KvCacheOptions& options);
+  // K + V bytes one position takes over all layers with elements of `type`.
+  static size_t bytes_per_position(const ModelConfig& config, GgmlType type);
 
   // Makes sure sequence `seq` has blocks for positions [0, n_pos); takes new blocks from the pool.
   // Error (nothing changed) if the pool has too few free blocks.
@@ -54,8 +56,9 @@ class KvCache {
   int32_t capacity(int32_t seq) const;
 
   PagedKv layer(int il) const;
-  void* k_pool(int il) { return storage_.get() + static_cast<size_t>(2 * il) * layer_bytes_; }
-  void* v_pool(int il) { return storage_.get() + static_cast<size_t>(2 * il + 1) * layer_bytes_; }
+  void* k_pool(int il) { return storage_.get() + static_cast<size_t>(il) * (k_layer_bytes_ + v_layer_bytes_); }
+  void* v_pool(int il) { return static_cast<uint8_t*>(k_pool(il)) + k_layer_bytes_; }
+  GgmlType type() const { return opts_.type; }
 
   int block_size() const { return opts_.block_size; }
   int n_blocks() const { return n_blocks_; }
@@ -67,7 +70,7 @@ class KvCache {
   int used_blocks() const { return n_blocks_ - free_blocks() - cached_blocks(); }
   // Blocks reserve() can hand out: free ones, then evicted cached ones.
   int available_blocks() const { return free_blocks() + cached_blocks(); }
-  size_t bytes() const { return 2 * static_cast<size_t>(n_layer_) * layer_bytes_; }
+  size_t bytes() const { return static_cast<size_t>(n_layer_) * (k_layer_bytes_ + v_layer_bytes_); }
 
   // ---- prefix cache ----
   // Hash of a full block: chains the parent's hash (0 for the first block) with the block's
@@ -89,7 +92,9 @@ class KvCache {
   struct Free {
     void operator()(uint8_t* p) const;
   };
-  int32_t take_block();  // caller checked available_blocks() > 0
+  int32_t take_block();                       // caller checked available_blocks() > 0
+  void copy_block(int32_t dst, int32_t src);  // every layer's K and V
+  PagedKv layer_layout() const;               // without pool pointers
   void drop_block(int32_t b);
   void unregister(int32_t b);
 
@@ -105,9 +110,10 @@ class KvCache {
   int n_layer_ = 0;
   int n_head_kv_ = 0;
   int head_dim_ = 0;
+  int head_dim_v_ = 0;
   int n_blocks_ = 0;
-  size_t block_bytes_ = 0;  // one block of K (or V) of one layer
-  size_t layer_bytes_ = 0;  // one layer's K (or V) pool
+  size_t k_block_bytes_ = 0, v_block_bytes_ = 0;  // one block of K (V) of one layer
+  size_t k_layer_bytes_ = 0, v_layer_bytes_ = 0;  // one layer's K (V) pool
   std::unique_ptr<uint8_t, Free> storage_;
   std::vector<int32_t> refs_;
   std::vector<int32_t> free_;

@@ -119,9 +119,8 @@ Result<std::shared_ptr<ModelSlot>> ModelManager::load(const ResolvedModel& info)
   if (so.n_ctx <= 0) so.n_ctx = std::min(train, 4096);
   slot->n_ctx = so.n_ctx;
   const int blocks = so.kv_blocks > 0 ? so.kv_blocks : (so.n_parallel * so.n_ctx + so.block_size - 1) / so.block_size;
-  const uint64_t kv_elem = so.kv_type == GgmlType::F32 ? 4 : 2;
-  const uint64_t kv_bytes = static_cast<uint64_t>(blocks) * so.block_size * cfg.n_layer * cfg.n_head_kv *
-                            static_cast<uint64_t>(cfg.head_dim + cfg.head_dim_v) * kv_elem;
+  const uint64_t kv_bytes =
+      static_cast<uint64_t>(blocks) * so.block_size * KvCache::bytes_per_position(cfg, so.kv_type);
   slot->bytes = info.size + kv_bytes;
 
   auto sched = Scheduler::create(*slot->model, *slot->tokenizer, compute_, so);

@@ -26,6 +26,13 @@
 namespace hearth {
 namespace {
 
+// Random-weight models are nearly flat, so top-1 flips on ties. Two tokens whose reference logits
+// (stored as F16) are within two F16 ulps of each other count as a tie, not a disagreement.
+double tie_margin(double ref) {
+  const double a = std::max(std::fabs(ref), 1e-3);
+  return 2.0 * std::ldexp(1.0, static_cast<int>(std::floor(std::log2(a))) - 10);
+}
+
 const nlohmann::json& index_json() {
   static const nlohmann::json j = [] {
     std::ifstream in(test::golden_path("crossengine/index.json"));
@@ -139,17 +146,19 @@ TEST_P(CrossEngine, LogitsMatchLlamaCpp) {
   ASSERT_EQ(logits.size(), static_cast<size_t>(n_tokens) * n_vocab);
 
   // 4. Compare per position.
-  double sum_cos = 0.0, min_cos = 1.0, max_abs = 0.0, max_ref = 0.0;
-  int min_cos_pos = 0, top1_agree = 0;
+  double sum_cos = 0.0, min_cos = 1.0, max_abs = 0.0, max_ref = 0.0, sum_kl = 0.0;
+  int min_cos_pos = 0, top1_agree = 0, near_ties = 0;
   std::vector<int> disagree;
   for (int i = 0; i < n_tokens; ++i) {
     const float* h = logits.data() + static_cast<size_t>(i) * n_vocab;
     double dot = 0.0, nh = 0.0, nr = 0.0;
     int h_best = 0;
+    std::vector<double> ref_row(n_vocab);
     for (int v = 0; v < n_vocab; ++v) {
       const size_t o = (static_cast<size_t>(i) * n_vocab + v) * 2;
       const double ref = fp16_to_fp32(static_cast<uint16_t>(raw[o] | (raw[o + 1] << 8)));
       const double x = h[v];
+      ref_row[v] = ref;
       ASSERT_TRUE(std::isfinite(x)) << ftype << ": non-finite logit at position " << i << ", token " << v;
       dot += x * ref;
       nh += x * x;
@@ -159,6 +168,21 @@ TEST_P(CrossEngine, LogitsMatchLlamaCpp) {
       if (h[v] > h[h_best]) h_best = v;
     }
     const double cos = dot / std::sqrt(nh * nr);
+    // KL(llama.cpp || hearth) of the next-token distributions.
+    double mr = -1e300, mh = -1e300, zr = 0.0, zh = 0.0, kl = 0.0;
+    for (int v = 0; v < n_vocab; ++v) {
+      mr = std::max(mr, ref_row[v]);
+      mh = std::max(mh, static_cast<double>(h[v]));
+    }
+    for (int v = 0; v < n_vocab; ++v) {
+      zr += std::exp(ref_row[v] - mr);
+      zh += std::exp(h[v] - mh);
+    }
+    for (int v = 0; v < n_vocab; ++v) {
+      const double lr = ref_row[v] - mr - std::log(zr), lh = h[v] - mh - std::log(zh);
+      kl += std::exp(lr) * (lr - lh);
+    }
+    sum_kl += kl;
     sum_cos += cos;
     if (cos < min_cos) {
       min_cos = cos;
@@ -166,14 +190,18 @@ TEST_P(CrossEngine, LogitsMatchLlamaCpp) {
     }
     if (h_best == ref_top1[i]) {
       ++top1_agree;
+    } else if (std::fabs(ref_row[ref_top1[i]] - ref_row[h_best]) <= tie_margin(ref_row[ref_top1[i]])) {
+      ++near_ties;  // the reference itself ranks the two within its F16 storage precision
     } else {
       disagree.push_back(i);
     }
   }
   const double mean_cos = sum_cos / n_tokens;
   std::printf(
-      "[ xengine ] %-7s mean cos %.6f  min cos %.6f (pos %d)  top-1 %d/%d  max |diff| %.3g (max |logit| %.3g)\n",
-      ftype.c_str(), mean_cos, min_cos, min_cos_pos, top1_agree, n_tokens, max_abs, max_ref);
+      "[ xengine ] %-7s mean cos %.6f  min cos %.6f (pos %d)  top-1 %d/%d (+%d near ties)  mean KL %.2e  max |diff| "
+      "%.3g (max |logit| %.3g)\n",
+      ftype.c_str(), mean_cos, min_cos, min_cos_pos, top1_agree, n_tokens, near_ties, sum_kl / n_tokens, max_abs,
+      max_ref);
   std::string dis;
   for (int p : disagree) {
     dis += ' ';  // piecewise: GCC 12 warns falsely (-Wrestrict) on " " + std::string
@@ -194,7 +222,9 @@ TEST_P(CrossEngine, LogitsMatchLlamaCpp) {
       n_tokens);
   EXPECT_GE(mean_cos, mean_bound) << ftype;
   EXPECT_GE(min_cos, min_bound) << ftype << " at position " << min_cos_pos;
-  EXPECT_LE(n_tokens - top1_agree, dis_bound) << ftype << ": argmax differs at positions" << dis;
+  EXPECT_LE(static_cast<int>(disagree.size()), dis_bound) << ftype << ": argmax differs at positions" << dis;
+  // (The mean KL is printed, not bounded: the generator records no KL of llama.cpp against itself,
+  // and for q8_0 / q3_k_m its F16-vs-F32 self-consistency is already far from the spec.)
   std::filesystem::remove_all(dir);
 }
 

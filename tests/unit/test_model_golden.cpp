@@ -94,11 +94,38 @@ TEST(ModelGolden, LogitsMatchLlamaCppAtEveryPositionF32Cache) {
   }
 }
 
-// With the default F16 cache, llama.cpp rounds Q and the softmax weights to F16 before the
-// attention products; hearth does the same (see kernels/attention.h). A difference of one float
-// ulp before such a rounding can flip it by one F16 ulp, which moves a logit by up to a few
-// 1e-3 on this tiny model (hearth's own scalar and SIMD paths differ from each other by as much).
-// So the default-cache bound is looser; the F32-cache test above is the exact check.
+// With an F16 cache hearth's kernel computes what llama.cpp's flash-attention path does, with
+// fewer roundings: Q is rounded to F16 for the products with the F16 keys in both, but llama.cpp
+// accumulates the V sum in F16 and hearth in F32. So the bound is llama.cpp's own F16 noise: hearth
+// must be within it of llama.cpp's F16 logits and no farther than llama.cpp from its F32-cache ones.
+TEST(ModelGolden, LogitsMatchLlamaCppFlashAttentionF16Cache) {
+  auto m = load_stories();
+  ASSERT_TRUE(m);
+  const auto fa = read_json(test::golden_path("stories260K_logits_fa.json"));
+  const auto f32 = read_json(test::golden_path("stories260K_logits_kvf32.json"));
+  ASSERT_EQ(fa["context"]["kv_cache_type_k"], "F16");
+  ASSERT_EQ(fa["context"]["flash_attention"], true);
+  double llama_noise = 0.0;  // max |llama.cpp F16 flash - llama.cpp F32|
+  for (size_t c = 0; c < fa["cases"].size(); ++c)
+    for (size_t i = 0; i < fa["cases"][c]["logits"].size(); ++i)
+      for (size_t v = 0; v < 512; ++v)
+        llama_noise = std::max(llama_noise, std::fabs(fa["cases"][c]["logits"][i][v].get<double>() -
+                                                      f32["cases"][c]["logits"][i][v].get<double>()));
+  for (int threads : {1, 2}) {
+    const double d = max_logit_diff(*m, fa, GgmlType::F16, threads);
+    const double d32 = max_logit_diff(*m, f32, GgmlType::F16, threads);
+    std::printf(
+        "[ logits ] F16 KV, %d threads: max diff vs llama.cpp flash F16 %.2e, vs llama.cpp F32 %.2e "
+        "(llama.cpp's own F16 vs F32: %.2e)\n",
+        threads, d, d32, llama_noise);
+    EXPECT_LE(d, llama_noise);
+    EXPECT_LE(d32, llama_noise);
+  }
+}
+
+// llama.cpp's non-flash path also rounds the softmax weights to F16 before the V product; hearth
+// keeps them in F32, so this comparison is looser (one F16 ulp of a weight moves a logit of this
+// tiny model by up to a few 1e-3, and such differences add up over 5 layers).
 TEST(ModelGolden, LogitsMatchLlamaCppAtEveryPositionF16Cache) {
   auto m = load_stories();
   ASSERT_TRUE(m);
@@ -107,7 +134,7 @@ TEST(ModelGolden, LogitsMatchLlamaCppAtEveryPositionF16Cache) {
   for (int threads : {1, 2}) {
     const double d = max_logit_diff(*m, g, GgmlType::F16, threads);
     std::printf("[ logits ] F16 KV cache, %d threads: max |hearth - llama.cpp| = %.2e\n", threads, d);
-    EXPECT_LE(d, 1e-2);
+    EXPECT_LE(d, 3e-2);
   }
 }
 
@@ -115,7 +142,7 @@ TEST(ModelGolden, LogitsMatchLlamaCppAtEveryPositionF16Cache) {
 TEST(ModelGolden, IncrementalEvaluationMatchesBatch) {
   auto m = load_stories();
   ASSERT_TRUE(m);
-  const auto g = read_json(test::golden_path("stories260K_logits.json"));
+  const auto g = read_json(test::golden_path("stories260K_logits_fa.json"));
   const auto& cs = g["cases"][0];
   const std::vector<int32_t> tokens = cs["tokens"];
   ThreadPool pool(2);
@@ -135,7 +162,7 @@ TEST(ModelGolden, IncrementalEvaluationMatchesBatch) {
         max_diff = std::max(max_diff, std::fabs(static_cast<double>((*lg)[v]) - ref[v].get<double>()));
       }
     }
-    EXPECT_LE(max_diff, 1e-2) << "chunk " << chunk;  // F16 cache: see the F16 test above
+    EXPECT_LE(max_diff, 3e-2) << "chunk " << chunk;  // F16 cache: see the flash-attention test above
   }
 }
 

@@ -200,10 +200,11 @@ class PerplexityGolden : public ::testing::Test {
     delete tokenizer_;
   }
 
-  void check_run(const std::string& kv, GgmlType type) {
+  // flash: which llama.cpp path the golden run used (hearth has one kernel family for both).
+  void check_run(const std::string& kv, GgmlType type, bool flash = false) {
     const nlohmann::json* run = nullptr;
     for (const auto& r : golden_["runs"]) {
-      if (r["kv_cache_type"] == kv) run = &r;
+      if (r["kv_cache_type"] == kv && r.value("flash_attention", false) == flash) run = &r;
     }
     ASSERT_NE(run, nullptr);
     ThreadPool pool(1);
@@ -223,8 +224,9 @@ class PerplexityGolden : public ::testing::Test {
       const double w = chunks[i]["running_ppl"].get<double>();
       EXPECT_LT(std::fabs(r->running_ppl[i] - w) / w, 1e-3) << "chunk " << i;
     }
-    std::printf("[ ppl      ] %s KV: hearth %.6f +/- %.5f, llama.cpp %.6f +/- %.5f (rel diff %.2e)\n", kv.c_str(),
-                r->ppl(), r->ppl_stderr(), want, (*run)["ppl_stderr"].get<double>(), (r->ppl() - want) / want);
+    std::printf("[ ppl      ] %s KV%s: hearth %.6f +/- %.5f, llama.cpp %.6f +/- %.5f (rel diff %.2e)\n", kv.c_str(),
+                flash ? " (llama.cpp flash attention)" : "", r->ppl(), r->ppl_stderr(), want,
+                (*run)["ppl_stderr"].get<double>(), (r->ppl() - want) / want);
   }
 
   static inline nlohmann::json golden_;
@@ -244,6 +246,7 @@ TEST_F(PerplexityGolden, TokenStreamEqualsLlamaCpp) {
 
 TEST_F(PerplexityGolden, F32CacheMatchesLlamaCpp) { check_run("F32", GgmlType::F32); }
 TEST_F(PerplexityGolden, F16CacheMatchesLlamaCpp) { check_run("F16", GgmlType::F16); }
+TEST_F(PerplexityGolden, F16CacheMatchesLlamaCppFlashAttention) { check_run("F16", GgmlType::F16, true); }
 
 // ---- CLI ----------------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 // Writes the llama.cpp reference goldens in tests/golden/ (schemas: tests/golden/README.md):
-//   stories260K_greedy.json, stories260K_logits.json, stories260K_logits_kvf32.json,
+//   stories260K_greedy.json, stories260K_logits.json, stories260K_logits_kvf32.json, stories260K_logits_fa.json,
 //   tokenize_stories260K.json, tokenize_llama2-tiny-random.json.
 // Reference: llama.cpp as bundled by node-llama-cpp (pinned in package.json), CPU only,
 // prebuilt binaries (build: "never"). Run via tools/goldens/regen.sh.
@@ -73,20 +73,20 @@ async function loadModel(file) {
   return await llama.loadModel({modelPath: path.join(shared, "models", file), gpuLayers: 0});
 }
 
-async function newContext(model, kvType = CTX.kvCacheType) {
+async function newContext(model, kvType = CTX.kvCacheType, flashAttention = CTX.flashAttention) {
   const ctx = await model.createContext({
     contextSize: CTX.contextSize,
     batchSize: CTX.batchSize,
     sequences: CTX.sequences,
     threads: CTX.threads,
-    flashAttention: CTX.flashAttention,
+    flashAttention,
     experimentalKvCacheKeyType: kvType,
     experimentalKvCacheValueType: kvType,
   });
   // The context must be exactly what the goldens record.
   const kvK = GgmlType[ctx.kvCacheKeyType] ?? ctx.kvCacheKeyType;
   const kvV = GgmlType[ctx.kvCacheValueType] ?? ctx.kvCacheValueType;
-  if (ctx.contextSize !== CTX.contextSize || ctx.batchSize !== CTX.batchSize || ctx.flashAttention !== CTX.flashAttention ||
+  if (ctx.contextSize !== CTX.contextSize || ctx.batchSize !== CTX.batchSize || ctx.flashAttention !== flashAttention ||
       kvK !== kvType || kvV !== kvType || ctx.idealThreads !== CTX.threads)
     throw new Error(`unexpected context: ${JSON.stringify({n_ctx: ctx.contextSize, n_batch: ctx.batchSize,
       fa: ctx.flashAttention, kvK, kvV, threads: ctx.idealThreads})}`);
@@ -112,8 +112,8 @@ function argmax(logits) {
 const RAW = {logits: true, token: true, options: {temperature: 0}};
 
 // Evaluates `tokens` from position 0 in a fresh context; returns logits after every token.
-async function evalAll(model, tokens, kvType = CTX.kvCacheType) {
-  const ctx = await newContext(model, kvType);
+async function evalAll(model, tokens, kvType = CTX.kvCacheType, flashAttention = CTX.flashAttention) {
+  const ctx = await newContext(model, kvType, flashAttention);
   try {
     const seq = ctx.getSequence();
     const out = await seq.controlledEvaluate(tokens.map((t) => [t, {generateNext: RAW}]));
@@ -217,19 +217,22 @@ const N_PREDICT = 48;
   // Logits: prompt + its greedy continuation, evaluated as ONE batch from position 0. Once with
   // the default F16 KV cache, and once with an F32 cache: llama.cpp then rounds nothing to F16 in
   // attention, which makes the F32 file an exact (float round-off) check of the forward pass.
-  for (const [kvType, file] of [["F16", "stories260K_logits.json"], ["F32", "stories260K_logits_kvf32.json"]]) {
+  // And F16 with llama.cpp's flash-attention path (hearth's kernel family computes that one).
+  for (const [kvType, file, fa] of [["F16", "stories260K_logits.json", false],
+                                    ["F32", "stories260K_logits_kvf32.json", false],
+                                    ["F16", "stories260K_logits_fa.json", true]]) {
     const logitCases = [];
     for (const prompt of ["Once upon a time", "Lily and Tom"]) {
       const c = cases.find((x) => x.prompt === prompt);
       const tokens = [...c.prompt_tokens, ...c.generated];
       if (tokens.length < 40 || tokens.length > CTX.batchSize) throw new Error(`bad logits case length ${tokens.length}`);
-      const rows = await evalAll(model, tokens, kvType);
+      const rows = await evalAll(model, tokens, kvType, fa);
       logitCases.push({prompt, tokens, logits: rows.map((r) => Array.from(r, round6))});
     }
     writeGolden(file, {
       model: "models/stories260K.gguf",
       reference,
-      context: {...contextRecord, kv_cache_type_k: kvType, kv_cache_type_v: kvType},
+      context: {...contextRecord, flash_attention: fa, kv_cache_type_k: kvType, kv_cache_type_v: kvType},
       n_vocab: nVocab,
       rounding: "6 significant digits (of the float32 logit)",
       evaluation: "all tokens of a case in one llama_decode batch from position 0, logits at every position",

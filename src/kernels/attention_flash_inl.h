@@ -1,0 +1,280 @@
+// The flash-attention piece kernel, written once over a vector type V and compiled per ISA by
+// attention_flash_{scalar,avx2,avx512}.cpp. Everything has internal linkage: each including file
+// is compiled with different -m flags, and the linker must never merge an AVX-512 copy of a
+// function into the AVX2 build (see simd_avx2_inl.h).
+//
+// V provides N lanes of float: zero, set1, load, store, fma(a, b, c) = a * b + c, mul, add, sub,
+// max, hsum, hmax, hsum4 (four horizontal sums at once), exp, and row loaders load_f16 / load_bf16
+// / load_i8 that widen N elements to float.
+//
+// Layout: "dims across lanes". For each chunk of C keys:
+//   kc [C][dk]   the chunk's K rows in F32 (converted once, used by every row of the tile)
+//   s  [rows][C] scores of the chunk, then exp(s - m) in place
+//   vc [C][dv]   the chunk's V rows in F32
+//   o  [rows][dv] running unnormalized output; m, l: running max and sum per row
+// Scores are dot products along the head dimension (2 rows x 4 keys of accumulators, reduced
+// four at a time); the softmax runs along the keys; P * V broadcasts one weight per (row, key)
+// against 4 vectors of V (2 rows x 4 vectors of accumulators).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "base/fp16.h"
+#include "kernels/attention_flash.h"
+#include "kernels/blocks.h"
+
+namespace hearth {
+namespace {  // NOLINT(google-build-namespaces): see above
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// Widens one head's row (n elements of `type`) to floats.
+template <class V>
+void load_row(GgmlType type, const uint8_t* src, int n, float* dst) {
+  constexpr int N = V::N;
+  switch (type) {
+    case GgmlType::F32:
+      std::memcpy(dst, src, static_cast<size_t>(n) * 4);
+      return;
+    case GgmlType::F16: {
+      const auto* h = reinterpret_cast<const uint16_t*>(src);
+      for (int i = 0; i < n; i += N) V::store(dst + i, V::load_f16(h + i));
+      return;
+    }
+    case GgmlType::BF16: {
+      const auto* h = reinterpret_cast<const uint16_t*>(src);
+      for (int i = 0; i < n; i += N) V::store(dst + i, V::load_bf16(h + i));
+      return;
+    }
+    case GgmlType::Q8_0: {
+      const auto* b = reinterpret_cast<const block_q8_0*>(src);
+      for (int i = 0; i < n; i += QK8_0, ++b) {
+        const auto d = V::set1(fp16_to_fp32(b->d));
+        for (int e = 0; e < QK8_0; e += N) V::store(dst + i + e, V::mul(d, V::load_i8(b->qs + e)));
+      }
+      return;
+    }
+    case GgmlType::Q4_0: {
+      const auto* b = reinterpret_cast<const block_q4_0*>(src);
+      for (int i = 0; i < n; i += QK4_0, ++b) {
+        alignas(64) int8_t q[QK4_0];
+        for (int e = 0; e < QK4_0 / 2; ++e) {
+          q[e] = static_cast<int8_t>((b->qs[e] & 0x0F) - 8);
+          q[e + QK4_0 / 2] = static_cast<int8_t>((b->qs[e] >> 4) - 8);
+        }
+        const auto d = V::set1(fp16_to_fp32(b->d));
+        for (int e = 0; e < QK4_0; e += N) V::store(dst + i + e, V::mul(d, V::load_i8(q + e)));
+      }
+      return;
+    }
+    default:
+      std::fill(dst, dst + n, 0.0f);  // check_attention_layout rejects other types
+  }
+}
+
+// dot(a, b) over n (a multiple of N) elements.
+template <class V>
+inline float dot(const float* a, const float* b, int n) {
+  auto acc = V::zero();
+  for (int d = 0; d < n; d += V::N) acc = V::fma(V::load(a + d), V::load(b + d), acc);
+  return V::hsum(acc);
+}
+
+struct FlashScratch {
+  std::vector<float> q, kc, vc, s, o, m, l;
+  std::vector<int> act;  // indices of the active rows of the current chunk
+};
+
+template <class V>
+void flash_piece_impl(const FlashPiece& p, const PagedKv& kv) {
+  constexpr int N = V::N;
+  constexpr int kPad = N > 4 ? N : 4;  // keys are processed in groups of 4 and vectors of N
+  thread_local FlashScratch s;
+  const int dk = kv.head_dim_k, dv = kv.head_dim_v, group = p.group;
+  const int n_tok = static_cast<int>(p.t1 - p.t0);
+  const int rows = n_tok * group;
+  const int C = flash_chunk(dk, dv);
+  const size_t k_row = kv.k_row_bytes(), v_row = kv.v_row_bytes();
+  s.q.resize(static_cast<size_t>(rows) * dk);
+  s.kc.resize(static_cast<size_t>(C) * dk);
+  s.vc.resize(static_cast<size_t>(C) * dv);
+  s.s.resize(static_cast<size_t>(rows) * C);
+  s.o.assign(static_cast<size_t>(rows) * dv, 0.0f);
+  s.m.assign(rows, kNegInf);
+  s.l.assign(rows, 0.0f);
+
+  // Q rows, rounded as the K type's dot product would (see attention.h).
+  for (int i = 0; i < n_tok; ++i)
+    for (int g = 0; g < group; ++g) {
+      const int h = p.hk * group + g;
+      round_query(kv.k_type, p.q + ((p.t0 + i) * p.n_head + h) * dk, &s.q[static_cast<size_t>(i * group + g) * dk], dk);
+    }
+
+  const float cap = p.softcap;
+  const auto vscale = V::set1(cap > 0.0f ? p.scale / cap : p.scale);
+  const auto vcap = V::set1(cap);
+  const auto one = V::set1(1.0f), two = V::set1(2.0f);
+
+  for (int32_t c0 = p.k_begin; c0 < p.k_end; c0 += C) {
+    const int cn = std::min<int32_t>(C, p.k_end - c0);
+    const int cnp = (cn + kPad - 1) / kPad * kPad;
+    // Rows that see any key of this chunk; none: skip the chunk (windows, causal tile corners).
+    s.act.clear();
+    for (int i = 0; i < n_tok; ++i) {
+      if (p.first[i] >= c0 + cn || p.last[i] < c0) continue;
+      for (int g = 0; g < group; ++g) s.act.push_back(i * group + g);
+    }
+    if (s.act.empty()) continue;
+    const int n_act = static_cast<int>(s.act.size());
+
+    for (int j = 0; j < cn; ++j)
+      load_row<V>(kv.k_type, kv_row_at(kv.k, k_row, kv.block_size, kv.n_head_kv, p.table, c0 + j, p.hk), dk,
+                  &s.kc[static_cast<size_t>(j) * dk]);
+    std::fill(s.kc.begin() + static_cast<ptrdiff_t>(cn) * dk, s.kc.begin() + static_cast<ptrdiff_t>(cnp) * dk, 0.0f);
+
+    // Scores: 2 rows x 4 keys per block (an odd last row is paired with itself).
+    for (int a = 0; a < n_act; a += 2) {
+      const int r = s.act[a], r1 = s.act[std::min(a + 1, n_act - 1)];
+      const float* q0 = &s.q[static_cast<size_t>(r) * dk];
+      const float* q1 = &s.q[static_cast<size_t>(r1) * dk];
+      float* s0 = &s.s[static_cast<size_t>(r) * C];
+      float* s1 = &s.s[static_cast<size_t>(r1) * C];
+      for (int j = 0; j < cnp; j += 4) {
+        const float* k = &s.kc[static_cast<size_t>(j) * dk];
+        auto a00 = V::zero(), a01 = V::zero(), a02 = V::zero(), a03 = V::zero();
+        auto a10 = V::zero(), a11 = V::zero(), a12 = V::zero(), a13 = V::zero();
+        for (int d = 0; d < dk; d += N) {
+          const auto x0 = V::load(q0 + d), x1 = V::load(q1 + d);
+          const auto k0 = V::load(k + d), k1 = V::load(k + dk + d);
+          const auto k2 = V::load(k + 2 * dk + d), k3 = V::load(k + 3 * dk + d);
+          a00 = V::fma(x0, k0, a00);
+          a01 = V::fma(x0, k1, a01);
+          a02 = V::fma(x0, k2, a02);
+          a03 = V::fma(x0, k3, a03);
+          a10 = V::fma(x1, k0, a10);
+          a11 = V::fma(x1, k1, a11);
+          a12 = V::fma(x1, k2, a12);
+          a13 = V::fma(x1, k3, a13);
+        }
+        V::hsum4(a00, a01, a02, a03, s0 + j);
+        if (r1 != r) V::hsum4(a10, a11, a12, a13, s1 + j);
+      }
+    }
+
+    // Scale, soft-cap, mask, online softmax per active row.
+    for (int a = 0; a < n_act; ++a) {
+      const int r = s.act[a];
+      float* sr = &s.s[static_cast<size_t>(r) * C];
+      for (int j = 0; j < cnp; j += N) {
+        auto x = V::mul(V::load(sr + j), vscale);
+        if (cap > 0.0f) {  // cap * tanh(x), tanh(x) = 1 - 2 / (exp(2x) + 1)
+          x = V::mul(vcap, V::sub(one, V::div(two, V::add(V::exp(V::mul(two, x)), one))));
+        }
+        V::store(sr + j, x);
+      }
+      const int i = r / group;
+      const int lo = std::min(cnp, std::max(0, p.first[i] - c0)), hi = std::min(cnp, p.last[i] - c0 + 1);
+      for (int j = 0; j < lo; ++j) sr[j] = kNegInf;
+      for (int j = std::max(hi, lo); j < cnp; ++j) sr[j] = kNegInf;
+      auto mx = V::set1(kNegInf);
+      for (int j = 0; j < cnp; j += N) mx = V::max(mx, V::load(sr + j));
+      const float m_new = std::max(s.m[r], V::hmax(mx));
+      const auto vm = V::set1(m_new);
+      auto sum = V::zero();
+      for (int j = 0; j < cnp; j += N) {
+        const auto e = V::exp(V::sub(V::load(sr + j), vm));  // masked keys: exp(-inf) = 0
+        V::store(sr + j, e);
+        sum = V::add(sum, e);
+      }
+      const float corr = std::exp(s.m[r] - m_new);  // 0 on the first chunk (m = -inf)
+      s.l[r] = s.l[r] * corr + V::hsum(sum);
+      if (corr != 1.0f) {
+        float* o = &s.o[static_cast<size_t>(r) * dv];
+        const auto vc = V::set1(corr);
+        for (int d = 0; d < dv; d += N) V::store(o + d, V::mul(V::load(o + d), vc));
+      }
+      s.m[r] = m_new;
+    }
+
+    for (int j = 0; j < cn; ++j)
+      load_row<V>(kv.v_type, kv_row_at(kv.v, v_row, kv.block_size, kv.n_head_kv, p.table, c0 + j, p.hk), dv,
+                  &s.vc[static_cast<size_t>(j) * dv]);
+
+    // o[r] += sum_j s[r][j] * vc[j]: 2 rows x 4 vectors of accumulators per block.
+    for (int a = 0; a < n_act; a += 2) {
+      const int r = s.act[a], r1 = s.act[std::min(a + 1, n_act - 1)];
+      const bool two_rows = r1 != r;
+      const float* p0 = &s.s[static_cast<size_t>(r) * C];
+      const float* p1 = &s.s[static_cast<size_t>(r1) * C];
+      float* o0 = &s.o[static_cast<size_t>(r) * dv];
+      float* o1 = &s.o[static_cast<size_t>(r1) * dv];
+      int d = 0;
+      for (; d + 4 * N <= dv; d += 4 * N) {
+        auto b00 = V::load(o0 + d), b01 = V::load(o0 + d + N), b02 = V::load(o0 + d + 2 * N),
+             b03 = V::load(o0 + d + 3 * N);
+        auto b10 = V::load(o1 + d), b11 = V::load(o1 + d + N), b12 = V::load(o1 + d + 2 * N),
+             b13 = V::load(o1 + d + 3 * N);
+        for (int j = 0; j < cn; ++j) {
+          const float* v = &s.vc[static_cast<size_t>(j) * dv + d];
+          const auto v0 = V::load(v), v1 = V::load(v + N), v2 = V::load(v + 2 * N), v3 = V::load(v + 3 * N);
+          const auto w0 = V::set1(p0[j]);
+          b00 = V::fma(w0, v0, b00);
+          b01 = V::fma(w0, v1, b01);
+          b02 = V::fma(w0, v2, b02);
+          b03 = V::fma(w0, v3, b03);
+          if (two_rows) {
+            const auto w1 = V::set1(p1[j]);
+            b10 = V::fma(w1, v0, b10);
+            b11 = V::fma(w1, v1, b11);
+            b12 = V::fma(w1, v2, b12);
+            b13 = V::fma(w1, v3, b13);
+          }
+        }
+        V::store(o0 + d, b00);
+        V::store(o0 + d + N, b01);
+        V::store(o0 + d + 2 * N, b02);
+        V::store(o0 + d + 3 * N, b03);
+        if (two_rows) {
+          V::store(o1 + d, b10);
+          V::store(o1 + d + N, b11);
+          V::store(o1 + d + 2 * N, b12);
+          V::store(o1 + d + 3 * N, b13);
+        }
+      }
+      for (; d < dv; d += N) {
+        auto b0 = V::load(o0 + d), b1 = V::load(o1 + d);
+        for (int j = 0; j < cn; ++j) {
+          const auto v = V::load(&s.vc[static_cast<size_t>(j) * dv + d]);
+          b0 = V::fma(V::set1(p0[j]), v, b0);
+          if (two_rows) b1 = V::fma(V::set1(p1[j]), v, b1);
+        }
+        V::store(o0 + d, b0);
+        if (two_rows) V::store(o1 + d, b1);
+      }
+    }
+  }
+
+  // Finish: normalize (whole piece) or hand the partials to the combine step.
+  for (int r = 0; r < rows; ++r) {
+    const int i = r / group, g = r % group;
+    const int h = p.hk * group + g;
+    const float* o = &s.o[static_cast<size_t>(r) * dv];
+    if (!p.whole) {
+      std::memcpy(p.part_o + static_cast<size_t>(r) * dv, o, static_cast<size_t>(dv) * 4);
+      p.part_m[r] = s.m[r];
+      p.part_l[r] = s.l[r];
+      continue;
+    }
+    float* dst = p.out + ((p.t0 + i) * p.n_head + h) * dv;
+    const float f = softmax_norm(s.m[r], s.l[r], p.sinks != nullptr ? p.sinks[h] : kNegInf);
+    const auto vf = V::set1(f);
+    for (int d = 0; d < dv; d += N) V::store(dst + d, V::mul(V::load(o + d), vf));
+  }
+}
+
+}  // namespace
+}  // namespace hearth

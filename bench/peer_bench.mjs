@@ -26,7 +26,8 @@
 import {getLlama} from "node-llama-cpp";
 
 function parseArgs(argv) {
-  const a = {model: null, threads: 0, reps: 3, p: 512, n: 128, vocab: 0, seed: 42};
+  const a = {model: null, threads: 0, reps: 3, p: 512, n: 128, vocab: 0, seed: 42, depth: 0, batch: 512,
+             flash: false, kv: "F16"};
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i], v = () => argv[++i];
     if (k === "--model" || k === "-m") a.model = v();
@@ -36,6 +37,10 @@ function parseArgs(argv) {
     else if (k === "-n" || k === "--gen") a.n = Number(v());
     else if (k === "--vocab") a.vocab = Number(v());
     else if (k === "--seed") a.seed = Number(v());
+    else if (k === "--depth") a.depth = Number(v());
+    else if (k === "--batch" || k === "-b") a.batch = Number(v());
+    else if (k === "--flash") a.flash = true;
+    else if (k === "--kv-type") a.kv = v().toUpperCase();
     else throw new Error(`peer_bench: unknown argument ${k}`);
   }
   if (!a.model) throw new Error("peer_bench: --model is required");
@@ -74,6 +79,46 @@ if (!vocab) {
 if (!vocab) throw new Error("peer_bench: cannot tell the vocabulary size; pass --vocab");
 
 const threads = a.threads > 0 ? a.threads : llama.cpuMathCores;
+
+// --depth D (long context; mirrors `hearth bench --depth`): each rep clears the sequence, prefills D
+// random tokens (node-llama-cpp feeds them in batches of --batch; timed), then decodes n tokens one
+// at a time at depth D (timed). One short warm-up evaluation first. --flash turns llama.cpp's flash
+// attention on, --kv-type sets both cache types.
+if (a.depth > 0) {
+  const ctx = await model.createContext({
+    contextSize: a.depth + a.n + 1, batchSize: a.batch, sequences: 1, threads, flashAttention: a.flash,
+    experimentalKvCacheKeyType: a.kv, experimentalKvCacheValueType: a.kv,
+  });
+  const seq = ctx.getSequence();
+  const rand = rng(a.seed);
+  const tok = () => Math.floor(rand() * vocab);
+  const greedy = {generateNext: {token: true, options: {temperature: 0}}};
+  await seq.controlledEvaluate([...Array.from({length: Math.min(64, a.depth) - 1}, tok), [tok(), greedy]]);
+  const pp = [], tg = [];
+  for (let r = 0; r < a.reps; r++) {
+    await seq.clearHistory();
+    const toks = Array.from({length: a.depth}, tok);
+    const t0 = performance.now();
+    await seq.controlledEvaluate([...toks.slice(0, -1), [toks[a.depth - 1], greedy]]);
+    pp.push((performance.now() - t0) / 1e3);
+    const t1 = performance.now();
+    for (let i = 0; i < a.n; i++) await seq.controlledEvaluate([[tok(), greedy]]);
+    if (a.n > 0) tg.push(a.n / ((performance.now() - t1) / 1e3));
+  }
+  const mem = process.memoryUsage();
+  console.log(JSON.stringify({
+    engine: "llama.cpp", binding: "node-llama-cpp 3.22.1", build: llama.buildType, model: a.model,
+    threads: ctx.currentThreads ?? threads, depth: a.depth, n_gen: a.n, n_batch: a.batch, reps: a.reps,
+    flash_attention: ctx.flashAttention, kv_type: a.kv, prefill_seconds: median(pp),
+    prefill_tps: a.depth / median(pp), decode_tps: median(tg), prefill_runs_s: pp, decode_runs: tg,
+    peak_rss_bytes: (await import("node:process")).resourceUsage().maxRSS * 1024, rss_now_bytes: mem.rss,
+  }));
+  await ctx.dispose();
+  await model.dispose();
+  await llama.dispose();
+  process.exit(0);
+}
+
 const context = await model.createContext({
   contextSize: Math.max(640, a.p + a.n + 1),
   batchSize: Math.max(1, a.p),

@@ -13,11 +13,15 @@
 #include <random>
 #include <thread>
 
+#include <sys/resource.h>
+
 #include "base/cpu.h"
 #include "base/thread_pool.h"
 #include "base/timer.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "kernels/attention.h"
+#include "model/kv_cache.h"
 #include "runtime/scheduler.h"
 #include "runtime/session.h"
 
@@ -33,6 +37,8 @@ struct BenchArgs {
   bool json = false;
   int parallel = 0;  // > 0: concurrent requests through the Scheduler
   int n_batch = 512;
+  int depth = 0;                // > 0: long-context test (prefill this many tokens, decode after)
+  std::string kv_type = "f16";  // KV cache element type
 };
 
 double median(std::vector<double> v) {
@@ -93,6 +99,86 @@ void run_bench(const BenchArgs& a) {
     fmt::print("threads: {}  isa: {}  load: {:.3f} s\n", pool.size(), isa_name(active_isa()), load_s);
     if (a.n_prompt > 0) fmt::print("prefill {:>5}: {:10.2f} tokens/s\n", a.n_prompt, prefill);
     if (a.n_gen > 0) fmt::print("decode  {:>5}: {:10.2f} tokens/s\n", a.n_gen, decode);
+  }
+}
+
+// Peak resident set of this process (bytes), from getrusage.
+uint64_t peak_rss_bytes() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<uint64_t>(u.ru_maxrss) * 1024;
+}
+
+// --depth D: long context. Each rep clears the cache, prefills D random tokens in batches of -b
+// (timed: the prefill), then decodes -n tokens one at a time at depth D.. D+n (timed: decode
+// tokens/s at depth). One short warm-up run pages the weights in.
+void run_depth_bench(const BenchArgs& a) {
+  auto path = resolve_model_file(a.model);
+  if (!path) return fail(path.error());
+  auto model = Model::load(*path);
+  if (!model) return fail(model.error());
+  const ModelConfig& c = (*model)->config();
+  ThreadPool pool(resolve_threads(a.threads));
+  SessionOptions so;
+  so.n_ctx = a.depth + std::max(0, a.n_gen) + 1;
+  so.n_batch = std::max(1, a.n_batch);
+  so.kv_type = *parse_kv_type(a.kv_type);
+  const uint64_t kv_bytes =
+      static_cast<uint64_t>((so.n_ctx + 15) / 16 * 16) * KvCache::bytes_per_position(c, so.kv_type);
+  const uint64_t weights = (*model)->gguf().bytes().size();  // the mapped file
+  auto session = Session::create(**model, pool, so);
+  if (!session) return fail(session.error());
+  Session& s = **session;
+  std::mt19937 rng(42);
+  std::uniform_int_distribution<int32_t> dist(0, c.n_vocab - 1);
+  const auto draw = [&](int n) {
+    std::vector<int32_t> t(static_cast<size_t>(n));
+    for (auto& x : t) x = dist(rng);
+    return t;
+  };
+  if (auto st = s.feed(draw(std::min(a.depth, 64))); !st) return fail(st.error());  // warm-up
+  std::vector<double> pp_s, tg;
+  const int reps = std::max(1, a.reps);
+  for (int r = 0; r < reps; ++r) {
+    s.clear();
+    Timer t;
+    if (auto st = s.feed(draw(a.depth)); !st) return fail(st.error());
+    pp_s.push_back(t.seconds());
+    if (a.n_gen > 0) {
+      Timer t2;
+      for (int i = 0; i < a.n_gen; ++i) {
+        const int32_t tok[1] = {dist(rng)};
+        if (auto st = s.feed(tok); !st) return fail(st.error());
+      }
+      tg.push_back(a.n_gen / t2.seconds());
+    }
+  }
+  const double prefill_s = median(pp_s), decode = median(tg);
+  const uint64_t rss = peak_rss_bytes();
+  if (a.json) {
+    nlohmann::json j = {{"model", a.model},
+                        {"threads", pool.size()},
+                        {"depth", a.depth},
+                        {"n_gen", a.n_gen},
+                        {"n_batch", so.n_batch},
+                        {"kv_type", a.kv_type},
+                        {"reps", reps},
+                        {"prefill_seconds", prefill_s},
+                        {"prefill_tps", a.depth / prefill_s},
+                        {"decode_tps", decode},
+                        {"isa", isa_name(active_isa())},
+                        {"prefill_runs_s", pp_s},
+                        {"decode_runs", tg},
+                        {"peak_rss_bytes", rss},
+                        {"weights_bytes", weights},
+                        {"kv_bytes", kv_bytes}};
+    fmt::print("{}\n", j.dump());
+  } else {
+    fmt::print("model: {}  threads: {}  isa: {}  kv: {}\n", a.model, pool.size(), isa_name(active_isa()), a.kv_type);
+    fmt::print("prefill {:>6} tokens: {:8.2f} s ({:.1f} tokens/s)\n", a.depth, prefill_s, a.depth / prefill_s);
+    if (a.n_gen > 0) fmt::print("decode at depth {:>6}: {:8.2f} tokens/s\n", a.depth, decode);
+    fmt::print("peak RSS {} MiB = weights {} MiB + KV {} MiB + {} MiB other\n", rss >> 20, weights >> 20,
+               kv_bytes >> 20, static_cast<int64_t>(rss - weights - kv_bytes) >> 20);
   }
 }
 
@@ -235,8 +321,16 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("--json", a->json, "Print one JSON object with prefill_tps and decode_tps");
   cmd->add_option("--parallel", a->parallel,
                   "Concurrent sequences through the continuous-batching scheduler (0 = single-sequence tests)");
-  cmd->add_option("-b,--batch", a->n_batch, "Tokens per forward pass in --parallel mode");
-  cmd->callback([a] { a->parallel > 0 ? run_parallel_bench(*a) : run_bench(*a); });
+  cmd->add_option("-b,--batch", a->n_batch, "Tokens per forward pass in --parallel and --depth modes");
+  cmd->add_option("--depth", a->depth,
+                  "Long-context test: prefill this many tokens (timed, in batches of -b), then decode -n tokens "
+                  "at that depth");
+  cmd->add_option("--kv-type", a->kv_type, "KV cache element type for --depth: f16 (default), bf16, q8_0, q4_0, f32")
+      ->check(CLI::IsMember({"f16", "bf16", "q8_0", "q4_0", "f32"}));
+  cmd->callback([a] {
+    if (a->depth > 0) return run_depth_bench(*a);
+    a->parallel > 0 ? run_parallel_bench(*a) : run_bench(*a);
+  });
 }
 
 }  // namespace hearth::cli

@@ -133,7 +133,7 @@ TEST_F(Hardening, SlowlorisDoesNotStarveHealth) {
 
 // Item 5: 400,000 headers (20 MB) are refused with 431, without the memory growing.
 TEST_F(Hardening, HeaderFloodIs431) {
-  const long before = server_->rss_kib();
+  [[maybe_unused]] const long before = server_->rss_kib();
   const int fd = connect_loopback(port());
   ASSERT_GE(fd, 0);
   send_all(fd, "GET /api/tags HTTP/1.1\r\nHost: localhost\r\n");
@@ -145,7 +145,9 @@ TEST_F(Hardening, HeaderFloodIs431) {
   const std::string r = read_until_close(fd, 5000);
   ::close(fd);
   EXPECT_EQ(status_of(r), 431) << r.substr(0, 200);
+#if !defined(__SANITIZE_THREAD__)  // TSan's shadow memory (4-8x of every byte touched) swamps this
   EXPECT_LT(server_->rss_kib() - before, 20 * 1024) << "RSS grew by more than 20 MiB";
+#endif
   // Too many (small) header fields: also 431.
   std::string many = "GET /health HTTP/1.1\r\nHost: localhost\r\n";
   for (int i = 0; i < 200; ++i) many += "X-" + std::to_string(i) + ": 1\r\n";

@@ -6,14 +6,14 @@
 // tokens each, end-of-generation ignored) through the continuous-batching Scheduler, as
 // llama.cpp's one context with N sequences. Reports aggregate decode tokens/s (all N sequences
 // decoding together, after the last prompt finished), overall throughput, and TTFT p50/p99.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
-
-#include <sys/resource.h>
 
 #include "base/cpu.h"
 #include "base/thread_pool.h"
@@ -156,21 +156,11 @@ void run_depth_bench(const BenchArgs& a) {
   const double prefill_s = median(pp_s), decode = median(tg);
   const uint64_t rss = peak_rss_bytes();
   if (a.json) {
-    nlohmann::json j = {{"model", a.model},
-                        {"threads", pool.size()},
-                        {"depth", a.depth},
-                        {"n_gen", a.n_gen},
-                        {"n_batch", so.n_batch},
-                        {"kv_type", a.kv_type},
-                        {"reps", reps},
-                        {"prefill_seconds", prefill_s},
-                        {"prefill_tps", a.depth / prefill_s},
-                        {"decode_tps", decode},
-                        {"isa", isa_name(active_isa())},
-                        {"prefill_runs_s", pp_s},
-                        {"decode_runs", tg},
-                        {"peak_rss_bytes", rss},
-                        {"weights_bytes", weights},
+    nlohmann::json j = {{"model", a.model},     {"threads", pool.size()},        {"depth", a.depth},
+                        {"n_gen", a.n_gen},     {"n_batch", so.n_batch},         {"kv_type", a.kv_type},
+                        {"reps", reps},         {"prefill_seconds", prefill_s},  {"prefill_tps", a.depth / prefill_s},
+                        {"decode_tps", decode}, {"isa", isa_name(active_isa())}, {"prefill_runs_s", pp_s},
+                        {"decode_runs", tg},    {"peak_rss_bytes", rss},         {"weights_bytes", weights},
                         {"kv_bytes", kv_bytes}};
     fmt::print("{}\n", j.dump());
   } else {

@@ -1,5 +1,6 @@
 #include "kernels/ops.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace hearth {
@@ -20,17 +21,44 @@ void rms_norm(const float* x, const float* w, float* y, int64_t rows, int64_t n,
   }
 }
 
+namespace {
+
+// The pair index range [low, high] where YaRN ramps from extrapolation to interpolation.
+void yarn_corr_dims(const RopeParams& p, float dims[2]) {
+  const auto corr_dim = [&](float n_rot) {
+    return static_cast<float>(p.n_rot) *
+           std::log(static_cast<float>(p.n_ctx_orig) / (n_rot * 2.0f * static_cast<float>(M_PI))) /
+           (2.0f * std::log(p.freq_base));
+  };
+  dims[0] = std::max(0.0f, std::floor(corr_dim(p.beta_fast)));
+  dims[1] = std::min(static_cast<float>(p.n_rot - 1), std::ceil(corr_dim(p.beta_slow)));
+}
+
+}  // namespace
+
 void rope(float* x, const int32_t* pos, int64_t n_tokens, int n_heads, int head_dim, const RopeParams& p) {
-  // theta_i = pos * freq_scale * base^(-2i/n_rot), computed by repeated multiplication in float
-  // as ggml does, so angles agree with llama.cpp to the last bit at long positions.
+  // theta_i = pos * base^(-2i/n_rot), computed by repeated multiplication in float as ggml does, so
+  // angles agree with llama.cpp to the last bit at long positions.
   const float theta_scale = std::pow(p.freq_base, -2.0f / static_cast<float>(p.n_rot));
+  float corr[2] = {0.0f, 0.0f};
+  float mscale = p.attn_factor;
+  if (p.ext_factor != 0.0f) {
+    yarn_corr_dims(p, corr);
+    mscale *= 1.0f + 0.1f * std::log(1.0f / p.freq_scale);
+  }
   float cache[1024];  // cos, sin pairs for one position (n_rot <= 512)
   for (int64_t t = 0; t < n_tokens; ++t) {
     float theta = static_cast<float>(pos[t]);
     for (int i0 = 0; i0 < p.n_rot; i0 += 2) {
-      const float th = theta * p.freq_scale;
-      cache[i0] = std::cos(th);
-      cache[i0 + 1] = std::sin(th);
+      const float extrap = p.freq_factors != nullptr ? theta / p.freq_factors[i0 / 2] : theta;
+      float th = p.freq_scale * extrap;
+      if (p.ext_factor != 0.0f) {
+        const float y = (static_cast<float>(i0) / 2.0f - corr[0]) / std::max(0.001f, corr[1] - corr[0]);
+        const float mix = (1.0f - std::min(1.0f, std::max(0.0f, y))) * p.ext_factor;
+        th = th * (1.0f - mix) + extrap * mix;
+      }
+      cache[i0] = std::cos(th) * mscale;
+      cache[i0 + 1] = std::sin(th) * mscale;
       theta *= theta_scale;
     }
     for (int h = 0; h < n_heads; ++h) {

@@ -12,11 +12,22 @@ void rms_norm(const float* x, const float* w, float* y, int64_t rows, int64_t n,
 
 enum class RopeMode { normal, neox };
 
+// llama.cpp's RoPE with every context-extension scheme it reads from GGUF:
+//   linear: theta *= freq_scale
+//   llama3 / LongRoPE: per-pair frequency divisors (rope_freqs.weight, rope_factors_{long,short})
+//   YaRN: interpolated (theta * freq_scale) for low-frequency pairs, extrapolated (theta) for
+//         high-frequency ones, a linear ramp between the correction dims set by beta_fast/slow
+//         and the original context; cos/sin scaled by attn_factor * (1 + 0.1 ln(1/freq_scale)).
 struct RopeParams {
   int n_rot = 0;  // rotated dims per head (<= head_dim); the rest pass through
   float freq_base = 10000.0f;
-  float freq_scale = 1.0f;  // linear position scaling: 1 / rope.scaling.factor
+  float freq_scale = 1.0f;  // 1 / rope.scaling.factor
   RopeMode mode = RopeMode::normal;
+  const float* freq_factors = nullptr;  // [n_rot / 2] divisors of each pair's frequency, or nullptr
+  float ext_factor = 0.0f;              // YaRN extrapolation mix (1 with YaRN scaling, else 0)
+  float attn_factor = 1.0f;             // magnitude scale of cos/sin
+  float beta_fast = 32.0f, beta_slow = 1.0f;
+  int n_ctx_orig = 0;  // YaRN: the context the model was trained with before the extension
 };
 
 // x: [n_tokens, n_heads, head_dim], rotated in place; pos[t] is token t's position.

@@ -91,15 +91,33 @@ Result<ModelConfig> ModelConfig::from_gguf(const GgufFile& f) {
   // Older files carry only the scale (rope.scale_linear).
   float scale_linear = 0.0f;
   HEARTH_ASSIGN(scale_linear, opt_float(f, p + "rope.scale_linear", 0.0f));
+  HEARTH_ASSIGN(c.rope.n_ctx_orig, opt_int(f, p + "rope.scaling.original_context_length", c.n_ctx_train));
+  float attn_factor = 0.0f, yarn_attn_factor = 0.0f, ext_factor = -1.0f;
+  HEARTH_ASSIGN(attn_factor, opt_float(f, p + "rope.scaling.attn_factor", 0.0f));
+  HEARTH_ASSIGN(yarn_attn_factor, opt_float(f, p + "rope.scaling.yarn_attn_factor", 0.0f));
+  HEARTH_ASSIGN(ext_factor, opt_float(f, p + "rope.scaling.yarn_ext_factor", -1.0f));
+  HEARTH_ASSIGN(c.rope.beta_fast, opt_float(f, p + "rope.scaling.yarn_beta_fast", 32.0f));
+  HEARTH_ASSIGN(c.rope.beta_slow, opt_float(f, p + "rope.scaling.yarn_beta_slow", 1.0f));
 #undef HEARTH_ASSIGN
-  if (*stype && **stype != "none" && **stype != "linear") {
-    return make_error("unsupported rope scaling type '{}' in '{}rope.scaling.type' (supported: none, linear)", **stype,
-                      p);
+  const std::string scaling = *stype ? **stype : std::string("none");
+  if (scaling != "none" && scaling != "linear" && scaling != "yarn" && scaling != "longrope") {
+    return make_error(
+        "unsupported rope scaling type '{}' in '{}rope.scaling.type' (supported: none, linear, yarn, longrope)",
+        scaling, p);
   }
-  if (*stype && **stype == "none") factor = 1.0f;
+  if (scaling == "none") factor = 1.0f;
   if (scale_linear > 0.0f && factor == 1.0f) factor = scale_linear;
   if (!(factor > 0.0f)) return make_error("'{}rope.scaling.factor' must be positive", p);
   c.rope.freq_scale = 1.0f / factor;
+  c.rope_scaling = scaling;
+  // As llama.cpp: YaRN extrapolates unless the file says otherwise; the magnitude factor defaults
+  // to 1 (the 0.1 ln(factor) correction is applied inside rope()).
+  c.rope.ext_factor = scaling == "yarn" ? (ext_factor >= 0.0f ? ext_factor : 1.0f) : 0.0f;
+  c.rope.attn_factor = yarn_attn_factor > 0.0f ? yarn_attn_factor : (attn_factor > 0.0f ? attn_factor : 1.0f);
+  if (c.rope.n_ctx_orig <= 0) c.rope.n_ctx_orig = c.n_ctx_train;
+  if (c.rope.ext_factor != 0.0f && !(c.rope.beta_fast > c.rope.beta_slow && c.rope.beta_slow > 0.0f)) {
+    return make_error("'{}rope.scaling.yarn_beta_fast' must exceed 'yarn_beta_slow' > 0", p);
+  }
 
   if (c.n_head_kv <= 0 || c.n_head % c.n_head_kv != 0) {
     return make_error("'{}attention.head_count_kv' = {} must divide head_count = {}", p, c.n_head_kv, c.n_head);

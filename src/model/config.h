@@ -30,7 +30,8 @@ struct ModelConfig {
   int head_dim_v = 0;  // per-head dimension of V ({arch}.attention.value_length)
   int n_ff = 0;
   float rms_eps = 1e-5f;
-  RopeParams rope;  // n_rot, freq_base, freq_scale, mode
+  RopeParams rope;                    // n_rot, freq_base, freq_scale, mode, YaRN; freq_factors set by Model::load
+  std::string rope_scaling = "none";  // none | linear | yarn | longrope (rope.scaling.type)
 
   bool attn_bias = false;        // Q/K/V projections have biases (qwen2)
   bool qk_norm = false;          // per-head RMSNorm on Q and K before RoPE (qwen3)

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "base/log.h"
 #include "model/config.h"
 
 namespace hearth {
@@ -28,6 +29,18 @@ Result<KvCache> KvCache::create(const ModelConfig& config, const KvCacheOptions&
   kv.head_dim_v_ = config.head_dim_v;
   if (auto st = check_attention_layout(kv.layer_layout(), config.n_head); !st) return std::unexpected(st.error());
   kv.n_blocks_ = (options.n_ctx + options.block_size - 1) / options.block_size;
+  // Positions past the trained context are out of distribution unless RoPE scaling covers them.
+  const int64_t trained = config.n_ctx_train > 0 ? config.n_ctx_train : 0;
+  const double reach = std::max<double>(trained, config.rope.n_ctx_orig / static_cast<double>(config.rope.freq_scale));
+  if (trained > 0 && options.n_ctx > trained && config.rope_scaling == "none" && config.rope.freq_factors == nullptr) {
+    log(LogLevel::warn,
+        "context {} exceeds the model's trained context {} and the model has no RoPE scaling: "
+        "expect degraded output past position {}",
+        options.n_ctx, trained, trained);
+  } else if (trained > 0 && config.rope_scaling != "none" && options.n_ctx > reach) {
+    log(LogLevel::warn, "context {} exceeds what the model's {} RoPE scaling covers (~{} positions)", options.n_ctx,
+        config.rope_scaling, static_cast<int64_t>(reach));
+  }
   const PagedKv l = kv.layer_layout();
   kv.k_block_bytes_ = static_cast<size_t>(options.block_size) * config.n_head_kv * l.k_row_bytes();
   kv.v_block_bytes_ = static_cast<size_t>(options.block_size) * config.n_head_kv * l.v_row_bytes();

@@ -112,6 +112,8 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const LoadOp
     } else {
       HEARTH_ASSIGN_OR_RETURN(w.output, r.matrix("output.weight", E, c.n_vocab));
     }
+    // Llama 3.x context extension: per-pair frequency divisors (llama.cpp's rope_freqs).
+    HEARTH_ASSIGN_OR_RETURN(c.rope.freq_factors, r.vector("rope_freqs.weight", c.rope.n_rot / 2, /*optional=*/true));
     w.layers.resize(c.n_layer);
     for (int il = 0; il < c.n_layer; ++il) {
       LayerWeights& l = w.layers[il];

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -46,8 +47,9 @@ std::string write_fixture(const FixtureSpec& s, const std::string& path) {
   w.set(a + ".attention.layer_norm_rms_epsilon", GgufValue::f32(1e-6f));
   w.set(a + ".rope.freq_base", GgufValue::f32(s.rope_base));
   if (s.rope_scale_factor != 1.0f) {
-    w.set(a + ".rope.scaling.type", GgufValue::str("linear"));
+    w.set(a + ".rope.scaling.type", GgufValue::str(s.rope_scaling));
     w.set(a + ".rope.scaling.factor", GgufValue::f32(s.rope_scale_factor));
+    if (s.rope_orig_ctx > 0) w.set(a + ".rope.scaling.original_context_length", GgufValue::u32(s.rope_orig_ctx));
   }
   // A small SPM vocabulary: specials, the 256 byte tokens, then letters (enough for any text).
   std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
@@ -82,6 +84,12 @@ std::string write_fixture(const FixtureSpec& s, const std::string& path) {
   const float ws = 1.0f / std::sqrt(static_cast<float>(s.n_embd));
   add("token_embd.weight", {s.n_embd, s.n_vocab}, 1.0f, wt);
   add("output_norm.weight", {s.n_embd}, 0.1f, GgmlType::F32, 1.0f);
+  if (s.rope_freqs) {  // divisors in [1, 9): low-frequency pairs stretched, as Llama 3's are
+    std::vector<float> ff(hd / 2);
+    for (size_t i = 0; i < ff.size(); ++i) ff[i] = 1.0f + 8.0f * static_cast<float>(i) / static_cast<float>(ff.size());
+    auto st = w.add_tensor("rope_freqs.weight", GgmlType::F32, {hd / 2}, encode(ff, GgmlType::F32));
+    if (!st) throw std::runtime_error(st.error().message);
+  }
   if (!s.tied) add("output.weight", {s.n_embd, s.n_vocab}, ws, wt);
   for (int il = 0; il < s.n_layer; ++il) {
     auto n = [il](const char* x) { return fmt::format("blk.{}.{}", il, x); };
@@ -118,6 +126,9 @@ struct RefModel {
   std::string a;
   int n_embd, n_head, n_kv, hd, n_ff, n_layer, n_vocab;
   float eps, base, scale;
+  bool yarn = false;
+  double orig_ctx = 0;
+  std::vector<float> freq_factors;  // rope_freqs.weight, or empty
 
   std::vector<float> get(const std::string& name) const {
     const GgufTensor* t = f->find_tensor(name);
@@ -144,11 +155,29 @@ struct RefModel {
     return y;
   }
   // Rotary embedding of one head at position p: Llama rotates adjacent pairs, Qwen half-split pairs.
+  // Frequencies as Hugging Face computes them: inverse frequency base^(-2i/d), divided by the
+  // rope_freqs factor; linear scaling multiplies by 1/factor; YaRN (HF's _compute_yarn_parameters)
+  // blends interpolated and extrapolated inverse frequencies with a linear ramp over the pairs
+  // between the correction dims of beta_fast = 32 and beta_slow = 1, and scales cos/sin by
+  // 0.1 ln(factor) + 1.
   void rope(float* v, int p) const {
     const bool neox = a != "llama";
+    const double factor = 1.0 / scale;
+    const auto corr_dim = [&](double rot) { return hd * std::log(orig_ctx / (rot * 2 * M_PI)) / (2 * std::log(base)); };
+    double low = std::max(0.0, std::floor(corr_dim(32.0))), high = std::min(hd - 1.0, std::ceil(corr_dim(1.0)));
+    if (low == high) high += 0.001;
+    const double mscale = yarn ? 0.1 * std::log(factor) + 1.0 : 1.0;
     for (int i = 0; i < hd / 2; ++i) {
-      const double theta = p * scale * std::pow(base, -2.0 * i / hd);
-      const double c = std::cos(theta), s = std::sin(theta);
+      double inv = std::pow(base, -2.0 * i / hd);
+      if (!freq_factors.empty()) inv /= freq_factors[i];
+      if (yarn) {
+        const double extrap = 1.0 - std::clamp((i - low) / (high - low), 0.0, 1.0);  // 1: keep the frequency
+        inv = inv / factor * (1.0 - extrap) + inv * extrap;
+      } else {
+        inv *= scale;
+      }
+      const double theta = p * inv;
+      const double c = std::cos(theta) * mscale, s = std::sin(theta) * mscale;
       const int i0 = neox ? i : 2 * i, i1 = neox ? i + hd / 2 : 2 * i + 1;
       const double x0 = v[i0], x1 = v[i1];
       v[i0] = static_cast<float>(x0 * c - x1 * s);
@@ -176,6 +205,11 @@ std::vector<std::vector<float>> reference_logits(const std::string& path, const 
   m.base = static_cast<float>(**f->get_f64(m.a + ".rope.freq_base"));
   auto factor = f->get_f64(m.a + ".rope.scaling.factor");
   m.scale = factor && *factor ? static_cast<float>(1.0 / **factor) : 1.0f;
+  auto scaling = f->get_string(m.a + ".rope.scaling.type");
+  m.yarn = scaling && *scaling && **scaling == "yarn";
+  auto orig = f->get_u64(m.a + ".rope.scaling.original_context_length");
+  m.orig_ctx = orig && *orig ? static_cast<double>(**orig) : static_cast<double>(u("context_length"));
+  if (f->find_tensor("rope_freqs.weight") != nullptr) m.freq_factors = m.get("rope_freqs.weight");
   const auto emb = m.get("token_embd.weight");
   m.n_vocab = static_cast<int>(emb.size() / m.n_embd);
   const auto out_w = f->find_tensor("output.weight") ? m.get("output.weight") : emb;

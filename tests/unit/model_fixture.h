@@ -22,8 +22,11 @@ struct FixtureSpec {
   int n_vocab = 300;
   int n_ctx = 256;
   float rope_base = 10000.0f;
-  float rope_scale_factor = 1.0f;  // linear rope scaling factor (1 = none)
-  bool tied = false;               // omit output.weight
+  float rope_scale_factor = 1.0f;       // rope scaling factor (1 = none)
+  std::string rope_scaling = "linear";  // with a factor != 1: linear | yarn
+  int rope_orig_ctx = 0;                // yarn: rope.scaling.original_context_length (0: absent)
+  bool rope_freqs = false;              // add a Llama-3-style rope_freqs.weight (per-pair divisors)
+  bool tied = false;                    // omit output.weight
   uint64_t seed = 1;
 };
 

@@ -108,6 +108,29 @@ TEST(Model, TiedEmbeddingsAndLinearRopeScaling) {
   EXPECT_LT(d.rel(), 1e-5) << d.max_abs;
 }
 
+// YaRN (Qwen 2.5 / DeepSeek style long context) and Llama 3's rope_freqs divisors, against the
+// reference's Hugging Face formulation, at positions past the original context.
+TEST(Model, YarnAndFreqFactorRope) {
+  for (const bool freqs : {false, true}) {
+    test::FixtureSpec spec;
+    spec.arch = freqs ? "llama" : "qwen2";
+    spec.rope_scale_factor = freqs ? 1.0f : 4.0f;
+    spec.rope_scaling = "yarn";
+    spec.rope_orig_ctx = 64;  // positions up to 95 are past it
+    spec.rope_freqs = freqs;
+    const std::string path = test::write_fixture(spec, fixture_path(freqs ? "rope_freqs" : "yarn"));
+    auto m = Model::load(path);
+    ASSERT_TRUE(m) << m.error().message;
+    const RopeParams& r = (*m)->config().rope;
+    EXPECT_EQ(r.ext_factor, freqs ? 0.0f : 1.0f);
+    EXPECT_EQ(r.n_ctx_orig, freqs ? spec.n_ctx : 64);
+    EXPECT_EQ(r.freq_factors != nullptr, freqs);
+    const auto tokens = random_tokens(96, spec.n_vocab, 5);
+    const Diff d = compare(hearth_logits(**m, tokens, GgmlType::F32, 2), test::reference_logits(path, tokens));
+    EXPECT_LT(d.rel(), 1e-5) << (freqs ? "rope_freqs" : "yarn") << " max |diff| " << d.max_abs;
+  }
+}
+
 struct QuantCase {
   GgmlType type;
   double bound;  // rms(hearth - reference) / rms(reference logits)

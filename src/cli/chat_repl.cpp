@@ -309,6 +309,25 @@ int chat_repl(RunContext& ctx) {
       std::printf("Couldn't render the chat template: %s\n", prompt.error().message.c_str());
       continue;
     }
+    // Like Ollama, a conversation that outgrows the context loses its oldest exchanges (the
+    // system prompt stays) until a quarter of the context is left to answer in; one line says so.
+    int dropped = 0;
+    while (!ctx.history.empty() && static_cast<int64_t>(tokenize_chat_prompt(*ctx.lm->tokenizer, *prompt).size()) * 4 >=
+                                       int64_t{ctx.session->n_ctx()} * 3) {
+      const size_t n = std::min<size_t>(2, ctx.history.size());  // one user + assistant exchange
+      ctx.history.erase(ctx.history.begin(), ctx.history.begin() + static_cast<std::ptrdiff_t>(n));
+      dropped += static_cast<int>(n);
+      prompt = render_prompt(ctx, msg);
+      if (!prompt) break;
+    }
+    if (!prompt) {
+      std::printf("Couldn't render the chat template: %s\n", prompt.error().message.c_str());
+      continue;
+    }
+    if (dropped > 0) {
+      std::printf("(the conversation outgrew the %d-token context: dropped its %d oldest messages)\n",
+                  ctx.session->n_ctx(), dropped);
+    }
     auto opts = reply_options(ctx);
     if (!opts) {
       std::printf("%s\n", opts.error().message.c_str());

@@ -28,6 +28,16 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Tokens kept from the start of a sequence when it must lose some (num_keep, Ollama's default of
+// the BOS alone when unset), at most half the context so a shift always frees room.
+// With context shifting an unlimited request (n_predict -1) could run forever on a model that never
+// ends its turn; it stops after this many contexts' worth of tokens.
+constexpr int32_t kShiftRunawayFactor = 4;
+
+int32_t keep_count(const GenerationRequest& r, int32_t n_ctx) {
+  return std::clamp<int32_t>(r.num_keep < 0 ? 1 : r.num_keep, 0, n_ctx / 2);
+}
+
 double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
@@ -105,6 +115,8 @@ struct Seq {
   int32_t kv_id = -1;    // sequence id in the KV cache while admitted
   bool admitted_once = false;
   bool done = false;
+  int32_t n_shifted = 0;  // tokens dropped by context shifts
+  int32_t n_shifts = 0;
   int32_t n_hashed = 0;    // leading full blocks whose chain hash is known / registered
   uint64_t last_hash = 0;  // hash of block n_hashed - 1
 
@@ -164,6 +176,7 @@ struct Scheduler::Impl {
   void admit();
   void preempt(const std::shared_ptr<Seq>& s);
   void hash_blocks(Seq& s);
+  bool shift_context(Seq& s);
   void sample(Seq& s, const float* row);
   void finish(Seq& s, const std::string& reason, std::string tail);
   void fail(Seq& s, Error err);
@@ -240,14 +253,16 @@ Result<std::unique_ptr<RequestHandle>> Scheduler::submit(GenerationRequest req) 
                              "or ask for truncation",
                              req.prompt.size(), n_ctx);
     }
-    // Keep the first token (BOS) and the most recent ones, leaving room to generate: n_predict
-    // tokens when given (at most half the context), else a quarter of the context.
+    // Keep the first num_keep tokens and the most recent ones, leaving room to generate:
+    // n_predict tokens when given (at most half the context), else a quarter of the context.
+    const int32_t keep = keep_count(req, n_ctx);
     const int32_t room = std::max<int32_t>(1, req.n_predict > 0 ? std::min(req.n_predict, n_ctx / 2) : n_ctx / 4);
-    const int32_t tail = std::max<int32_t>(1, n_ctx - room - 1);
+    const int32_t tail = std::max<int32_t>(1, n_ctx - room - keep);
     std::vector<int32_t> p;
-    p.reserve(static_cast<size_t>(tail) + 1);
-    p.push_back(req.prompt.front());
+    p.reserve(static_cast<size_t>(tail + keep));
+    p.insert(p.end(), req.prompt.begin(), req.prompt.begin() + keep);
     p.insert(p.end(), req.prompt.end() - tail, req.prompt.end());
+    req.n_truncated += static_cast<int32_t>(req.prompt.size() - p.size());
     req.prompt = std::move(p);
   }
 
@@ -571,13 +586,36 @@ void Scheduler::Impl::sample(Seq& s, const float* row) {
     reason = "stop";
   } else if (s.req.n_predict >= 0 && s.n_generated >= s.req.n_predict) {
     reason = "length";
-  } else if (s.n_past >= opts.n_ctx) {
+  } else if (s.req.n_predict < 0 && s.req.context_shift && s.n_generated >= kShiftRunawayFactor * opts.n_ctx) {
+    reason = "length";  // unlimited generation that keeps shifting: a runaway guard
+  } else if (s.n_past >= opts.n_ctx && !(s.req.context_shift && shift_context(s))) {
     reason = "context";
   }
   if (!reason.empty() && !s.stop.matched()) ev.text += s.stop.push(s.decoder.flush()) + s.stop.flush();
   ev.type = StreamEvent::Type::kToken;
   s.st->post(std::move(ev));
   if (!reason.empty()) finish(s, reason, {});
+}
+
+// Context shift (Ollama's and llama.cpp's): keep the first num_keep tokens, drop the older half of
+// the rest, and continue. K/V depend on positions (RoPE), so the kept tail is re-evaluated at its
+// new positions: the cache is cut back to num_keep and the tail becomes pending prefill, which the
+// next steps run like a prompt chunk before sampling continues. False if nothing can be dropped or
+// the pool cannot take the tail back (the sequence then ends with "context").
+bool Scheduler::Impl::shift_context(Seq& s) {
+  const int32_t keep = keep_count(s.req, opts.n_ctx);
+  const int32_t discard = (s.n_past - keep) / 2;
+  if (discard <= 0) return false;
+  s.tokens.erase(s.tokens.begin() + keep, s.tokens.begin() + keep + discard);
+  kv.truncate(s.kv_id, keep);
+  s.n_past = keep;
+  s.n_hashed = 0;
+  s.last_hash = 0;
+  if (opts.prefix_cache) hash_blocks(s);
+  if (!kv.reserve(s.kv_id, static_cast<int32_t>(s.tokens.size()))) return false;
+  s.n_shifted += discard;
+  ++s.n_shifts;
+  return true;
 }
 
 FinishInfo Scheduler::Impl::finish_info(const Seq& s, const std::string& reason) const {
@@ -587,6 +625,8 @@ FinishInfo Scheduler::Impl::finish_info(const Seq& s, const std::string& reason)
   f.n_prompt = s.n_prompt;
   f.n_cached = s.n_cached;
   f.n_generated = s.n_generated;
+  f.n_truncated = s.req.n_truncated + s.n_shifted;
+  f.n_shifts = s.n_shifts;
   if (s.admitted_once) f.queue_ms = ms_between(s.t_submit, s.t_admit);
   if (s.has_first) {
     f.prompt_ms = ms_between(s.t_admit, s.t_first);

@@ -63,10 +63,17 @@ struct GenerationRequest {
   int32_t top_logprobs = -1;               // -1: no logprobs; 0: chosen token's logprob; k: also the top k
                                            // (log-softmax of the raw logits: before penalties, grammar mask
                                            // and temperature, i.e. the model's own distribution)
-  bool truncate = false;                   // prompt too long for n_ctx: keep its first token (BOS) and its
-                                           // last tokens instead of failing with kInvalidArgument; the kept
-                                           // prompt leaves room for min(n_predict, n_ctx/2) tokens when
+  bool truncate = false;                   // prompt too long for n_ctx: keep its first num_keep tokens and
+                                           // its last tokens instead of failing with kInvalidArgument; the
+                                           // kept prompt leaves room for min(n_predict, n_ctx/2) tokens when
                                            // n_predict > 0, else n_ctx/4
+  int32_t num_keep = -1;                   // tokens kept from the start on truncation and context shifts
+                                           // (Ollama's num_keep; -1: 1, the BOS; at most n_ctx/2)
+  bool context_shift = false;              // generation reaching n_ctx: drop the older half of the tokens
+                                           // after num_keep and continue (Ollama's shift) instead of
+                                           // finishing with "context"; with n_predict -1
+                                           // generation then stops ("length") after 4 * n_ctx tokens
+  int32_t n_truncated = 0;                 // prompt tokens the caller already cut (reported back)
 };
 
 struct TokenLogprob {
@@ -81,10 +88,12 @@ struct FinishInfo {
   int32_t n_prompt = 0;  // prompt tokens (after truncation)
   int32_t n_cached = 0;  // prompt tokens served from the prefix cache
   int32_t n_generated = 0;
-  double queue_ms = 0;     // submit -> admitted
-  double prompt_ms = 0;    // admitted -> first token sampled
-  double generate_ms = 0;  // first token -> done
-  double ttft_ms = 0;      // submit -> first token sampled
+  int32_t n_truncated = 0;  // tokens dropped: prompt truncation plus context shifts
+  int32_t n_shifts = 0;     // context shifts during generation
+  double queue_ms = 0;      // submit -> admitted
+  double prompt_ms = 0;     // admitted -> first token sampled
+  double generate_ms = 0;   // first token -> done
+  double ttft_ms = 0;       // submit -> first token sampled
 };
 
 struct StreamEvent {

@@ -172,6 +172,19 @@ Result<PreparedGeneration> prepare_generation(const GenerationJob& job, ModelMan
       p.parse_tools = true;
     }
     HEARTH_TRY(render(cr));
+    // Like Ollama, a conversation too long for the context loses its oldest messages first (system
+    // messages and the last message stay) until it leaves a quarter of the context to answer in;
+    // only what still does not fit is cut token by token below.
+    const int n_ctx_req = job.num_ctx > 0 ? std::min(job.num_ctx, slot.n_ctx) : slot.n_ctx;
+    const auto full = static_cast<int32_t>(req.prompt.size());
+    while (job.truncate && static_cast<int64_t>(req.prompt.size()) * 4 >= int64_t{n_ctx_req} * 3) {
+      auto victim = std::find_if(cr.messages.begin(), cr.messages.end() - 1,
+                                 [](const json& m) { return m.value("role", "") != "system"; });
+      if (victim == cr.messages.end() - 1) break;
+      cr.messages.erase(victim);
+      HEARTH_TRY(render(cr));
+    }
+    req.n_truncated = full - static_cast<int32_t>(req.prompt.size());
   } else if (job.raw || !has_template) {
     // Without a template a completion is the prompt itself (Ollama's default "{{ .Prompt }}").
     req.prompt = tokenize_raw(tok, job.prompt);
@@ -194,14 +207,18 @@ Result<PreparedGeneration> prepare_generation(const GenerationJob& job, ModelMan
                              "--ctx, or ask for truncation (\"truncate\": true)",
                              n_prompt, n_ctx);
     }
-    // Keep the first token (BOS) and the most recent ones, leaving room to generate.
-    const int keep = std::max(1, n_ctx / 2);
-    std::vector<int32_t> cut;
-    cut.push_back(req.prompt.front());
-    cut.insert(cut.end(), req.prompt.end() - (keep - 1), req.prompt.end());
+    // Keep the first num_keep tokens (the BOS when unset) and the most recent ones, so that the
+    // prompt fills half the context and leaves the other half to generate.
+    const int head = std::clamp(job.num_keep < 0 ? 1 : job.num_keep, 0, n_ctx / 4);
+    const int tail = std::max(1, n_ctx / 2 - head);
+    std::vector<int32_t> cut(req.prompt.begin(), req.prompt.begin() + head);
+    cut.insert(cut.end(), req.prompt.end() - tail, req.prompt.end());
+    req.n_truncated += n_prompt - static_cast<int32_t>(cut.size());
     req.prompt = std::move(cut);
   }
   req.truncate = job.truncate;
+  req.num_keep = job.num_keep;
+  req.context_shift = job.shift;
   req.sampling = job.sampling;
   req.stop = job.stop;
   req.top_logprobs = job.top_logprobs;

@@ -38,7 +38,9 @@ struct GenerationJob {
   std::vector<std::string> stop;
   std::optional<json> format;  // "json" or a JSON schema object
   int32_t top_logprobs = -1;   // -1 none, 0 chosen token only, k also the top k
-  bool truncate = false;       // cut an over-long prompt from the front instead of a 400
+  bool truncate = false;       // cut an over-long prompt (after num_keep tokens) instead of a 400
+  bool shift = false;          // generation filling the context shifts it instead of stopping
+  int32_t num_keep = -1;       // tokens kept from the start on truncation and shifts (-1: the BOS)
   int32_t num_ctx = 0;         // per-request context limit (<= the loaded context)
   std::optional<std::chrono::milliseconds> keep_alive;
   // Ollama `think` / OpenAI `reasoning_effort`: true asks for thinking (400 for models whose

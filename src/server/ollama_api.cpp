@@ -104,7 +104,12 @@ Status parse_common(const json& body, const json& defaults, GenerationJob& job, 
   HEARTH_TRY(read_string(body, "model", job.model));
   if (job.model.empty()) HEARTH_TRY(read_string(body, "name", job.model));  // pre-0.1 clients
   HEARTH_TRY(read_bool(body, "stream", stream));
+  // Ollama (0.12+): an over-long prompt is truncated and a full context shifts unless the request
+  // says "truncate": false / "shift": false.
+  job.truncate = true;
+  job.shift = true;
   HEARTH_TRY(read_bool(body, "truncate", job.truncate));
+  HEARTH_TRY(read_bool(body, "shift", job.shift));
   if (auto it = body.find("keep_alive"); it != body.end() && !it->is_null()) {
     auto ka = parse_keep_alive(*it);
     if (!ka) return std::unexpected(ka.error());
@@ -135,6 +140,12 @@ json stats_fields(json obj, const FinishInfo& f, double total_s, double load_s) 
   obj["prompt_eval_duration"] = ns(f.prompt_ms / 1000.0);
   obj["eval_count"] = f.n_generated;
   obj["eval_duration"] = ns(f.generate_ms / 1000.0);
+  // hearth extension: what overflowed the context (absent when nothing did).
+  if (f.n_truncated > 0) {
+    obj["truncated"] = true;
+    obj["truncated_tokens"] = f.n_truncated;
+    obj["context_shifts"] = f.n_shifts;
+  }
   return obj;
 }
 

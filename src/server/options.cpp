@@ -68,6 +68,7 @@ Status apply_ollama_options(const json& src, const std::string& p, GenerationJob
   if (seed >= 0) sp.seed = static_cast<uint64_t>(seed);
   HEARTH_TRY(read_int(src, "num_predict", job.n_predict, p));
   HEARTH_TRY(read_int(src, "num_ctx", job.num_ctx, p));
+  HEARTH_TRY(read_int(src, "num_keep", job.num_keep, p));
   HEARTH_TRY(read_string_list(src, "stop", job.stop, p));
   for (const auto& [key, value] : src.items()) {
     if (std::find(kKnownOptions.begin(), kKnownOptions.end(), key) != kKnownOptions.end()) continue;
@@ -78,6 +79,7 @@ Status apply_ollama_options(const json& src, const std::string& p, GenerationJob
   }
   HEARTH_TRY(validate_sampling(sp, p));
   if (job.n_predict < -2) return range_error(p, "num_predict", ">= -2 (-1: no limit, -2: fill the context)");
+  if (job.num_keep < -1) return range_error(p, "num_keep", ">= -1 (-1: keep only the BOS)");
   return {};
 }
 

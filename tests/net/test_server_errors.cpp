@@ -169,8 +169,10 @@ TEST_F(ServerErrors, PromptLongerThanContext) {
   auto c = srv_->client();
   std::string long_prompt;
   for (int i = 0; i < 100; ++i) long_prompt += "the cat sat on the mat ";
+  // Ollama truncates by default; "truncate": false asks for the error instead.
   auto [s1, j1] =
-      post_raw(c, "/api/generate", ojson{{"model", "stories"}, {"prompt", long_prompt}, {"stream", false}}.dump());
+      post_raw(c, "/api/generate",
+               ojson{{"model", "stories"}, {"prompt", long_prompt}, {"stream", false}, {"truncate", false}}.dump());
   EXPECT_EQ(s1, 400);
   EXPECT_NE(ollama_message(j1).find("context"), std::string::npos) << j1.dump();
   auto [s2, j2] = post_raw(c, "/v1/completions", ojson{{"model", "stories"}, {"prompt", long_prompt}}.dump());
@@ -181,19 +183,56 @@ TEST_F(ServerErrors, PromptLongerThanContext) {
                            ojson{{"model", "stories"},
                                  {"prompt", long_prompt},
                                  {"stream", false},
-                                 {"truncate", true},
-                                 {"options", {{"num_predict", 4}}}}
+                                 {"options", {{"num_predict", 4}, {"num_keep", 6}}}}
                                .dump());
   EXPECT_EQ(s3, 200) << j3.dump();
-  EXPECT_LT(j3["prompt_eval_count"].get<int>(), 64);
-  // num_ctx below the server's context applies per request.
+  EXPECT_LE(j3["prompt_eval_count"].get<int>(), 32);
+  EXPECT_EQ(j3.value("truncated", false), true) << j3.dump();
+  EXPECT_GT(j3.value("truncated_tokens", 0), 500) << j3.dump();
+  // num_ctx below the server's context applies per request: truncated to it, or a 400 without
+  // truncation.
   auto [s4, j4] = post_raw(c, "/api/generate",
+                           ojson{{"model", "stories"},
+                                 {"prompt", "the cat sat on the mat the cat sat"},
+                                 {"stream", false},
+                                 {"truncate", false},
+                                 {"options", {{"num_ctx", 8}}}}
+                               .dump());
+  EXPECT_EQ(s4, 400) << j4.dump();
+  auto [s5, j5] = post_raw(c, "/api/generate",
                            ojson{{"model", "stories"},
                                  {"prompt", "the cat sat on the mat the cat sat"},
                                  {"stream", false},
                                  {"options", {{"num_ctx", 8}}}}
                                .dump());
-  EXPECT_EQ(s4, 400) << j4.dump();
+  EXPECT_EQ(s5, 200) << j5.dump();
+  EXPECT_LE(j5["prompt_eval_count"].get<int>(), 4) << j5.dump();
+  EXPECT_EQ(j5.value("truncated", false), true) << j5.dump();
+}
+
+// A conversation three times the context keeps answering: the oldest messages go (the system
+// message stays), and the response says so.
+TEST_F(ServerErrors, ChatThreeTimesTheContextKeepsAnswering) {
+  auto c = srv_->client();
+  ojson msgs = ojson::array({{{"role", "system"}, {"content", "You tell short stories."}}});
+  for (int i = 0; i < 12; ++i) {
+    msgs.push_back({{"role", "user"}, {"content", "Tell me about the cat and the dog number " + std::to_string(i)}});
+    msgs.push_back({{"role", "assistant"}, {"content", "The cat and the dog played in the park all day long."}});
+  }
+  msgs.push_back({{"role", "user"}, {"content", "And then?"}});
+  auto [st, j] = post_raw(
+      c, "/api/chat",
+      ojson{{"model", "stories"}, {"messages", msgs}, {"stream", false}, {"options", {{"num_predict", 8}}}}.dump());
+  ASSERT_EQ(st, 200) << j.dump();
+  EXPECT_TRUE(j["done"].get<bool>());
+  EXPECT_EQ(j.value("truncated", false), true) << j.dump();
+  EXPECT_GT(j.value("truncated_tokens", 0), 128) << j.dump();  // > 2x the 64-token context dropped
+  EXPECT_LT(j["prompt_eval_count"].get<int>(), 64);
+  EXPECT_GT(j["eval_count"].get<int>(), 0);
+  // "truncate": false keeps the old answer: the request does not fit.
+  auto [st2, j2] = post_raw(
+      c, "/api/chat", ojson{{"model", "stories"}, {"messages", msgs}, {"stream", false}, {"truncate", false}}.dump());
+  EXPECT_EQ(st2, 400) << j2.dump();
 }
 
 TEST_F(ServerErrors, BodyTooLarge) {

@@ -227,6 +227,68 @@ TEST_F(SchedulerTest, PreemptionRecomputesWithoutChangingOutputs) {
   expect_all_blocks_back(*s);
 }
 
+// Ollama's context shift: generating 150 tokens in a 64-position context keeps the first num_keep
+// tokens, drops the older half of the rest each time the context fills, and goes on. After the
+// first shift the output is exactly what a fresh sequence holding the shifted context produces.
+TEST_F(SchedulerTest, ContextShiftKeepsNumKeepAndContinues) {
+  SchedulerOptions o;
+  o.n_parallel = 1;
+  o.n_ctx = 64;
+  o.block_size = 16;
+  auto s = make(o);
+  ASSERT_TRUE(s);
+  std::mt19937 rng(11);
+  GenerationRequest r;
+  r.prompt = test::random_prompt(rng, 20, n_vocab(), bos());
+  r.sampling = test::greedy();
+  r.n_predict = 150;
+  r.ignore_eog = true;
+  r.context_shift = true;
+  r.num_keep = 5;
+  auto h = s->submit(r);
+  ASSERT_TRUE(h);
+  const auto out = test::collect(**h);
+  ASSERT_TRUE(out.done) << out.err.message;
+  EXPECT_EQ(out.finish.reason, "length");
+  EXPECT_EQ(out.finish.n_generated, 150);
+  EXPECT_GE(out.finish.n_shifts, 3);
+  EXPECT_GT(out.finish.n_truncated, 0);
+  // Before the first shift: the plain continuation.
+  std::vector<int32_t> all = r.prompt;
+  all.insert(all.end(), out.tokens.begin(), out.tokens.end());
+  const auto plain = test::session_tokens(*lm_, pool_, r.prompt, 45, test::greedy(), 64, false);
+  ASSERT_EQ(std::vector<int32_t>(out.tokens.begin(), out.tokens.begin() + 45), plain);
+  // The first shift happens with 64 positions cached and token 65 pending: keep 5, drop
+  // (64 - 5) / 2 = 29, so the context becomes all[0, 5) + all[34, 65).
+  std::vector<int32_t> shifted(all.begin(), all.begin() + 5);
+  shifted.insert(shifted.end(), all.begin() + 34, all.begin() + 65);
+  const auto after = test::session_tokens(*lm_, pool_, shifted, 20, test::greedy(), 64, false);
+  EXPECT_EQ(std::vector<int32_t>(out.tokens.begin() + 45, out.tokens.begin() + 65), after);
+  expect_all_blocks_back(*s);
+}
+
+// Without context_shift the same request ends when the context is full.
+TEST_F(SchedulerTest, FullContextEndsWithoutShift) {
+  SchedulerOptions o;
+  o.n_parallel = 1;
+  o.n_ctx = 64;
+  auto s = make(o);
+  ASSERT_TRUE(s);
+  std::mt19937 rng(12);
+  GenerationRequest r;
+  r.prompt = test::random_prompt(rng, 20, n_vocab(), bos());
+  r.sampling = test::greedy();
+  r.n_predict = 150;
+  r.ignore_eog = true;
+  auto h = s->submit(r);
+  ASSERT_TRUE(h);
+  const auto out = test::collect(**h);
+  ASSERT_TRUE(out.done) << out.err.message;
+  EXPECT_EQ(out.finish.reason, "context");
+  EXPECT_EQ(out.finish.n_shifts, 0);
+  EXPECT_EQ(out.finish.n_generated, 45);
+}
+
 TEST_F(SchedulerTest, SeededSamplingIsReproducibleAcrossConcurrentRuns) {
   SchedulerOptions o;
   o.n_parallel = 3;

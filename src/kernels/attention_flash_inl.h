@@ -84,6 +84,59 @@ inline float dot(const float* a, const float* b, int n) {
   return V::hsum(acc);
 }
 
+// o0 += sum_j p0[j] * vc[j] (and o1 with p1 when kTwo) over cn keys of dv floats each.
+template <class V, bool kTwo>
+inline void pv_rows(const float* p0, const float* p1, float* o0, float* o1, const float* vc, int cn, int dv) {
+  constexpr int N = V::N;
+  int d = 0;
+  for (; d + 4 * N <= dv; d += 4 * N) {
+    auto b00 = V::load(o0 + d), b01 = V::load(o0 + d + N), b02 = V::load(o0 + d + 2 * N), b03 = V::load(o0 + d + 3 * N);
+    auto b10 = b00, b11 = b01, b12 = b02, b13 = b03;
+    if constexpr (kTwo) {
+      b10 = V::load(o1 + d);
+      b11 = V::load(o1 + d + N);
+      b12 = V::load(o1 + d + 2 * N);
+      b13 = V::load(o1 + d + 3 * N);
+    }
+    const float* v = vc + d;
+    for (int j = 0; j < cn; ++j, v += dv) {
+      const auto v0 = V::load(v), v1 = V::load(v + N), v2 = V::load(v + 2 * N), v3 = V::load(v + 3 * N);
+      const auto w0 = V::set1(p0[j]);
+      b00 = V::fma(w0, v0, b00);
+      b01 = V::fma(w0, v1, b01);
+      b02 = V::fma(w0, v2, b02);
+      b03 = V::fma(w0, v3, b03);
+      if constexpr (kTwo) {
+        const auto w1 = V::set1(p1[j]);
+        b10 = V::fma(w1, v0, b10);
+        b11 = V::fma(w1, v1, b11);
+        b12 = V::fma(w1, v2, b12);
+        b13 = V::fma(w1, v3, b13);
+      }
+    }
+    V::store(o0 + d, b00);
+    V::store(o0 + d + N, b01);
+    V::store(o0 + d + 2 * N, b02);
+    V::store(o0 + d + 3 * N, b03);
+    if constexpr (kTwo) {
+      V::store(o1 + d, b10);
+      V::store(o1 + d + N, b11);
+      V::store(o1 + d + 2 * N, b12);
+      V::store(o1 + d + 3 * N, b13);
+    }
+  }
+  for (; d < dv; d += N) {
+    auto b0 = V::load(o0 + d), b1 = V::load(o1 + d);
+    for (int j = 0; j < cn; ++j) {
+      const auto v = V::load(vc + static_cast<size_t>(j) * dv + d);
+      b0 = V::fma(V::set1(p0[j]), v, b0);
+      if constexpr (kTwo) b1 = V::fma(V::set1(p1[j]), v, b1);
+    }
+    V::store(o0 + d, b0);
+    if constexpr (kTwo) V::store(o1 + d, b1);
+  }
+}
+
 struct FlashScratch {
   std::vector<float> q, kc, vc, s, o, m, l;
   std::vector<int> act;  // indices of the active rows of the current chunk
@@ -207,53 +260,13 @@ void flash_piece_impl(const FlashPiece& p, const PagedKv& kv) {
     // o[r] += sum_j s[r][j] * vc[j]: 2 rows x 4 vectors of accumulators per block.
     for (int a = 0; a < n_act; a += 2) {
       const int r = s.act[a], r1 = s.act[std::min(a + 1, n_act - 1)];
-      const bool two_rows = r1 != r;
-      const float* p0 = &s.s[static_cast<size_t>(r) * C];
-      const float* p1 = &s.s[static_cast<size_t>(r1) * C];
       float* o0 = &s.o[static_cast<size_t>(r) * dv];
-      float* o1 = &s.o[static_cast<size_t>(r1) * dv];
-      int d = 0;
-      for (; d + 4 * N <= dv; d += 4 * N) {
-        auto b00 = V::load(o0 + d), b01 = V::load(o0 + d + N), b02 = V::load(o0 + d + 2 * N),
-             b03 = V::load(o0 + d + 3 * N);
-        auto b10 = V::load(o1 + d), b11 = V::load(o1 + d + N), b12 = V::load(o1 + d + 2 * N),
-             b13 = V::load(o1 + d + 3 * N);
-        for (int j = 0; j < cn; ++j) {
-          const float* v = &s.vc[static_cast<size_t>(j) * dv + d];
-          const auto v0 = V::load(v), v1 = V::load(v + N), v2 = V::load(v + 2 * N), v3 = V::load(v + 3 * N);
-          const auto w0 = V::set1(p0[j]);
-          b00 = V::fma(w0, v0, b00);
-          b01 = V::fma(w0, v1, b01);
-          b02 = V::fma(w0, v2, b02);
-          b03 = V::fma(w0, v3, b03);
-          if (two_rows) {
-            const auto w1 = V::set1(p1[j]);
-            b10 = V::fma(w1, v0, b10);
-            b11 = V::fma(w1, v1, b11);
-            b12 = V::fma(w1, v2, b12);
-            b13 = V::fma(w1, v3, b13);
-          }
-        }
-        V::store(o0 + d, b00);
-        V::store(o0 + d + N, b01);
-        V::store(o0 + d + 2 * N, b02);
-        V::store(o0 + d + 3 * N, b03);
-        if (two_rows) {
-          V::store(o1 + d, b10);
-          V::store(o1 + d + N, b11);
-          V::store(o1 + d + 2 * N, b12);
-          V::store(o1 + d + 3 * N, b13);
-        }
-      }
-      for (; d < dv; d += N) {
-        auto b0 = V::load(o0 + d), b1 = V::load(o1 + d);
-        for (int j = 0; j < cn; ++j) {
-          const auto v = V::load(&s.vc[static_cast<size_t>(j) * dv + d]);
-          b0 = V::fma(V::set1(p0[j]), v, b0);
-          if (two_rows) b1 = V::fma(V::set1(p1[j]), v, b1);
-        }
-        V::store(o0 + d, b0);
-        if (two_rows) V::store(o1 + d, b1);
+      const float* p0 = &s.s[static_cast<size_t>(r) * C];
+      if (r1 != r) {
+        pv_rows<V, true>(p0, &s.s[static_cast<size_t>(r1) * C], o0, &s.o[static_cast<size_t>(r1) * dv], s.vc.data(), cn,
+                         dv);
+      } else {
+        pv_rows<V, false>(p0, p0, o0, o0, s.vc.data(), cn, dv);
       }
     }
   }

@@ -31,6 +31,7 @@ struct VecScalar {
     out[3] = d;
   }
   static R exp(R x) { return std::exp(std::min(x, 88.0f)); }
+  static R round_f16(R x) { return fp16_to_fp32(fp32_to_fp16(x)); }
   static R load_f16(const uint16_t* p) { return fp16_to_fp32(*p); }
   static R load_bf16(const uint16_t* p) { return bf16_to_fp32(*p); }
   static R load_i8(const int8_t* p) { return static_cast<float>(*p); }

@@ -122,6 +122,19 @@ Result<std::shared_ptr<ModelSlot>> ModelManager::load(const ResolvedModel& info)
   const uint64_t kv_bytes =
       static_cast<uint64_t>(blocks) * so.block_size * KvCache::bytes_per_position(cfg, so.kv_type);
   slot->bytes = info.size + kv_bytes;
+  // The estimate comes before anything is allocated, so a context that cannot fit the budget is a
+  // clear error rather than memory pressure later.
+  log(LogLevel::info, "model '{}': KV cache {} positions x {} layers at {} = {} MiB, weights {} MiB", info.name,
+      static_cast<uint64_t>(blocks) * so.block_size, cfg.n_layer, ggml_type_name(so.kv_type), kv_bytes >> 20,
+      info.size >> 20);
+  if (opts_.memory_budget > 0 && slot->bytes > opts_.memory_budget) {
+    return make_error_kind(ErrorKind::kResourceExhausted,
+                           "model '{}' needs {} MiB (weights {} MiB + KV cache {} MiB for {} x {} positions at {}) "
+                           "but --memory-budget is {} MiB; lower --ctx or --parallel, use --kv-type q8_0, or raise "
+                           "the budget",
+                           info.name, slot->bytes >> 20, info.size >> 20, kv_bytes >> 20, so.n_parallel, so.n_ctx,
+                           ggml_type_name(so.kv_type), opts_.memory_budget >> 20);
+  }
 
   auto sched = Scheduler::create(*slot->model, *slot->tokenizer, compute_, so);
   if (!sched) return prefix_error(sched, fmt::format("model '{}'", info.name));

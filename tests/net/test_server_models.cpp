@@ -51,6 +51,22 @@ TEST(ServerModels, KeepAliveExpires) {
   EXPECT_EQ(resident(srv), (std::vector<std::string>{"b:latest"}));
 }
 
+// A context whose KV cache cannot fit the budget is refused before anything is allocated, with
+// the numbers and what to change.
+TEST(ServerModels, ContextBeyondTheBudgetIsAClearError) {
+  const uint64_t bytes = model_bytes();
+  TestServerOptions o;
+  o.models.memory_budget = bytes + bytes / 2;
+  o.models.scheduler.n_ctx = 1 << 20;  // 1M positions: gigabytes of KV cache
+  o.models.scheduler.n_parallel = 1;
+  TestServer srv(two_models(), o);
+  auto res = srv.client().Post("/api/generate", R"({"model":"a","prompt":"hi","stream":false})", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_GE(res->status, 400);
+  EXPECT_NE(res->body.find("--memory-budget"), std::string::npos) << res->body;
+  EXPECT_NE(res->body.find("KV cache"), std::string::npos) << res->body;
+}
+
 TEST(ServerModels, LruEvictionWithinBudgetAndNoReloadWhenResident) {
   const uint64_t bytes = model_bytes();
   ASSERT_GT(bytes, 0u);

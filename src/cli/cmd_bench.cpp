@@ -21,7 +21,6 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "kernels/attention.h"
-#include "model/kv_cache.h"
 #include "runtime/scheduler.h"
 #include "runtime/session.h"
 
@@ -123,12 +122,11 @@ void run_depth_bench(const BenchArgs& a) {
   so.n_ctx = a.depth + std::max(0, a.n_gen) + 1;
   so.n_batch = std::max(1, a.n_batch);
   so.kv_type = *parse_kv_type(a.kv_type);
-  const uint64_t kv_bytes =
-      static_cast<uint64_t>((so.n_ctx + 15) / 16 * 16) * KvCache::bytes_per_position(c, so.kv_type);
   const uint64_t weights = (*model)->gguf().bytes().size();  // the mapped file
   auto session = Session::create(**model, pool, so);
   if (!session) return fail(session.error());
   Session& s = **session;
+  const uint64_t kv_bytes = s.kv_bytes();
   std::mt19937 rng(42);
   std::uniform_int_distribution<int32_t> dist(0, c.n_vocab - 1);
   const auto draw = [&](int n) {
@@ -316,7 +314,7 @@ void add_bench_command(CLI::App& app) {
                   "Long-context test: prefill this many tokens (timed, in batches of -b), then decode -n tokens "
                   "at that depth");
   cmd->add_option("--kv-type", a->kv_type, "KV cache element type for --depth: f16 (default), bf16, q8_0, q4_0, f32")
-      ->check(CLI::IsMember({"f16", "bf16", "q8_0", "q4_0", "f32"}));
+      ->check(CLI::IsMember(kv_type_names()));
   cmd->callback([a] {
     if (a->depth > 0) return run_depth_bench(*a);
     a->parallel > 0 ? run_parallel_bench(*a) : run_bench(*a);

@@ -256,7 +256,7 @@ void add_perplexity_command(CLI::App& app) {
   cmd->add_option("-t,--threads", a->threads, "Threads (default: physical cores)");
   cmd->add_option("--kv-type", a->kv_type,
                   "KV cache element type: f16 (default, like llama.cpp), bf16, q8_0, q4_0 or f32")
-      ->check(CLI::IsMember({"f16", "bf16", "q8_0", "q4_0", "f32"}));
+      ->check(CLI::IsMember(kv_type_names()));
   cmd->add_flag("--json", a->json, "Print the result as one JSON object");
   cmd->add_option("--kl-divergence-base", a->kld_base,
                   "Without --kl-divergence: save the log-probs here (llama.cpp's format); with it: read them");

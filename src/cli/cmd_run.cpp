@@ -182,7 +182,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("-t,--threads", a->threads, "Threads (default: physical cores)");
   cmd->add_option("--kv-type", a->kv_type,
                   "KV cache element type: f16 (default, like llama.cpp), bf16, q8_0, q4_0 or f32")
-      ->check(CLI::IsMember({"f16", "bf16", "q8_0", "q4_0", "f32"}));
+      ->check(CLI::IsMember(kv_type_names()));
   param(cmd->add_option("--temperature,--temp", a->sampling.temperature, "Sampling temperature; 0 = greedy"),
         "temperature");
   param(cmd->add_option("--seed", a->seed, "Random seed (default: random)"), "seed");

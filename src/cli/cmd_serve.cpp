@@ -173,7 +173,7 @@ void add_serve_command(CLI::App& app) {
       ->envname("HEARTH_KV_BLOCKS");
   cmd->add_option("--kv-type", a->kv_type, "KV cache element type: f16 (default), bf16, q8_0, q4_0 or f32")
       ->envname("HEARTH_KV_TYPE")
-      ->check(CLI::IsMember({"f16", "bf16", "q8_0", "q4_0", "f32"}));
+      ->check(CLI::IsMember(kv_type_names()));
   cmd->add_option("--max-queue", a->models.scheduler.max_queue, "Waiting requests per model before 503")
       ->envname("HEARTH_MAX_QUEUE")
       ->capture_default_str();

@@ -5,13 +5,12 @@
 #include <cctype>
 #include <cmath>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <string>
 #include <vector>
 
-#include "base/fp16.h"
 #include "kernels/attention_flash.h"
-#include "kernels/blocks.h"
 #include "kernels/quant.h"
 
 namespace hearth {
@@ -24,32 +23,19 @@ size_t row_bytes(GgmlType t, int n) {
   return info ? ggml_row_size(*info, n) : 0;
 }
 
-// Scalar widening of one row (the reference's own, independent of the kernels' loaders).
+// Scalar widening of one row (the scalar table's, independent of the kernels' loaders).
 void dequant_row_ref(GgmlType type, const uint8_t* src, int n, float* dst) {
-  switch (type) {
-    case GgmlType::F32:
-      std::memcpy(dst, src, static_cast<size_t>(n) * 4);
-      return;
-    case GgmlType::F16:
-      for (int i = 0; i < n; ++i) dst[i] = fp16_to_fp32(reinterpret_cast<const uint16_t*>(src)[i]);
-      return;
-    case GgmlType::BF16:
-      for (int i = 0; i < n; ++i) dst[i] = bf16_to_fp32(reinterpret_cast<const uint16_t*>(src)[i]);
-      return;
-    default:
-      type_traits_for(type, Isa::scalar)->to_float(src, dst, n);
-  }
+  type_traits_for(type, Isa::scalar)->to_float(src, dst, n);
 }
 
 // Visible keys [first, last] of a query (AttentionArgs' rules).
 void visible_range(const AttentionArgs& a, int64_t t, int32_t& first, int32_t& last) {
   const int32_t p = a.pos[t];
+  first = a.window > 0 ? std::max(0, p - a.window + 1) : 0;
   if (a.causal) {
-    first = a.window > 0 ? std::max(0, p - a.window + 1) : 0;
     last = p;
   } else {
     const int32_t n = a.n_keys[t];
-    first = a.window > 0 ? std::max(0, p - a.window + 1) : 0;
     last = a.window > 0 ? std::min(n - 1, p + a.window - 1) : n - 1;
   }
   if (a.chunk > 0) {
@@ -71,18 +57,40 @@ FlashFn pick_kernel(Isa isa, const PagedKv& kv) {
 size_t PagedKv::k_row_bytes() const { return row_bytes(k_type, head_dim_k); }
 size_t PagedKv::v_row_bytes() const { return row_bytes(v_type, head_dim_v); }
 
+namespace {
+
+struct KvTypeName {
+  std::string_view name;
+  GgmlType type;
+};
+// Ollama's OLLAMA_KV_CACHE_TYPE values plus f32, in the order help texts list them.
+constexpr KvTypeName kKvTypes[] = {{"f16", GgmlType::F16},
+                                   {"bf16", GgmlType::BF16},
+                                   {"q8_0", GgmlType::Q8_0},
+                                   {"q4_0", GgmlType::Q4_0},
+                                   {"f32", GgmlType::F32}};
+
+}  // namespace
+
 bool kv_type_supported(GgmlType t) {
-  return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16 || t == GgmlType::Q8_0 || t == GgmlType::Q4_0;
+  return std::any_of(std::begin(kKvTypes), std::end(kKvTypes), [t](const KvTypeName& k) { return k.type == t; });
+}
+
+const std::vector<std::string>& kv_type_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (const KvTypeName& k : kKvTypes) v.emplace_back(k.name);
+    return v;
+  }();
+  return names;
 }
 
 Result<GgmlType> parse_kv_type(std::string_view name) {
   std::string n(name);
   for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (n == "f32") return GgmlType::F32;
-  if (n == "f16") return GgmlType::F16;
-  if (n == "bf16") return GgmlType::BF16;
-  if (n == "q8_0") return GgmlType::Q8_0;
-  if (n == "q4_0") return GgmlType::Q4_0;
+  for (const KvTypeName& k : kKvTypes) {
+    if (n == k.name) return k.type;
+  }
   return make_error("unknown KV cache type '{}' (use f16, bf16, q8_0, q4_0 or f32)", name);
 }
 
@@ -109,24 +117,12 @@ Status check_attention_layout(const PagedKv& kv, int n_head) {
 }
 
 void round_query(GgmlType k_type, const float* q, float* dst, int n) {
-  switch (k_type) {
-    case GgmlType::F16:
-      for (int i = 0; i < n; ++i) dst[i] = fp16_to_fp32(fp32_to_fp16(q[i]));
-      return;
-    case GgmlType::BF16:
-      for (int i = 0; i < n; ++i) dst[i] = bf16_to_fp32(fp32_to_bf16(q[i]));
-      return;
-    case GgmlType::Q8_0:
-    case GgmlType::Q4_0: {
-      block_q8_0 blocks[kMaxAttentionHeadDim / QK8_0];
-      const TypeTraits* t = type_traits_for(GgmlType::Q8_0, Isa::scalar);
-      t->from_float(q, blocks, n);
-      t->to_float(blocks, dst, n);
-      return;
-    }
-    default:
-      std::memcpy(dst, q, static_cast<size_t>(n) * 4);
-  }
+  // The K type's dot-product operand type (F16 -> F16, BF16 -> BF16, Q8_0/Q4_0 -> Q8_0, F32 -> F32)
+  // from the scalar table: a round trip through it is the rounding llama.cpp's kernels apply.
+  const TypeTraits* t = type_traits_for(type_traits_for(k_type, Isa::scalar)->vec_dot_type, Isa::scalar);
+  alignas(64) uint8_t buf[kMaxAttentionHeadDim * sizeof(float)];
+  t->from_float(q, buf, n);
+  t->to_float(buf, dst, n);
 }
 
 float softmax_norm(float m, float l, float sink) {
@@ -190,7 +186,6 @@ struct Item {
   int64_t t0, t1;
   int hk;
   int32_t k_lo, k_hi;  // union of the rows' visible keys, [k_lo, k_hi)
-  int bounds;          // offset of the tile's first/last arrays
 };
 
 struct Workspace {
@@ -240,7 +235,7 @@ void attention(const AttentionArgs& a, const PagedKv& kv, ThreadPool& pool, Isa 
       lo = std::min(lo, w.first[i]);
       hi = std::max(hi, w.last[i] + 1);
     }
-    for (int hk = 0; hk < kv.n_head_kv; ++hk) w.items.push_back({t, t1, hk, lo, std::max(lo, hi), static_cast<int>(t)});
+    for (int hk = 0; hk < kv.n_head_kv; ++hk) w.items.push_back({t, t1, hk, lo, std::max(lo, hi)});
     t = t1;
   }
 
@@ -321,28 +316,27 @@ void attention(const AttentionArgs& a, const PagedKv& kv, ThreadPool& pool, Isa 
       kernel(w.pieces[order[i]], kv);
   });
 
-  // Combine split pieces: out = sum_s o_s e^(m_s - M) / (sum_s l_s e^(m_s - M) + e^(sink - M)).
+  // Combine split pieces: merge their running max, sum and output as the online softmax would
+  // have, then normalize with the sink as a whole piece does (softmax_norm).
   for (const auto& c : w.combines) {
     const int rows = static_cast<int>(c.t1 - c.t0) * group;
     for (int r = 0; r < rows; ++r) {
       const int h = c.hk * group + r % group;
-      const float sink = a.sinks != nullptr ? a.sinks[h] : kNegInf;
-      float M = sink;
-      for (int s = 0; s < c.n_pieces; ++s) M = std::max(M, w.pieces[c.piece0 + s].part_m[r]);
+      float m = kNegInf;
+      for (int s = 0; s < c.n_pieces; ++s) m = std::max(m, w.pieces[c.piece0 + s].part_m[r]);
       float* dst = a.out + ((c.t0 + r / group) * a.n_head + h) * dv;
       std::fill(dst, dst + dv, 0.0f);
-      if (M == kNegInf) continue;
-      float L = std::exp(sink - M);
-      for (int s = 0; s < c.n_pieces; ++s) {
+      float l = 0.0f;
+      for (int s = 0; s < c.n_pieces && m != kNegInf; ++s) {
         const FlashPiece& pc = w.pieces[c.piece0 + s];
-        const float f = std::exp(pc.part_m[r] - M);
+        const float f = std::exp(pc.part_m[r] - m);
         if (f == 0.0f) continue;
-        L += pc.part_l[r] * f;
+        l += pc.part_l[r] * f;
         const float* o = pc.part_o + static_cast<size_t>(r) * dv;
         for (int d = 0; d < dv; ++d) dst[d] += f * o[d];
       }
-      const float inv = L > 0.0f ? 1.0f / L : 0.0f;
-      for (int d = 0; d < dv; ++d) dst[d] *= inv;
+      const float norm = softmax_norm(m, l, a.sinks != nullptr ? a.sinks[h] : kNegInf);
+      for (int d = 0; d < dv; ++d) dst[d] *= norm;
     }
   }
 }

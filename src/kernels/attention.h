@@ -15,6 +15,9 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "base/cpu.h"
 #include "base/error.h"
@@ -41,6 +44,8 @@ struct PagedKv {
 bool kv_type_supported(GgmlType t);
 // Parses f32 | f16 | bf16 | q8_0 | q4_0 (case-insensitive).
 Result<GgmlType> parse_kv_type(std::string_view name);
+// The names parse_kv_type takes, lower case (for CLI option checks).
+const std::vector<std::string>& kv_type_names();
 
 // Largest head size the kernel takes (DeepSeek MLA's K width is 576).
 constexpr int kMaxAttentionHeadDim = 576;

@@ -3,9 +3,10 @@
 // is compiled with different -m flags, and the linker must never merge an AVX-512 copy of a
 // function into the AVX2 build (see simd_avx2_inl.h).
 //
-// V provides N lanes of float: zero, set1, load, store, fma(a, b, c) = a * b + c, mul, add, sub,
-// max, hsum, hmax, hsum4 (four horizontal sums at once), exp, and row loaders load_f16 / load_bf16
-// / load_i8 that widen N elements to float.
+// V provides N lanes of float: zero, set1, load, store, fma(a, b, c) = a * b + c, mul, div, add,
+// sub, max, hsum, hmax, hsum4 (four horizontal sums at once), round_f16, and row loaders load_f16 /
+// load_bf16 / load_i8 that widen N elements to float; the one-lane scalar type also exp, the SIMD
+// types min, round (to nearest) and pow2 (2^n of an integral n), from which vexp is built.
 //
 // Layout: "dims across lanes". For each chunk of C keys:
 //   kc [C][dk]   the chunk's K rows in F32 (converted once, used by every row of the tile)
@@ -31,6 +32,29 @@ namespace hearth {
 namespace {  // NOLINT(google-build-namespaces): see above
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// exp(x), x clamped to [-88, 88]: 2^n * p(r), n = round(x / ln2), r = x - n ln2 (ln2 in two parts),
+// p a degree-6 polynomial (relative error < 3e-7). exp(-inf) = 0 exactly (2^-127 is built as +0).
+// The scalar twin uses std::exp.
+template <class V>
+inline typename V::R vexp(typename V::R x) {
+  if constexpr (V::N == 1) {
+    return V::exp(x);
+  } else {
+    x = V::min(V::max(x, V::set1(-88.0f)), V::set1(88.0f));
+    const auto n = V::round(V::mul(x, V::set1(1.44269504088896341f)));
+    auto r = V::fma(n, V::set1(-0.693359375f), x);
+    r = V::fma(n, V::set1(2.12194440e-4f), r);
+    auto p = V::set1(1.0f / 720);
+    p = V::fma(p, r, V::set1(1.0f / 120));
+    p = V::fma(p, r, V::set1(1.0f / 24));
+    p = V::fma(p, r, V::set1(1.0f / 6));
+    p = V::fma(p, r, V::set1(0.5f));
+    p = V::fma(p, r, V::set1(1.0f));
+    p = V::fma(p, r, V::set1(1.0f));
+    return V::mul(p, V::pow2(n));
+  }
+}
 
 // Widens one head's row (n elements of `type`) to floats.
 template <class V>
@@ -225,7 +249,7 @@ void flash_piece_impl(const FlashPiece& p, const PagedKv& kv) {
       for (int j = 0; j < cnp; j += N) {
         auto x = V::mul(V::load(sr + j), vscale);
         if (cap > 0.0f) {  // cap * tanh(x), tanh(x) = 1 - 2 / (exp(2x) + 1)
-          x = V::mul(vcap, V::sub(one, V::div(two, V::add(V::exp(V::mul(two, x)), one))));
+          x = V::mul(vcap, V::sub(one, V::div(two, V::add(vexp<V>(V::mul(two, x)), one))));
         }
         V::store(sr + j, x);
       }
@@ -239,7 +263,7 @@ void flash_piece_impl(const FlashPiece& p, const PagedKv& kv) {
       const auto vm = V::set1(m_new);
       auto sum = V::zero();
       for (int j = 0; j < cnp; j += N) {
-        const auto e = V::exp(V::sub(V::load(sr + j), vm));  // masked keys: exp(-inf) = 0
+        const auto e = vexp<V>(V::sub(V::load(sr + j), vm));  // masked keys: exp(-inf) = 0
         V::store(sr + j, e);
         sum = V::add(sum, e);
       }

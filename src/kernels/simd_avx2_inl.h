@@ -28,6 +28,14 @@ inline int32_t hsum_epi32_256(__m256i v) {
   return _mm_cvtsi128_si32(s);
 }
 
+// out[i] = hsum of the i-th argument (four horizontal sums for the price of about one).
+inline void hsum4_ps_256(__m256 a, __m256 b, __m256 c, __m256 d, float* out) {
+  const __m256 ab = _mm256_hadd_ps(a, b);  // a01 a23 b01 b23 | a45 a67 b45 b67
+  const __m256 cd = _mm256_hadd_ps(c, d);
+  const __m256 abcd = _mm256_hadd_ps(ab, cd);  // a0-3 b0-3 c0-3 d0-3 | a4-7 b4-7 c4-7 d4-7
+  _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1)));
+}
+
 inline float hmax_ps_256(__m256 v) {
   __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   m = _mm_max_ps(m, _mm_movehl_ps(m, m));

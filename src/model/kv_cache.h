@@ -58,7 +58,6 @@ class KvCache {
   PagedKv layer(int il) const;
   void* k_pool(int il) { return storage_.get() + static_cast<size_t>(il) * (k_layer_bytes_ + v_layer_bytes_); }
   void* v_pool(int il) { return static_cast<uint8_t*>(k_pool(il)) + k_layer_bytes_; }
-  GgmlType type() const { return opts_.type; }
 
   int block_size() const { return opts_.block_size; }
   int n_blocks() const { return n_blocks_; }

@@ -61,6 +61,7 @@ class Session {
   // Drops everything after the first n tokens.
   void truncate(int32_t n);
   int n_ctx() const { return opts_.n_ctx; }
+  size_t kv_bytes() const { return kv_.bytes(); }  // the KV cache's allocation
   void clear();
 
  private:

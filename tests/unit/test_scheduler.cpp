@@ -227,22 +227,32 @@ TEST_F(SchedulerTest, PreemptionRecomputesWithoutChangingOutputs) {
   expect_all_blocks_back(*s);
 }
 
-// Ollama's context shift: generating 150 tokens in a 64-position context keeps the first num_keep
-// tokens, drops the older half of the rest each time the context fills, and goes on. After the
-// first shift the output is exactly what a fresh sequence holding the shifted context produces.
-TEST_F(SchedulerTest, ContextShiftKeepsNumKeepAndContinues) {
+// A 20-token greedy request asking for 150 tokens of a 64-position context: it overflows.
+GenerationRequest overflowing_request(int32_t n_vocab, int32_t bos) {
+  std::mt19937 rng(11);
+  GenerationRequest r;
+  r.prompt = test::random_prompt(rng, 20, n_vocab, bos);
+  r.sampling = test::greedy();
+  r.n_predict = 150;
+  r.ignore_eog = true;
+  return r;
+}
+
+SchedulerOptions one_sequence_of_64() {
   SchedulerOptions o;
   o.n_parallel = 1;
   o.n_ctx = 64;
   o.block_size = 16;
-  auto s = make(o);
+  return o;
+}
+
+// Ollama's context shift: generating 150 tokens in a 64-position context keeps the first num_keep
+// tokens, drops the older half of the rest each time the context fills, and goes on. After the
+// first shift the output is exactly what a fresh sequence holding the shifted context produces.
+TEST_F(SchedulerTest, ContextShiftKeepsNumKeepAndContinues) {
+  auto s = make(one_sequence_of_64());
   ASSERT_TRUE(s);
-  std::mt19937 rng(11);
-  GenerationRequest r;
-  r.prompt = test::random_prompt(rng, 20, n_vocab(), bos());
-  r.sampling = test::greedy();
-  r.n_predict = 150;
-  r.ignore_eog = true;
+  GenerationRequest r = overflowing_request(n_vocab(), bos());
   r.context_shift = true;
   r.num_keep = 5;
   auto h = s->submit(r);
@@ -269,18 +279,9 @@ TEST_F(SchedulerTest, ContextShiftKeepsNumKeepAndContinues) {
 
 // Without context_shift the same request ends when the context is full.
 TEST_F(SchedulerTest, FullContextEndsWithoutShift) {
-  SchedulerOptions o;
-  o.n_parallel = 1;
-  o.n_ctx = 64;
-  auto s = make(o);
+  auto s = make(one_sequence_of_64());
   ASSERT_TRUE(s);
-  std::mt19937 rng(12);
-  GenerationRequest r;
-  r.prompt = test::random_prompt(rng, 20, n_vocab(), bos());
-  r.sampling = test::greedy();
-  r.n_predict = 150;
-  r.ignore_eog = true;
-  auto h = s->submit(r);
+  auto h = s->submit(overflowing_request(n_vocab(), bos()));
   ASSERT_TRUE(h);
   const auto out = test::collect(**h);
   ASSERT_TRUE(out.done) << out.err.message;

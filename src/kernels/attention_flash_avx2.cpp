@@ -25,6 +25,11 @@ struct Vec256 {
   static float hsum(R v) { return hsum_ps_256(v); }
   static float hmax(R v) { return hmax_ps_256(v); }
   static void hsum4(R a, R b, R c, R d, float* out) { hsum4_ps_256(a, b, c, d, out); }
+  // x where lo <= k <= hi (per lane), fill elsewhere.
+  static R mask_range(R x, R k, R lo, R hi, R fill) {
+    const R m = _mm256_and_ps(_mm256_cmp_ps(k, lo, _CMP_GE_OQ), _mm256_cmp_ps(k, hi, _CMP_LE_OQ));
+    return _mm256_blendv_ps(fill, x, m);
+  }
   static R min(R a, R b) { return _mm256_min_ps(a, b); }
   static R round(R x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   // 2^n for integral n in [-127, 127]: (n + 127) << 23; n = -127 gives +0.

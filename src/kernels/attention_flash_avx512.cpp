@@ -30,6 +30,11 @@ struct Vec512 {
   static float hmax(R v) { return _mm512_reduce_max_ps(v); }
   static __m256 fold(R v) { return _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)); }
   static void hsum4(R a, R b, R c, R d, float* out) { hsum4_ps_256(fold(a), fold(b), fold(c), fold(d), out); }
+  // x where lo <= k <= hi (per lane), fill elsewhere.
+  static R mask_range(R x, R k, R lo, R hi, R fill) {
+    const __mmask16 m = _mm512_cmp_ps_mask(k, lo, _CMP_GE_OQ) & _mm512_cmp_ps_mask(k, hi, _CMP_LE_OQ);
+    return _mm512_mask_blend_ps(m, fill, x);
+  }
   static R min(R a, R b) { return _mm512_min_ps(a, b); }
   static R round(R x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   // 2^n for integral n in [-127, 127]: (n + 127) << 23; n = -127 gives +0.

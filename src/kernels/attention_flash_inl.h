@@ -6,7 +6,8 @@
 // V provides N lanes of float: zero, set1, load, store, fma(a, b, c) = a * b + c, mul, div, add,
 // sub, max, hsum, hmax, hsum4 (four horizontal sums at once), round_f16, and row loaders load_f16 /
 // load_bf16 / load_i8 that widen N elements to float; the one-lane scalar type also exp, the SIMD
-// types min, round (to nearest) and pow2 (2^n of an integral n), from which vexp is built.
+// types min, round (to nearest) and pow2 (2^n of an integral n), from which vexp is built, and
+// mask_range (keep lanes whose key position lies in [lo, hi], fill the rest) for the lanes layout.
 //
 // Layout: "dims across lanes". For each chunk of C keys:
 //   kc [C][dk]   the chunk's K rows in F32 (converted once, used by every row of the tile)
@@ -16,6 +17,11 @@
 // Scores are dot products along the head dimension (2 rows x 4 keys of accumulators, reduced
 // four at a time); the softmax runs along the keys; P * V broadcasts one weight per (row, key)
 // against 4 vectors of V (2 rows x 4 vectors of accumulators).
+//
+// Tiles of at least N rows (prefill; decode of wide GQA groups on AVX2) take the "rows across
+// lanes" layout instead (flash_piece_lanes): N rows of the tile share one vector, so a score is
+// one lane of an FMA against a broadcast K element, and the softmax (max, exp, sums) and the
+// output rescale are element-wise across rows: no horizontal reductions anywhere.
 #pragma once
 
 #include <algorithm>
@@ -167,7 +173,7 @@ struct FlashScratch {
 };
 
 template <class V>
-void flash_piece_impl(const FlashPiece& p, const PagedKv& kv) {
+void flash_piece_rows(const FlashPiece& p, const PagedKv& kv) {
   constexpr int N = V::N;
   constexpr int kPad = N > 4 ? N : 4;  // keys are processed in groups of 4 and vectors of N
   thread_local FlashScratch s;
@@ -311,6 +317,179 @@ void flash_piece_impl(const FlashPiece& p, const PagedKv& kv) {
     const auto vf = V::set1(f);
     for (int d = 0; d < dv; d += N) V::store(dst + d, V::mul(V::load(o + d), vf));
   }
+}
+
+// Rows across lanes: panels of N rows; per panel and chunk of C keys
+//   qt [dk][N]  the panel's Q, transposed (lane = row)
+//   st [C][N]   scores of the chunk (one vector per key), then exp(s - m)
+//   ot [dv][N]  running unnormalized output, transposed; m, l: [N] running max and sum
+// kc [C][dk] and vc [C][dv] are the chunk's K and V rows in F32, converted once for all panels.
+// Lanes past the tile's rows see no key (first > last) and are dropped at the end.
+struct LanesScratch {
+  std::vector<float> qt, ot, m, l, lo, hi, st, kc, vc, q;
+};
+
+template <class V>
+void flash_piece_lanes(const FlashPiece& p, const PagedKv& kv) {
+  constexpr int N = V::N;
+  constexpr int kKeys = 8;  // keys per block of score accumulators (and dims per block of PV)
+  thread_local LanesScratch s;
+  const int dk = kv.head_dim_k, dv = kv.head_dim_v, group = p.group;
+  const int n_tok = static_cast<int>(p.t1 - p.t0);
+  const int rows = n_tok * group;
+  const int panels = (rows + N - 1) / N;
+  const int C = flash_chunk(dk, dv);
+  const int Cp = (C + kKeys - 1) / kKeys * kKeys;
+  const size_t k_row = kv.k_row_bytes(), v_row = kv.v_row_bytes();
+  const size_t pn = static_cast<size_t>(panels) * N;
+  s.qt.assign(pn * dk, 0.0f);
+  s.ot.assign(pn * dv, 0.0f);
+  s.m.assign(pn, kNegInf);
+  s.l.assign(pn, 0.0f);
+  s.lo.assign(pn, 1.0f);  // padding lanes: first = 1 > last = 0 (no key)
+  s.hi.assign(pn, 0.0f);
+  s.st.resize(static_cast<size_t>(Cp) * N);
+  s.kc.resize(static_cast<size_t>(Cp) * dk);
+  s.vc.resize(static_cast<size_t>(C) * dv);
+  s.q.resize(dk);
+
+  // Per panel: key range any lane sees, and the range every lane sees (no masking needed there).
+  struct PanelRange {
+    int32_t any_lo, any_hi, all_lo, all_hi;
+  };
+  thread_local std::vector<PanelRange> range_buf;
+  range_buf.resize(panels);
+  PanelRange* ranges = range_buf.data();
+  for (int pi = 0; pi < panels; ++pi) {
+    PanelRange& r = ranges[pi];
+    r = {std::numeric_limits<int32_t>::max(), -1, -1, std::numeric_limits<int32_t>::max()};
+    for (int lane = 0; lane < N; ++lane) {
+      const int row = pi * N + lane;
+      if (row >= rows) {
+        r.all_lo = std::numeric_limits<int32_t>::max();  // a padded lane: always masked
+        continue;
+      }
+      const int i = row / group, h = p.hk * group + row % group;
+      round_query(kv.k_type, p.q + ((p.t0 + i) * p.n_head + h) * dk, s.q.data(), dk);
+      float* qt = &s.qt[static_cast<size_t>(pi) * N * dk];
+      for (int d = 0; d < dk; ++d) qt[static_cast<size_t>(d) * N + lane] = s.q[d];
+      s.lo[row] = static_cast<float>(p.first[i]);
+      s.hi[row] = static_cast<float>(p.last[i]);
+      r.any_lo = std::min(r.any_lo, p.first[i]);
+      r.any_hi = std::max(r.any_hi, p.last[i]);
+      r.all_lo = std::max(r.all_lo, p.first[i]);
+      r.all_hi = std::min(r.all_hi, p.last[i]);
+    }
+  }
+
+  const float cap = p.softcap;
+  const auto vscale = V::set1(cap > 0.0f ? p.scale / cap : p.scale);
+  const auto vcap = V::set1(cap);
+  const auto one = V::set1(1.0f), two = V::set1(2.0f), neg_inf = V::set1(kNegInf);
+  const auto floor_m = V::set1(-1e30f);  // keeps exp(x - m) NaN-free while a lane has seen nothing
+
+  for (int32_t c0 = p.k_begin; c0 < p.k_end; c0 += C) {
+    const int cn = std::min<int32_t>(C, p.k_end - c0);
+    const int32_t c1 = c0 + cn - 1;
+    bool any = false;
+    for (int pi = 0; pi < panels; ++pi) any |= ranges[pi].any_lo <= c1 && ranges[pi].any_hi >= c0;
+    if (!any) continue;
+    for (int j = 0; j < cn; ++j) {
+      load_row<V>(kv.k_type, kv_row_at(kv.k, k_row, kv.block_size, kv.n_head_kv, p.table, c0 + j, p.hk), dk,
+                  &s.kc[static_cast<size_t>(j) * dk]);
+      load_row<V>(kv.v_type, kv_row_at(kv.v, v_row, kv.block_size, kv.n_head_kv, p.table, c0 + j, p.hk), dv,
+                  &s.vc[static_cast<size_t>(j) * dv]);
+    }
+    const int cnp = (cn + kKeys - 1) / kKeys * kKeys;
+    std::fill(s.kc.begin() + static_cast<ptrdiff_t>(cn) * dk, s.kc.begin() + static_cast<ptrdiff_t>(cnp) * dk, 0.0f);
+
+    for (int pi = 0; pi < panels; ++pi) {
+      const PanelRange& r = ranges[pi];
+      if (r.any_lo > c1 || r.any_hi < c0) continue;
+      const bool masked = r.all_lo > c0 || r.all_hi < c1;
+      const float* qt = &s.qt[static_cast<size_t>(pi) * N * dk];
+      float* ot = &s.ot[static_cast<size_t>(pi) * N * dv];
+      const auto vlo = V::load(&s.lo[static_cast<size_t>(pi) * N]);
+      const auto vhi = V::load(&s.hi[static_cast<size_t>(pi) * N]);
+
+      // Scores, kKeys keys at a time: lane = row, one FMA per (key, dim) against a broadcast K value.
+      auto mx = neg_inf;
+      for (int j = 0; j < cnp; j += kKeys) {
+        const float* k = &s.kc[static_cast<size_t>(j) * dk];
+        typename V::R acc[kKeys];
+        for (auto& a : acc) a = V::zero();
+        for (int d = 0; d < dk; ++d) {
+          const auto q = V::load(qt + static_cast<size_t>(d) * N);
+          for (int u = 0; u < kKeys; ++u) acc[u] = V::fma(q, V::set1(k[static_cast<size_t>(u) * dk + d]), acc[u]);
+        }
+        const int un = std::min(kKeys, cn - j);
+        for (int u = 0; u < un; ++u) {
+          auto x = V::mul(acc[u], vscale);
+          if (cap > 0.0f) {  // cap * tanh(x), tanh(x) = 1 - 2 / (exp(2x) + 1)
+            x = V::mul(vcap, V::sub(one, V::div(two, V::add(vexp<V>(V::mul(two, x)), one))));
+          }
+          if (masked) x = V::mask_range(x, V::set1(static_cast<float>(c0 + j + u)), vlo, vhi, neg_inf);
+          mx = V::max(mx, x);
+          V::store(&s.st[static_cast<size_t>(j + u) * N], x);
+        }
+      }
+
+      // Online softmax, element-wise across the panel's rows.
+      float* pm = &s.m[static_cast<size_t>(pi) * N];
+      float* pl = &s.l[static_cast<size_t>(pi) * N];
+      const auto m_old = V::load(pm);
+      const auto m_new = V::max(m_old, mx);
+      const auto ms = V::max(m_new, floor_m);
+      const auto corr = vexp<V>(V::sub(m_old, ms));  // 0 while nothing was seen (m_old = -inf)
+      auto sum = V::zero();
+      for (int j = 0; j < cn; ++j) {
+        float* sj = &s.st[static_cast<size_t>(j) * N];
+        const auto e = vexp<V>(V::sub(V::load(sj), ms));  // masked keys: exp(-inf) = 0
+        V::store(sj, e);
+        sum = V::add(sum, e);
+      }
+      V::store(pl, V::fma(V::load(pl), corr, sum));
+      V::store(pm, m_new);
+
+      // ot[d] = ot[d] * corr + sum_j st[j] * vc[j][d], kKeys dims at a time.
+      for (int d = 0; d < dv; d += kKeys) {
+        typename V::R acc[kKeys];
+        for (int u = 0; u < kKeys; ++u) acc[u] = V::mul(V::load(ot + static_cast<size_t>(d + u) * N), corr);
+        const float* v = &s.vc[d];
+        for (int j = 0; j < cn; ++j, v += dv) {
+          const auto w = V::load(&s.st[static_cast<size_t>(j) * N]);
+          for (int u = 0; u < kKeys; ++u) acc[u] = V::fma(w, V::set1(v[u]), acc[u]);
+        }
+        for (int u = 0; u < kKeys; ++u) V::store(ot + static_cast<size_t>(d + u) * N, acc[u]);
+      }
+    }
+  }
+
+  // Finish: normalize (whole piece) or hand the partials to the combine step.
+  for (int row = 0; row < rows; ++row) {
+    const int pi = row / N, lane = row % N;
+    const int i = row / group, h = p.hk * group + row % group;
+    const float* ot = &s.ot[static_cast<size_t>(pi) * N * dv + lane];
+    if (!p.whole) {
+      float* dst = p.part_o + static_cast<size_t>(row) * dv;
+      for (int d = 0; d < dv; ++d) dst[d] = ot[static_cast<size_t>(d) * N];
+      p.part_m[row] = s.m[row];
+      p.part_l[row] = s.l[row];
+      continue;
+    }
+    float* dst = p.out + ((p.t0 + i) * p.n_head + h) * dv;
+    const float f = softmax_norm(s.m[row], s.l[row], p.sinks != nullptr ? p.sinks[h] : kNegInf);
+    for (int d = 0; d < dv; ++d) dst[d] = ot[static_cast<size_t>(d) * N] * f;
+  }
+}
+
+template <class V>
+void flash_piece_impl(const FlashPiece& p, const PagedKv& kv) {
+  constexpr int N = V::N;
+  if constexpr (N >= 8) {
+    if ((p.t1 - p.t0) * p.group >= N) return flash_piece_lanes<V>(p, kv);
+  }
+  flash_piece_rows<V>(p, kv);
 }
 
 }  // namespace

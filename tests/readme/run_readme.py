@@ -12,7 +12,9 @@ fence says why:
 A block fails when a command in it fails (each block runs under `bash -e -o pipefail`) or when an
 expected-output comment does not match: a line `# → TEXT` after a command means the block's output
 must contain TEXT, whitespace aside; `...` in TEXT stands for anything (so ids and timings can
-vary), and continuation lines (`#   more`) belong to the `# →` line above them.
+vary), and continuation lines (`#   more`) belong to the `# →` line above them. Numbers with a
+decimal point match within 0.1% or two units of their last digit (summation order differs between
+SIMD paths and build types); integers must be equal.
 
 Variables assigned at the start of a line (`M=...`) carry over to later blocks, as they would in the
 reader's shell. A line starting `hearth serve` and ending in `&` is followed by a wait until the
@@ -93,6 +95,35 @@ def expectations(text):
     return exp
 
 
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def number_close(expected, got):
+    """Integers must be equal; a decimal may differ by 0.1% or by two units of its last digit.
+
+    Floating-point results (perplexities, KL divergences, statistics) are summed in a different
+    order by each SIMD path and compiler optimization level, so their last printed digits differ
+    between CPUs and between the Release and sanitizer builds.
+    """
+    if "." not in expected:
+        return expected == got
+    e, g = float(expected), float(got)
+    ulp = 10.0 ** -len(expected.split(".")[1])
+    return abs(e - g) <= max(1e-3 * abs(e), 2 * ulp)
+
+
+def fragment_regex(part):
+    """A whitespace-free fragment as a regex: literal text, every number captured."""
+    out, last, numbers = [], 0, []
+    for m in NUMBER.finditer(part):
+        out.append(re.escape(part[last:m.start()]))
+        out.append(r"(-?\d+(?:\.\d+)?)")
+        numbers.append(m.group(0))
+        last = m.end()
+    out.append(re.escape(part[last:]))
+    return re.compile("".join(out)), numbers
+
+
 def matches(expected, output):
     # Whitespace is ignored: the README wraps long outputs over several comment lines.
     flat = "".join(output.split())
@@ -101,10 +132,16 @@ def matches(expected, output):
     for p in parts:
         if not p:
             continue
-        at = flat.find(p, pos)
-        if at < 0:
-            return False
-        pos = at + len(p)
+        rx, numbers = fragment_regex(p)
+        at = pos
+        while True:
+            m = rx.search(flat, at)
+            if m is None:
+                return False
+            if all(number_close(e, g) for e, g in zip(numbers, m.groups())):
+                break
+            at = m.start() + 1
+        pos = m.end()
     return True
 
 

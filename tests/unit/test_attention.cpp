@@ -181,7 +181,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{8, 2, 64, 64, F16, 0, 0, false, 30.0f},        // Gemma 2 soft-cap
                       Case{8, 8, 64, 64, F32, 0, 0, false, 0.0f, false},  // encoder (bidirectional)
                       Case{8, 8, 64, 64, F16, 33, 0, false, 0.0f, false}, Case{4, 2, 256, 256, F16},
-                      Case{8, 4, 512, 512, BF16}, Case{16, 1, 576, 512, F16}),  // Gemma 4 / MLA shapes
+                      Case{8, 4, 512, 512, BF16}, Case{16, 1, 576, 512, F16},  // Gemma 4 / MLA shapes
+                      Case{64, 1, 64, 64, F16}),  // MQA: one token is 64 rows, more than a tile
     [](const auto& info) { return case_name(info.param); });
 
 TEST(AttentionLayout, RejectsWhatTheKernelCannotRun) {

@@ -221,7 +221,7 @@ void attention(const AttentionArgs& a, const PagedKv& kv, ThreadPool& pool, Isa 
   w.part_off.clear();
   w.combines.clear();
 
-  // Tiles: runs of consecutive positions of one sequence, up to ~32 rows (tokens x group):
+  // Tiles: runs of consecutive positions of one sequence, up to ~64 rows (tokens x group):
   // enough rows to reuse each converted K/V chunk, few enough for the scratch to stay in L2.
   const int64_t max_tok = std::max(1, 64 / group);
   for (int64_t t = 0; t < a.n_tokens; ++t) visible_range(a, t, w.first[t], w.last[t]);

@@ -106,6 +106,33 @@ void load_row(GgmlType type, const uint8_t* src, int n, float* dst) {
   }
 }
 
+// Rows [c0, c0 + cn) of KV head p.hk of one pool (K or V, rows of `dim` elements of `type`),
+// widened to floats: dst [cn][dim].
+template <class V>
+void load_chunk(GgmlType type, const void* pool, size_t row_bytes, int dim, const PagedKv& kv, const FlashPiece& p,
+                int32_t c0, int cn, float* dst) {
+  for (int j = 0; j < cn; ++j)
+    load_row<V>(type, kv_row_at(pool, row_bytes, kv.block_size, kv.n_head_kv, p.table, c0 + j, p.hk), dim,
+                dst + static_cast<size_t>(j) * dim);
+}
+
+// Raw dot products to logits: x * scale, or with a soft-cap cap * tanh(x * scale / cap).
+template <class V>
+struct ScoreMap {
+  typename V::R scale, cap;
+  bool capped;
+  explicit ScoreMap(const FlashPiece& p)
+      : scale(V::set1(p.softcap > 0.0f ? p.scale / p.softcap : p.scale)),
+        cap(V::set1(p.softcap)),
+        capped(p.softcap > 0.0f) {}
+  typename V::R operator()(typename V::R x) const {
+    x = V::mul(x, scale);
+    if (!capped) return x;
+    const auto one = V::set1(1.0f), two = V::set1(2.0f);  // tanh(x) = 1 - 2 / (exp(2x) + 1)
+    return V::mul(cap, V::sub(one, V::div(two, V::add(vexp<V>(V::mul(two, x)), one))));
+  }
+};
+
 // dot(a, b) over n (a multiple of N) elements.
 template <class V>
 inline float dot(const float* a, const float* b, int n) {
@@ -197,10 +224,7 @@ void flash_piece_rows(const FlashPiece& p, const PagedKv& kv) {
       round_query(kv.k_type, p.q + ((p.t0 + i) * p.n_head + h) * dk, &s.q[static_cast<size_t>(i * group + g) * dk], dk);
     }
 
-  const float cap = p.softcap;
-  const auto vscale = V::set1(cap > 0.0f ? p.scale / cap : p.scale);
-  const auto vcap = V::set1(cap);
-  const auto one = V::set1(1.0f), two = V::set1(2.0f);
+  const ScoreMap<V> logit(p);
 
   for (int32_t c0 = p.k_begin; c0 < p.k_end; c0 += C) {
     const int cn = std::min<int32_t>(C, p.k_end - c0);
@@ -214,9 +238,7 @@ void flash_piece_rows(const FlashPiece& p, const PagedKv& kv) {
     if (s.act.empty()) continue;
     const int n_act = static_cast<int>(s.act.size());
 
-    for (int j = 0; j < cn; ++j)
-      load_row<V>(kv.k_type, kv_row_at(kv.k, k_row, kv.block_size, kv.n_head_kv, p.table, c0 + j, p.hk), dk,
-                  &s.kc[static_cast<size_t>(j) * dk]);
+    load_chunk<V>(kv.k_type, kv.k, k_row, dk, kv, p, c0, cn, s.kc.data());
     std::fill(s.kc.begin() + static_cast<ptrdiff_t>(cn) * dk, s.kc.begin() + static_cast<ptrdiff_t>(cnp) * dk, 0.0f);
 
     // Scores: 2 rows x 4 keys per block (an odd last row is paired with itself).
@@ -252,13 +274,7 @@ void flash_piece_rows(const FlashPiece& p, const PagedKv& kv) {
     for (int a = 0; a < n_act; ++a) {
       const int r = s.act[a];
       float* sr = &s.s[static_cast<size_t>(r) * C];
-      for (int j = 0; j < cnp; j += N) {
-        auto x = V::mul(V::load(sr + j), vscale);
-        if (cap > 0.0f) {  // cap * tanh(x), tanh(x) = 1 - 2 / (exp(2x) + 1)
-          x = V::mul(vcap, V::sub(one, V::div(two, V::add(vexp<V>(V::mul(two, x)), one))));
-        }
-        V::store(sr + j, x);
-      }
+      for (int j = 0; j < cnp; j += N) V::store(sr + j, logit(V::load(sr + j)));
       const int i = r / group;
       const int lo = std::min(cnp, std::max(0, p.first[i] - c0)), hi = std::min(cnp, p.last[i] - c0 + 1);
       for (int j = 0; j < lo; ++j) sr[j] = kNegInf;
@@ -283,9 +299,7 @@ void flash_piece_rows(const FlashPiece& p, const PagedKv& kv) {
       s.m[r] = m_new;
     }
 
-    for (int j = 0; j < cn; ++j)
-      load_row<V>(kv.v_type, kv_row_at(kv.v, v_row, kv.block_size, kv.n_head_kv, p.table, c0 + j, p.hk), dv,
-                  &s.vc[static_cast<size_t>(j) * dv]);
+    load_chunk<V>(kv.v_type, kv.v, v_row, dv, kv, p, c0, cn, s.vc.data());
 
     // o[r] += sum_j s[r][j] * vc[j]: 2 rows x 4 vectors of accumulators per block.
     for (int a = 0; a < n_act; a += 2) {
@@ -382,10 +396,8 @@ void flash_piece_lanes(const FlashPiece& p, const PagedKv& kv) {
     }
   }
 
-  const float cap = p.softcap;
-  const auto vscale = V::set1(cap > 0.0f ? p.scale / cap : p.scale);
-  const auto vcap = V::set1(cap);
-  const auto one = V::set1(1.0f), two = V::set1(2.0f), neg_inf = V::set1(kNegInf);
+  const ScoreMap<V> logit(p);
+  const auto neg_inf = V::set1(kNegInf);
   const auto floor_m = V::set1(-1e30f);  // keeps exp(x - m) NaN-free while a lane has seen nothing
 
   for (int32_t c0 = p.k_begin; c0 < p.k_end; c0 += C) {
@@ -394,12 +406,8 @@ void flash_piece_lanes(const FlashPiece& p, const PagedKv& kv) {
     bool any = false;
     for (int pi = 0; pi < panels; ++pi) any |= ranges[pi].any_lo <= c1 && ranges[pi].any_hi >= c0;
     if (!any) continue;
-    for (int j = 0; j < cn; ++j) {
-      load_row<V>(kv.k_type, kv_row_at(kv.k, k_row, kv.block_size, kv.n_head_kv, p.table, c0 + j, p.hk), dk,
-                  &s.kc[static_cast<size_t>(j) * dk]);
-      load_row<V>(kv.v_type, kv_row_at(kv.v, v_row, kv.block_size, kv.n_head_kv, p.table, c0 + j, p.hk), dv,
-                  &s.vc[static_cast<size_t>(j) * dv]);
-    }
+    load_chunk<V>(kv.k_type, kv.k, k_row, dk, kv, p, c0, cn, s.kc.data());
+    load_chunk<V>(kv.v_type, kv.v, v_row, dv, kv, p, c0, cn, s.vc.data());
     const int cnp = (cn + kKeys - 1) / kKeys * kKeys;
     std::fill(s.kc.begin() + static_cast<ptrdiff_t>(cn) * dk, s.kc.begin() + static_cast<ptrdiff_t>(cnp) * dk, 0.0f);
 
@@ -424,10 +432,7 @@ void flash_piece_lanes(const FlashPiece& p, const PagedKv& kv) {
         }
         const int un = std::min(kKeys, cn - j);
         for (int u = 0; u < un; ++u) {
-          auto x = V::mul(acc[u], vscale);
-          if (cap > 0.0f) {  // cap * tanh(x), tanh(x) = 1 - 2 / (exp(2x) + 1)
-            x = V::mul(vcap, V::sub(one, V::div(two, V::add(vexp<V>(V::mul(two, x)), one))));
-          }
+          auto x = logit(acc[u]);
           if (masked) x = V::mask_range(x, V::set1(static_cast<float>(c0 + j + u)), vlo, vhi, neg_inf);
           mx = V::max(mx, x);
           V::store(&s.st[static_cast<size_t>(j + u) * N], x);

@@ -117,7 +117,7 @@ def fragment_regex(part):
     out, last, numbers = [], 0, []
     for m in NUMBER.finditer(part):
         out.append(re.escape(part[last:m.start()]))
-        out.append(r"(-?\d+(?:\.\d+)?)")
+        out.append(f"({NUMBER.pattern})")
         numbers.append(m.group(0))
         last = m.end()
     out.append(re.escape(part[last:]))

@@ -1,5 +1,6 @@
 #include "base/file_io.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -19,6 +20,30 @@ Status write_all(int fd, const void* data, size_t n, const std::string& path) {
     n -= static_cast<size_t>(w);
   }
   return {};
+}
+
+Result<std::string> read_file_text(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int e = errno;
+    return make_error_kind(e == ENOENT ? ErrorKind::kNotFound : ErrorKind::kInvalidArgument, "cannot read '{}': {}",
+                           path, std::strerror(e));
+  }
+  std::string out;
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t r = ::read(fd, buf, sizeof buf);
+    if (r == 0) break;
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      const int e = errno;
+      ::close(fd);
+      return make_error("cannot read '{}': {}", path, std::strerror(e));
+    }
+    out.append(buf, static_cast<size_t>(r));
+  }
+  ::close(fd);
+  return out;
 }
 
 }  // namespace hearth

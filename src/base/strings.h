@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace hearth {
@@ -9,5 +10,8 @@ namespace hearth {
 // Levenshtein distance (insertions, deletions, substitutions each cost 1), for "did you mean"
 // hints on mistyped commands and option names.
 size_t edit_distance(std::string_view a, std::string_view b);
+
+// ASCII lower case (locale-independent: names, hosts, header fields).
+std::string ascii_lower(std::string_view s);
 
 }  // namespace hearth

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/file_io.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "store/modelfile.h"
@@ -21,11 +22,9 @@ struct CreateArgs {
 void run_create(const CreateArgs& a) {
   auto name = store::parse_model_name(a.name);
   if (!name) return fail(name.error());
-  std::ifstream f(a.file, std::ios::binary);
-  if (!f) return fail(fmt::format("cannot read the Modelfile '{}'", a.file));
-  std::stringstream ss;
-  ss << f.rdbuf();
-  auto mf = store::parse_modelfile(ss.str());
+  auto text = read_file_text(a.file);
+  if (!text) return fail(fmt::format("cannot read the Modelfile '{}'", a.file));
+  auto mf = store::parse_modelfile(*text);
   if (!mf) return fail(fmt::format("{}: {}", a.file, mf.error().message));
   auto st = store::Store::open();
   if (!st) return fail(st.error());

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/file_io.h"
 #include "base/timer.h"
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -24,13 +25,11 @@ struct ImatrixArgs {
 };
 
 void run_imatrix(const ImatrixArgs& a) {
-  std::ifstream in(a.text_file, std::ios::binary);
-  if (!in) return fail(fmt::format("cannot read '{}'", a.text_file));
-  std::ostringstream ss;
-  ss << in.rdbuf();
+  auto text = read_file_text(a.text_file);
+  if (!text) return fail(text.error());
   auto lm = load_model(a.model);
   if (!lm) return fail(lm.error());
-  const std::vector<int32_t> tokens = lm->tokenizer->encode(ss.str());
+  const std::vector<int32_t> tokens = lm->tokenizer->encode(*text);
   quant::ImatrixRunOptions o;
   o.n_ctx = a.ctx;
   o.n_chunks = a.chunks;

@@ -8,6 +8,7 @@
 #include <optional>
 #include <sstream>
 
+#include "base/file_io.h"
 #include "base/thread_pool.h"
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -31,14 +32,6 @@ struct PerplexityArgs {
 };
 
 constexpr int kDefaultCtx = 512;  // llama-perplexity's default
-
-Result<std::string> read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error_kind(ErrorKind::kNotFound, "cannot read '{}'", path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 void print_progress(const ChunkProgress& p) {
   fmt::print(stderr, "[{}]{:.4f},", p.chunk, p.running_ppl);
@@ -148,7 +141,7 @@ void run_perplexity(PerplexityArgs& a) {
   // Cheap checks before loading the model.
   std::string text;
   if (!a.file.empty()) {
-    auto t = read_text(a.file);
+    auto t = read_file_text(a.file);
     if (!t) return fail(t.error());
     text = std::move(*t);
   }

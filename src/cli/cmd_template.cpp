@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/file_io.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "formats/gguf.h"
@@ -34,17 +35,8 @@ struct TemplateArgs {
   std::string date;
 };
 
-Result<std::string> read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return make_error("cannot open '{}'", path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  if (f.bad()) return make_error("cannot read '{}'", path);
-  return ss.str();
-}
-
 Result<ordered_json> read_json_file(const std::string& path) {
-  auto text = read_text(path);
+  auto text = read_file_text(path);
   if (!text) return std::unexpected(text.error());
   try {
     return ordered_json::parse(*text);
@@ -94,7 +86,7 @@ void run_template(TemplateArgs& a) {
     eos = e->value_or("");
   }
   if (!a.file.empty()) {
-    auto t = read_text(a.file);
+    auto t = read_file_text(a.file);
     if (!t) return fail(t.error());
     source = std::move(*t);
   }

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "base/file_io.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 
@@ -19,11 +20,9 @@ struct TokenizeArgs {
 void run_tokenize(const TokenizeArgs& a) {
   std::string text = a.text;
   if (!a.file.empty()) {
-    std::ifstream in(a.file, std::ios::binary);
-    if (!in) return fail(fmt::format("cannot read '{}'", a.file));
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    text = ss.str();
+    auto t = read_file_text(a.file);
+    if (!t) return fail(t.error());
+    text = std::move(*t);
   }
   auto tok = load_tokenizer(a.model);
   if (!tok) return fail(tok.error());

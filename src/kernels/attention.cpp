@@ -16,8 +16,6 @@
 namespace hearth {
 namespace {
 
-constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-
 size_t row_bytes(GgmlType t, int n) {
   const auto info = ggml_type_info(t);
   return info ? ggml_row_size(*info, n) : 0;

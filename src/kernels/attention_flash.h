@@ -4,10 +4,14 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 
 #include "kernels/attention.h"
 
 namespace hearth {
+
+// The masked-out logit (and the running maximum before any position was seen).
+inline constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 // Queries of tokens [t0, t1) (one sequence, consecutive positions) for the query heads of KV
 // head hk, against keys [k_begin, k_end) of that sequence. Rows are (token, head of the group):

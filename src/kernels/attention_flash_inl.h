@@ -37,8 +37,6 @@
 namespace hearth {
 namespace {  // NOLINT(google-build-namespaces): see above
 
-constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-
 // exp(x), x clamped to [-88, 88]: 2^n * p(r), n = round(x / ln2), r = x - n ln2 (ln2 in two parts),
 // p a degree-6 polynomial (relative error < 3e-7). exp(-inf) = 0 exactly (2^-127 is built as +0).
 // The scalar twin uses std::exp.

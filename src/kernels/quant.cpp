@@ -7,9 +7,9 @@ namespace {
 
 using Table = std::array<TypeTraits, kMaxGgmlType>;
 
-struct Tables {
+struct QuantTables {
   Table by_isa[3];
-  Tables() {
+  QuantTables() {
     // Each level starts as a copy of the level below, so an ISA that lacks a type's kernel
     // transparently uses the next lower implementation.
     register_scalar_kernels(by_isa[0].data());
@@ -24,8 +24,8 @@ struct Tables {
   }
 };
 
-const Tables& tables() {
-  static const Tables t;
+const QuantTables& quant_tables() {
+  static const QuantTables t;
   return t;
 }
 
@@ -50,7 +50,7 @@ const TypeTraits* type_traits_for(GgmlType type, Isa isa) {
   if (id >= kMaxGgmlType) return nullptr;
   // Never hand out a table the CPU cannot run.
   if (isa > detected_isa()) isa = detected_isa();
-  const TypeTraits& t = tables().by_isa[static_cast<int>(isa)][id];
+  const TypeTraits& t = quant_tables().by_isa[static_cast<int>(isa)][id];
   return t.vec_dot != nullptr || t.to_float != nullptr ? &t : nullptr;
 }
 

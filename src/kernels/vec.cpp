@@ -15,9 +15,9 @@ void scale_f32(int64_t n, float* y, float a) {
   for (int64_t i = 0; i < n; ++i) y[i] *= a;
 }
 
-struct Tables {
+struct VecTables {
   VecOps by_isa[3];
-  Tables() {
+  VecTables() {
     register_vec_scalar(by_isa[0]);
     by_isa[1] = by_isa[0];
     register_vec_avx2(by_isa[1]);
@@ -26,8 +26,8 @@ struct Tables {
   }
 };
 
-const Tables& tables() {
-  static const Tables t;
+const VecTables& vec_tables() {
+  static const VecTables t;
   return t;
 }
 
@@ -41,7 +41,7 @@ void register_vec_scalar(VecOps& ops) {
 
 const VecOps& vec_ops_for(Isa isa) {
   if (isa > detected_isa()) isa = detected_isa();
-  return tables().by_isa[static_cast<int>(isa)];
+  return vec_tables().by_isa[static_cast<int>(isa)];
 }
 
 const VecOps& vec_ops() { return vec_ops_for(active_isa()); }

@@ -27,7 +27,6 @@ namespace hearth::server {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using json = nlohmann::json;
 
 struct Conn {
   int fd = -1;
@@ -56,11 +55,11 @@ void set_io_timeouts(int fd, std::chrono::milliseconds t) {
 // An error body in the shape of the API the path belongs to (OpenAI's under /v1/).
 std::string error_json(std::string_view path, const std::string& message) {
   if (path.rfind("/v1/", 0) == 0) {
-    return json{
+    return nlohmann::json{
         {"error", {{"message", message}, {"type", "invalid_request_error"}, {"param", nullptr}, {"code", nullptr}}}}
         .dump();
   }
-  return json{{"error", message}}.dump();
+  return nlohmann::json{{"error", message}}.dump();
 }
 
 int ms_until(Clock::time_point t) {

@@ -95,7 +95,7 @@ Status parse_openai(const json& body, const json& model_params, bool chat, Gener
   return {};
 }
 
-struct StreamState {
+struct OpenAiStreamState {
   PreparedGeneration prep;
   std::unique_ptr<RequestHandle> handle;
   std::string id;
@@ -256,7 +256,7 @@ HttpResponse handle_completion(ApiContext& ctx, const HttpRequest& req, bool cha
 
   auto prep = prepare_generation(job, ctx.models, ctx.options.limits);
   if (!prep) return openai_error(prep.error());
-  auto st = std::make_shared<StreamState>();
+  auto st = std::make_shared<OpenAiStreamState>();
   st->id = random_id(chat ? "chatcmpl-" : "cmpl-");
   st->created = unix_now();
   st->model = job.model;

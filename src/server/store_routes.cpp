@@ -23,7 +23,8 @@
 namespace hearth::server {
 namespace {
 
-using nlohmann::json;
+// Sorted keys (nlohmann::json); the API routes use server/json_fields.h's insertion-ordered json.
+using SortedJson = nlohmann::json;
 
 int http_status(const Error& e) {
   switch (e.kind) {
@@ -42,24 +43,25 @@ int http_status(const Error& e) {
 
 void json_error(httplib::Response& res, int status, const std::string& msg) {
   res.status = status;
-  res.set_content(json{{"error", msg}}.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+  res.set_content(SortedJson{{"error", msg}}.dump(-1, ' ', false, SortedJson::error_handler_t::replace),
+                  "application/json");
 }
 
-Result<json> parse_body(const httplib::Request& req) {
-  auto j = parse_json<json>(req.body);
+Result<SortedJson> parse_body(const httplib::Request& req) {
+  auto j = parse_json<SortedJson>(req.body);
   if (!j) return make_error_kind(ErrorKind::kInvalidArgument, "{} in request body", j.error().message);
   if (!j->is_object())
     return make_error_kind(ErrorKind::kInvalidArgument, "invalid request: the body must be a JSON object");
   return j;
 }
 
-bool bool_field(const json& j, const char* key, bool def) {
+bool bool_field(const SortedJson& j, const char* key, bool def) {
   auto it = j.find(key);
   return it != j.end() && it->is_boolean() ? it->get<bool>() : def;
 }
 
 // "stream" and "insecure" must be booleans when present.
-Status check_bool_fields(const json& j) {
+Status check_bool_fields(const SortedJson& j) {
   for (const char* key : {"stream", "insecure"}) {
     auto it = j.find(key);
     if (it != j.end() && !it->is_null() && !it->is_boolean()) {
@@ -69,19 +71,19 @@ Status check_bool_fields(const json& j) {
   return {};
 }
 
-std::string string_field(const json& j, const char* key) {
+std::string string_field(const SortedJson& j, const char* key) {
   auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-std::string model_field(const json& j) {
+std::string model_field(const SortedJson& j) {
   if (j.contains("model") && j["model"].is_string()) return j["model"];
   if (j.contains("name") && j["name"].is_string()) return j["name"];
   return "";
 }
 
-json status_json(const store::PullStatus& s) {
-  json j{{"status", s.status}};
+SortedJson status_json(const store::PullStatus& s) {
+  SortedJson j{{"status", s.status}};
   if (!s.digest.empty()) j["digest"] = s.digest;
   if (s.layer) {
     j["total"] = s.total;
@@ -93,19 +95,19 @@ json status_json(const store::PullStatus& s) {
 // Runs `work` (a pull or push) and streams its status objects as NDJSON, or answers once.
 using Work = std::function<Status(std::function<void(const store::PullStatus&)>, std::atomic<bool>*)>;
 
-void stream_or_answer(const json& body, httplib::Response& res, Work work) {
+void stream_or_answer(const SortedJson& body, httplib::Response& res, Work work) {
   const bool stream = bool_field(body, "stream", true);
   if (!stream) {
     std::atomic<bool> cancel{false};
     auto st = work([](const store::PullStatus&) {}, &cancel);
     if (!st) return json_error(res, http_status(st.error()), st.error().message);
-    res.set_content(json{{"status", "success"}}.dump(), "application/json");
+    res.set_content(SortedJson{{"status", "success"}}.dump(), "application/json");
     return;
   }
   res.set_chunked_content_provider("application/x-ndjson", [work](size_t, httplib::DataSink& sink) {
     std::atomic<bool> cancel{false};
     std::mutex mu;
-    auto write_line = [&](const json& j) {
+    auto write_line = [&](const SortedJson& j) {
       std::lock_guard<std::mutex> g(mu);
       if (cancel.load()) return;
       const std::string line = j.dump() + "\n";
@@ -113,7 +115,7 @@ void stream_or_answer(const json& body, httplib::Response& res, Work work) {
       if (!sink.write(line.data(), line.size())) cancel = true;
     };
     auto st = work([&](const store::PullStatus& s) { write_line(status_json(s)); }, &cancel);
-    if (!st) write_line(json{{"error", st.error().message}});
+    if (!st) write_line(SortedJson{{"error", st.error().message}});
     sink.done();
     return true;
   });
@@ -149,7 +151,7 @@ std::string client_message(const store::Store& s, std::string msg) {
   return msg;
 }
 
-Status create_from_request(store::Store& s, const json& body, const StoreRoutesOptions& o,
+Status create_from_request(store::Store& s, const SortedJson& body, const StoreRoutesOptions& o,
                            std::function<void(const std::string&)> on_status) {
   auto name = store::parse_model_name(model_field(body));
   if (!name) return std::unexpected(name.error());
@@ -190,7 +192,7 @@ Status create_from_request(store::Store& s, const json& body, const StoreRoutesO
     if (body.contains("parameters") && body["parameters"].is_object()) {
       for (const auto& [k, v] : body["parameters"].items()) {
         if (k == "stop") {
-          mf.params["stop"] = v.is_array() ? v : json::array({v});
+          mf.params["stop"] = v.is_array() ? v : SortedJson::array({v});
           continue;
         }
         auto typed = store::typed_parameter(k, v.is_string() ? v.get<std::string>() : v.dump());
@@ -268,19 +270,19 @@ void mount_store_routes(httplib::Server& http, store::Store& store, const StoreR
     if (!bool_field(*body, "stream", true)) {
       auto st = create_from_request(*s, *body, o, nullptr);
       if (!st) return json_error(res, http_status(st.error()), st.error().message);
-      res.set_content(json{{"status", "success"}}.dump(), "application/json");
+      res.set_content(SortedJson{{"status", "success"}}.dump(), "application/json");
       return;
     }
-    const json b = *body;
+    const SortedJson b = *body;
     res.set_chunked_content_provider("application/x-ndjson", [s, b, o](size_t, httplib::DataSink& sink) {
-      auto write_line = [&](const json& j) {
+      auto write_line = [&](const SortedJson& j) {
         const std::string line = j.dump() + "\n";
         sink.write(line.data(), line.size());
       };
       auto st = create_from_request(*s, b, o, [&](const std::string& m) {
-        write_line(json{{"status", client_message(*s, m)}});
+        write_line(SortedJson{{"status", client_message(*s, m)}});
       });
-      if (!st) write_line(json{{"error", st.error().message}});
+      if (!st) write_line(SortedJson{{"error", st.error().message}});
       sink.done();
       return true;
     });

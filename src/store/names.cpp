@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "base/json_parse.h"
+#include "base/strings.h"
 
 namespace hearth::store {
 namespace {
@@ -68,14 +69,6 @@ Status check_host(std::string_view s) {
     }
   }
   return {};
-}
-
-std::string lower(std::string_view s) {
-  std::string r(s);
-  for (char& c : r) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return r;
 }
 
 }  // namespace
@@ -148,7 +141,7 @@ Result<ModelName> parse_model_name(std::string_view text) {
   if (parts.size() > 3) return bad(Error{"too many '/' parts; expected [host/][namespace/]model[:tag]"});
   if (parts.size() == 3) {
     if (auto st = check_host(parts[0]); !st) return bad(st.error());
-    n.host = lower(parts[0]);
+    n.host = ascii_lower(parts[0]);
   }
   if (parts.size() >= 2) {
     const std::string_view ns = parts[parts.size() - 2];

@@ -7,17 +7,13 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "base/strings.h"
 #include "store/sha256.h"
 
 namespace fs = std::filesystem;
 
 namespace hearth::store {
 namespace {
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 void emit(const PullOptions& o, std::mutex& mu, PullStatus st) {
   if (!o.on_status) return;
@@ -85,7 +81,7 @@ Result<PullResult> pull_url(Store& store, const std::string& url, const PullOpti
   std::string file = url.substr(0, url.find_first_of("?#"));
   file = file.substr(file.rfind('/') + 1);
   std::string stem = file;
-  if (lower(stem).ends_with(".gguf")) stem.resize(stem.size() - 5);
+  if (ascii_lower(stem).ends_with(".gguf")) stem.resize(stem.size() - 5);
   auto name = parse_model_name(opts.name.empty() ? sanitize_model_part(stem) : opts.name);
   if (!name) return std::unexpected(name.error());
   BlobJob job;
@@ -216,10 +212,10 @@ std::string hf_base_url() {
 }
 
 Result<std::string> pick_hf_gguf(const std::vector<std::string>& files, const std::string& quant) {
-  const std::string q = lower(quant);
+  const std::string q = ascii_lower(quant);
   std::vector<std::string> ggufs, hits;
   for (const auto& f : files) {
-    const std::string lf = lower(f);
+    const std::string lf = ascii_lower(f);
     if (!lf.ends_with(".gguf") || lf.find("mmproj") != std::string::npos) continue;
     ggufs.push_back(f);
     // The quant must stand alone in the file name: "Q4_K_M" matches "x.Q4_K_M.gguf" and
@@ -243,7 +239,7 @@ Result<std::string> pick_hf_gguf(const std::vector<std::string>& files, const st
     return make_error("no GGUF for quantization {}; files: {}", quant, list);
   }
   for (const auto& h : hits) {
-    if (lower(h).find("-00001-of-") != std::string::npos || lower(h).find("-of-0") != std::string::npos) {
+    if (ascii_lower(h).find("-00001-of-") != std::string::npos || ascii_lower(h).find("-of-0") != std::string::npos) {
       return make_error("{} is split into several files; split GGUFs are not supported yet", h);
     }
   }

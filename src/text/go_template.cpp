@@ -55,7 +55,7 @@ struct ParseError {
   throw ParseError{"Go template line " + std::to_string(line) + ": " + msg};
 }
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+bool is_template_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 bool is_ident_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
 bool is_ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
 
@@ -96,7 +96,7 @@ class Lexer {
       std::string text(s_.substr(pos_, open == std::string_view::npos ? std::string_view::npos : open - pos_));
       const int text_line = line_;
       count_lines(text);
-      if (trim_next) text.erase(0, std::find_if_not(text.begin(), text.end(), is_space) - text.begin());
+      if (trim_next) text.erase(0, std::find_if_not(text.begin(), text.end(), is_template_space) - text.begin());
       trim_next = false;
       if (open == std::string_view::npos) {
         if (!text.empty()) out.push_back(Piece{false, text, {}, false, text_line});
@@ -104,8 +104,8 @@ class Lexer {
       }
       pos_ = open + 2;
       // "{{- " trims the whitespace before the action.
-      if (pos_ + 1 < s_.size() && s_[pos_] == '-' && is_space(s_[pos_ + 1])) {
-        while (!text.empty() && is_space(text.back())) text.pop_back();
+      if (pos_ + 1 < s_.size() && s_[pos_] == '-' && is_template_space(s_[pos_ + 1])) {
+        while (!text.empty() && is_template_space(text.back())) text.pop_back();
         pos_ += 2;
       }
       if (!text.empty()) out.push_back(Piece{false, text, {}, false, text_line});
@@ -123,7 +123,7 @@ class Lexer {
 
   void skip_space(bool& any) {
     any = false;
-    while (pos_ < s_.size() && is_space(s_[pos_])) {
+    while (pos_ < s_.size() && is_template_space(s_[pos_])) {
       if (s_[pos_] == '\n') ++line_;
       ++pos_;
       any = true;

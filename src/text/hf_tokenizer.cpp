@@ -11,6 +11,9 @@
 #include <set>
 #include <sstream>
 
+#include "base/file_io.h"
+#include "base/json_parse.h"
+
 namespace hearth {
 namespace {
 
@@ -30,24 +33,12 @@ constexpr std::pair<const char*, const char*> kKnownPreRegex[] = {
      "qwen2"},
 };
 
-Result<std::string> read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return make_error("cannot open '{}'", path);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  if (f.bad()) return make_error("cannot read '{}'", path);
-  return ss.str();
-}
-
-Result<json> parse_json(const std::string& text, std::string_view what) {
+// A config file's JSON, depth-bounded like every untrusted input; empty text is a null value.
+Result<json> parse_config_json(const std::string& text, std::string_view what) {
   if (text.empty()) return json();
-  try {
-    return json::parse(text);
-  } catch (const std::exception& e) {
-    std::string msg = e.what();
-    std::replace(msg.begin(), msg.end(), '\n', ' ');
-    return make_error("{} is not valid JSON: {}", what, msg);
-  }
+  auto v = parse_json<json>(text);
+  if (!v) return make_error("{} is not valid JSON: {}", what, v.error().message);
+  return v;
 }
 
 // "<typ>_token" entries are strings or {"content": ...} objects.
@@ -118,7 +109,7 @@ Result<HfTokenizerImport> import_hf_tokenizer(const HfTokenizerFiles& files, con
                                  &files.special_tokens_map_json};
   for (int i = 0; i < 4; ++i) {
     if (paths[i]->empty()) continue;
-    auto t = read_text(*paths[i]);
+    auto t = read_file_text(*paths[i]);
     if (!t) return std::unexpected(t.error());
     texts[i] = std::move(*t);
   }
@@ -130,13 +121,13 @@ Result<HfTokenizerImport> import_hf_tokenizer(const HfTokenizerFiles& files, con
 Result<HfTokenizerImport> import_hf_tokenizer_json(const std::string& tokenizer_json,
                                                    const std::string& tokenizer_config, const std::string& config,
                                                    const std::string& special_tokens_map, const HfImportOptions& opts) {
-  auto tj_r = parse_json(tokenizer_json, "tokenizer.json");
+  auto tj_r = parse_config_json(tokenizer_json, "tokenizer.json");
   if (!tj_r) return std::unexpected(tj_r.error());
-  auto tc_r = parse_json(tokenizer_config, "tokenizer_config.json");
+  auto tc_r = parse_config_json(tokenizer_config, "tokenizer_config.json");
   if (!tc_r) return std::unexpected(tc_r.error());
-  auto cfg_r = parse_json(config, "config.json");
+  auto cfg_r = parse_config_json(config, "config.json");
   if (!cfg_r) return std::unexpected(cfg_r.error());
-  auto stm_r = parse_json(special_tokens_map, "special_tokens_map.json");
+  auto stm_r = parse_config_json(special_tokens_map, "special_tokens_map.json");
   if (!stm_r) return std::unexpected(stm_r.error());
   const json& tj = *tj_r;
   const json tc = tc_r->is_object() ? *tc_r : json::object();

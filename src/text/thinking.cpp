@@ -5,17 +5,17 @@
 namespace hearth {
 namespace {
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool is_c_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
 std::string_view ltrim(std::string_view s) {
   size_t i = 0;
-  while (i < s.size() && is_space(s[i])) ++i;
+  while (i < s.size() && is_c_space(s[i])) ++i;
   return s.substr(i);
 }
 
 std::string_view rtrim(std::string_view s) {
   size_t n = s.size();
-  while (n > 0 && is_space(s[n - 1])) --n;
+  while (n > 0 && is_c_space(s[n - 1])) --n;
   return s.substr(0, n);
 }
 

@@ -10,6 +10,8 @@
 #include <optional>
 #include <random>
 
+#include "base/json_parse.h"
+
 namespace hearth {
 namespace {
 
@@ -77,10 +79,11 @@ std::optional<size_t> json_extent(std::string_view s, size_t i) {
   return std::nullopt;
 }
 
-std::optional<ojson> parse_json(std::string_view s) {
-  ojson v = ojson::parse(s.begin(), s.end(), nullptr, false);
-  if (v.is_discarded()) return std::nullopt;
-  return v;
+// Model output is untrusted too: the depth-bounded parser; any error means "not a call".
+std::optional<ojson> parse_json_value(std::string_view s) {
+  auto v = parse_json<ojson>(s);
+  if (!v) return std::nullopt;
+  return std::move(*v);
 }
 
 // A call object in any of the shapes models emit: {"name", "arguments"|"parameters"}, optionally
@@ -101,7 +104,7 @@ std::optional<ToolCall> call_from_json(const ojson& v, bool mistral_ids) {
   }
   if (args != nullptr) {
     if (args->is_string()) {
-      auto parsed = parse_json(args->get<std::string>());
+      auto parsed = parse_json_value(args->get<std::string>());
       if (!parsed || !parsed->is_object()) return std::nullopt;
       call.arguments = std::move(*parsed);
     } else if (args->is_object()) {
@@ -150,7 +153,7 @@ std::optional<ToolCall> parse_xml_function(std::string_view body) {
     std::string_view value = rest.substr(key_end + 1, close - key_end - 1);
     if (value.starts_with('\n')) value.remove_prefix(1);
     if (value.ends_with('\n')) value.remove_suffix(1);
-    auto parsed = parse_json(value);
+    auto parsed = parse_json_value(value);
     if (parsed && !parsed->is_string()) {
       call.arguments[key] = std::move(*parsed);
     } else {
@@ -182,7 +185,7 @@ std::optional<RawParse> parse_hermes(std::string_view text) {
     if (body.starts_with('{')) {
       auto end = json_extent(body, 0);
       if (!end || *end != body.size()) return std::nullopt;
-      auto v = parse_json(body);
+      auto v = parse_json_value(body);
       if (!v) return std::nullopt;
       call = call_from_json(*v, false);
     } else {
@@ -200,7 +203,7 @@ std::optional<size_t> parse_call_json_at(std::string_view text, size_t i, bool m
                                          std::vector<ToolCall>& out) {
   auto end = json_extent(text, i);
   if (!end) return std::nullopt;
-  auto v = parse_json(text.substr(i, *end - i));
+  auto v = parse_json_value(text.substr(i, *end - i));
   if (!v) return std::nullopt;
   if (v->is_array()) {
     if (v->empty()) return std::nullopt;
@@ -249,7 +252,7 @@ std::optional<RawParse> parse_mistral(std::string_view text) {
     const size_t j = skip_space(text, args + kMistralArgs.size());
     auto end = json_extent(text, j);
     if (!end) return std::nullopt;
-    auto v = parse_json(text.substr(j, *end - j));
+    auto v = parse_json_value(text.substr(j, *end - j));
     if (!v || !v->is_object()) return std::nullopt;
     ToolCall call;
     call.name = name;
@@ -488,7 +491,7 @@ nlohmann::ordered_json normalize_messages_for_template(const nlohmann::ordered_j
           if (!call.contains("function") || !call["function"].is_object()) continue;
           ojson& fn = call["function"];
           if (fn.contains("arguments") && fn["arguments"].is_string()) {
-            auto parsed = parse_json(fn["arguments"].get<std::string>());
+            auto parsed = parse_json_value(fn["arguments"].get<std::string>());
             if (parsed) fn["arguments"] = std::move(*parsed);
           } else if (!fn.contains("arguments") || fn["arguments"].is_null()) {
             fn["arguments"] = ojson::object();

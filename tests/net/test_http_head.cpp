@@ -8,7 +8,7 @@
 #include "test_server_util.h"
 
 namespace hearth::test {
-namespace {
+namespace test_http_head {
 
 using server::HeadState;
 using server::parse_request_head;
@@ -138,5 +138,5 @@ TEST(HttpListener, ConnectionCapAnswers503) {
             200);
 }
 
-}  // namespace
+}  // namespace test_http_head
 }  // namespace hearth::test

@@ -14,7 +14,7 @@ using namespace hearth;
 using namespace hearth::test;
 namespace fs = std::filesystem;
 
-namespace {
+namespace test_pull {
 
 store::PullOptions fast_options() {
   store::PullOptions o;
@@ -38,8 +38,6 @@ struct Registry {
   }
   uint64_t model_size() const { return manifest.find(store::kMediaModel)->size; }
 };
-
-}  // namespace
 
 TEST(Pull, FromHearthRegistry) {
   Registry reg;
@@ -427,3 +425,5 @@ TEST(Pull, StallIsDetectedAndRetried) {
   EXPECT_EQ(r->bytes_downloaded, reg.manifest.total_size());
   expect_store_consistent(*s);
 }
+
+}  // namespace test_pull

@@ -22,7 +22,7 @@ using namespace hearth;
 using namespace hearth::test;
 namespace fs = std::filesystem;
 
-namespace {
+namespace test_pull_process {
 
 struct CmdResult {
   int rc = -1;
@@ -77,8 +77,6 @@ uint64_t state_done(const std::string& state_path) {
   for (const auto& p : j["parts"]) d += p[2].get<uint64_t>();
   return d;
 }
-
-}  // namespace
 
 TEST(PullProcess, KillNineThenResume) {
   SlowRegistry reg(256);
@@ -255,3 +253,5 @@ TEST(PullProcess, NginxUrlWithRangeResume) {
   EXPECT_NE(read_file_bytes(dir / "nginx/access.log").find("\" 206 "), std::string::npos);
   expect_store_consistent(*s);
 }
+
+}  // namespace test_pull_process

@@ -125,7 +125,7 @@ TEST(Registry, UploadWithWrongDigestIsRejected) {
   EXPECT_FALSE(s->has_model(*store::parse_model_name("x")));
 }
 
-namespace {
+namespace test_registry {
 std::vector<json> ndjson(const std::string& body) {
   std::vector<json> out;
   std::istringstream in(body);
@@ -135,7 +135,6 @@ std::vector<json> ndjson(const std::string& body) {
   }
   return out;
 }
-}  // namespace
 
 TEST(RegistryApi, PullCopyDeleteBlobsCreate) {
   TempDir dir;
@@ -227,3 +226,5 @@ TEST(RegistryApi, PullCopyDeleteBlobsCreate) {
   EXPECT_NE(cr3->body.find("ADAPTER"), std::string::npos);
   expect_store_consistent(*s);
 }
+
+}  // namespace test_registry

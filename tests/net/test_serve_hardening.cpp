@@ -17,7 +17,7 @@
 #include "test_store_util.h"
 
 namespace hearth::test {
-namespace {
+namespace test_serve_hardening {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -301,11 +301,11 @@ TEST(HardeningStore, StaleTempFilesAreRemovedAndLimitsReported) {
   EXPECT_EQ(WEXITSTATUS(status), 1);
 }
 
-}  // namespace
+}  // namespace test_serve_hardening
 }  // namespace hearth::test
 
 namespace hearth::test {
-namespace {
+namespace test_serve_hardening {
 
 // Item 17: model names are case-insensitive, as in Ollama (`cp tinystories MyStories`, then
 // `run mystories` finds it instead of going to the registry).
@@ -334,11 +334,11 @@ TEST(HardeningStore, NamesAreCaseInsensitive) {
   EXPECT_FALSE(s->has_model(*dst));
 }
 
-}  // namespace
+}  // namespace test_serve_hardening
 }  // namespace hearth::test
 
 namespace hearth::test {
-namespace {
+namespace test_serve_hardening {
 
 // Item 6: `hearth push` of a model bigger than --max-body to a `hearth serve --allow-push`.
 TEST(HardeningPush, PushLargerThanMaxBodyToServe) {
@@ -358,5 +358,5 @@ TEST(HardeningPush, PushLargerThanMaxBodyToServe) {
   EXPECT_TRUE(target_store->has_model(*store::parse_model_name("team/stories:v1")));
 }
 
-}  // namespace
+}  // namespace test_serve_hardening
 }  // namespace hearth::test

@@ -7,7 +7,7 @@
 #include "test_server_util.h"
 
 namespace hearth::test {
-namespace {
+namespace test_server {
 
 class ServerTest : public ::testing::Test {
  protected:
@@ -357,5 +357,5 @@ TEST_F(ServerTest, OpenAICompletionsStream) {
   for (const auto& e : events) EXPECT_EQ(e["object"], "text_completion");
 }
 
-}  // namespace
+}  // namespace test_server
 }  // namespace hearth::test

@@ -12,7 +12,7 @@
 #include "test_server_util.h"
 
 namespace hearth::test {
-namespace {
+namespace test_server_cli {
 
 struct Proc {
   pid_t pid = -1;
@@ -130,5 +130,5 @@ TEST(ServeCli, BadFlagsAreOneLineErrors) {
   }
 }
 
-}  // namespace
+}  // namespace test_server_cli
 }  // namespace hearth::test

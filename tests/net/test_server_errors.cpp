@@ -6,7 +6,7 @@
 #include "test_server_util.h"
 
 namespace hearth::test {
-namespace {
+namespace test_server_errors {
 
 class ServerErrors : public ::testing::Test {
  protected:
@@ -347,5 +347,5 @@ TEST(ServerUnits, CorsOrigins) {
   EXPECT_TRUE(server::cors_origin_allowed("https://x.dev", {"*"}));
 }
 
-}  // namespace
+}  // namespace test_server_errors
 }  // namespace hearth::test

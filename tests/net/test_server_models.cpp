@@ -5,7 +5,7 @@
 #include "test_server_util.h"
 
 namespace hearth::test {
-namespace {
+namespace test_server_models {
 
 std::shared_ptr<FixedResolver> two_models() {
   auto r = std::make_shared<FixedResolver>();
@@ -85,5 +85,5 @@ TEST(ServerModels, LruEvictionWithinBudgetAndNoReloadWhenResident) {
   EXPECT_EQ(metric_value(m, "hearth_models_loaded"), 2);
 }
 
-}  // namespace
+}  // namespace test_server_models
 }  // namespace hearth::test

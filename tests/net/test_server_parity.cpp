@@ -13,7 +13,7 @@
 #include "test_store_util.h"
 
 namespace hearth::test {
-namespace {
+namespace test_server_parity {
 
 // The prompt ends inside <think> (as DeepSeek-R1 templates do), so the output starts as thinking.
 const char* kThinkingGoTemplate = "{{ range .Messages }}{{ .Content }}\n{{ end }}<think>";
@@ -455,5 +455,5 @@ TEST(ServerParityCli, ShowQuantizationCapabilitiesAndTemplate) {
   EXPECT_EQ(hearth_show(env, "thinky --template"), std::string(kThinkingGoTemplate) + "\n");
 }
 
-}  // namespace
+}  // namespace test_server_parity
 }  // namespace hearth::test

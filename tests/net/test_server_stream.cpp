@@ -10,7 +10,7 @@
 #include "test_server_util.h"
 
 namespace hearth::test {
-namespace {
+namespace test_server_stream {
 
 ojson greedy_generate(const std::string& prompt, int n, bool stream = false) {
   return {{"model", "stories"},
@@ -331,5 +331,5 @@ TEST(ServerStream, ToolCallsComeBackParsed) {
   EXPECT_NE(none["choices"][0]["finish_reason"], "tool_calls");
 }
 
-}  // namespace
+}  // namespace test_server_stream
 }  // namespace hearth::test

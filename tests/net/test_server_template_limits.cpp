@@ -8,7 +8,7 @@
 #include "test_server_util.h"
 
 namespace hearth::test {
-namespace {
+namespace test_server_template_limits {
 
 std::shared_ptr<FixedResolver> hostile_resolver() {
   auto r = stories_resolver();
@@ -59,5 +59,5 @@ TEST(ServerTemplateLimits, LoopingAndGrowingTemplatesAre400WithTheLine) {
   EXPECT_EQ(status, 200) << j.dump();
 }
 
-}  // namespace
+}  // namespace test_server_template_limits
 }  // namespace hearth::test

@@ -11,7 +11,7 @@
 using namespace hearth;
 using namespace hearth::test;
 
-namespace {
+namespace test_store_cli {
 
 struct Out {
   int rc = -1;
@@ -28,8 +28,6 @@ Out hearth_cmd(const std::string& env, const std::string& args) {
   o.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   return o;
 }
-
-}  // namespace
 
 TEST(StoreCli, CreateListShowCopyRemove) {
   TempDir dir;
@@ -142,3 +140,5 @@ TEST(StoreCli, PsAndStopTalkToTheServer) {
   EXPECT_EQ(j["model"], "tiny:latest");  // the name as the server lists it
   EXPECT_EQ(j["keep_alive"], 0);
 }
+
+}  // namespace test_store_cli

@@ -14,7 +14,7 @@
 using namespace hearth;
 using namespace hearth::test;
 
-namespace {
+namespace test_store_cli_run {
 
 struct Out {
   int rc = -1;
@@ -214,9 +214,9 @@ TEST(StoreCliServer, PlainHttpRegistrySaysToAddInsecure) {
   EXPECT_EQ(ok.rc, 0) << ok.all;
 }
 
-}  // namespace
+}  // namespace test_store_cli_run
 
-namespace {
+namespace test_store_cli_run {
 
 TEST_F(StoreRun, GoTemplateFromTheModelfileIsExecuted) {
   create("gomodel", "FROM " + kStories +
@@ -250,4 +250,4 @@ TEST_F(StoreRun, ThinkingIsHiddenByDefaultAndShownWithThink) {
   EXPECT_NE(repl.out.find("Set 'nothink' mode."), std::string::npos) << repl.out;
 }
 
-}  // namespace
+}  // namespace test_store_cli_run

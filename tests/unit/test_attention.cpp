@@ -21,7 +21,7 @@
 #include "kernels/attention.h"
 
 namespace hearth {
-namespace {
+namespace test_attention {
 
 struct Case {
   int n_head, n_head_kv, dk, dv;
@@ -211,5 +211,5 @@ TEST(AttentionLayout, ParsesOllamaKvTypes) {
   EXPECT_FALSE(parse_kv_type("q4_k"));
 }
 
-}  // namespace
+}  // namespace test_attention
 }  // namespace hearth

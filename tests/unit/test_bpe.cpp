@@ -10,7 +10,7 @@
 #include "text/pretokenize.h"
 
 namespace hearth {
-namespace {
+namespace test_bpe {
 
 constexpr EncodeOptions kPlain{.add_special = false, .parse_special = false};
 
@@ -233,5 +233,5 @@ TEST(BpeSpeed, WarAndPeaceLlama3) {
   EXPECT_GT(n, 500000u);
 }
 
-}  // namespace
+}  // namespace test_bpe
 }  // namespace hearth

@@ -6,7 +6,7 @@
 #include "test_bpe_util.h"
 
 namespace hearth {
-namespace {
+namespace test_bpe_golden {
 
 TEST(BpeGolden, Llama3) {
   const Tokenizer* tok = test::llama3_tokenizer();
@@ -14,11 +14,11 @@ TEST(BpeGolden, Llama3) {
   test::check_bpe_golden("tokenize_bpe_llama3.json", *tok, true);
 }
 
-}  // namespace
+}  // namespace test_bpe_golden
 }  // namespace hearth
 
 namespace hearth {
-namespace {
+namespace test_bpe_golden {
 
 // tokenize_bpe_llama3_pretokenizers.json: the Llama 3 vocabulary with tokenizer.ggml.pre set to
 // each regex family llama.cpp implements (llama.cpp loaded it with a metadata override).
@@ -66,5 +66,5 @@ TEST(BpeGolden, PreTokenizersOnLlama3Vocab) {
   std::printf("[ golden ] %zu pre-tokenizers x %zu texts checked against llama.cpp\n", n_variants, texts.size());
 }
 
-}  // namespace
+}  // namespace test_bpe_golden
 }  // namespace hearth

@@ -14,7 +14,7 @@
 #include "test_paths.h"
 
 namespace hearth {
-namespace {
+namespace test_cli {
 
 using test::CmdResult;
 using test::run_hearth;
@@ -122,5 +122,5 @@ TEST(Cli, BenchJson) {
   EXPECT_GT(j["decode_tps"].get<double>(), 0.0);
 }
 
-}  // namespace
+}  // namespace test_cli
 }  // namespace hearth

@@ -21,7 +21,7 @@
 extern char** environ;
 
 namespace hearth {
-namespace {
+namespace test_cli_run {
 
 using test::CmdResult;
 using test::run_hearth;
@@ -282,5 +282,5 @@ TEST(CliRun, CtrlCStopsTheReplyAndKeepsTheRepl) {
   EXPECT_NE(out.find("after-interrupt\n"), std::string::npos);
 }
 
-}  // namespace
+}  // namespace test_cli_run
 }  // namespace hearth

@@ -24,7 +24,7 @@
 #include "test_paths.h"
 
 namespace hearth {
-namespace {
+namespace test_crossengine {
 
 // Random-weight models are nearly flat, so top-1 flips on ties. Two tokens whose reference logits
 // (stored as F16) are within two F16 ulps of each other count as a tie, not a disagreement.
@@ -248,5 +248,5 @@ TEST(CrossEngineIndex, CoversEverySynthFtype) {
   EXPECT_EQ(idx["context"]["batch_size"].get<int>(), idx["n_tokens"].get<int>());  // one batch
 }
 
-}  // namespace
+}  // namespace test_crossengine
 }  // namespace hearth

@@ -9,7 +9,7 @@
 #include "base/fp16.h"
 
 namespace hearth {
-namespace {
+namespace test_fp16 {
 
 // Every half value round-trips exactly through float.
 TEST(Fp16, AllHalfValuesRoundTrip) {
@@ -54,5 +54,5 @@ TEST(Bf16, RoundsToNearestEven) {
   EXPECT_TRUE(std::isnan(bf16_to_fp32(fp32_to_bf16(NAN))));
 }
 
-}  // namespace
+}  // namespace test_fp16
 }  // namespace hearth

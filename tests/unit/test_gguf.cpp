@@ -12,7 +12,7 @@
 #include "test_paths.h"
 
 namespace hearth {
-namespace {
+namespace test_gguf {
 
 namespace fs = std::filesystem;
 
@@ -860,5 +860,5 @@ TEST(GgufRobustness, RandomMutationsNeverCrash) {
   EXPECT_GT(n_ok, 0);  // some mutations (e.g. in tensor data) are harmless
 }
 
-}  // namespace
+}  // namespace test_gguf
 }  // namespace hearth

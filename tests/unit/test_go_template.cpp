@@ -11,7 +11,7 @@
 #include "text/thinking.h"
 
 namespace hearth {
-namespace {
+namespace test_go_template {
 
 using ojson = nlohmann::ordered_json;
 
@@ -289,5 +289,5 @@ TEST(GoTemplate, FormatChatPicksTheExecutor) {
   EXPECT_FALSE(format_chat(v, req).has_value());
 }
 
-}  // namespace
+}  // namespace test_go_template
 }  // namespace hearth

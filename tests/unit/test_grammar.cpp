@@ -8,7 +8,7 @@
 #include "test_grammar_util.h"
 
 namespace hearth {
-namespace {
+namespace test_grammar {
 
 using test::accepts_bytes;
 using test::byte_token;
@@ -298,5 +298,5 @@ TEST(GrammarMatcher, Llama2VocabJsonAndApplyTime) {
   EXPECT_LT(total_ms / steps, 50.0);  // generous: the machine is shared; the report quotes the measured value
 }
 
-}  // namespace
+}  // namespace test_grammar
 }  // namespace hearth

@@ -8,7 +8,7 @@
 #include "text/hf_tokenizer.h"
 
 namespace hearth {
-namespace {
+namespace test_hf_tokenizer {
 
 const GgufValue* find_key(const HfTokenizerImport& imp, std::string_view key) {
   for (const auto& [k, v] : imp.metadata)
@@ -161,5 +161,5 @@ TEST(HfTokenizerImport, CliWritesTheSameFile) {
   std::filesystem::remove_all(tmp);
 }
 
-}  // namespace
+}  // namespace test_hf_tokenizer
 }  // namespace hearth

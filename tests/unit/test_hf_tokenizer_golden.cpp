@@ -6,7 +6,7 @@
 #include "test_bpe_util.h"
 
 namespace hearth {
-namespace {
+namespace test_hf_tokenizer_golden {
 
 TEST(HfTokenizerGolden, TinyStories) {
   auto tok = test::hf_import_tokenizer("models/tinystories-656k-hf");
@@ -26,5 +26,5 @@ TEST(HfTokenizerGolden, MiniCPM3) {
   test::check_bpe_golden("tokenize_bpe_minicpm3.json", *tok, false);
 }
 
-}  // namespace
+}  // namespace test_hf_tokenizer_golden
 }  // namespace hearth

@@ -17,7 +17,7 @@
 #include "test_paths.h"
 
 namespace hearth {
-namespace {
+namespace test_imatrix {
 
 std::vector<uint8_t> read_bytes(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -204,5 +204,5 @@ TEST(Imatrix, QuantizeUsesIt) {
   EXPECT_FALSE(std::filesystem::exists(q.output));
 }
 
-}  // namespace
+}  // namespace test_imatrix
 }  // namespace hearth

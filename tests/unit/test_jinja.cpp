@@ -11,7 +11,7 @@
 #include "text/jinja/chat_template.h"
 #include "text/jinja/value.h"
 
-namespace {
+namespace test_jinja {
 
 using nlohmann::ordered_json;
 namespace jj = hearth::jinja;
@@ -249,4 +249,4 @@ TEST(JinjaCli, TemplateFromGguf) {
   EXPECT_NE(r.out.find("no chat template"), std::string::npos) << r.out;
 }
 
-}  // namespace
+}  // namespace test_jinja

@@ -11,7 +11,7 @@
 #include "test_paths.h"
 #include "text/jinja/chat_template.h"
 
-namespace {
+namespace test_jinja_golden {
 
 using nlohmann::ordered_json;
 namespace fs = std::filesystem;
@@ -146,4 +146,4 @@ TEST(JinjaGoldenFeatures, EachFeatureTemplateMatchesJinja2) {
   std::printf("[ golden   ] features: %d/%d templates identical\n", passed, total);
 }
 
-}  // namespace
+}  // namespace test_jinja_golden

@@ -15,7 +15,7 @@
 #include "text/chat.h"
 #include "text/jinja/chat_template.h"
 
-namespace {
+namespace test_jinja_limits {
 
 using nlohmann::ordered_json;
 namespace fs = std::filesystem;
@@ -258,4 +258,4 @@ TEST(JinjaLimits, GoldenTemplatesRenderFarBelowTheDefaults) {
   if (rendered == 0) GTEST_SKIP() << "shared templates missing";
 }
 
-}  // namespace
+}  // namespace test_jinja_limits

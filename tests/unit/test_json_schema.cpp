@@ -9,7 +9,7 @@
 #include "test_grammar_util.h"
 
 namespace hearth {
-namespace {
+namespace test_json_schema {
 
 using json = nlohmann::ordered_json;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
@@ -388,5 +388,5 @@ TEST(JsonSchema, ConcurrentMatchersShareOneGrammar) {
   }
 }
 
-}  // namespace
+}  // namespace test_json_schema
 }  // namespace hearth

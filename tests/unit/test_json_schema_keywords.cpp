@@ -8,7 +8,7 @@
 #include "test_grammar_util.h"
 
 namespace hearth {
-namespace {
+namespace test_json_schema_keywords {
 
 using json = nlohmann::ordered_json;
 
@@ -602,11 +602,11 @@ TEST(JsonSchemaKeywords, DeepNestingIsAnErrorNotACrash) {
   EXPECT_NE(refusal(json{{"$defs", defs}, {"$ref", "#/$defs/d0"}}).find("nested too deeply"), std::string::npos);
 }
 
-}  // namespace
+}  // namespace test_json_schema_keywords
 }  // namespace hearth
 
 namespace hearth {
-namespace {
+namespace test_json_schema_keywords {
 
 // Random schemas over the supported keywords (and some invalid combinations): each one either
 // converts to a grammar that compiles and can start, or is refused as invalid input. A grammar
@@ -730,5 +730,5 @@ TEST(JsonSchemaKeywords, RandomSchemasCompileOrAreRefused) {
   EXPECT_GT(refused, 5);
 }
 
-}  // namespace
+}  // namespace test_json_schema_keywords
 }  // namespace hearth

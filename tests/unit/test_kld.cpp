@@ -18,7 +18,7 @@
 #include "test_paths.h"
 
 namespace hearth {
-namespace {
+namespace test_kld {
 
 std::vector<float> random_logits(int n, uint32_t seed, float sd) {
   std::mt19937 rng(seed);
@@ -406,5 +406,5 @@ TEST(KldCli, BaseThenCompare) {
   std::filesystem::remove_all(dir);
 }
 
-}  // namespace
+}  // namespace test_kld
 }  // namespace hearth

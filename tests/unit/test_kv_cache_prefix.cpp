@@ -12,7 +12,7 @@
 #include "test_paths.h"
 
 namespace hearth {
-namespace {
+namespace test_kv_cache_prefix {
 
 class KvPrefix : public ::testing::Test {
  protected:
@@ -176,5 +176,5 @@ TEST_F(KvPrefix, TruncateIntoASharedBlockCopiesIt) {
   EXPECT_EQ(kv.share_prefix(2, toks, 2), 4);
 }
 
-}  // namespace
+}  // namespace test_kv_cache_prefix
 }  // namespace hearth

@@ -13,7 +13,7 @@
 #include "test_paths.h"
 
 namespace hearth {
-namespace {
+namespace test_model_fixture {
 
 std::vector<int32_t> random_tokens(int n, int n_vocab, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -284,5 +284,5 @@ TEST(Model, ForwardRejectsBadTokensAndPositions) {
   EXPECT_NE(r.error().message.find("no KV cache space"), std::string::npos);
 }
 
-}  // namespace
+}  // namespace test_model_fixture
 }  // namespace hearth

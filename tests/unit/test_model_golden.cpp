@@ -16,7 +16,7 @@
 #include "text/tokenizer.h"
 
 namespace hearth {
-namespace {
+namespace test_model_golden {
 
 nlohmann::json read_json(const std::string& path) {
   std::ifstream in(path);
@@ -225,5 +225,5 @@ TEST(ModelGolden, CliRunPrintsLlamaCppContinuation) {
   EXPECT_EQ(out, cs["text"].get<std::string>() + "\n");  // one-shot output ends its line, like Ollama's
 }
 
-}  // namespace
+}  // namespace test_model_golden
 }  // namespace hearth

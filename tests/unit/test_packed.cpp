@@ -20,7 +20,7 @@
 #include "kernels/quant.h"
 
 namespace hearth {
-namespace {
+namespace test_packed {
 
 constexpr GgmlType kTypes[] = {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K};
 
@@ -171,5 +171,5 @@ TEST(PackedShape, OnlyWholePanelsAndBlocks) {
 INSTANTIATE_TEST_SUITE_P(Types, Packed, ::testing::ValuesIn(kTypes),
                          [](const auto& info) { return std::string(ggml_type_name(info.param)); });
 
-}  // namespace
+}  // namespace test_packed
 }  // namespace hearth

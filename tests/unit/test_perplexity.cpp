@@ -18,7 +18,7 @@
 #include "test_paths.h"
 
 namespace hearth {
-namespace {
+namespace test_perplexity {
 
 using test::slurp;
 
@@ -301,5 +301,5 @@ TEST(PerplexityCli, BadInput) {
   std::filesystem::remove_all(dir);
 }
 
-}  // namespace
+}  // namespace test_perplexity
 }  // namespace hearth

@@ -19,7 +19,7 @@
 #include "kernels/quant_k_ref.h"
 
 namespace hearth {
-namespace {
+namespace test_quant_k {
 
 constexpr GgmlType kTypes[] = {GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K,
                                GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::IQ4_XS};
@@ -532,5 +532,5 @@ TEST(QuantK, BenchVecDot) {
   }
 }
 
-}  // namespace
+}  // namespace test_quant_k
 }  // namespace hearth

@@ -18,7 +18,7 @@
 #include "kernels/quant.h"
 
 namespace hearth {
-namespace {
+namespace test_quant_legacy {
 
 constexpr GgmlType kAllTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q8_1,
                                   GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::IQ4_NL};
@@ -529,5 +529,5 @@ TEST(QuantLegacy, QuantizerBytesByHand) {
   EXPECT_EQ(b81.s, fp32_to_fp16(static_cast<float>(sum) * d81));
 }
 
-}  // namespace
+}  // namespace test_quant_legacy
 }  // namespace hearth

@@ -18,7 +18,7 @@
 #include "test_paths.h"
 
 namespace hearth {
-namespace {
+namespace test_quantize {
 
 using quant::FileType;
 
@@ -555,5 +555,5 @@ TEST(QuantizeModel, ErrorsLeaveNoOutput) {
   std::filesystem::remove_all(dir);
 }
 
-}  // namespace
+}  // namespace test_quantize
 }  // namespace hearth

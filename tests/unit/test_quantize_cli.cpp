@@ -15,7 +15,7 @@
 #include "test_paths.h"
 
 namespace hearth {
-namespace {
+namespace test_quantize_cli {
 
 using test::expect_one_line_error;
 using test::run_hearth;
@@ -114,5 +114,5 @@ TEST_F(QuantizeCli, ImatrixThenQuantize) {
   EXPECT_FALSE(exists("x.dat"));
 }
 
-}  // namespace
+}  // namespace test_quantize_cli
 }  // namespace hearth

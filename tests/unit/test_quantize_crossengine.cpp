@@ -30,7 +30,7 @@
 #include "test_paths.h"
 
 namespace hearth {
-namespace {
+namespace test_quantize_crossengine {
 
 namespace fs = std::filesystem;
 
@@ -275,5 +275,5 @@ TEST(QuantizeCrossEngine, FilesByteIdenticalToLlamaQuantize) {
   fs::remove_all(dir);
 }
 
-}  // namespace
+}  // namespace test_quantize_crossengine
 }  // namespace hearth

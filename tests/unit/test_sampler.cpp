@@ -9,7 +9,7 @@
 #include "runtime/sampler.h"
 
 namespace hearth {
-namespace {
+namespace test_sampler {
 
 // Only the stage under test switched on.
 SamplingParams plain(float temperature, uint64_t seed = 1234) {
@@ -308,5 +308,5 @@ TEST(Sampler, HandlesMinusInfinityLogits) {
   }
 }
 
-}  // namespace
+}  // namespace test_sampler
 }  // namespace hearth

@@ -9,7 +9,7 @@
 #include "test_scheduler_util.h"
 
 namespace hearth {
-namespace {
+namespace test_scheduler {
 
 using namespace std::chrono_literals;
 
@@ -672,5 +672,5 @@ TEST_F(SchedulerTest, TwoModelsShareOneComputeContext) {
   EXPECT_EQ(t2, test::session_tokens(other, pool_, p2, 30, test::greedy(), 128, false));
 }
 
-}  // namespace
+}  // namespace test_scheduler
 }  // namespace hearth

@@ -4,7 +4,7 @@
 #include "runtime/scheduler_stop.h"
 
 namespace hearth {
-namespace {
+namespace test_scheduler_stop {
 
 TEST(StopStringFilter, PassesTextThroughWithoutStops) {
   StopStringFilter f({});
@@ -45,5 +45,5 @@ TEST(StopStringFilter, EmptyStopStringsAreIgnored) {
   EXPECT_FALSE(f.matched());
 }
 
-}  // namespace
+}  // namespace test_scheduler_stop
 }  // namespace hearth

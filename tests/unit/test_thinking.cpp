@@ -12,7 +12,7 @@
 #include "text/thinking.h"
 
 namespace hearth {
-namespace {
+namespace test_thinking {
 
 std::optional<std::string> read_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
@@ -160,5 +160,5 @@ TEST(Thinking, PlainTemplatesCannotThink) {
   EXPECT_TRUE(template_supports_thinking("{{ if .Think }}<think>{{ end }}{{ .Prompt }}"));
 }
 
-}  // namespace
+}  // namespace test_thinking
 }  // namespace hearth

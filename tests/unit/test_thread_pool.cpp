@@ -9,7 +9,7 @@
 #include "base/thread_pool.h"
 
 namespace hearth {
-namespace {
+namespace test_thread_pool {
 
 void check_regions(ThreadPool& pool, int n_regions) {
   const int nth = pool.size();
@@ -57,5 +57,5 @@ TEST(ThreadPool, OversubscribedPoolsStayCorrect) {
   EXPECT_EQ(failures.load(), 0);
 }
 
-}  // namespace
+}  // namespace test_thread_pool
 }  // namespace hearth

@@ -10,7 +10,7 @@
 #include "text/vocab.h"
 
 namespace hearth {
-namespace {
+namespace test_tokenizer {
 
 // ---- a small SPM vocabulary ---------------------------------------------------------------------
 
@@ -528,5 +528,5 @@ TEST(VocabGguf, Gpt2VocabularyLoadsAndTokenizes) {
   EXPECT_EQ((*tok)->encode("ab", eo), (std::vector<int32_t>{2}));  // "a" + "b" merged by rank 0
 }
 
-}  // namespace
+}  // namespace test_tokenizer
 }  // namespace hearth

@@ -20,7 +20,7 @@
 #include "text/vocab.h"
 
 namespace hearth {
-namespace {
+namespace test_tokenizer_golden {
 
 constexpr EncodeOptions kPlain{.add_special = false, .parse_special = false};
 
@@ -195,5 +195,5 @@ TEST(TokenizerGolden, WarAndPeaceRoundTripAndSpeed) {
   EXPECT_TRUE(streamed == " " + text);  // pieces are raw: the space prefix stays
 }
 
-}  // namespace
+}  // namespace test_tokenizer_golden
 }  // namespace hearth

@@ -6,7 +6,7 @@
 #include "text/tool_calls.h"
 
 namespace hearth {
-namespace {
+namespace test_tool_calls {
 
 using ojson = nlohmann::ordered_json;
 
@@ -222,5 +222,5 @@ TEST(ToolCalls, NormalizeMessages) {
   EXPECT_EQ(in[1]["content"], nullptr);  // the input is untouched
 }
 
-}  // namespace
+}  // namespace test_tool_calls
 }  // namespace hearth

@@ -14,7 +14,7 @@
 #include "text/tool_calls.h"
 
 namespace hearth {
-namespace {
+namespace test_tool_calls_templates {
 
 using ojson = nlohmann::ordered_json;
 
@@ -123,11 +123,11 @@ TEST(ToolCallTemplates, Llama32) {
                   "<|begin_of_text|>", "<|eot_id|>", R"({"name": "get_weather", "parameters": {"city": "Paris"}})"});
 }
 
-}  // namespace
+}  // namespace test_tool_calls_templates
 }  // namespace hearth
 
 namespace hearth {
-namespace {
+namespace test_tool_calls_templates {
 
 // No template (ChatML) and a template that never mentions tools: the tools go into the system
 // message, the past call and its result become text the model can follow.
@@ -160,5 +160,5 @@ TEST(ToolCallTemplates, TemplatesWithoutToolSupport) {
   }
 }
 
-}  // namespace
+}  // namespace test_tool_calls_templates
 }  // namespace hearth

@@ -8,7 +8,7 @@
 #include "kernels/vec.h"
 
 namespace hearth {
-namespace {
+namespace test_vec {
 
 TEST(VecOps, EveryIsaMatchesScalar) {
   const VecOps& ref = vec_ops_for(Isa::scalar);
@@ -39,5 +39,5 @@ TEST(VecOps, EveryIsaMatchesScalar) {
   }
 }
 
-}  // namespace
+}  // namespace test_vec
 }  // namespace hearth

@@ -9,7 +9,7 @@
 #include "text/wpm.h"
 
 namespace hearth {
-namespace {
+namespace test_wpm {
 
 constexpr EncodeOptions kPlain{.add_special = false, .parse_special = false};
 
@@ -105,5 +105,5 @@ TEST(WpmTokenizer, NoLowercaseWhenDisabled) {
   EXPECT_EQ((*tok)->encode("Hello hello", kPlain), (Ids{1, 2}));
 }
 
-}  // namespace
+}  // namespace test_wpm
 }  // namespace hearth

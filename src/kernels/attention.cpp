@@ -89,13 +89,15 @@ Result<GgmlType> parse_kv_type(std::string_view name) {
   for (const KvTypeName& k : kKvTypes) {
     if (n == k.name) return k.type;
   }
-  return make_error("unknown KV cache type '{}' (use f16, bf16, q8_0, q4_0 or f32)", name);
+  return make_error_kind(ErrorKind::kInvalidArgument, "unknown KV cache type '{}' (use f16, bf16, q8_0, q4_0 or f32)",
+                         name);
 }
 
 Status check_attention_layout(const PagedKv& kv, int n_head) {
   for (GgmlType t : {kv.k_type, kv.v_type}) {
     if (!kv_type_supported(t)) {
-      return make_error("KV cache type {} is not supported (use f16, bf16, q8_0, q4_0 or f32)", ggml_type_name(t));
+      return make_error_kind(ErrorKind::kInvalidArgument,
+                             "KV cache type {} is not supported (use f16, bf16, q8_0, q4_0 or f32)", ggml_type_name(t));
     }
   }
   for (int hd : {kv.head_dim_k, kv.head_dim_v}) {
@@ -105,8 +107,10 @@ Status check_attention_layout(const PagedKv& kv, int n_head) {
   }
   const auto quant = [](GgmlType t) { return t == GgmlType::Q8_0 || t == GgmlType::Q4_0; };
   if ((quant(kv.k_type) && kv.head_dim_k % 32 != 0) || (quant(kv.v_type) && kv.head_dim_v % 32 != 0)) {
-    return make_error("KV cache type {} needs head sizes that are multiples of 32 (this model has {} / {}); use f16",
-                      ggml_type_name(quant(kv.k_type) ? kv.k_type : kv.v_type), kv.head_dim_k, kv.head_dim_v);
+    return make_error_kind(
+        ErrorKind::kInvalidArgument,
+        "KV cache type {} needs head sizes that are multiples of 32 (this model has {} / {}); use f16",
+        ggml_type_name(quant(kv.k_type) ? kv.k_type : kv.v_type), kv.head_dim_k, kv.head_dim_v);
   }
   if (kv.n_head_kv <= 0 || n_head % kv.n_head_kv != 0) {
     return make_error("{} query heads cannot share {} KV heads evenly", n_head, kv.n_head_kv);

@@ -27,7 +27,7 @@ Result<KvCache> KvCache::create(const ModelConfig& config, const KvCacheOptions&
   kv.n_head_kv_ = config.n_head_kv;
   kv.head_dim_ = config.head_dim;
   kv.head_dim_v_ = config.head_dim_v;
-  if (auto st = check_attention_layout(kv.layer_layout(), config.n_head); !st) return std::unexpected(st.error());
+  HEARTH_TRY(check_type(config, options.type));
   kv.n_blocks_ = (options.n_ctx + options.block_size - 1) / options.block_size;
   // Positions past the trained context are out of distribution unless RoPE scaling covers them.
   const int64_t trained = config.n_ctx_train > 0 ? config.n_ctx_train : 0;
@@ -247,6 +247,15 @@ const int32_t* KvCache::block_table(int32_t seq) const {
 int32_t KvCache::capacity(int32_t seq) const {
   auto it = tables_.find(seq);
   return it == tables_.end() ? 0 : static_cast<int32_t>(it->second.size()) * opts_.block_size;
+}
+
+Status KvCache::check_type(const ModelConfig& config, GgmlType type) {
+  PagedKv v;
+  v.k_type = v.v_type = type;
+  v.n_head_kv = config.n_head_kv;
+  v.head_dim_k = config.head_dim;
+  v.head_dim_v = config.head_dim_v;
+  return check_attention_layout(v, config.n_head);
 }
 
 PagedKv KvCache::layer_layout() const {

@@ -38,6 +38,9 @@ class KvCache {
   static Result<KvCache> create(const ModelConfig& config, const KvCacheOptions& options);
   // K + V bytes one position takes over all layers with elements of `type`.
   static size_t bytes_per_position(const ModelConfig& config, GgmlType type);
+  // Whether the attention kernels take this model's heads with `type` (kInvalidArgument if not:
+  // Q8_0/Q4_0 need head sizes that are multiples of 32). create() checks the same.
+  static Status check_type(const ModelConfig& config, GgmlType type);
 
   // Makes sure sequence `seq` has blocks for positions [0, n_pos); takes new blocks from the pool.
   // Error (nothing changed) if the pool has too few free blocks.

@@ -127,7 +127,7 @@ Result<PreparedGeneration> prepare_generation(const GenerationJob& job, ModelMan
   }
   if (job.tools && !job.tools->is_array()) return invalid("invalid request: 'tools' must be an array");
 
-  auto lease = models.acquire(job.model, job.keep_alive);
+  auto lease = models.acquire(job.model, job.keep_alive, job.load);
   if (!lease) return std::unexpected(lease.error());
   p.lease = std::move(*lease);
   const ModelSlot& slot = p.lease->slot();

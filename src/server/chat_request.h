@@ -43,6 +43,7 @@ struct GenerationJob {
   int32_t num_keep = -1;       // tokens kept from the start on truncation and shifts (-1: the BOS)
   int32_t num_ctx = 0;         // per-request context limit (<= the loaded context)
   std::optional<std::chrono::milliseconds> keep_alive;
+  LoadOptions load;  // options.kv_cache_type: how the model is loaded (a resident one may reload)
   // Ollama `think` / OpenAI `reasoning_effort`: true asks for thinking (400 for models whose
   // template cannot think), false renders the template with thinking off where it has a switch
   // and drops the thinking from the output; nullopt: thinking models think, into the separate field.

@@ -85,6 +85,7 @@ ModelManager::~ModelManager() {
     stopping_ = true;
   }
   reaper_cv_.notify_all();
+  idle_cv_.notify_all();
   reaper_.join();
   std::map<std::string, std::shared_ptr<ModelSlot>> slots;
   {
@@ -94,7 +95,7 @@ ModelManager::~ModelManager() {
   slots.clear();  // schedulers join their loops here, outside the lock
 }
 
-Result<std::shared_ptr<ModelSlot>> ModelManager::load(const ResolvedModel& info) {
+Result<std::shared_ptr<ModelSlot>> ModelManager::load(const ResolvedModel& info, GgmlType kv_type) {
   Timer t;
   auto slot = std::make_shared<ModelSlot>();
   slot->info = info;
@@ -115,6 +116,8 @@ Result<std::shared_ptr<ModelSlot>> ModelManager::load(const ResolvedModel& info)
 
   const ModelConfig& cfg = slot->model->config();
   SchedulerOptions so = opts_.scheduler;
+  so.kv_type = kv_type;
+  slot->kv_type = kv_type;
   const int train = cfg.n_ctx_train > 0 ? cfg.n_ctx_train : 4096;
   if (so.n_ctx <= 0) so.n_ctx = std::min(train, 4096);
   slot->n_ctx = so.n_ctx;
@@ -169,10 +172,14 @@ std::vector<std::shared_ptr<ModelSlot>> ModelManager::evict_for(uint64_t need) {
 }
 
 Result<std::unique_ptr<ModelLease>> ModelManager::acquire(const std::string& name,
-                                                          std::optional<milliseconds> keep_alive) {
+                                                          std::optional<milliseconds> keep_alive,
+                                                          const LoadOptions& load_opts) {
   const milliseconds ka = keep_alive.value_or(opts_.default_keep_alive);
   auto info = resolver_.resolve(name);
   if (!info) return std::unexpected(info.error());
+  const GgmlType kv_type = load_opts.kv_type.value_or(opts_.scheduler.kv_type);
+  // A resident slot serves the request unless the request asks for a different KV type.
+  auto fits = [&](const ModelSlot& s) { return !load_opts.kv_type || s.kv_type == *load_opts.kv_type; };
   auto take = [&](const std::shared_ptr<ModelSlot>& s, bool loaded_now) {
     s->active++;
     s->last_used = Clock::now();
@@ -181,18 +188,40 @@ Result<std::unique_ptr<ModelLease>> ModelManager::acquire(const std::string& nam
   {
     std::lock_guard lk(mu_);
     if (stopping_) return make_error_kind(ErrorKind::kUnavailable, "the server is shutting down");
-    if (auto it = slots_.find(info->name); it != slots_.end()) return take(it->second, false);
+    if (auto it = slots_.find(info->name); it != slots_.end() && fits(*it->second)) return take(it->second, false);
   }
   std::lock_guard load_lk(load_mu_);
   std::vector<std::shared_ptr<ModelSlot>> evicted;
   {
-    std::lock_guard lk(mu_);
-    if (auto it = slots_.find(info->name); it != slots_.end()) return take(it->second, false);
+    std::unique_lock lk(mu_);
+    if (auto it = slots_.find(info->name); it != slots_.end()) {
+      if (fits(*it->second)) return take(it->second, false);
+      // Loaded with another KV type: unload it once its running requests end, then load anew. A
+      // type this model cannot use is refused first, and the resident model stays.
+      std::shared_ptr<ModelSlot> old = it->second;
+      if (auto st = KvCache::check_type(old->model->config(), kv_type); !st) {
+        return prefix_error(st, fmt::format("model '{}' with kv_cache_type {}", info->name, ggml_type_name(kv_type)));
+      }
+      log(LogLevel::info, "model '{}': reloading with KV cache type {} (resident with {})", info->name,
+          ggml_type_name(kv_type), ggml_type_name(old->kv_type));
+      old->unload_pending = true;
+      const bool idle = idle_cv_.wait_for(lk, opts_.reload_wait, [&] { return old->active == 0 || stopping_; });
+      if (stopping_) return make_error_kind(ErrorKind::kUnavailable, "the server is shutting down");
+      if (!idle) {
+        old->unload_pending = false;
+        return make_error_kind(ErrorKind::kUnavailable,
+                               "model '{}' is busy with KV cache type {}; retry when its requests end, or leave "
+                               "kv_cache_type out to use it as loaded",
+                               info->name, ggml_type_name(old->kv_type));
+      }
+      if (auto cur = slots_.find(info->name); cur != slots_.end() && cur->second == old) slots_.erase(cur);
+      evicted.push_back(std::move(old));
+    }
     // Make room before loading so two big models never sit in memory at once.
-    evicted = evict_for(info->size);
+    for (auto& s : evict_for(info->size)) evicted.push_back(std::move(s));
   }
   evicted.clear();
-  auto slot = load(*info);
+  auto slot = load(*info, kv_type);
   if (!slot) return std::unexpected(slot.error());
   std::lock_guard lk(mu_);
   evicted = evict_for((*slot)->bytes);
@@ -231,6 +260,7 @@ void ModelManager::release(const std::shared_ptr<ModelSlot>& slot, milliseconds 
       }
     }
   }
+  idle_cv_.notify_all();
   if (drop) log(LogLevel::info, "unloaded model '{}' (keep_alive 0)", drop->info.name);
 }
 
@@ -282,6 +312,7 @@ std::vector<ResidentModel> ModelManager::resident() const {
     r.info = s->info;
     r.bytes = s->bytes;
     r.n_ctx = s->n_ctx;
+    r.kv_type = s->kv_type;
     if (s->active > 0) {
       // Busy: the clock starts when the request ends; report "now + default" like Ollama does.
       r.expires_at = std::chrono::system_clock::now() + opts_.default_keep_alive;

@@ -33,6 +33,13 @@ struct ModelManagerOptions {
   int threads = 0;             // compute threads (0: physical cores)
   uint64_t memory_budget = 0;  // bytes; 0 = no limit
   std::chrono::milliseconds default_keep_alive = std::chrono::minutes(5);
+  std::chrono::milliseconds reload_wait = std::chrono::minutes(2);  // see ModelManager::acquire
+};
+
+// What a request may ask about how its model is loaded (Ollama's runner options). A resident model
+// loaded differently is reloaded once its running requests end, as Ollama restarts a runner.
+struct LoadOptions {
+  std::optional<GgmlType> kv_type;  // `options.kv_cache_type`; nullopt: whatever is resident, else --kv-type
 };
 
 // One resident model. Immutable after load except the bookkeeping the manager guards.
@@ -45,6 +52,7 @@ struct ModelSlot {
   uint64_t bytes = 0;  // budgeted size: weights file + KV pool
   double load_seconds = 0.0;
   int n_ctx = 0;
+  GgmlType kv_type = GgmlType::F16;  // element type of its KV cache
   // Guarded by ModelManager's mutex.
   int active = 0;
   bool unload_pending = false;  // unload asked while busy: drop when the last request ends
@@ -78,6 +86,7 @@ struct ResidentModel {
   ResolvedModel info;
   uint64_t bytes = 0;
   int n_ctx = 0;
+  GgmlType kv_type = GgmlType::F16;
   std::optional<std::chrono::system_clock::time_point> expires_at;  // nullopt: never
   std::string arch;
   uint32_t file_type = 0;
@@ -90,9 +99,12 @@ class ModelManager {
   ~ModelManager();  // unloads everything (running requests must have ended)
 
   // Loads the model if needed (kNotFound for unknown names, kResourceExhausted when it cannot
-  // fit beside models that are busy). `keep_alive` nullopt = the default.
+  // fit beside models that are busy). `keep_alive` nullopt = the default. A resident model whose
+  // KV type differs from `load.kv_type` is reloaded after its running requests end (waiting at most
+  // `reload_wait`; kUnavailable after that).
   Result<std::unique_ptr<ModelLease>> acquire(const std::string& name,
-                                              std::optional<std::chrono::milliseconds> keep_alive);
+                                              std::optional<std::chrono::milliseconds> keep_alive,
+                                              const LoadOptions& load = {});
   // Unloads now if resident and idle (a busy model unloads when its last request ends).
   void unload(const std::string& name);
 
@@ -108,7 +120,7 @@ class ModelManager {
  private:
   friend class ModelLease;
   void release(const std::shared_ptr<ModelSlot>& slot, std::chrono::milliseconds keep_alive);
-  Result<std::shared_ptr<ModelSlot>> load(const ResolvedModel& info);
+  Result<std::shared_ptr<ModelSlot>> load(const ResolvedModel& info, GgmlType kv_type);
   // Removes idle models, least recently used first, until `need` more bytes fit. Returns the
   // removed slots so the caller destroys them outside the lock.
   std::vector<std::shared_ptr<ModelSlot>> evict_for(uint64_t need);
@@ -122,6 +134,7 @@ class ModelManager {
   std::mutex load_mu_;  // one load at a time; lookups of resident models never wait for it
   std::map<std::string, std::shared_ptr<ModelSlot>> slots_;  // by canonical name
   std::condition_variable reaper_cv_;
+  std::condition_variable idle_cv_;  // a slot's last request ended (reloads wait for it)
   bool stopping_ = false;
   std::thread reaper_;
 };

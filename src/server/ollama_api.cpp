@@ -224,7 +224,7 @@ HttpResponse handle_generate(ApiContext& ctx, const HttpRequest& req, bool chat)
     if (unload) {
       ctx.models.unload(resolved->name);
     } else {
-      auto lease = ctx.models.acquire(resolved->name, job.keep_alive);
+      auto lease = ctx.models.acquire(resolved->name, job.keep_alive, job.load);
       if (!lease) return ollama_error(lease.error());
       if ((*lease)->loaded_now()) load_s = (*lease)->slot().load_seconds;
     }
@@ -370,7 +370,8 @@ HttpResponse handle_ps(ApiContext& ctx) {
            {"digest", bare_digest(r.info.digest)},
            {"details", details_json(r.arch, r.file_type, r.n_params)},
            {"size_vram", 0},
-           {"context_length", r.n_ctx}};
+           {"context_length", r.n_ctx},
+           {"kv_cache_type", ggml_type_name(r.kv_type)}};
     if (r.expires_at) {
       e["expires_at"] = rfc3339_utc(*r.expires_at);
     } else {

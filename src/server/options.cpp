@@ -5,18 +5,20 @@
 
 #include "base/log.h"
 #include "base/strings.h"
+#include "kernels/attention.h"
 
 namespace hearth::server {
 namespace {
 
 // api.Options and api.Runner json names (current and recent Ollama releases).
 // clang-format off
-constexpr std::array<std::string_view, 33> kKnownOptions = {
+constexpr std::array<std::string_view, 34> kKnownOptions = {
     "num_keep", "seed", "num_predict", "top_k", "top_p", "min_p", "typical_p", "repeat_last_n",
     "temperature", "repeat_penalty", "presence_penalty", "frequency_penalty", "stop", "num_ctx",
     "num_batch", "num_gpu", "main_gpu", "use_mmap", "num_thread", "mirostat", "mirostat_tau",
     "mirostat_eta", "penalize_newline", "tfs_z", "numa", "low_vram", "f16_kv", "logits_all",
-    "vocab_only", "use_mlock", "embedding_only", "rope_frequency_base", "rope_frequency_scale"};
+    "vocab_only", "use_mlock", "embedding_only", "rope_frequency_base", "rope_frequency_scale",
+    "kv_cache_type"};
 // clang-format on
 
 std::unexpected<Error> range_error(const std::string& prefix, const char* key, const char* what) {
@@ -70,6 +72,15 @@ Status apply_ollama_options(const json& src, const std::string& p, GenerationJob
   HEARTH_TRY(read_int(src, "num_ctx", job.num_ctx, p));
   HEARTH_TRY(read_int(src, "num_keep", job.num_keep, p));
   HEARTH_TRY(read_string_list(src, "stop", job.stop, p));
+  // hearth's load option: the KV cache element type for this model (as OLLAMA_KV_CACHE_TYPE is
+  // for all models), e.g. "q8_0" to halve a long context's cache.
+  if (auto it = src.find("kv_cache_type"); it != src.end() && !it->is_null()) {
+    const std::string field = p.empty() ? "kv_cache_type" : p + ".kv_cache_type";
+    if (!it->is_string()) return range_error(p, "kv_cache_type", "a string: f16, bf16, q8_0, q4_0 or f32");
+    auto t = parse_kv_type(it->get<std::string>());
+    if (!t) return make_error_kind(ErrorKind::kInvalidArgument, "invalid request: '{}': {}", field, t.error().message);
+    job.load.kv_type = *t;
+  }
   for (const auto& [key, value] : src.items()) {
     if (std::find(kKnownOptions.begin(), kKnownOptions.end(), key) != kKnownOptions.end()) continue;
     // Ollama logs and ignores unknown options; the request still succeeds.

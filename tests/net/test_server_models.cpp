@@ -2,6 +2,8 @@
 // with least-recently-used eviction, and no reload when switching between resident models.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "test_server_util.h"
 
 namespace hearth::test {
@@ -83,6 +85,61 @@ TEST(ServerModels, LruEvictionWithinBudgetAndNoReloadWhenResident) {
   EXPECT_EQ(resident(srv), (std::vector<std::string>{"a:latest", "c:latest"}));
   const auto m = srv.client().Get("/metrics")->body;
   EXPECT_EQ(metric_value(m, "hearth_models_loaded"), 2);
+}
+
+// options.kv_cache_type is a load option: the resident model reloads with the asked type, /api/ps
+// reports it and the KV memory it takes, and a type the model cannot use is a 400 saying why,
+// with the resident model left as it was.
+TEST(ServerModels, KvCacheTypeIsALoadOption) {
+  TestServer srv(two_models());
+  auto ps = [&] { return ojson::parse(srv.client().Get("/api/ps")->body)["models"]; };
+  auto with_kv = [](const char* type) { return ojson{{"options", {{"num_predict", 2}, {"kv_cache_type", type}}}}; };
+  EXPECT_GT(generate(srv, "a")["load_duration"].get<int64_t>(), 0);
+  ASSERT_EQ(ps().size(), 1u);
+  EXPECT_EQ(ps()[0]["kv_cache_type"], "f16");
+  const uint64_t f16_size = ps()[0]["size"].get<uint64_t>();
+
+  EXPECT_GT(generate(srv, "a", with_kv("F32"))["load_duration"].get<int64_t>(), 0) << "not reloaded";
+  ASSERT_EQ(ps().size(), 1u);
+  EXPECT_EQ(ps()[0]["kv_cache_type"], "f32");
+  EXPECT_GT(ps()[0]["size"].get<uint64_t>(), f16_size) << "the F32 cache is twice the F16 one";
+  // The same type, or no preference: served as loaded.
+  EXPECT_EQ(generate(srv, "a", with_kv("f32"))["load_duration"].get<int64_t>(), 0);
+  EXPECT_EQ(generate(srv, "a")["load_duration"].get<int64_t>(), 0);
+
+  auto c = srv.client();
+  int status = 0;
+  // stories260K's heads are 8 wide; Q8_0 blocks hold 32.
+  ojson body = {{"model", "a"}, {"prompt", "Once"}, {"stream", false}, {"options", {{"kv_cache_type", "q8_0"}}}};
+  ojson r = post_json(c, "/api/generate", body, &status);
+  EXPECT_EQ(status, 400) << r.dump();
+  EXPECT_NE(r.dump().find("multiples of 32"), std::string::npos) << r.dump();
+  EXPECT_EQ(ps()[0]["kv_cache_type"], "f32") << "a refused type must not unload the resident model";
+  body["options"]["kv_cache_type"] = "q5_9";
+  r = post_json(c, "/api/chat", ojson{{"model", "a"}, {"messages", ojson::array()}, {"options", body["options"]}},
+                &status);
+  EXPECT_EQ(status, 400) << r.dump();
+  EXPECT_NE(r.dump().find("options.kv_cache_type"), std::string::npos) << r.dump();
+  body["options"]["kv_cache_type"] = 8;
+  r = post_json(c, "/api/generate", body, &status);
+  EXPECT_EQ(status, 400) << r.dump();
+}
+
+// A reload asked while the model is busy waits for the running request, which finishes intact.
+TEST(ServerModels, KvCacheTypeReloadWaitsForRunningRequests) {
+  TestServer srv(two_models());
+  generate(srv, "a");
+  ojson first;
+  std::thread busy([&] { first = generate(srv, "a", {{"options", {{"num_predict", 200}, {"temperature", 0}}}}); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const ojson second = generate(srv, "a", {{"options", {{"num_predict", 2}, {"kv_cache_type", "bf16"}}}});
+  busy.join();
+  EXPECT_EQ(first.value("done", false), true) << first.dump();
+  EXPECT_GT(first["eval_count"].get<int>(), 2) << first.dump();
+  EXPECT_GT(second["load_duration"].get<int64_t>(), 0) << second.dump();
+  const ojson ps = ojson::parse(srv.client().Get("/api/ps")->body)["models"];
+  ASSERT_EQ(ps.size(), 1u);
+  EXPECT_EQ(ps[0]["kv_cache_type"], "bf16");
 }
 
 }  // namespace test_server_models

@@ -115,6 +115,9 @@ Result<std::shared_ptr<ModelSlot>> ModelManager::load(const ResolvedModel& info,
   slot->tokenizer = std::move(*tok);
 
   const ModelConfig& cfg = slot->model->config();
+  if (auto st = KvCache::check_type(cfg, kv_type); !st) {
+    return prefix_error(st, fmt::format("model '{}' with kv_cache_type {}", info.name, ggml_type_name(kv_type)));
+  }
   SchedulerOptions so = opts_.scheduler;
   so.kv_type = kv_type;
   slot->kv_type = kv_type;

@@ -115,6 +115,12 @@ TEST(ServerModels, KvCacheTypeIsALoadOption) {
   EXPECT_EQ(status, 400) << r.dump();
   EXPECT_NE(r.dump().find("multiples of 32"), std::string::npos) << r.dump();
   EXPECT_EQ(ps()[0]["kv_cache_type"], "f32") << "a refused type must not unload the resident model";
+  // The same answer when the model is not resident.
+  TestServer fresh(two_models());
+  auto c2 = fresh.client();
+  ojson r2 = post_json(c2, "/api/generate", body, &status);
+  EXPECT_EQ(status, 400) << r2.dump();
+  EXPECT_EQ(r2, r) << "the message depends on whether the model was resident";
   body["options"]["kv_cache_type"] = "q5_9";
   r = post_json(c, "/api/chat", ojson{{"model", "a"}, {"messages", ojson::array()}, {"options", body["options"]}},
                 &status);

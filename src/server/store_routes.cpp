@@ -14,6 +14,7 @@
 #include <set>
 
 #include "base/json_parse.h"
+#include "server/http_types.h"
 #include "server/upload.h"
 #include "store/modelfile.h"
 #include "store/pull.h"
@@ -26,20 +27,9 @@ namespace {
 // Sorted keys (nlohmann::json); the API routes use server/json_fields.h's insertion-ordered json.
 using SortedJson = nlohmann::json;
 
-int http_status(const Error& e) {
-  switch (e.kind) {
-    case ErrorKind::kInvalidArgument:
-      return 400;
-    case ErrorKind::kNotFound:
-      return 404;
-    case ErrorKind::kResourceExhausted:
-      return 503;
-    case ErrorKind::kUnavailable:
-      return 502;
-    default:
-      return 500;
-  }
-}
+// As every route maps errors (http_status_for), except that kUnavailable here means the remote
+// registry could not be reached: 502 Bad Gateway, not 503.
+int http_status(const Error& e) { return e.kind == ErrorKind::kUnavailable ? 502 : http_status_for(e.kind); }
 
 void json_error(httplib::Response& res, int status, const std::string& msg) {
   res.status = status;

@@ -22,6 +22,7 @@
 #include "base/thread_pool.h"
 #include "model/model.h"
 #include "test_paths.h"
+#include "test_synth.h"
 
 namespace hearth {
 namespace test_crossengine {
@@ -42,23 +43,8 @@ const nlohmann::json& index_json() {
   return j;
 }
 
-std::vector<uint8_t> read_bytes(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-std::string fnv1a64_hex(const std::vector<uint8_t>& data) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (uint8_t b : data) {
-    h ^= b;
-    h *= 0x100000001b3ull;
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
-
-std::string quote(const std::string& s) { return "'" + s + "'"; }  // paths here have no quotes
+using test::fnv1a64_hex;
+using test::read_bytes;
 
 // Measured (hearth 2 threads, AVX-512 host; llama.cpp v0.5.0 1 thread; 256 positions each):
 //   ftype    mean cos   min cos    top-1    | llama.cpp F16 KV vs F32 KV (self_consistency)
@@ -94,21 +80,10 @@ TEST_P(CrossEngine, LogitsMatchLlamaCpp) {
   ASSERT_EQ(static_cast<int>(tokens.size()), n_tokens);
 
   // 1. Regenerate the GGUF exactly as the generator did.
-  const std::string python = sy["python"];
-  ASSERT_TRUE(std::filesystem::exists(python))
-      << python << " not found: this test needs Debian's python3 + python3-numpy (scripts/install-deps.sh)";
-  ASSERT_EQ(std::system((quote(python) + " -c 'import numpy' >/dev/null 2>&1").c_str()), 0)
-      << python << " cannot import numpy: install python3-numpy (scripts/install-deps.sh)";
-  const std::string script = test::shared_path(sy["script"].get<std::string>());
-  const std::string donor = test::shared_path(sy["vocab_from"].get<std::string>());
-  ASSERT_TRUE(std::filesystem::exists(script)) << "missing " << script;
-  ASSERT_TRUE(std::filesystem::exists(donor)) << "missing " << donor;
   const auto dir = test::temp_dir("crossengine-" + ftype);
   const auto gguf = dir / ("tiny-" + ftype + ".gguf");
-  const std::string cmd = quote(python) + " " + quote(script) + " --shape " + sy["shape"].get<std::string>() +
-                          " --ftype " + ftype + " --vocab-from " + quote(donor) + " --seed " +
-                          std::to_string(sy["seed"].get<int>()) + " -o " + quote(gguf.string());
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << "failed: " << cmd;
+  const std::string synth_error = test::synthesize_gguf(sy, ftype, gguf);
+  ASSERT_EQ(synth_error, "");
   {
     const auto bytes = read_bytes(gguf);
     ASSERT_EQ(bytes.size(), ty["gguf_size"].get<size_t>())

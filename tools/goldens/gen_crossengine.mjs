@@ -25,6 +25,7 @@ import os from "node:os";
 import path from "node:path";
 import {fileURLToPath} from "node:url";
 import {getLlama, GgmlType} from "node-llama-cpp";
+import {fnv1a64} from "./lib/fnv.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "..", "..");
@@ -65,21 +66,6 @@ function makeTokens() {
   const toks = [1];
   while (toks.length < N_TOKENS) toks.push(3 + (next() % (N_VOCAB - 3)));
   return toks;
-}
-
-// FNV-1a 64 of a buffer, as a 16-digit lowercase hex string (hi/lo 32-bit halves; all products
-// stay below 2^53 so doubles are exact).
-function fnv1a64(buf) {
-  let hi = 0xcbf29ce4, lo = 0x84222325;  // offset basis 0xcbf29ce484222325
-  for (let i = 0; i < buf.length; i++) {
-    lo = (lo ^ buf[i]) >>> 0;
-    // h *= 0x100000001b3 (mod 2^64) = h * 0x1b3 + (h << 40)
-    const a = lo * 0x1b3;
-    const carry = Math.floor(a / 4294967296);
-    hi = (hi * 0x1b3 + carry + lo * 256) >>> 0;
-    lo = a >>> 0;
-  }
-  return hi.toString(16).padStart(8, "0") + lo.toString(16).padStart(8, "0");
 }
 
 // float32 -> IEEE binary16 bits, round to nearest even; throws on overflow / non-finite.

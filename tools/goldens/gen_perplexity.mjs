@@ -12,12 +12,22 @@
 // The log-softmax is computed here in double precision from the float logits.
 // Both a F32 and a F16 K/V cache are evaluated (hearth's test compares its F32-cache run).
 //
+// Also tests/golden/perplexity_random_tiny.json: the same measurement on synth_gguf.py's random
+// "tiny" model (F16 weights, stories260K's vocab, head size 32, the crossengine goldens' model),
+// whose heads are wide enough for a Q8_0 cache: F16 and Q8_0 K/V with flash attention (llama.cpp
+// quantizes V only with flash attention), so the test can bound hearth's Q8_0 cache by llama.cpp's
+// own F16 -> Q8_0 delta.
+//
 // Reference: llama.cpp as bundled by node-llama-cpp (pinned in package.json), CPU only, prebuilt
 // binaries (build: "never"), 1 thread. Shared data: $HEARTH_SHARED, else <repo>/../shared.
+import {execFileSync} from "node:child_process";
+import crypto from "node:crypto";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import {fileURLToPath} from "node:url";
 import {getLlama, GgmlType} from "node-llama-cpp";
+import {fnv1a64 as fnv1a64Bytes} from "./lib/fnv.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "..", "..");
@@ -66,7 +76,10 @@ function numStr(x) {
 const round9 = (x) => Number(x.toPrecision(9));
 
 const llama = await getLlama({gpu: false, build: "never", logLevel: "error", maxThreads: 0});
-const model = await llama.loadModel({modelPath: path.join(shared, MODEL), gpuLayers: 0});
+
+// nCtx: context = chunk size; runSpecs: [[kvType, flashAttention], ...]; extra: fields added to the golden (model provenance).
+async function writeGolden(modelPath, modelLabel, nCtx, runSpecs, extra, outName, ctxSize = nCtx) {
+const model = await llama.loadModel({modelPath, gpuLayers: 0});
 const nVocab = model.fileInfo.metadata.tokenizer.ggml.tokens.length;
 const ggml = model.fileInfo.metadata.tokenizer.ggml;
 const addBos = ggml.add_bos_token ?? (ggml.model === "llama");
@@ -75,9 +88,9 @@ const bos = model.tokens.bos;
 const text = fs.readFileSync(path.join(shared, TEXT), "utf8");
 const body = model.tokenize(text);  // specialTokens=false; never adds BOS
 const tokens = addBos ? [bos, ...body] : Array.from(body);
-if (tokens.length < 2 * N_CTX) throw new Error("text too short");
-const nChunks = Math.min(N_CHUNKS, Math.floor(tokens.length / N_CTX));
-const first = N_CTX / 2;
+if (tokens.length < 2 * nCtx) throw new Error("text too short");
+const nChunks = Math.min(N_CHUNKS, Math.floor(tokens.length / nCtx));
+const first = nCtx / 2;
 
 const RAW = {logits: true, token: false, options: {temperature: 0}};
 
@@ -100,12 +113,12 @@ function nllOf(logits, tok) {
 
 async function run(kvType, flashAttention = false) {
   const ctx = await model.createContext({
-    contextSize: N_CTX, batchSize: N_CTX, sequences: 1, threads: THREADS, flashAttention,
+    contextSize: ctxSize, batchSize: nCtx, sequences: 1, threads: THREADS, flashAttention,
     experimentalKvCacheKeyType: kvType, experimentalKvCacheValueType: kvType,
   });
   const kvK = GgmlType[ctx.kvCacheKeyType] ?? ctx.kvCacheKeyType;
   const kvV = GgmlType[ctx.kvCacheValueType] ?? ctx.kvCacheValueType;
-  if (ctx.contextSize !== N_CTX || ctx.batchSize !== N_CTX || kvK !== kvType || kvV !== kvType ||
+  if (ctx.contextSize !== ctxSize || ctx.batchSize !== nCtx || kvK !== kvType || kvV !== kvType ||
       ctx.flashAttention !== flashAttention)
     throw new Error(`unexpected context: ${JSON.stringify({n_ctx: ctx.contextSize, n_batch: ctx.batchSize, kvK, kvV})}`);
   try {
@@ -114,15 +127,15 @@ async function run(kvType, flashAttention = false) {
     const chunks = [];
     for (let i = 0; i < nChunks; i++) {
       await seq.clearHistory();
-      const chunk = tokens.slice(i * N_CTX, (i + 1) * N_CTX);
+      const chunk = tokens.slice(i * nCtx, (i + 1) * nCtx);
       const input = chunk.map((t, k) => {
         const tok = k === 0 && addBos ? bos : t;
         // Logits only where they are scored: positions first .. n_ctx-2.
-        return k >= first && k < N_CTX - 1 ? [tok, {generateNext: RAW}] : tok;
+        return k >= first && k < nCtx - 1 ? [tok, {generateNext: RAW}] : tok;
       });
       const out = await seq.controlledEvaluate(input);
       let chunkNll = 0;
-      for (let k = first; k < N_CTX - 1; k++) {
+      for (let k = first; k < nCtx - 1; k++) {
         const v = nllOf(logitsOf(out[k]?.next?.logits), chunk[k + 1]);
         chunkNll += v;
         nll += v;
@@ -148,33 +161,57 @@ async function run(kvType, flashAttention = false) {
   }
 }
 
-// Without flash attention (llama.cpp's default CPU path), then with it (hearth's only path).
-// Quantized caches need head sizes that are multiples of 32; this model's is 8.
-const runs = [await run("F32"), await run("F16"), await run("F16", true)];
+const runs = [];
+for (const [kv, fa] of runSpecs) runs.push(await run(kv, fa));
 const golden = {
-  model: MODEL,
+  model: modelLabel,
+  ...extra,
   text: TEXT,
   reference: {
     engine: "llama.cpp via node-llama-cpp",
     node_llama_cpp: NLC_VERSION,
     llama_cpp_release: LLAMA_CPP_RELEASE,
-    backend: "CPU (getLlama({gpu: false, build: 'never'}), prebuilt binaries), 1 thread, batch = ctx",
+    backend: "CPU (getLlama({gpu: false, build: 'never'}), prebuilt binaries), 1 thread, batch = ctx" +
+             (ctxSize !== nCtx ? ` (chunks of ${nCtx} in a context of ${ctxSize})` : ""),
   },
   method: "llama-perplexity: BOS + tokenize(text); chunks of n_ctx with BOS as first token; " +
           "score positions n_ctx/2 .. n_ctx-2 against the next token; log-softmax in double",
   n_vocab: nVocab,
-  n_ctx: N_CTX,
+  n_ctx: nCtx,
   n_chunks: nChunks,
   add_bos: addBos,
   bos,
   token_count: tokens.length,
   token_fnv1a64: fnv1a64(tokens),
-  used_token_fnv1a64: fnv1a64(tokens.slice(0, nChunks * N_CTX)),
+  used_token_fnv1a64: fnv1a64(tokens.slice(0, nChunks * nCtx)),
   first_tokens: tokens.slice(0, 32),
   runs,
 };
-const file = path.join(goldenDir, "perplexity_stories260K.json");
+const file = path.join(goldenDir, outName);
 fs.writeFileSync(file, toJson(golden) + "\n");
 console.log(`wrote ${path.relative(repo, file)}: ` +
             runs.map((r) => `${r.kv_cache_type}${r.flash_attention ? "+FA" : ""} ${r.ppl}`).join(", "));
 await model.dispose();
+}
+
+// Without flash attention (llama.cpp's default CPU path), then with it (hearth's only path).
+// Quantized caches need head sizes that are multiples of 32; stories260K's is 8.
+await writeGolden(path.join(shared, MODEL), MODEL, N_CTX, [["F32", false], ["F16", false], ["F16", true]], {},
+                  "perplexity_stories260K.json");
+
+// The random tiny model, synthesized exactly as gen_crossengine.mjs does for its f16 golden.
+const SYNTH = {python: "/usr/bin/python3", script: "tools/synth_gguf.py", shape: "tiny", ftype: "f16",
+               vocab_from: "models/stories260K.gguf", seed: 1};
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "hearth-ppl-"));
+const gguf = path.join(tmp, "tiny-f16.gguf");
+execFileSync(SYNTH.python, [path.join(shared, SYNTH.script), "--shape", SYNTH.shape, "--ftype", SYNTH.ftype,
+                            "--vocab-from", path.join(shared, SYNTH.vocab_from), "--seed", String(SYNTH.seed),
+                            "-o", gguf], {stdio: "ignore"});
+const bytes = fs.readFileSync(gguf);
+// Chunks of 256 (llama.cpp rounds smaller contexts up to 256) in a context of 512: a full context
+// makes node-llama-cpp shift it, which llama.cpp cannot do to a Q8_0 cache (it crashes).
+await writeGolden(gguf, "synth:tiny-f16", 256, [["F16", true], ["Q8_0", true]],
+                  {synth: SYNTH, gguf_size: bytes.length, gguf_fnv1a64: fnv1a64Bytes(bytes),
+                   gguf_sha256: crypto.createHash("sha256").update(bytes).digest("hex")},
+                  "perplexity_random_tiny.json", 512);
+fs.rmSync(tmp, {recursive: true, force: true});

@@ -24,6 +24,24 @@
 
 namespace hearth {
 
+int32_t kept_prefix(int32_t num_keep, int32_t n_ctx) {
+  return std::clamp<int32_t>(num_keep < 0 ? 1 : num_keep, 0, n_ctx / 2);
+}
+
+int32_t truncate_prompt(std::vector<int32_t>& prompt, int32_t n_ctx, int32_t num_keep, int32_t n_predict) {
+  if (static_cast<int64_t>(prompt.size()) < n_ctx) return 0;
+  const int32_t keep = kept_prefix(num_keep, n_ctx);
+  const int32_t room = std::max<int32_t>(1, n_predict > 0 ? std::min(n_predict, n_ctx / 2) : n_ctx / 4);
+  const int32_t tail = std::max<int32_t>(1, n_ctx - room - keep);
+  std::vector<int32_t> p;
+  p.reserve(static_cast<size_t>(tail + keep));
+  p.insert(p.end(), prompt.begin(), prompt.begin() + keep);
+  p.insert(p.end(), prompt.end() - tail, prompt.end());
+  const auto dropped = static_cast<int32_t>(prompt.size() - p.size());
+  prompt = std::move(p);
+  return dropped;
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -34,9 +52,7 @@ using Clock = std::chrono::steady_clock;
 // ends its turn; it stops after this many contexts' worth of tokens.
 constexpr int32_t kShiftRunawayFactor = 4;
 
-int32_t keep_count(const GenerationRequest& r, int32_t n_ctx) {
-  return std::clamp<int32_t>(r.num_keep < 0 ? 1 : r.num_keep, 0, n_ctx / 2);
-}
+int32_t keep_count(const GenerationRequest& r, int32_t n_ctx) { return kept_prefix(r.num_keep, n_ctx); }
 
 double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
@@ -246,25 +262,13 @@ Result<std::unique_ptr<RequestHandle>> Scheduler::submit(GenerationRequest req) 
     }
   }
   const int32_t n_ctx = m.opts.n_ctx;
-  if (static_cast<int64_t>(req.prompt.size()) > n_ctx) {
-    if (!req.truncate) {
-      return make_error_kind(ErrorKind::kInvalidArgument,
-                             "the prompt has {} tokens but the context holds {}; shorten it, raise the context size "
-                             "or ask for truncation",
-                             req.prompt.size(), n_ctx);
-    }
-    // Keep the first num_keep tokens and the most recent ones, leaving room to generate:
-    // n_predict tokens when given (at most half the context), else a quarter of the context.
-    const int32_t keep = keep_count(req, n_ctx);
-    const int32_t room = std::max<int32_t>(1, req.n_predict > 0 ? std::min(req.n_predict, n_ctx / 2) : n_ctx / 4);
-    const int32_t tail = std::max<int32_t>(1, n_ctx - room - keep);
-    std::vector<int32_t> p;
-    p.reserve(static_cast<size_t>(tail + keep));
-    p.insert(p.end(), req.prompt.begin(), req.prompt.begin() + keep);
-    p.insert(p.end(), req.prompt.end() - tail, req.prompt.end());
-    req.n_truncated += static_cast<int32_t>(req.prompt.size() - p.size());
-    req.prompt = std::move(p);
+  if (static_cast<int64_t>(req.prompt.size()) > n_ctx && !req.truncate) {
+    return make_error_kind(ErrorKind::kInvalidArgument,
+                           "the prompt has {} tokens but the context holds {}; shorten it, raise the context size "
+                           "or ask for truncation",
+                           req.prompt.size(), n_ctx);
   }
+  if (req.truncate) req.n_truncated += truncate_prompt(req.prompt, n_ctx, req.num_keep, req.n_predict);
 
   auto seq = std::make_shared<Seq>(std::move(req), m.n_vocab, m.tok);
   if (seq->req.grammar) seq->grammar.emplace(seq->req.grammar, m.tok);

@@ -115,6 +115,15 @@ struct StreamEvent {
 
 class Scheduler;
 
+// The one truncation policy (the scheduler's and the server's, which may cut to a smaller
+// per-request context first): a prompt that leaves no room in `n_ctx` keeps its first `num_keep`
+// tokens (the BOS when num_keep < 0; at most half the context, as context shifts keep) and the
+// most recent ones, leaving room to generate: `n_predict` tokens when > 0 (at most half the
+// context), else a quarter of it. Returns how many tokens were dropped (0 if it already fit).
+int32_t truncate_prompt(std::vector<int32_t>& prompt, int32_t n_ctx, int32_t num_keep, int32_t n_predict);
+// Tokens a truncation or a context shift keeps from the start (see truncate_prompt).
+int32_t kept_prefix(int32_t num_keep, int32_t n_ctx);
+
 // The consumer's end of one request. Thread-safe. Destroying it cancels the request.
 class RequestHandle {
  public:

@@ -207,14 +207,8 @@ Result<PreparedGeneration> prepare_generation(const GenerationJob& job, ModelMan
                              "--ctx, or ask for truncation (\"truncate\": true)",
                              n_prompt, n_ctx);
     }
-    // Keep the first num_keep tokens (the BOS when unset) and the most recent ones, so that the
-    // prompt fills half the context and leaves the other half to generate.
-    const int head = std::clamp(job.num_keep < 0 ? 1 : job.num_keep, 0, n_ctx / 4);
-    const int tail = std::max(1, n_ctx / 2 - head);
-    std::vector<int32_t> cut(req.prompt.begin(), req.prompt.begin() + head);
-    cut.insert(cut.end(), req.prompt.end() - tail, req.prompt.end());
-    req.n_truncated += n_prompt - static_cast<int32_t>(cut.size());
-    req.prompt = std::move(cut);
+    // The scheduler's policy, here because a per-request num_ctx may be below the loaded context.
+    req.n_truncated += truncate_prompt(req.prompt, n_ctx, job.num_keep, job.n_predict);
   }
   req.truncate = job.truncate;
   req.num_keep = job.num_keep;

@@ -186,7 +186,8 @@ TEST_F(ServerErrors, PromptLongerThanContext) {
                                  {"options", {{"num_predict", 4}, {"num_keep", 6}}}}
                                .dump());
   EXPECT_EQ(s3, 200) << j3.dump();
-  EXPECT_LE(j3["prompt_eval_count"].get<int>(), 32);
+  // runtime's truncate_prompt: the context (64) less room for num_predict (4) tokens.
+  EXPECT_EQ(j3["prompt_eval_count"].get<int>(), 60) << j3.dump();
   EXPECT_EQ(j3.value("truncated", false), true) << j3.dump();
   EXPECT_GT(j3.value("truncated_tokens", 0), 500) << j3.dump();
   // num_ctx below the server's context applies per request: truncated to it, or a 400 without
@@ -206,7 +207,9 @@ TEST_F(ServerErrors, PromptLongerThanContext) {
                                  {"options", {{"num_ctx", 8}}}}
                                .dump());
   EXPECT_EQ(s5, 200) << j5.dump();
-  EXPECT_LE(j5["prompt_eval_count"].get<int>(), 4) << j5.dump();
+  // No num_predict: a quarter of the 8-token context (2) stays free to generate in.
+  EXPECT_EQ(j5["prompt_eval_count"].get<int>(), 6) << j5.dump();
+  EXPECT_EQ(j5["eval_count"].get<int>(), 2) << j5.dump();
   EXPECT_EQ(j5.value("truncated", false), true) << j5.dump();
 }
 

@@ -11,6 +11,10 @@ namespace hearth {
 // hints on mistyped commands and option names.
 size_t edit_distance(std::string_view a, std::string_view b);
 
+// `s` with control characters written as escapes (\n, \r, \t, \xNN), so an error message that
+// quotes input stays one line.
+std::string escape_controls(std::string_view s);
+
 // ASCII lower case (locale-independent: names, hosts, header fields).
 std::string ascii_lower(std::string_view s);
 

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "base/strings.h"
 #include "runtime/grammar_internal.h"
 #include "runtime/json_schema_internal.h"
 
@@ -917,7 +918,10 @@ class Converter {
 Result<std::string> json_schema_to_gbnf(const nlohmann::ordered_json& schema) {
   try {
     Converter c(schema);
-    return c.run();
+    auto r = c.run();
+    // Messages quote the schema's keywords and names: keep them one line.
+    if (!r) return make_error_kind(r.error().kind, "{}", escape_controls(r.error().message));
+    return r;
   } catch (const nlohmann::json::exception& e) {
     // e.g. a string that is not UTF-8 (dump refuses it): a bad schema, not a server fault.
     return make_error_kind(ErrorKind::kInvalidArgument, "invalid JSON schema: {}", e.what());

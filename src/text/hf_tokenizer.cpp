@@ -13,6 +13,7 @@
 
 #include "base/file_io.h"
 #include "base/json_parse.h"
+#include "base/strings.h"
 
 namespace hearth {
 namespace {
@@ -118,9 +119,37 @@ Result<HfTokenizerImport> import_hf_tokenizer(const HfTokenizerFiles& files, con
   return r;
 }
 
+namespace {
+
+Result<HfTokenizerImport> import_json_unchecked(const std::string& tokenizer_json, const std::string& tokenizer_config,
+                                                const std::string& config, const std::string& special_tokens_map,
+                                                const HfImportOptions& opts);
+
+}  // namespace
+
 Result<HfTokenizerImport> import_hf_tokenizer_json(const std::string& tokenizer_json,
                                                    const std::string& tokenizer_config, const std::string& config,
                                                    const std::string& special_tokens_map, const HfImportOptions& opts) {
+  Result<HfTokenizerImport> r = make_error("tokenizer import did not run");
+  try {
+    r = import_json_unchecked(tokenizer_json, tokenizer_config, config, special_tokens_map, opts);
+  } catch (const nlohmann::json::exception& e) {
+    // A value of the wrong type somewhere the importer does not check field by field.
+    std::string what = e.what();
+    if (what.starts_with("[json.exception.") && what.find("] ") != std::string::npos)
+      what.erase(0, what.find("] ") + 2);
+    r = make_error_kind(ErrorKind::kInvalidArgument, "tokenizer files have an unexpected value: {}", what);
+  }
+  // Messages quote token strings, which may hold newlines: keep them one line.
+  if (!r) return make_error_kind(r.error().kind, "{}", escape_controls(r.error().message));
+  return r;
+}
+
+namespace {
+
+Result<HfTokenizerImport> import_json_unchecked(const std::string& tokenizer_json, const std::string& tokenizer_config,
+                                                const std::string& config, const std::string& special_tokens_map,
+                                                const HfImportOptions& opts) {
   auto tj_r = parse_config_json(tokenizer_json, "tokenizer.json");
   if (!tj_r) return std::unexpected(tj_r.error());
   auto tc_r = parse_config_json(tokenizer_config, "tokenizer_config.json");
@@ -392,6 +421,8 @@ Result<HfTokenizerImport> import_hf_tokenizer_json(const std::string& tokenizer_
   }
   return imp;
 }
+
+}  // namespace
 
 Status fill_tokenizer_gguf(const HfTokenizerImport& imp, bool with_tensors, GgufWriter& w) {
   constexpr int64_t n_embd = 8;

@@ -146,3 +146,11 @@ TEST(StoreModelfile, CreateWithQuantize) {
     EXPECT_EQ(e.path().filename().string().rfind("sha256-", 0), 0u) << e.path();
   }
 }
+
+// Found by scripts/fuzz.sh: a MESSAGE whose role is a multi-line string made a multi-line error.
+TEST(StoreModelfile, ErrorsQuotingInputStayOneLine) {
+  auto mf = store::parse_modelfile("FROM ./m.gguf\nMESSAGE \"\"\"multi\nline\"\"\"\nuser Hello\n");
+  ASSERT_FALSE(mf.has_value());
+  EXPECT_EQ(mf.error().message.find('\n'), std::string::npos) << mf.error().message;
+  EXPECT_NE(mf.error().message.find("multi\\nline"), std::string::npos) << mf.error().message;
+}

@@ -161,5 +161,23 @@ TEST(HfTokenizerImport, CliWritesTheSameFile) {
   std::filesystem::remove_all(tmp);
 }
 
+// Found by scripts/fuzz.sh: a value of the wrong type (an added token whose content is true) threw
+// out of the importer, and token strings with newlines made multi-line messages.
+TEST(HfTokenizerImport, WrongTypesAndNewlinesAreOneLineErrors) {
+  std::string tj = kSpmJson;
+  const std::string from = R"("content": "</s>")";
+  ASSERT_NE(tj.find(from), std::string::npos);
+  tj.replace(tj.find(from), from.size(), R"("content": true)");
+  auto imp = import_hf_tokenizer_json(tj, "", "", "");
+  ASSERT_FALSE(imp.has_value());
+  EXPECT_NE(imp.error().message.find("unexpected value"), std::string::npos) << imp.error().message;
+  EXPECT_EQ(imp.error().message.find('\n'), std::string::npos);
+
+  auto bad = import_hf_tokenizer_json(R"({"model": {"type": "BPE", "vocab": {"a\nb": "x"}}})", "", "", "");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().message.find('\n'), std::string::npos) << bad.error().message;
+  EXPECT_NE(bad.error().message.find("a\\nb"), std::string::npos) << bad.error().message;
+}
+
 }  // namespace test_hf_tokenizer
 }  // namespace hearth

@@ -39,7 +39,9 @@ TEST(JinjaLimits, NestedRangeLoopsStopAtTheStepBudget) {
   EXPECT_EQ(r.error().kind, hearth::ErrorKind::kInvalidArgument);
   EXPECT_NE(r.error().message.find("template line 3: exceeded the step budget (10000000 steps)"), std::string::npos)
       << r.error().message;
-  EXPECT_LT(seconds_since(t0), 20.0);  // about a second in Release; ASan is slower
+  // A hang guard, not a benchmark: the budget (checked above) is what stops it; about a second in
+  // Release, 15-20 s under ASan on a busy 2-core machine.
+  EXPECT_LT(seconds_since(t0), 120.0);
 
   // Empty loop bodies cost a step per iteration too.
   jj::RenderLimits small;

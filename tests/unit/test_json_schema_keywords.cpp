@@ -730,5 +730,13 @@ TEST(JsonSchemaKeywords, RandomSchemasCompileOrAreRefused) {
   EXPECT_GT(refused, 5);
 }
 
+// Found by scripts/fuzz.sh: an unsupported keyword with a newline in its name made a multi-line error.
+TEST(JsonSchemaKeywords, RefusalsQuotingInputStayOneLine) {
+  auto gbnf = json_schema_to_gbnf(json::parse(R"({"type": "object", "properties": {"k": {"\num": [1]}}})"));
+  ASSERT_FALSE(gbnf.has_value());
+  EXPECT_EQ(gbnf.error().message.find('\n'), std::string::npos) << gbnf.error().message;
+  EXPECT_NE(gbnf.error().message.find("\\num"), std::string::npos) << gbnf.error().message;
+}
+
 }  // namespace test_json_schema_keywords
 }  // namespace hearth

@@ -68,6 +68,18 @@ Result<milliseconds> parse_keep_alive(const nlohmann::ordered_json& v) {
   return milliseconds(static_cast<int64_t>(negative ? -total_ms : total_ms));
 }
 
+namespace {
+
+// The one refusal of a KV type the model's heads cannot take, for a fresh load and for a reload.
+Status check_kv_type(const std::string& name, const ModelConfig& cfg, GgmlType kv_type) {
+  if (auto st = KvCache::check_type(cfg, kv_type); !st) {
+    return prefix_error(st, fmt::format("model '{}' with kv_cache_type {}", name, ggml_type_name(kv_type)));
+  }
+  return {};
+}
+
+}  // namespace
+
 ModelLease::~ModelLease() {
   if (mgr_ != nullptr && slot_) mgr_->release(slot_, keep_alive_);
 }
@@ -115,9 +127,7 @@ Result<std::shared_ptr<ModelSlot>> ModelManager::load(const ResolvedModel& info,
   slot->tokenizer = std::move(*tok);
 
   const ModelConfig& cfg = slot->model->config();
-  if (auto st = KvCache::check_type(cfg, kv_type); !st) {
-    return prefix_error(st, fmt::format("model '{}' with kv_cache_type {}", info.name, ggml_type_name(kv_type)));
-  }
+  HEARTH_TRY(check_kv_type(info.name, cfg, kv_type));
   SchedulerOptions so = opts_.scheduler;
   so.kv_type = kv_type;
   slot->kv_type = kv_type;
@@ -202,9 +212,7 @@ Result<std::unique_ptr<ModelLease>> ModelManager::acquire(const std::string& nam
       // Loaded with another KV type: unload it once its running requests end, then load anew. A
       // type this model cannot use is refused first, and the resident model stays.
       std::shared_ptr<ModelSlot> old = it->second;
-      if (auto st = KvCache::check_type(old->model->config(), kv_type); !st) {
-        return prefix_error(st, fmt::format("model '{}' with kv_cache_type {}", info->name, ggml_type_name(kv_type)));
-      }
+      HEARTH_TRY(check_kv_type(info->name, old->model->config(), kv_type));
       log(LogLevel::info, "model '{}': reloading with KV cache type {} (resident with {})", info->name,
           ggml_type_name(kv_type), ggml_type_name(old->kv_type));
       old->unload_pending = true;

@@ -61,3 +61,14 @@ template <class T>
       return std::unexpected(hearth_try_result_.error()); \
     }                                                     \
   } while (0)
+
+// Assign the value of a Result<...> expression or propagate its error:
+//   HEARTH_ASSIGN_OR_RETURN(cfg.n_embd, hp.need_int("embedding_length"));
+#define HEARTH_ASSIGN_OR_RETURN(dst, expr)                   \
+  do {                                                       \
+    auto hearth_assign_result_ = (expr);                     \
+    if (!hearth_assign_result_) {                            \
+      return std::unexpected(hearth_assign_result_.error()); \
+    }                                                        \
+    dst = std::move(*hearth_assign_result_);                 \
+  } while (0)

@@ -36,6 +36,13 @@ void rope(float* x, const int32_t* pos, int64_t n_tokens, int n_heads, int head_
 // gate[i] = silu(gate[i]) * up[i]
 void swiglu(float* gate, const float* up, int64_t n);
 
+// gpt-oss's clamped SwiGLU: g = min(gate, limit), u = clamp(up, -limit, limit),
+// gate[i] = g * sigmoid(alpha * g) * (u + 1)
+void swiglu_oai(float* gate, const float* up, int64_t n, float alpha, float limit);
+
+// x[0..n) = softmax(x[0..n)) in place (max-subtracted, as ggml_soft_max)
+void softmax_inplace(float* x, int64_t n);
+
 // y[i] += x[i]
 void add_inplace(float* y, const float* x, int64_t n);
 

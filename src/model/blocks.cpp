@@ -9,22 +9,15 @@
 #include "kernels/attention.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
+#include "model/blocks_internal.h"
 
 namespace hearth::blocks {
-namespace {
 
-inline void grow(std::vector<float>& v, size_t n) {
-  if (v.size() < n) v.resize(n);
-}
-
-// Reports a matmul input to the observer, if any; the name is only built when one is set.
-inline void observe(ForwardState& s, int il, const char* weight, const float* x, int64_t n_tokens, int64_t n_in) {
+void observe(ForwardState& s, int il, const char* weight, const float* x, int64_t n_tokens, int64_t n_in) {
   if (s.observer == nullptr) return;
   const std::string name = il < 0 ? fmt::format("{}.weight", weight) : fmt::format("blk.{}.{}.weight", il, weight);
   s.observer->on_matmul(name, x, n_tokens, n_in);
 }
-
-}  // namespace
 
 void embed(const ModelWeights& w, const ModelConfig& c, const Batch& batch, ForwardState& s) {
   const int64_t T = batch.size();
@@ -32,41 +25,57 @@ void embed(const ModelWeights& w, const ModelConfig& c, const Batch& batch, Forw
   for (int64_t t = 0; t < T; ++t) dequantize_row(w.token_embd, batch.tokens[t], s.x.data() + t * c.n_embd);
 }
 
-void norm(const ModelConfig& c, const float* weight, int64_t n_tokens, ForwardState& s) {
-  grow(s.xn, static_cast<size_t>(n_tokens) * c.n_embd);
-  rms_norm(s.x.data(), weight, s.xn.data(), n_tokens, c.n_embd, c.rms_eps);
+void rms_norm_rows(const ModelConfig& c, const float* weight, int64_t n_tokens, const float* in, float* out) {
+  rms_norm(in, weight, out, n_tokens, c.n_embd, c.rms_eps);
 }
 
-void self_attention(const ModelConfig& c, const LayerWeights& lw, int il, const Batch& batch, KvCache& kv,
-                    ForwardState& s, ThreadPool& pool, const AttentionOptions& opt) {
+void attention(const ModelConfig& c, const LayerWeights& lw, int il, const Batch& batch, KvCache& kv, ForwardState& s,
+               ThreadPool& pool, const float* xn, float* y) {
+  const LayerSpec& spec = c.layers[il];
   const int64_t T = batch.size();
-  const int hd = c.head_dim;
-  const int64_t nq = static_cast<int64_t>(c.n_head) * hd;
-  const int64_t nkv = static_cast<int64_t>(c.n_head_kv) * hd;
-  const int64_t nv = static_cast<int64_t>(c.n_head_kv) * c.head_dim_v;
-  const int64_t n_att = static_cast<int64_t>(c.n_head) * c.head_dim_v;
+  const int hd = spec.head_dim_k;
+  const int64_t nq = static_cast<int64_t>(spec.n_head) * hd;
+  const int64_t nkv = static_cast<int64_t>(spec.n_head_kv) * hd;
+  const int64_t nv = static_cast<int64_t>(spec.n_head_kv) * spec.head_dim_v;
+  const int64_t n_att = static_cast<int64_t>(spec.n_head) * spec.head_dim_v;
   grow(s.q, T * nq);
   grow(s.k, T * nkv);
   grow(s.v, T * nv);
   grow(s.att, T * n_att);
 
-  // Projections: [T, n_embd] -> q [T, n_head, hd], k/v [T, n_kv, hd]
+  // Projections: [T, n_embd] -> q [T, n_head, hd], k [T, n_kv, hd], v [T, n_kv, hd_v]
   const MatmulOut qkv[3] = {{&lw.wq, s.q.data()}, {&lw.wk, s.k.data()}, {&lw.wv, s.v.data()}};
-  observe(s, il, "attn_q", s.xn.data(), T, c.n_embd);
-  observe(s, il, "attn_k", s.xn.data(), T, c.n_embd);
-  observe(s, il, "attn_v", s.xn.data(), T, c.n_embd);
-  matmul_multi(qkv, s.xn.data(), T, pool, s.mm);
-  if (opt.bias) {
+  observe(s, il, "attn_q", xn, T, c.n_embd);
+  observe(s, il, "attn_k", xn, T, c.n_embd);
+  observe(s, il, "attn_v", xn, T, c.n_embd);
+  matmul_multi(qkv, xn, T, pool, s.mm);
+  if (lw.bq != nullptr) {
     add_bias(s.q.data(), lw.bq, T, nq);
     add_bias(s.k.data(), lw.bk, T, nkv);
     add_bias(s.v.data(), lw.bv, T, nv);
   }
-  if (opt.qk_norm) {
-    rms_norm(s.q.data(), lw.q_norm, s.q.data(), T * c.n_head, hd, c.rms_eps);
-    rms_norm(s.k.data(), lw.k_norm, s.k.data(), T * c.n_head_kv, hd, c.rms_eps);
+  if (c.qk_norm) {
+    rms_norm(s.q.data(), lw.q_norm, s.q.data(), T * spec.n_head, hd, c.rms_eps);
+    rms_norm(s.k.data(), lw.k_norm, s.k.data(), T * spec.n_head_kv, hd, c.rms_eps);
   }
-  rope(s.q.data(), batch.pos.data(), T, c.n_head, hd, c.rope);
-  rope(s.k.data(), batch.pos.data(), T, c.n_head_kv, hd, c.rope);
+  if (spec.use_rope) {
+    rope(s.q.data(), batch.pos.data(), T, spec.n_head, hd, spec.rope);
+    rope(s.k.data(), batch.pos.data(), T, spec.n_head_kv, hd, spec.rope);
+    if (c.qk_rms_plain) {  // Llama 4: an L2-style RMSNorm without weights after RoPE
+      rms_norm(s.q.data(), nullptr, s.q.data(), T * spec.n_head, hd, c.rms_eps);
+      rms_norm(s.k.data(), nullptr, s.k.data(), T * spec.n_head_kv, hd, c.rms_eps);
+    }
+  } else if (spec.attn_temp) {
+    // Llama 4 temperature tuning on NoPE layers: queries far into a long context are sharpened.
+    for (int64_t t = 0; t < T; ++t) {
+      const float scale =
+          static_cast<float>(std::log(std::floor((static_cast<double>(batch.pos[t]) + 1.0) / c.attn_temp_floor) + 1.0) *
+                                 c.attn_temp_scale +
+                             1.0);
+      float* qt = s.q.data() + t * nq;
+      for (int64_t i = 0; i < nq; ++i) qt[i] *= scale;
+    }
+  }
 
   // Store this batch's K/V, then attend (queries see earlier batches and earlier tokens of this one).
   const PagedKv layer = kv.layer(il);
@@ -75,29 +84,41 @@ void self_attention(const ModelConfig& c, const LayerWeights& lw, int il, const 
   a.q = s.q.data();
   a.out = s.att.data();
   a.n_tokens = T;
-  a.n_head = c.n_head;
+  a.n_head = spec.n_head;
   a.pos = batch.pos.data();
   a.block_tables = s.tables.data();
   a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  attention(a, layer, pool);
+  a.window = spec.attn == AttnKind::sliding ? spec.window : 0;
+  a.chunk = spec.attn == AttnKind::chunked ? spec.chunk : 0;
+  a.sinks = lw.sinks;
+  hearth::attention(a, layer, pool);
 
-  // Output projection into the residual stream (reuse xn as the temporary).
   observe(s, il, "attn_output", s.att.data(), T, n_att);
-  matmul(lw.wo, s.att.data(), T, s.xn.data(), pool, s.mm);
-  add_inplace(s.x.data(), s.xn.data(), T * c.n_embd);
+  matmul(lw.wo, s.att.data(), T, y, pool, s.mm);
+  if (lw.bo != nullptr) add_bias(y, lw.bo, T, c.n_embd);
 }
 
-void ffn_swiglu(const ModelConfig& c, const LayerWeights& lw, int64_t T, ForwardState& s, ThreadPool& pool, int il) {
-  grow(s.ffn_gate, static_cast<size_t>(T) * c.n_ff);
-  grow(s.ffn_up, static_cast<size_t>(T) * c.n_ff);
+void ffn_swiglu(const ModelConfig& c, const LayerWeights& lw, int il, int64_t T, ForwardState& s, ThreadPool& pool,
+                const float* xn, float* y, bool shared_expert) {
+  const int64_t n_ff = lw.w_up.n_out;
+  grow(s.ffn_gate, static_cast<size_t>(T) * n_ff);
+  grow(s.ffn_up, static_cast<size_t>(T) * n_ff);
   const MatmulOut gate_up[2] = {{&lw.w_gate, s.ffn_gate.data()}, {&lw.w_up, s.ffn_up.data()}};
-  observe(s, il, "ffn_gate", s.xn.data(), T, c.n_embd);
-  observe(s, il, "ffn_up", s.xn.data(), T, c.n_embd);
-  matmul_multi(gate_up, s.xn.data(), T, pool, s.mm);
-  swiglu(s.ffn_gate.data(), s.ffn_up.data(), T * c.n_ff);
-  observe(s, il, "ffn_down", s.ffn_gate.data(), T, c.n_ff);
-  matmul(lw.w_down, s.ffn_gate.data(), T, s.xn.data(), pool, s.mm);
-  add_inplace(s.x.data(), s.xn.data(), T * c.n_embd);
+  observe(s, il, shared_expert ? "ffn_gate_shexp" : "ffn_gate", xn, T, c.n_embd);
+  observe(s, il, shared_expert ? "ffn_up_shexp" : "ffn_up", xn, T, c.n_embd);
+  matmul_multi(gate_up, xn, T, pool, s.mm);
+  swiglu(s.ffn_gate.data(), s.ffn_up.data(), T * n_ff);
+  observe(s, il, shared_expert ? "ffn_down_shexp" : "ffn_down", s.ffn_gate.data(), T, n_ff);
+  matmul(lw.w_down, s.ffn_gate.data(), T, y, pool, s.mm);
+}
+
+void ffn(const ModelConfig& c, const LayerWeights& lw, int il, int64_t T, ForwardState& s, ThreadPool& pool,
+         const float* xn, float* y) {
+  if (c.is_moe(il)) {
+    moe(c, lw, il, T, s, pool, xn, y);
+  } else {
+    ffn_swiglu(c, lw, il, T, s, pool, xn, y);
+  }
 }
 
 void lm_head(const ModelConfig& c, const ModelWeights& w, const Batch& batch, ForwardState& s, ThreadPool& pool,
@@ -117,6 +138,29 @@ void lm_head(const ModelConfig& c, const ModelWeights& w, const Batch& batch, Fo
     observe(s, -1, c.tied_embeddings ? "token_embd" : "output", s.out_hidden.data(), n_out, c.n_embd);
     matmul(w.output, s.out_hidden.data(), n_out, logits.data(), pool, s.mm);
   }
+}
+
+Status forward_pre_norm(const Model& m, const Batch& batch, KvCache& kv, ForwardState& s, ThreadPool& pool,
+                        std::vector<float>& logits) {
+  const ModelConfig& c = m.config();
+  const ModelWeights& w = m.weights();
+  const int64_t T = batch.size();
+  const size_t n = static_cast<size_t>(T) * c.n_embd;
+  embed(w, c, batch, s);
+  float* xn = grow(s.xn, n);
+  float* y = grow(s.y, n);
+  float* x = s.x.data();
+  for (int il = 0; il < c.n_layer; ++il) {
+    const LayerWeights& lw = w.layers[il];
+    rms_norm_rows(c, lw.attn_norm, T, x, xn);
+    attention(c, lw, il, batch, kv, s, pool, xn, y);
+    add_inplace(x, y, static_cast<int64_t>(n));
+    rms_norm_rows(c, lw.ffn_norm, T, x, xn);
+    ffn(c, lw, il, T, s, pool, xn, y);
+    add_inplace(x, y, static_cast<int64_t>(n));
+  }
+  lm_head(c, w, batch, s, pool, logits);
+  return {};
 }
 
 }  // namespace hearth::blocks

@@ -3,102 +3,90 @@
 #include <cmath>
 
 #include "formats/gguf.h"
+#include "model/arch_registry.h"
 
 namespace hearth {
-namespace {
 
-// Reads a required integer key; the error names the key.
-Result<int> need_int(const GgufFile& f, const std::string& key) {
-  auto v = f.get_u64(key);
+// ---- HParams -------------------------------------------------------------------------------
+
+Result<int> HParams::need_int(const std::string& key) const {
+  auto v = f_.get_u64(p_ + key);
   if (!v) return std::unexpected(v.error());
-  if (!*v) return make_error("missing metadata key '{}'", key);
-  if (**v > 1u << 30) return make_error("metadata key '{}' = {} is out of range", key, **v);
+  if (!*v) return make_error("missing metadata key '{}{}'", p_, key);
+  if (**v > 1u << 30) return make_error("metadata key '{}{}' = {} is out of range", p_, key, **v);
   return static_cast<int>(**v);
 }
 
-Result<int> opt_int(const GgufFile& f, const std::string& key, int def) {
-  auto v = f.get_u64(key);
+Result<int> HParams::opt_int(const std::string& key, int def) const {
+  auto v = f_.get_u64(p_ + key);
   if (!v) return std::unexpected(v.error());
   if (!*v) return def;
-  if (**v > 1u << 30) return make_error("metadata key '{}' = {} is out of range", key, **v);
+  if (**v > 1u << 30) return make_error("metadata key '{}{}' = {} is out of range", p_, key, **v);
   return static_cast<int>(**v);
 }
 
-Result<float> opt_float(const GgufFile& f, const std::string& key, float def) {
-  auto v = f.get_f64(key);
+Result<float> HParams::opt_float(const std::string& key, float def) const {
+  auto v = f_.get_f64(p_ + key);
   if (!v) return std::unexpected(v.error());
   return *v ? static_cast<float>(**v) : def;
 }
 
-}  // namespace
-
-std::string_view arch_name(Arch a) {
-  switch (a) {
-    case Arch::llama:
-      return "llama";
-    case Arch::qwen2:
-      return "qwen2";
-    case Arch::qwen3:
-      return "qwen3";
-  }
-  return "?";
+Result<bool> HParams::opt_bool(const std::string& key, bool def) const {
+  auto v = f_.get_bool(p_ + key);
+  if (!v) return std::unexpected(v.error());
+  return *v ? **v : def;
 }
 
-Result<ModelConfig> ModelConfig::from_gguf(const GgufFile& f) {
-  ModelConfig c;
-  auto arch = f.get_string("general.architecture");
-  if (!arch) return std::unexpected(arch.error());
-  if (!*arch) return make_error("missing metadata key 'general.architecture'");
-  c.arch_name = **arch;
-  if (c.arch_name == "llama") {
-    c.arch = Arch::llama;
-  } else if (c.arch_name == "qwen2") {
-    c.arch = Arch::qwen2;
-  } else if (c.arch_name == "qwen3") {
-    c.arch = Arch::qwen3;
-  } else {
-    return make_error("unsupported architecture '{}' (supported: llama, qwen2, qwen3)", c.arch_name);
-  }
-  if (auto n = f.get_string("general.name"); n && *n) c.name = **n;
-  if (auto ft = f.get_u64("general.file_type"); ft && *ft) c.file_type = static_cast<uint32_t>(**ft);
+bool HParams::has(const std::string& key) const { return f_.find(p_ + key) != nullptr; }
 
-  const std::string p = c.arch_name + ".";
-  auto get = [&](const std::string& k) { return need_int(f, p + k); };
-#define HEARTH_ASSIGN(dst, expr)                 \
-  do {                                           \
-    auto r_ = (expr);                            \
-    if (!r_) return std::unexpected(r_.error()); \
-    dst = *r_;                                   \
-  } while (0)
-  HEARTH_ASSIGN(c.n_embd, get("embedding_length"));
-  HEARTH_ASSIGN(c.n_layer, get("block_count"));
-  HEARTH_ASSIGN(c.n_head, get("attention.head_count"));
-  HEARTH_ASSIGN(c.n_ff, get("feed_forward_length"));
-  HEARTH_ASSIGN(c.n_ctx_train, opt_int(f, p + "context_length", 2048));
-  HEARTH_ASSIGN(c.n_head_kv, opt_int(f, p + "attention.head_count_kv", c.n_head));
-  if (c.n_head <= 0 || c.n_embd <= 0 || c.n_layer <= 0) {
-    return make_error("'{}embedding_length', 'block_count' and 'attention.head_count' must be positive", p);
+Result<std::vector<int>> HParams::int_per_layer(const std::string& key, int n_layer, int def) const {
+  const GgufValue* v = f_.find(p_ + key);
+  if (v == nullptr) return std::vector<int>(n_layer, def);
+  if (const GgufArray* a = v->as_array()) {
+    if (static_cast<int>(a->items.size()) != n_layer) {
+      return make_error("metadata key '{}{}' has {} values, expected one per layer ({})", p_, key, a->items.size(),
+                        n_layer);
+    }
+    std::vector<int> out;
+    for (const GgufValue& x : a->items) {
+      auto i = x.as_i64();
+      if (!i || *i < 0 || *i > (1 << 30)) return make_error("metadata key '{}{}' holds an out-of-range value", p_, key);
+      out.push_back(static_cast<int>(*i));
+    }
+    return out;
   }
-  HEARTH_ASSIGN(c.head_dim, opt_int(f, p + "attention.key_length", c.n_embd / c.n_head));
-  HEARTH_ASSIGN(c.head_dim_v, opt_int(f, p + "attention.value_length", c.head_dim));
-  HEARTH_ASSIGN(c.rms_eps, opt_float(f, p + "attention.layer_norm_rms_epsilon", 1e-5f));
-  HEARTH_ASSIGN(c.rope.n_rot, opt_int(f, p + "rope.dimension_count", c.head_dim));
-  HEARTH_ASSIGN(c.rope.freq_base, opt_float(f, p + "rope.freq_base", 10000.0f));
-  float factor = 1.0f;
-  auto stype = f.get_string(p + "rope.scaling.type");
+  HEARTH_ASSIGN_OR_RETURN(def, opt_int(key, def));
+  return std::vector<int>(n_layer, def);
+}
+
+// ---- ModelConfig ---------------------------------------------------------------------------
+
+int ModelConfig::n_moe_layers() const {
+  int n = 0;
+  for (const LayerSpec& l : layers) n += l.ffn != FfnKind::dense;
+  return n;
+}
+
+namespace {
+
+// RoPE keys shared by every architecture: base, scaling type and factor, YaRN parameters.
+Status read_rope(const HParams& hp, ModelConfig& c) {
+  const std::string& p = hp.prefix();
+  HEARTH_ASSIGN_OR_RETURN(c.rope.n_rot, hp.opt_int("rope.dimension_count", c.head_dim));
+  HEARTH_ASSIGN_OR_RETURN(c.rope.freq_base, hp.opt_float("rope.freq_base", 10000.0f));
+  auto stype = hp.file().get_string(p + "rope.scaling.type");
   if (!stype) return std::unexpected(stype.error());
-  HEARTH_ASSIGN(factor, opt_float(f, p + "rope.scaling.factor", 1.0f));
+  float factor = 1.0f, scale_linear = 0.0f;
+  HEARTH_ASSIGN_OR_RETURN(factor, hp.opt_float("rope.scaling.factor", 1.0f));
   // Older files carry only the scale (rope.scale_linear).
-  float scale_linear = 0.0f;
-  HEARTH_ASSIGN(scale_linear, opt_float(f, p + "rope.scale_linear", 0.0f));
-  HEARTH_ASSIGN(c.rope.n_ctx_orig, opt_int(f, p + "rope.scaling.original_context_length", c.n_ctx_train));
+  HEARTH_ASSIGN_OR_RETURN(scale_linear, hp.opt_float("rope.scale_linear", 0.0f));
+  HEARTH_ASSIGN_OR_RETURN(c.rope.n_ctx_orig, hp.opt_int("rope.scaling.original_context_length", c.n_ctx_train));
   float attn_factor = 0.0f, yarn_attn_factor = 0.0f, ext_factor = -1.0f;
-  HEARTH_ASSIGN(attn_factor, opt_float(f, p + "rope.scaling.attn_factor", 0.0f));
-  HEARTH_ASSIGN(yarn_attn_factor, opt_float(f, p + "rope.scaling.yarn_attn_factor", 0.0f));
-  HEARTH_ASSIGN(ext_factor, opt_float(f, p + "rope.scaling.yarn_ext_factor", -1.0f));
-  HEARTH_ASSIGN(c.rope.beta_fast, opt_float(f, p + "rope.scaling.yarn_beta_fast", 32.0f));
-  HEARTH_ASSIGN(c.rope.beta_slow, opt_float(f, p + "rope.scaling.yarn_beta_slow", 1.0f));
-#undef HEARTH_ASSIGN
+  HEARTH_ASSIGN_OR_RETURN(attn_factor, hp.opt_float("rope.scaling.attn_factor", 0.0f));
+  HEARTH_ASSIGN_OR_RETURN(yarn_attn_factor, hp.opt_float("rope.scaling.yarn_attn_factor", 0.0f));
+  HEARTH_ASSIGN_OR_RETURN(ext_factor, hp.opt_float("rope.scaling.yarn_ext_factor", -1.0f));
+  HEARTH_ASSIGN_OR_RETURN(c.rope.beta_fast, hp.opt_float("rope.scaling.yarn_beta_fast", 32.0f));
+  HEARTH_ASSIGN_OR_RETURN(c.rope.beta_slow, hp.opt_float("rope.scaling.yarn_beta_slow", 1.0f));
   const std::string scaling = *stype ? **stype : std::string("none");
   if (scaling != "none" && scaling != "linear" && scaling != "yarn" && scaling != "longrope") {
     return make_error(
@@ -118,29 +106,102 @@ Result<ModelConfig> ModelConfig::from_gguf(const GgufFile& f) {
   if (c.rope.ext_factor != 0.0f && !(c.rope.beta_fast > c.rope.beta_slow && c.rope.beta_slow > 0.0f)) {
     return make_error("'{}rope.scaling.yarn_beta_fast' must exceed 'yarn_beta_slow' > 0", p);
   }
+  if (c.rope.n_rot <= 0 || c.rope.n_rot > c.head_dim || c.rope.n_rot % 2 != 0) {
+    return make_error("'{}rope.dimension_count' = {} must be even and at most the head size {}", p, c.rope.n_rot,
+                      c.head_dim);
+  }
+  if (!(c.rope.freq_base > 0.0f)) return make_error("'{}rope.freq_base' must be positive", p);
+  return {};
+}
 
+// Expert counts and sizes; every MoE architecture has them, dense ones see zeros. The gating
+// details (norm, scale) are the architecture's to read.
+Status read_moe(const HParams& hp, ModelConfig& c) {
+  HEARTH_ASSIGN_OR_RETURN(c.moe.n_expert, hp.opt_int("expert_count", 0));
+  HEARTH_ASSIGN_OR_RETURN(c.moe.n_expert_used, hp.opt_int("expert_used_count", 0));
+  HEARTH_ASSIGN_OR_RETURN(c.moe.n_ff_exp, hp.opt_int("expert_feed_forward_length", 0));
+  HEARTH_ASSIGN_OR_RETURN(c.moe.n_ff_shexp, hp.opt_int("expert_shared_feed_forward_length", 0));
+  return {};
+}
+
+}  // namespace
+
+Result<ModelConfig> ModelConfig::from_gguf(const GgufFile& f) {
+  ModelConfig c;
+  auto arch = f.get_string("general.architecture");
+  if (!arch) return std::unexpected(arch.error());
+  if (!*arch) return make_error("missing metadata key 'general.architecture'");
+  c.arch_name = **arch;
+  c.arch = find_arch(c.arch_name);
+  if (c.arch == nullptr) {
+    return make_error("unsupported architecture '{}' (supported: {})", c.arch_name, supported_arch_list());
+  }
+  if (auto n = f.get_string("general.name"); n && *n) c.name = **n;
+  if (auto ft = f.get_u64("general.file_type"); ft && *ft) c.file_type = static_cast<uint32_t>(**ft);
+
+  const HParams hp(f, c.arch_name + ".");
+  const std::string& p = hp.prefix();
+  HEARTH_ASSIGN_OR_RETURN(c.n_embd, hp.need_int("embedding_length"));
+  HEARTH_ASSIGN_OR_RETURN(c.n_layer, hp.need_int("block_count"));
+  HEARTH_ASSIGN_OR_RETURN(c.n_head, hp.need_int("attention.head_count"));
+  HEARTH_ASSIGN_OR_RETURN(c.n_ff, hp.opt_int("feed_forward_length", 0));
+  HEARTH_ASSIGN_OR_RETURN(c.n_ctx_train, hp.opt_int("context_length", 2048));
+  HEARTH_ASSIGN_OR_RETURN(c.n_head_kv, hp.opt_int("attention.head_count_kv", c.n_head));
+  if (c.n_head <= 0 || c.n_embd <= 0 || c.n_layer <= 0) {
+    return make_error("'{}embedding_length', 'block_count' and 'attention.head_count' must be positive", p);
+  }
+  HEARTH_ASSIGN_OR_RETURN(c.head_dim, hp.opt_int("attention.key_length", c.n_embd / c.n_head));
+  c.rope.mode = c.arch->rope_mode;
+  HEARTH_ASSIGN_OR_RETURN(c.head_dim_v, hp.opt_int("attention.value_length", c.head_dim));
+  HEARTH_ASSIGN_OR_RETURN(c.rms_eps, hp.opt_float("attention.layer_norm_rms_epsilon", 1e-5f));
   if (c.n_head_kv <= 0 || c.n_head % c.n_head_kv != 0) {
     return make_error("'{}attention.head_count_kv' = {} must divide head_count = {}", p, c.n_head_kv, c.n_head);
   }
   if (c.head_dim <= 0 || c.head_dim_v <= 0 || c.head_dim > 1024) {
     return make_error("'{}attention.key_length' = {} is out of range", p, c.head_dim);
   }
-  if (c.rope.n_rot <= 0 || c.rope.n_rot > c.head_dim || c.rope.n_rot % 2 != 0) {
-    return make_error("'{}rope.dimension_count' = {} must be even and at most the head size {}", p, c.rope.n_rot,
-                      c.head_dim);
-  }
-  if (!(c.rms_eps > 0.0f) || !(c.rope.freq_base > 0.0f)) {
-    return make_error("'{}attention.layer_norm_rms_epsilon' and '{}rope.freq_base' must be positive", p, p);
-  }
-
-  // llama.cpp's rope layout per architecture: llama's converter permutes Q/K for adjacent pairs
-  // (normal); Qwen keeps HF's half-split layout (NeoX).
-  c.rope.mode = c.arch == Arch::llama ? RopeMode::normal : RopeMode::neox;
-  c.attn_bias = c.arch == Arch::qwen2;
-  c.qk_norm = c.arch == Arch::qwen3;
+  if (!(c.rms_eps > 0.0f)) return make_error("'{}attention.layer_norm_rms_epsilon' must be positive", p);
+  HEARTH_TRY(read_rope(hp, c));
+  HEARTH_TRY(read_moe(hp, c));
 
   auto tokens = f.get_array("tokenizer.ggml.tokens");
   if (tokens && *tokens) c.n_vocab = static_cast<int>((*tokens)->items.size());
+
+  // Every layer starts as the model-wide decoder layer; the architecture changes what differs.
+  LayerSpec base;
+  base.n_head = c.n_head;
+  base.n_head_kv = c.n_head_kv;
+  base.head_dim_k = c.head_dim;
+  base.head_dim_v = c.head_dim_v;
+  base.rope = c.rope;
+  base.n_ff = c.n_ff;
+  c.layers.assign(c.n_layer, base);
+  HEARTH_TRY(c.arch->hparams(hp, c));
+
+  // Checks every architecture shares: the MoE numbers and the layer specs.
+  if (c.n_moe_layers() > 0) {
+    if (c.moe.n_expert <= 0) return make_error("'{}expert_count' must be positive for a mixture-of-experts model", p);
+    if (c.moe.n_expert > 512) return make_error("'{}expert_count' = {} is out of range", p, c.moe.n_expert);
+    if (c.moe.n_expert_used <= 0 || c.moe.n_expert_used > c.moe.n_expert) {
+      return make_error("'{}expert_used_count' = {} must be between 1 and expert_count = {}", p, c.moe.n_expert_used,
+                        c.moe.n_expert);
+    }
+    if (c.moe.n_ff_exp <= 0) return make_error("'{}expert_feed_forward_length' must be positive", p);
+  }
+  for (int il = 0; il < c.n_layer; ++il) {
+    const LayerSpec& l = c.layers[il];
+    if (l.attn == AttnKind::sliding && l.window <= 0) {
+      return make_error("'{}attention.sliding_window' must be positive (layer {} uses a sliding window)", p, il);
+    }
+    if (l.attn == AttnKind::chunked && l.chunk <= 0)
+      return make_error("layer {}: attention chunk size must be positive", il);
+    if (l.ffn == FfnKind::dense && l.n_ff <= 0) return make_error("'{}feed_forward_length' must be positive", p);
+    if (l.n_head != c.n_head || l.n_head_kv != c.n_head_kv || l.head_dim_k != c.head_dim ||
+        l.head_dim_v != c.head_dim_v) {
+      return make_error("layer {}: per-layer head counts or sizes that differ from the model's are not supported yet",
+                        il);
+    }
+  }
   return c;
 }
 

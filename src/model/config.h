@@ -1,9 +1,15 @@
 // Typed model configuration: GGUF metadata resolved once at load, with llama.cpp's defaults.
 // Nothing in the forward pass looks up a string.
+//
+// Two levels: the model-wide hyper-parameters (ModelConfig) and one LayerSpec per layer, which
+// says what that layer is (attention kind, window or chunk, RoPE or NoPE, dense or MoE FFN,
+// head counts). Each architecture file (model/arch/) fills both from its GGUF keys; the shared
+// blocks (model/blocks.h) read only these structs.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "base/error.h"
 #include "kernels/ops.h"
@@ -11,35 +17,125 @@
 namespace hearth {
 
 class GgufFile;
+struct ArchDef;
 
-enum class Arch { llama, qwen2, qwen3 };
+enum class AttnKind : uint8_t {
+  full,     // causal over every earlier position
+  sliding,  // causal within the last `window` positions (gpt-oss, Gemma, Mistral)
+  chunked,  // causal within the query's chunk of `chunk` positions (Llama 4)
+};
+
+enum class FfnKind : uint8_t {
+  dense,       // SwiGLU FFN
+  moe,         // routed experts
+  moe_shared,  // routed experts + an always-on shared expert (Llama 4, Qwen MoE variants)
+};
+
+// How router logits become expert weights (llama.cpp's expert_gating_func).
+enum class ExpertGating : uint8_t {
+  softmax,         // softmax over all experts, top-k of the probabilities (Qwen MoE, Mixtral)
+  sigmoid,         // sigmoid of each logit (Llama 4 selects on the logits)
+  softmax_weight,  // top-k of the logits, softmax over the k selected (gpt-oss)
+};
+
+// The expert FFN's activation.
+enum class ExpertAct : uint8_t {
+  swiglu,      // silu(gate) * up
+  swiglu_oai,  // gpt-oss: min(gate, limit) * sigmoid(alpha * min(gate, limit)) * (clamp(up, ±limit) + 1)
+};
+
+struct LayerSpec {
+  // Attention
+  AttnKind attn = AttnKind::full;
+  int window = 0;        // sliding: positions visible (the query's own included)
+  int chunk = 0;         // chunked: chunk length in positions
+  bool use_rope = true;  // false: NoPE layer (Llama 4's global layers)
+  bool attn_sinks = false;
+  bool attn_temp = false;  // Llama 4 NoPE layers: queries scaled by log(floor((p+1)/floor)+1)*scale+1
+  int n_head = 0;
+  int n_head_kv = 0;
+  int head_dim_k = 0;
+  int head_dim_v = 0;
+  RopeParams rope;  // per layer: SWA layers may have their own base
+
+  // Feed-forward
+  FfnKind ffn = FfnKind::dense;
+  int n_ff = 0;  // dense FFN width (0 for MoE layers)
+};
+
+struct MoeSpec {
+  int n_expert = 0;
+  int n_expert_used = 0;
+  int n_ff_exp = 0;    // each expert's FFN width
+  int n_ff_shexp = 0;  // the shared expert's width (moe_shared layers)
+  ExpertGating gating = ExpertGating::softmax;
+  bool norm_weights = false;       // divide the k weights by their sum (expert_weights_norm)
+  float weights_scale = 1.0f;      // multiply the weights (expert_weights_scale)
+  bool weight_before_ffn = false;  // Llama 4: scale the expert's input, not its output
+  bool select_on_logits = false;   // Llama 4: top-k of the raw logits, weights from the gating
+  ExpertAct act = ExpertAct::swiglu;
+  float oai_alpha = 1.702f, oai_limit = 7.0f;  // swiglu_oai constants
+};
 
 struct ModelConfig {
-  Arch arch = Arch::llama;
-  std::string arch_name;   // general.architecture as written
-  std::string name;        // general.name, may be empty
-  uint32_t file_type = 0;  // general.file_type (0 if absent)
+  const ArchDef* arch = nullptr;  // the architecture (model/arch_registry.h)
+  std::string arch_name;          // general.architecture as written
+  std::string name;               // general.name, may be empty
+  uint32_t file_type = 0;         // general.file_type (0 if absent)
 
   int n_vocab = 0;
   int n_ctx_train = 0;
   int n_embd = 0;
   int n_layer = 0;
+  // Model-wide defaults; LayerSpec has the per-layer values. The KV cache is sized from these
+  // (every supported architecture has the same KV heads and sizes in every layer).
   int n_head = 0;
   int n_head_kv = 0;
   int head_dim = 0;    // per-head dimension of Q and K ({arch}.attention.key_length)
   int head_dim_v = 0;  // per-head dimension of V ({arch}.attention.value_length)
   int n_ff = 0;
   float rms_eps = 1e-5f;
-  RopeParams rope;                    // n_rot, freq_base, freq_scale, mode, YaRN; freq_factors set by Model::load
+  RopeParams rope;                    // n_rot, freq_base, freq_scale, mode, YaRN; freq_factors set at load
   std::string rope_scaling = "none";  // none | linear | yarn | longrope (rope.scaling.type)
 
-  bool attn_bias = false;        // Q/K/V projections have biases (qwen2)
+  bool attn_bias = false;        // Q/K/V projections have biases (qwen2, gpt-oss)
+  bool attn_out_bias = false;    // the output projection has a bias (gpt-oss)
   bool qk_norm = false;          // per-head RMSNorm on Q and K before RoPE (qwen3)
+  bool qk_rms_plain = false;     // RMSNorm without weights on Q and K after RoPE (Llama 4 RoPE layers)
   bool tied_embeddings = false;  // output.weight absent: reuse token_embd.weight
+  float attn_temp_scale = 0.0f;  // Llama 4 temperature tuning (NoPE layers)
+  int attn_temp_floor = 0;
 
+  MoeSpec moe;
+  std::vector<LayerSpec> layers;  // [n_layer]
+
+  // Reads general.*, the model-wide keys every decoder has, and calls the architecture's hook.
   static Result<ModelConfig> from_gguf(const GgufFile& file);
+
+  // Layer il's FFN is a mixture of experts.
+  bool is_moe(int il) const { return layers[il].ffn != FfnKind::dense; }
+  int n_moe_layers() const;
 };
 
-std::string_view arch_name(Arch a);
+// Reads one architecture's keys ("<arch>.<key>"): each getter names the key in its error.
+class HParams {
+ public:
+  HParams(const GgufFile& f, std::string prefix) : f_(f), p_(std::move(prefix)) {}
+  const GgufFile& file() const { return f_; }
+  const std::string& prefix() const { return p_; }
+
+  Result<int> need_int(const std::string& key) const;
+  Result<int> opt_int(const std::string& key, int def) const;
+  Result<float> opt_float(const std::string& key, float def) const;
+  Result<bool> opt_bool(const std::string& key, bool def) const;
+  // An integer that may be an array of one value per layer (llama.cpp's get_key_or_arr).
+  Result<std::vector<int>> int_per_layer(const std::string& key, int n_layer, int def) const;
+  // Whether the key is present.
+  bool has(const std::string& key) const;
+
+ private:
+  const GgufFile& f_;
+  std::string p_;
+};
 
 }  // namespace hearth

@@ -13,22 +13,41 @@
 #include "kernels/matmul.h"
 #include "kernels/packed.h"
 #include "kernels/tensor.h"
+#include "model/arch_registry.h"
 #include "model/batch.h"
 #include "model/config.h"
 #include "model/kv_cache.h"
 
 namespace hearth {
 
+// The routed experts of one MoE layer: each 3-D GGUF tensor [n_in, n_out, n_expert] seen as
+// n_expert 2-D views (each expert's matrix is contiguous), so every kernel and the packed layout
+// work per expert unchanged.
+struct ExpertWeights {
+  std::vector<WeightView> gate, up, down;  // [n_expert] of [n_ff_exp, n_embd], [n_ff_exp, n_embd], [n_embd, n_ff_exp]
+  const float* gate_b = nullptr;           // optional per-expert biases (gpt-oss): [n_expert, n_ff_exp]
+  const float* up_b = nullptr;             // [n_expert, n_ff_exp]
+  const float* down_b = nullptr;           // [n_expert, n_embd]
+  bool empty() const { return up.empty(); }
+};
+
 struct LayerWeights {
   const float* attn_norm = nullptr;  // [n_embd]
   WeightView wq, wk, wv, wo;         // [n_head*hd, n_embd], [n_kv*hd, n_embd] x2, [n_embd, n_head*hd]
-  const float* bq = nullptr;         // optional biases (qwen2)
+  const float* bq = nullptr;         // optional biases (qwen2, gpt-oss)
   const float* bk = nullptr;
   const float* bv = nullptr;
+  const float* bo = nullptr;      // optional output-projection bias (gpt-oss)
   const float* q_norm = nullptr;  // [hd] optional per-head norms (qwen3)
   const float* k_norm = nullptr;
+  const float* sinks = nullptr;     // [n_head] attention-sink logits (gpt-oss)
   const float* ffn_norm = nullptr;  // [n_embd]
+  // Dense FFN, or the shared expert of a moe_shared layer.
   WeightView w_gate, w_up, w_down;  // [n_ff, n_embd] x2, [n_embd, n_ff]
+  // MoE
+  WeightView router;                // ffn_gate_inp [n_expert, n_embd]
+  const float* router_b = nullptr;  // [n_expert] optional
+  ExpertWeights experts;
 };
 
 struct ModelWeights {
@@ -36,6 +55,9 @@ struct ModelWeights {
   const float* output_norm = nullptr;
   WeightView output;  // [n_vocab, n_embd]; == token_embd when tied
   std::vector<LayerWeights> layers;
+
+  // Every matrix the forward pass multiplies by (for packing and memory accounting).
+  std::vector<WeightView*> matrices();
 };
 
 // Sees the input of every weight matmul of the forward pass (`hearth imatrix` sums the squared
@@ -50,7 +72,10 @@ class MatmulObserver {
 
 // Scratch buffers of one forward pass, grown on demand and reused across calls.
 struct ForwardState {
-  std::vector<float> x, xn, q, k, v, att, ffn_gate, ffn_up, out_hidden;
+  std::vector<float> x, xn, y, q, k, v, att, ffn_gate, ffn_up, out_hidden;
+  // MoE: router logits, the routing of each token, and the tokens grouped by expert.
+  std::vector<float> router, moe_w, moe_x, moe_gate, moe_up, moe_out;
+  std::vector<int32_t> moe_sel, moe_count, moe_rows;
   std::vector<const int32_t*> tables;
   MatmulScratch mm;
   MatmulObserver* observer = nullptr;  // optional activation hook (not owned)

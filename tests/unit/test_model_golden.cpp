@@ -34,7 +34,7 @@ TEST(ModelGolden, ConfigOfStories260K) {
   auto m = load_stories();
   ASSERT_TRUE(m);
   const ModelConfig& c = m->config();
-  EXPECT_EQ(c.arch, Arch::llama);
+  EXPECT_EQ(c.arch_name, "llama");
   EXPECT_EQ(c.n_embd, 64);
   EXPECT_EQ(c.n_layer, 5);
   EXPECT_EQ(c.n_head, 8);

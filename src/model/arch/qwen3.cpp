@@ -1,13 +1,26 @@
-// Qwen3 (dense): the Llama block with a per-head RMSNorm on Q and K before the rotary embedding
-// (no QKV biases). Rotary embeddings are NeoX-style, which ModelConfig selects for this
-// architecture.
-#include "model/arch/arch.h"
+// Qwen3 (dense): the Llama block (model/arch/llama.cpp) with a per-head RMSNorm on Q and K
+// before the rotary embedding (no QKV biases), and HF's half-split rotary layout (NeoX).
+#include "model/blocks.h"
+#include "model/tensor_table.h"
+
+namespace hearth::archs::qwen3 {
+
+Status hparams(const HParams&, ModelConfig& c) {
+  c.qk_norm = true;
+  return {};
+}
+
+}  // namespace hearth::archs::qwen3
 
 namespace hearth {
 
-Status forward_qwen3(const Model& m, const Batch& batch, KvCache& kv, ForwardState& s, ThreadPool& pool,
-                     std::vector<float>& logits) {
-  return forward_llama_block(m, batch, kv, s, pool, logits, {.qk_norm = true});
+const ArchDef& arch_qwen3() {
+  static const ArchDef def{.name = "qwen3",
+                           .rope_mode = RopeMode::neox,
+                           .hparams = archs::qwen3::hparams,
+                           .tensors = load_decoder,
+                           .forward = blocks::forward_pre_norm};
+  return def;
 }
 
 }  // namespace hearth

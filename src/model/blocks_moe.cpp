@@ -1,0 +1,131 @@
+// The mixture-of-experts FFN block: router, top-k gating, experts batched by expert.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
+#include "model/blocks.h"
+#include "model/blocks_internal.h"
+
+namespace hearth::blocks {
+namespace {
+
+// Picks the k experts of one token and their weights, as llama.cpp's build_moe_ffn:
+//   probs = gating(logits); choose top-k of probs (or of the raw logits for Llama 4);
+//   w = probs[chosen]; softmax_weight: w = softmax(w); norm: w /= sum(w); w *= scale.
+void route_token(const MoeSpec& moe, float* logits, int32_t* sel, float* w) {
+  const int X = moe.n_expert, k = moe.n_expert_used;
+  // Selection scores: the probabilities, except where the gating says to select on logits.
+  float probs[512];
+  std::memcpy(probs, logits, sizeof(float) * X);
+  switch (moe.gating) {
+    case ExpertGating::softmax:
+      softmax_inplace(probs, X);
+      break;
+    case ExpertGating::sigmoid:
+      for (int e = 0; e < X; ++e) probs[e] = 1.0f / (1.0f + std::exp(-probs[e]));
+      break;
+    case ExpertGating::softmax_weight:
+      break;  // top-k of the logits; softmax over the chosen ones below
+  }
+  const float* score = moe.select_on_logits ? logits : probs;
+  int32_t order[512];
+  std::iota(order, order + X, 0);
+  // Highest score first; equal scores keep the lower expert id first.
+  std::partial_sort(order, order + k, order + X,
+                    [score](int32_t a, int32_t b) { return score[a] > score[b] || (score[a] == score[b] && a < b); });
+  for (int j = 0; j < k; ++j) {
+    sel[j] = order[j];
+    w[j] = probs[order[j]];
+  }
+  if (moe.gating == ExpertGating::softmax_weight) softmax_inplace(w, k);
+  if (moe.norm_weights) {
+    float sum = 0.0f;
+    for (int j = 0; j < k; ++j) sum += w[j];
+    sum = std::max(sum, 6.103515625e-5f);  // llama.cpp clamps to the smallest F16 normal
+    for (int j = 0; j < k; ++j) w[j] /= sum;
+  }
+  if (moe.weights_scale != 1.0f)
+    for (int j = 0; j < k; ++j) w[j] *= moe.weights_scale;
+}
+
+}  // namespace
+
+void moe(const ModelConfig& c, const LayerWeights& lw, int il, int64_t T, ForwardState& s, ThreadPool& pool,
+         const float* xn, float* y) {
+  const MoeSpec& m = c.moe;
+  const int X = m.n_expert, k = m.n_expert_used;
+  const int64_t E = c.n_embd, F = m.n_ff_exp;
+  const ExpertWeights& ex = lw.experts;
+
+  // Router: [T, n_embd] -> [T, n_expert]
+  float* logits = grow(s.router, static_cast<size_t>(T) * X);
+  observe(s, il, "ffn_gate_inp", xn, T, E);
+  matmul(lw.router, xn, T, logits, pool, s.mm);
+  if (lw.router_b != nullptr) add_bias(logits, lw.router_b, T, X);
+  s.moe_sel.resize(static_cast<size_t>(T) * k);
+  float* wts = grow(s.moe_w, static_cast<size_t>(T) * k);
+  for (int64_t t = 0; t < T; ++t) route_token(m, logits + t * X, s.moe_sel.data() + t * k, wts + t * k);
+
+  // Group the (token, slot) pairs by expert: rows[start[e] .. start[e+1]) are expert e's.
+  s.moe_count.assign(X + 1, 0);
+  for (int32_t e : s.moe_sel) ++s.moe_count[e + 1];
+  for (int e = 0; e < X; ++e) s.moe_count[e + 1] += s.moe_count[e];
+  s.moe_rows.resize(static_cast<size_t>(T) * k);
+  {
+    std::vector<int32_t> fill(s.moe_count.begin(), s.moe_count.end() - 1);
+    for (int64_t i = 0; i < T * k; ++i) s.moe_rows[fill[s.moe_sel[i]]++] = static_cast<int32_t>(i);
+  }
+
+  std::memset(y, 0, sizeof(float) * T * E);
+  int n_max = 0;
+  for (int e = 0; e < X; ++e) n_max = std::max(n_max, s.moe_count[e + 1] - s.moe_count[e]);
+  float* xe = grow(s.moe_x, static_cast<size_t>(n_max) * E);
+  float* ge = grow(s.moe_gate, static_cast<size_t>(n_max) * F);
+  float* ue = grow(s.moe_up, static_cast<size_t>(n_max) * F);
+  float* de = grow(s.moe_out, static_cast<size_t>(n_max) * E);
+  for (int e = 0; e < X; ++e) {
+    const int32_t r0 = s.moe_count[e], n = s.moe_count[e + 1] - r0;
+    if (n == 0) continue;
+    // Gather this expert's tokens: [n, n_embd] (Llama 4 scales the input by the weight).
+    for (int32_t r = 0; r < n; ++r) {
+      const int32_t i = s.moe_rows[r0 + r];
+      const float* src = xn + (i / k) * E;
+      float* dst = xe + static_cast<int64_t>(r) * E;
+      if (m.weight_before_ffn) {
+        for (int64_t j = 0; j < E; ++j) dst[j] = src[j] * wts[i];
+      } else {
+        std::memcpy(dst, src, sizeof(float) * E);
+      }
+    }
+    const MatmulOut gate_up[2] = {{&ex.gate[e], ge}, {&ex.up[e], ue}};
+    matmul_multi(gate_up, xe, n, pool, s.mm);
+    if (ex.gate_b != nullptr) add_bias(ge, ex.gate_b + e * F, n, F);
+    if (ex.up_b != nullptr) add_bias(ue, ex.up_b + e * F, n, F);
+    if (m.act == ExpertAct::swiglu_oai) {
+      swiglu_oai(ge, ue, n * F, m.oai_alpha, m.oai_limit);
+    } else {
+      swiglu(ge, ue, n * F);
+    }
+    matmul(ex.down[e], ge, n, de, pool, s.mm);
+    if (ex.down_b != nullptr) add_bias(de, ex.down_b + e * E, n, E);
+    // Scatter: y[token] += weight * expert output.
+    for (int32_t r = 0; r < n; ++r) {
+      const int32_t i = s.moe_rows[r0 + r];
+      float* dst = y + (i / k) * E;
+      const float* src = de + static_cast<int64_t>(r) * E;
+      const float wgt = m.weight_before_ffn ? 1.0f : wts[i];
+      for (int64_t j = 0; j < E; ++j) dst[j] += wgt * src[j];
+    }
+  }
+
+  if (c.layers[il].ffn == FfnKind::moe_shared) {
+    float* sh = grow(s.moe_out, static_cast<size_t>(std::max<int64_t>(T, n_max)) * E);
+    ffn_swiglu(c, lw, il, T, s, pool, xn, sh, /*shared_expert=*/true);
+    add_inplace(y, sh, T * E);
+  }
+}
+
+}  // namespace hearth::blocks

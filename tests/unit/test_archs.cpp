@@ -1,0 +1,156 @@
+// Cross-engine correctness of each architecture beyond Llama: random-weight models written by the
+// shared tools/synth_gguf.py (--shape qwen3moe-tiny, gpt-oss-tiny, llama4-tiny) must give the
+// same next-token distributions in hearth as in llama.cpp on the same file and tokens.
+// Goldens: tests/golden/archs/ from tools/goldens/gen_archs.mjs (llama.cpp via node-llama-cpp,
+// F16 KV cache, all 256 tokens in one batch). Random models are nearly flat, so the measure is the
+// mean KL divergence over the 256 positions (bound 1e-4; Q4_K_M quantization noise on such a
+// model is ~3e-3), not greedy text.
+//
+// Each shape is evaluated twice: all 256 tokens in one batch (prefill: experts batched over many
+// tokens, sliding-window masks inside the batch) and as a 160-token batch followed by 96
+// single-token steps (decode: one token's experts, windows reaching back into the cache).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "base/fp16.h"
+#include "base/thread_pool.h"
+#include "model/model.h"
+#include "test_paths.h"
+#include "test_synth.h"
+
+namespace hearth {
+namespace test_archs {
+
+const nlohmann::json& index_json() {
+  static const nlohmann::json j = [] {
+    std::ifstream in(test::golden_path("archs/index.json"));
+    if (!in.good()) return nlohmann::json();
+    return nlohmann::json::parse(in);
+  }();
+  return j;
+}
+
+std::vector<std::string> shapes() {
+  std::vector<std::string> v;
+  const auto& idx = index_json();
+  if (idx.is_object())
+    for (const auto& [k, _] : idx["shapes"].items()) v.push_back(k);
+  return v;
+}
+
+// Mean over positions of KL(reference || hearth), in nats; reference rows are F16 bits.
+double mean_kld(const std::vector<uint8_t>& ref, const std::vector<float>& logits, int n_tokens, int n_vocab) {
+  double sum = 0.0;
+  std::vector<double> r(n_vocab);
+  for (int i = 0; i < n_tokens; ++i) {
+    const float* h = logits.data() + static_cast<size_t>(i) * n_vocab;
+    double mr = -1e300, mh = -1e300, zr = 0.0, zh = 0.0, kl = 0.0;
+    for (int v = 0; v < n_vocab; ++v) {
+      const size_t o = (static_cast<size_t>(i) * n_vocab + v) * 2;
+      r[v] = fp16_to_fp32(static_cast<uint16_t>(ref[o] | (ref[o + 1] << 8)));
+      mr = std::max(mr, r[v]);
+      mh = std::max(mh, static_cast<double>(h[v]));
+    }
+    for (int v = 0; v < n_vocab; ++v) {
+      zr += std::exp(r[v] - mr);
+      zh += std::exp(h[v] - mh);
+    }
+    for (int v = 0; v < n_vocab; ++v) {
+      const double lr = r[v] - mr - std::log(zr), lh = h[v] - mh - std::log(zh);
+      kl += std::exp(lr) * (lr - lh);
+    }
+    sum += kl;
+  }
+  return sum / n_tokens;
+}
+
+class Archs : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Archs, DistributionsMatchLlamaCpp) {
+  const std::string shape = GetParam();
+  const auto& idx = index_json();
+  const auto& sh = idx["shapes"][shape];
+  const int n_tokens = idx["n_tokens"], n_vocab = idx["n_vocab"];
+  const std::vector<int32_t> tokens = idx["tokens"];
+
+  // 1. Regenerate the GGUF exactly as the generator did.
+  nlohmann::json synth = idx["synth"];
+  synth["shape"] = shape;
+  const auto dir = test::temp_dir("archs-" + shape);
+  const auto gguf = dir / (shape + ".gguf");
+  ASSERT_EQ(test::synthesize_gguf(synth, synth["ftype"], gguf), "");
+  {
+    const auto bytes = test::read_bytes(gguf);
+    ASSERT_EQ(bytes.size(), sh["gguf_size"].get<size_t>())
+        << "synth_gguf.py output changed since the goldens were made; rerun tools/goldens/gen_archs.mjs";
+    ASSERT_EQ(test::fnv1a64_hex(bytes), sh["gguf_fnv1a64"].get<std::string>())
+        << "synth_gguf.py output changed since the goldens were made; rerun tools/goldens/gen_archs.mjs";
+  }
+  const auto ref = test::read_bytes(test::golden_path("archs/" + sh["logits_file"].get<std::string>()));
+  ASSERT_EQ(ref.size(), static_cast<size_t>(n_tokens) * n_vocab * 2);
+
+  auto m = Model::load(gguf.string());
+  ASSERT_TRUE(m) << m.error().message;
+  const Model& model = **m;
+  ASSERT_EQ(model.config().arch_name, sh["architecture"].get<std::string>());
+  ASSERT_EQ(model.config().n_vocab, n_vocab);
+  ThreadPool pool(2);
+
+  // 2. hearth, F16 KV like the reference: (a) one batch, (b) a prefill then single-token decode.
+  const auto run = [&](int prefill) {
+    KvCacheOptions ko;
+    ko.n_ctx = idx["context"]["context_size"];
+    ko.type = GgmlType::F16;
+    auto kv = KvCache::create(model.config(), ko);
+    EXPECT_TRUE(kv) << kv.error().message;
+    EXPECT_TRUE(kv->reserve(0, n_tokens));
+    ForwardState st;
+    std::vector<float> all, logits;
+    for (int start = 0; start < n_tokens;) {
+      const int n = start == 0 ? prefill : 1;
+      Batch b;
+      for (int i = start; i < start + n; ++i) b.add(tokens[i], i, 0, true);
+      auto r = model.forward(b, *kv, st, pool, logits);
+      EXPECT_TRUE(r) << r.error().message;
+      all.insert(all.end(), logits.begin(), logits.end());
+      start += n;
+    }
+    return all;
+  };
+  const std::vector<float> batch = run(n_tokens);
+  ASSERT_EQ(batch.size(), static_cast<size_t>(n_tokens) * n_vocab);
+  for (float x : batch) ASSERT_TRUE(std::isfinite(x));
+  const std::vector<float> decode = run(160);
+  ASSERT_EQ(decode.size(), batch.size());
+
+  const double kld_batch = mean_kld(ref, batch, n_tokens, n_vocab);
+  const double kld_decode = mean_kld(ref, decode, n_tokens, n_vocab);
+  std::printf(
+      "[ archs ] %-14s mean KLD vs llama.cpp: batch %.3e, prefill+decode %.3e (llama.cpp F16 vs F32 KV: %.3e)\n",
+      shape.c_str(), kld_batch, kld_decode, sh["self_kld"].get<double>());
+  EXPECT_LE(kld_batch, 1e-4);
+  EXPECT_LE(kld_decode, 1e-4);
+}
+
+INSTANTIATE_TEST_SUITE_P(, Archs, ::testing::ValuesIn(shapes()), [](const ::testing::TestParamInfo<std::string>& p) {
+  std::string s = p.param;
+  for (char& ch : s)
+    if (ch == '-') ch = '_';
+  return s;
+});
+
+TEST(ArchsIndex, CoversTheMoEArchitectures) {
+  const auto v = shapes();
+  for (const char* s : {"qwen3moe-tiny", "gpt-oss-tiny", "llama4-tiny"})
+    EXPECT_NE(std::find(v.begin(), v.end(), s), v.end()) << "no golden for " << s;
+}
+
+}  // namespace test_archs
+}  // namespace hearth

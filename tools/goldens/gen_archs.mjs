@@ -1,0 +1,192 @@
+// Writes the per-architecture cross-engine goldens in tests/golden/archs/ (checked by
+// tests/unit/test_archs.cpp): llama.cpp's next-token logits for random-weight models of each
+// architecture shape that tools/synth_gguf.py (shared folder) offers and hearth implements.
+//
+// For each shape: synth_gguf.py --shape <shape> --vocab-from models/stories260K.gguf --seed 1
+// writes an F16 GGUF (512-token vocabulary) into a temp dir; llama.cpp evaluates the same 256
+// tokens in ONE batch from position 0, and the logits at every position are stored as
+// little-endian float16, [256][512] row-major, in <shape>.bin. index.json holds the rest: the
+// reference, the synth command, context settings, tokens, and per shape the GGUF's size and
+// FNV-1a 64 (so the test can tell when synth_gguf.py's output changed) and `self_kld`:
+// llama.cpp's own mean KL divergence between its F16-KV and F32-KV logits on the same batch (the
+// size of a rounding-level change on this file).
+//
+// Reference: llama.cpp as bundled by node-llama-cpp (pinned in package.json), CPU only, prebuilt
+// binaries (build: "never"). Run via tools/goldens/regen.sh, or `node gen_archs.mjs [shape...]`.
+// Shared data: $HEARTH_SHARED, else <repo>/../shared.
+import {execFileSync} from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import {fileURLToPath} from "node:url";
+import {getLlama, GgmlType} from "node-llama-cpp";
+import {fnv1a64} from "./lib/fnv.mjs";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, "..", "..");
+const shared = process.env.HEARTH_SHARED ? path.resolve(process.env.HEARTH_SHARED) : path.resolve(repo, "..", "shared");
+const outDir = path.join(repo, "tests", "golden", "archs");
+
+const nlcDir = path.join(here, "node_modules", "node-llama-cpp");
+const NLC_VERSION = JSON.parse(fs.readFileSync(path.join(nlcDir, "package.json"), "utf8")).version;
+const LLAMA_CPP_RELEASE = JSON.parse(fs.readFileSync(path.join(nlcDir, "llama", "llama.cpp.info.json"), "utf8")).tag;
+
+// The architecture shapes hearth implements (synth_gguf.py --shape names).
+const ALL_SHAPES = ["qwen3moe-tiny", "gpt-oss-tiny", "llama4-tiny"];
+const SHAPES = process.argv.length > 2 ? process.argv.slice(2) : ALL_SHAPES;
+const SYNTH = {
+  python: "/usr/bin/python3",
+  script: "tools/synth_gguf.py",          // relative to the shared folder
+  ftype: "f16",
+  vocab_from: "models/stories260K.gguf",  // relative to the shared folder
+  seed: 1,
+};
+const N_TOKENS = 256;
+const N_VOCAB = 512;
+const TOKEN_SEED = 20240601;
+const CTX = {contextSize: 512, batchSize: 256, sequences: 1, threads: 1, flashAttention: false, kvCacheType: "F16"};
+
+// BOS (1), then N_TOKENS-1 ids in [3, 512) from a 32-bit xorshift seeded with TOKEN_SEED.
+function makeTokens() {
+  let s = TOKEN_SEED >>> 0;
+  const next = () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s; };
+  const toks = [1];
+  while (toks.length < N_TOKENS) toks.push(3 + (next() % (N_VOCAB - 3)));
+  return toks;
+}
+
+// float32 -> IEEE binary16 bits, round to nearest even; throws on overflow / non-finite.
+const f32 = new Float32Array(1), u32 = new Uint32Array(f32.buffer);
+function toF16(v) {
+  f32[0] = v;
+  const x = u32[0];
+  const sign = (x >>> 16) & 0x8000, exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) throw new Error(`non-finite logit ${v}`);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) throw new Error(`logit ${v} overflows float16`);
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let h = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1), half = 1 << (shift - 1);
+    if (rem > half || (rem === half && (h & 1))) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
+  if ((h & 0x7c00) === 0x7c00) throw new Error(`logit ${v} overflows float16`);
+  return sign | h;
+}
+
+function toJson(value, indent = "") {
+  const next = indent + "  ";
+  if (Array.isArray(value)) {
+    if (value.length === 0) return "[]";
+    if (value.every((v) => typeof v === "number" || typeof v === "string")) return "[" + value.map((v) => JSON.stringify(v)).join(", ") + "]";
+    return "[\n" + value.map((v) => next + toJson(v, next)).join(",\n") + "\n" + indent + "]";
+  }
+  if (value !== null && typeof value === "object") {
+    const keys = Object.keys(value);
+    if (keys.length === 0) return "{}";
+    return "{\n" + keys.map((k) => next + JSON.stringify(k) + ": " + toJson(value[k], next)).join(",\n") + "\n" + indent + "}";
+  }
+  if (typeof value === "number" && !Number.isFinite(value)) throw new Error(`non-finite ${value}`);
+  return JSON.stringify(value);
+}
+
+// Mean over positions of KL(softmax(a) || softmax(b)), in nats.
+function meanKld(a, b) {
+  const logSoftmax = (l) => {
+    let m = -Infinity;
+    for (const v of l) m = Math.max(m, v);
+    let s = 0;
+    for (const v of l) s += Math.exp(v - m);
+    const lse = m + Math.log(s);
+    return Array.from(l, (v) => v - lse);
+  };
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) {
+    const la = logSoftmax(a[i]), lb = logSoftmax(b[i]);
+    for (let v = 0; v < N_VOCAB; v++) sum += Math.exp(la[v]) * (la[v] - lb[v]);
+  }
+  return sum / a.length;
+}
+
+async function evalAll(model, kvType) {
+  const ctx = await model.createContext({
+    contextSize: CTX.contextSize, batchSize: CTX.batchSize, sequences: CTX.sequences, threads: CTX.threads,
+    flashAttention: CTX.flashAttention, experimentalKvCacheKeyType: kvType, experimentalKvCacheValueType: kvType,
+  });
+  try {
+    const kvK = GgmlType[ctx.kvCacheKeyType] ?? ctx.kvCacheKeyType;
+    if (ctx.contextSize !== CTX.contextSize || ctx.batchSize !== CTX.batchSize || kvK !== kvType)
+      throw new Error(`unexpected context: ${JSON.stringify({n_ctx: ctx.contextSize, n_batch: ctx.batchSize, kvK})}`);
+    const out = await ctx.getSequence().controlledEvaluate(tokens.map((t) => [t, {generateNext: RAW}]));
+    return out.map((o, i) => {
+      const map = o?.next?.logits;
+      if (map == null || map.size !== N_VOCAB) throw new Error(`expected ${N_VOCAB} logits at ${i}, got ${map?.size}`);
+      const l = new Float64Array(N_VOCAB).fill(NaN);
+      for (const [tok, v] of map) l[tok] = v;
+      if (l.some(Number.isNaN)) throw new Error(`missing logits at ${i}`);
+      return l;
+    });
+  } finally {
+    await ctx.dispose();
+  }
+}
+
+const llama = await getLlama({gpu: false, build: "never", logLevel: "error", maxThreads: 0});
+const RAW = {logits: true, token: true, options: {temperature: 0}};
+const tokens = makeTokens();
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "hearth-archs-"));
+fs.mkdirSync(outDir, {recursive: true});
+const indexFile = path.join(outDir, "index.json");
+const old = fs.existsSync(indexFile) ? JSON.parse(fs.readFileSync(indexFile, "utf8")) : {shapes: {}};
+const shapes = {...old.shapes};
+try {
+  for (const shape of SHAPES) {
+    const gguf = path.join(tmp, `${shape}.gguf`);
+    execFileSync(SYNTH.python, [path.join(shared, SYNTH.script), "--shape", shape, "--ftype", SYNTH.ftype,
+      "--vocab-from", path.join(shared, SYNTH.vocab_from), "--seed", String(SYNTH.seed), "-o", gguf], {stdio: "inherit"});
+    const bytes = fs.readFileSync(gguf);
+    const model = await llama.loadModel({modelPath: gguf, gpuLayers: 0});
+    const rows = await evalAll(model, CTX.kvCacheType);
+    const rows32 = await evalAll(model, "F32");
+    await model.dispose();
+    const bin = Buffer.alloc(N_TOKENS * N_VOCAB * 2);
+    rows.forEach((l, i) => { for (let v = 0; v < N_VOCAB; v++) bin.writeUInt16LE(toF16(l[v]), (i * N_VOCAB + v) * 2); });
+    fs.writeFileSync(path.join(outDir, `${shape}.bin`), bin);
+    shapes[shape] = {
+      architecture: model.fileInfo?.metadata?.general?.architecture ?? null,
+      gguf_size: bytes.length,
+      gguf_fnv1a64: fnv1a64(bytes),
+      logits_file: `${shape}.bin`,
+      self_kld: Number(meanKld(rows, rows32).toExponential(3)),
+    };
+    console.log(`archs: ${shape}: ${JSON.stringify(shapes[shape])}`);
+  }
+} finally {
+  fs.rmSync(tmp, {recursive: true, force: true});
+  await llama.dispose();
+}
+
+const index = {
+  reference: {engine: "llama.cpp via node-llama-cpp", node_llama_cpp: NLC_VERSION, llama_cpp_release: LLAMA_CPP_RELEASE,
+              backend: "CPU (getLlama({gpu: false, build: 'never'}), prebuilt binaries)"},
+  synth: {command: `${SYNTH.python} <shared>/${SYNTH.script} --shape <shape> --ftype ${SYNTH.ftype} --vocab-from <shared>/${SYNTH.vocab_from} --seed ${SYNTH.seed} -o <file>`, ...SYNTH},
+  context: {context_size: CTX.contextSize, batch_size: CTX.batchSize, threads: CTX.threads, flash_attention: CTX.flashAttention,
+            kv_cache_type: CTX.kvCacheType},
+  evaluation: "all tokens in one llama_decode batch from position 0, raw next-token logits at every position",
+  logits_format: "little-endian IEEE float16, [n_tokens][n_vocab] row-major (round to nearest even of the float32 logit)",
+  self_kld: "llama.cpp (F16 KV) against llama.cpp with an F32 KV cache, same batch: mean KL divergence in nats",
+  n_tokens: N_TOKENS,
+  n_vocab: N_VOCAB,
+  token_seed: TOKEN_SEED,
+  tokens,
+  shapes,
+};
+fs.writeFileSync(indexFile, toJson(index) + "\n");
+console.log(`archs: wrote ${path.relative(repo, indexFile)}`);

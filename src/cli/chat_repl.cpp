@@ -334,6 +334,7 @@ int chat_repl(RunContext& ctx) {
       continue;
     }
     opts->prompt_opens_thinking = prompt_opens_thinking(*prompt);
+    if (opts->harmony) opts->prompt = *prompt;
     WordWrapper out(ctx.settings.wordwrap ? terminal_width() : 0);
     Spinner spin;
     spin.start(opts->thinking == ReplyOptions::Thinking::kHide ? "Thinking..." : "");

@@ -48,6 +48,10 @@ struct ReplyOptions {
   enum class Thinking { kNone, kHide, kShow };
   Thinking thinking = Thinking::kNone;  // kNone: no splitting (raw mode, templates without <think>)
   bool prompt_opens_thinking = false;   // the rendered prompt already opened <think>
+  // gpt-oss (text/harmony.h): split by channel instead of <think> tags; `prompt` is the rendered
+  // prompt the output continues (set by the callers, like prompt_opens_thinking).
+  bool harmony = false;
+  std::string prompt;
 };
 // `chat`: the reply follows a chat template (thinking is split when the template supports it).
 Result<ReplyOptions> reply_options(RunContext& ctx, bool chat = true);

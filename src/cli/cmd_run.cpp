@@ -140,6 +140,7 @@ void run_run(RunArgs& a) {
   const Tokenizer& tok = *ctx.lm->tokenizer;
   std::vector<int32_t> ids;
   bool prompt_in_thinking = false;
+  std::string rendered;  // the chat prompt, where a Harmony (gpt-oss) reply starts
   if (a.raw) {
     EncodeOptions eo;
     eo.add_special = true;
@@ -149,10 +150,12 @@ void run_run(RunArgs& a) {
     if (!text) return fail(text.error());
     ids = tokenize_chat_prompt(tok, *text);
     prompt_in_thinking = prompt_opens_thinking(*text);
+    rendered = std::move(*text);
   }
   auto opts = reply_options(ctx, /*chat=*/!a.raw);
   if (!opts) return fail(opts.error());
   opts->prompt_opens_thinking = prompt_in_thinking;
+  if (opts->harmony) opts->prompt = std::move(rendered);
   WordWrapper out(ctx.settings.wordwrap ? terminal_width() : 0);
   opts->out = &out;
   opts->spinner = &spin;

@@ -6,6 +6,7 @@
 #include "cli/chat_repl.h"
 #include "runtime/grammar.h"
 #include "runtime/scheduler_stop.h"
+#include "text/harmony.h"
 #include "text/thinking.h"
 
 namespace hearth::cli {
@@ -70,6 +71,7 @@ Result<ReplyOptions> reply_options(RunContext& ctx, bool chat) {
   // /set think); with thinking off (--think=false, /set nothink) it is dropped.
   if (chat && template_supports_thinking(ctx.lm->tokenizer->vocab().chat_template)) {
     o.thinking = ctx.settings.think.value_or(false) ? ReplyOptions::Thinking::kShow : ReplyOptions::Thinking::kHide;
+    o.harmony = vocab_uses_harmony(ctx.lm->tokenizer->vocab());
   }
   o.gen = eff->gen;
   o.stop = eff->stop;
@@ -92,6 +94,9 @@ Result<std::string> render_prompt(const RunContext& ctx, const std::string& user
   for (const auto& m : ctx.history) req.messages.push_back(m);
   req.messages.push_back({{"role", "user"}, {"content", user}});
   req.think = ctx.settings.think;
+  // gpt-oss cannot stop reasoning: with thinking off it reasons as little as it can ("low"), and
+  // the reasoning stays hidden as with any thinking model.
+  if (ctx.settings.think == false && vocab_uses_harmony(ctx.lm->tokenizer->vocab())) req.reasoning_effort = "low";
   return format_chat(ctx.lm->tokenizer->vocab(), req);
 }
 
@@ -119,6 +124,7 @@ Result<Reply> stream_reply(const Tokenizer& tok, Session& session, const std::ve
   Reply reply;
   using Thinking = ReplyOptions::Thinking;
   ThinkingParser parser(opts.prompt_opens_thinking);
+  HarmonyParser harmony = HarmonyParser::for_prompt(opts.prompt);
   const bool dim = isatty(STDOUT_FILENO) != 0;
   bool thinking_open = false;  // "Thinking..." printed, "...done thinking." not yet
   auto content = [&](const std::string& s) {
@@ -140,17 +146,29 @@ Result<Reply> stream_reply(const Tokenizer& tok, Session& session, const std::ve
     thinking_open = true;
     opts.out->write(s);
   };
+  // Harmony tool calls (the REPL offers no tools, but a model may call a built-in one) are shown
+  // as text rather than lost.
+  auto harmony_out = [&](const HarmonyDelta& d) {
+    thought(d.thinking);
+    content(d.content);
+    for (const auto& c : d.tool_calls) content("\n[tool call] " + c.name + " " + c.arguments.dump() + "\n");
+  };
   auto emit = [&](const std::string& s) {
     if (opts.thinking == Thinking::kNone) return content(s);
+    if (opts.harmony) return harmony_out(harmony.push(s));
     const ThinkingDelta d = parser.push(s);
     thought(d.thinking);
     content(d.content);
   };
   auto finish = [&] {
     if (opts.thinking == Thinking::kNone) return;
-    const ThinkingDelta d = parser.finish();
-    thought(d.thinking);
-    content(d.content);
+    if (opts.harmony) {
+      harmony_out(harmony.finish());
+    } else {
+      const ThinkingDelta d = parser.finish();
+      thought(d.thinking);
+      content(d.content);
+    }
     if (thinking_open && opts.out != nullptr) opts.out->write(dim ? "\033[0m\n" : "\n");
   };
   if (opts.interruptible) take_interrupt();  // a Ctrl-C before this reply does not end it

@@ -13,6 +13,7 @@ constexpr int QK5_1 = 32;
 constexpr int QK8_0 = 32;
 constexpr int QK8_1 = 32;
 constexpr int QK4_NL = 32;
+constexpr int QK_MXFP4 = 32;
 constexpr int QK_K = 256;
 constexpr int K_SCALE_SIZE = 12;
 
@@ -63,6 +64,13 @@ struct block_iq4_nl {
   uint8_t qs[QK4_NL / 2];
 };
 static_assert(sizeof(block_iq4_nl) == 18);
+
+// OCP microscaling FP4: 32 E2M1 values sharing one E8M0 (power of two) scale.
+struct block_mxfp4 {
+  uint8_t e;                 // E8M0 exponent: the block scale is 2^(e - 127)
+  uint8_t qs[QK_MXFP4 / 2];  // E2M1 codes: low nibble = element i, high nibble = element i + 16
+};
+static_assert(sizeof(block_mxfp4) == 17);
 
 // 2-bit: 16 sub-blocks of 16, 4-bit scale and min per sub-block.
 struct block_q2_K {
@@ -127,5 +135,19 @@ static_assert(sizeof(block_iq4_xs) == 136);
 
 // Non-linear 4-bit grid shared by IQ4_NL and IQ4_XS.
 inline constexpr int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+// E2M1 values doubled (so they are integers), indexed by the 4-bit code: bit 3 is the sign, code
+// 8 is -0. A block's values are kvalues_mxfp4[q] * 2^(e - 128) (the half scale, as ggml's
+// GGML_E8M0_TO_FP32_HALF).
+inline constexpr int8_t kvalues_mxfp4[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
+// Bits of the float 2^(e - 128), as ggml_e8m0_to_fp32_half computes them: subnormal for e < 2,
+// finite up to 2^127 for e = 255 (which ggml rejects as invalid but decodes like this). Internal
+// linkage: this header is included by files compiled for different ISAs (see simd_avx2_inl.h).
+namespace {  // NOLINT(google-build-namespaces)
+constexpr uint32_t e8m0_half_bits(uint8_t e) {
+  return e < 2 ? uint32_t{0x00200000} << e : static_cast<uint32_t>(e - 1) << 23;
+}
+}  // namespace
 
 }  // namespace hearth

@@ -333,7 +333,7 @@ void unpack_panel(GgmlType type, int64_t n_in, const uint8_t* panel, uint8_t* ro
 }
 
 PackedActView prepare_packed_acts(PackedActs format, const float* x, int64_t n_in, int64_t n_tokens, ThreadPool& pool,
-                                  std::vector<uint8_t>& buf) {
+                                  std::vector<uint8_t>& buf, bool parallel) {
   const bool a256 = format == PackedActs::kA256;
   const int64_t dblock = a256 ? QK_K : QK8_0, iblock = a256 ? 16 : QK8_0;
   PackedActView v;
@@ -349,7 +349,7 @@ PackedActView prepare_packed_acts(PackedActs format, const float* x, int64_t n_i
   const TypeTraits* at = type_traits(qt);
   const size_t qrow = static_cast<size_t>(n_in / at->block_size * at->type_size);
   const int32_t off = format == PackedActs::kA32Off8 ? 8 : 128;
-  pool.run([&](int ith, int nth) {
+  const auto convert = [&](int ith, int nth) {
     thread_local std::vector<uint8_t> tmp;
     if (tmp.size() < qrow) tmp.resize(qrow);
     auto [t0, t1] = ThreadPool::split(n_tokens, ith, nth);
@@ -379,7 +379,12 @@ PackedActView prepare_packed_acts(PackedActs format, const float* x, int64_t n_i
         }
       }
     }
-  });
+  };
+  if (parallel) {
+    pool.run(convert);
+  } else {
+    convert(0, 1);
+  }
   return v;
 }
 

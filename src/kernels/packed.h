@@ -62,7 +62,7 @@ void unpack_panel(GgmlType type, int64_t n_in, const uint8_t* panel, uint8_t* ro
 
 // Quantizes x [n_tokens, n_in] into `buf` in `format`, tokens split over the pool.
 PackedActView prepare_packed_acts(PackedActs format, const float* x, int64_t n_in, int64_t n_tokens, ThreadPool& pool,
-                                  std::vector<uint8_t>& buf);
+                                  std::vector<uint8_t>& buf, bool parallel = true);
 
 // For panels [0, n_panels) starting at `panels` (consecutive, packed_panel_bytes apart) and
 // tokens [0, n_tok) of `acts`:  y[c * ldy + 16 p + r] = dot(row 16 p + r, token c).

@@ -15,12 +15,15 @@ struct QuantTables {
     register_scalar_kernels(by_isa[0].data());
     register_legacy_scalar_kernels(by_isa[0].data());
     register_kquant_kernels(by_isa[0].data(), Isa::scalar);
+    register_mxfp4_kernels(by_isa[0].data(), Isa::scalar);
     by_isa[1] = by_isa[0];
     register_avx2_kernels(by_isa[1].data());
     register_kquant_kernels(by_isa[1].data(), Isa::avx2);
+    register_mxfp4_kernels(by_isa[1].data(), Isa::avx2);
     by_isa[2] = by_isa[1];
     register_avx512_kernels(by_isa[2].data());
     register_kquant_kernels(by_isa[2].data(), Isa::avx512);
+    register_mxfp4_kernels(by_isa[2].data(), Isa::avx512);
   }
 };
 

@@ -61,5 +61,8 @@ void register_avx512_kernels(TypeTraits* table);
 // Q2_K..Q6_K, IQ4_XS and the activation type Q8_K (quant_k_scalar.cpp, quant_k_avx2.cpp,
 // quant_k_avx512.cpp), one hook per level.
 void register_kquant_kernels(TypeTraits* table, Isa isa);
+// MXFP4 (quant_mxfp4_scalar.cpp, quant_mxfp4_avx2.cpp; its AVX-512 tiles are registered by
+// register_avx512_kernels beside the other integer tiles).
+void register_mxfp4_kernels(TypeTraits* table, Isa isa);
 
 }  // namespace hearth

@@ -2,10 +2,10 @@
 //
 // Integer dot products: each 512-bit register holds two 32-element blocks (lanes 0-7 sum block
 // b, lanes 8-15 block b+1). Weights are decoded to unsigned bytes u = q + k (k a per-type offset:
-// 128 for int8 data, 8 for Q4_0, 16 for Q5_0, 0 for the asymmetric Q4_1/Q5_1), so one vpdpbusd
-// (unsigned x signed) computes sum(u*y); the offset is removed exactly with k*sum(y), itself a
-// vpdpbusd of the constant k against y. Per-block int32 sums are exact; only float accumulation
-// order differs from the scalar reference.
+// 128 for int8 data and the IQ4_NL / MXFP4 grids, 8 for Q4_0, 16 for Q5_0, 0 for the asymmetric
+// Q4_1/Q5_1), so one vpdpbusd (unsigned x signed) computes sum(u*y); the offset is removed exactly
+// with k*sum(y), itself a vpdpbusd of the constant k against y. Per-block int32 sums are exact;
+// only float accumulation order differs from the scalar reference.
 //
 // The gemm kernels tile 4 weight rows x 4 activation rows: each decoded weight register is used
 // for 4 activation rows and each activation register for 4 weight rows.
@@ -142,6 +142,32 @@ struct DecIQ4_NL {
     return _mm512_shuffle_epi8(grid, nibbles_pair<kTwo>(b[0].qs, kTwo ? b[1].qs : nullptr));
   }
 };
+struct DecMXFP4 {
+  using Block = block_mxfp4;
+  using YBlock = block_q8_0;
+  static constexpr int kOffset = 128;
+  static constexpr bool kMin = false;
+  template <bool kTwo>
+  static __m512i decode(const Block* b) {
+    // kvalues_mxfp4 + 128 as unsigned bytes, replicated in the four 128-bit lanes for vpshufb.
+    static constexpr uint8_t kGridU[16] = {128, 129, 130, 131, 132, 134, 136, 140,
+                                           128, 127, 126, 125, 124, 122, 120, 116};
+    const __m512i grid = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kGridU)));
+    return _mm512_shuffle_epi8(grid, nibbles_pair<kTwo>(b[0].qs, kTwo ? b[1].qs : nullptr));
+  }
+  // The scales 2^(e - 128) of up to 16 consecutive blocks (lanes past `m` zero) from one gather of
+  // their E8M0 bytes, with e8m0_half_bits' arithmetic: (e - 1) << 23, or a subnormal for e < 2.
+  static __m512 scales(const Block* b, __mmask16 m) {
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(static_cast<int>(sizeof(Block))));
+    const __m512i e =
+        _mm512_and_si512(_mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, b, 1), _mm512_set1_epi32(0xFF));
+    const __m512i normal = _mm512_slli_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(1)), 23);
+    const __m512i tiny = _mm512_sllv_epi32(_mm512_set1_epi32(0x00200000), e);
+    const __m512i bits = _mm512_mask_blend_epi32(_mm512_cmplt_epu32_mask(e, _mm512_set1_epi32(2)), normal, tiny);
+    return _mm512_castsi512_ps(_mm512_maskz_mov_epi32(m, bits));
+  }
+};
 
 // The half scales of up to 16 consecutive blocks (and the half after them: m of Q4_1/Q5_1, s of
 // Q8_1) with one gather: a 32-bit load at each block start holds d in the low and the next half
@@ -219,9 +245,16 @@ void int_tile(int64_t nb, const uint8_t* x, size_t xs, const uint8_t* y, size_t 
       if constexpr (Dec::kMin) sums[c] = high_halves(g);
     }
     for (int r = 0; r < RM; ++r) {
-      const __m512i g = gather_halves(reinterpret_cast<const Block*>(x + r * xs) + ib0, km);
-      _mm512_store_ps(dxs[r], kFold ? _mm512_mul_ps(low_halves(g), dy0) : low_halves(g));
-      if constexpr (Dec::kMin) mins[r] = high_halves(g);
+      const Block* xb = reinterpret_cast<const Block*>(x + r * xs) + ib0;
+      __m512 dx;
+      if constexpr (requires { Dec::scales(xb, km); }) {
+        dx = Dec::scales(xb, km);  // a scale that is not a leading half (MXFP4's E8M0 byte)
+      } else {
+        const __m512i g = gather_halves(xb, km);
+        dx = low_halves(g);
+        if constexpr (Dec::kMin) mins[r] = high_halves(g);
+      }
+      _mm512_store_ps(dxs[r], kFold ? _mm512_mul_ps(dx, dy0) : dx);
     }
     // Q4_1 / Q5_1: the m * s term of every block of the chunk, one lane per block.
     if constexpr (Dec::kMin) {
@@ -456,6 +489,8 @@ void register_avx512_kernels(TypeTraits* table) {
   at(GgmlType::Q5_1).gemm = gemm<IntTiles<DecQ5_1>>;
   at(GgmlType::IQ4_NL).vec_dot = int_vec_dot<DecIQ4_NL>;
   at(GgmlType::IQ4_NL).gemm = gemm<IntTiles<DecIQ4_NL>>;
+  at(GgmlType::MXFP4).vec_dot = int_vec_dot<DecMXFP4>;
+  at(GgmlType::MXFP4).gemm = gemm<IntTiles<DecMXFP4>>;
 }
 
 }  // namespace hearth

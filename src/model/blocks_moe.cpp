@@ -79,50 +79,80 @@ void moe(const ModelConfig& c, const LayerWeights& lw, int il, int64_t T, Forwar
     for (int64_t i = 0; i < T * k; ++i) s.moe_rows[fill[s.moe_sel[i]]++] = static_cast<int32_t>(i);
   }
 
-  std::memset(y, 0, sizeof(float) * T * E);
-  int n_max = 0;
-  for (int e = 0; e < X; ++e) n_max = std::max(n_max, s.moe_count[e + 1] - s.moe_count[e]);
-  float* xe = grow(s.moe_x, static_cast<size_t>(n_max) * E);
-  float* ge = grow(s.moe_gate, static_cast<size_t>(n_max) * F);
-  float* ue = grow(s.moe_up, static_cast<size_t>(n_max) * F);
-  float* de = grow(s.moe_out, static_cast<size_t>(n_max) * E);
+  // Gather each expert's tokens into one [T*k, n_embd] buffer in expert order (Llama 4 scales the
+  // input by the weight). A token that is an expert's only one is used in place, so while
+  // decoding every expert reads the same input row and it is converted once.
+  const int64_t P = T * k;
+  float* xe = grow(s.moe_x, static_cast<size_t>(P) * E);
+  float* ge = grow(s.moe_gate, static_cast<size_t>(P) * F);
+  float* ue = grow(s.moe_up, static_cast<size_t>(P) * F);
+  float* de = grow(s.moe_out, static_cast<size_t>(std::max(P, T)) * E);
+  std::vector<MatmulTask>& tasks = s.moe_tasks;
+  tasks.clear();
   for (int e = 0; e < X; ++e) {
     const int32_t r0 = s.moe_count[e], n = s.moe_count[e + 1] - r0;
     if (n == 0) continue;
-    // Gather this expert's tokens: [n, n_embd] (Llama 4 scales the input by the weight).
-    for (int32_t r = 0; r < n; ++r) {
-      const int32_t i = s.moe_rows[r0 + r];
-      const float* src = xn + (i / k) * E;
-      float* dst = xe + static_cast<int64_t>(r) * E;
-      if (m.weight_before_ffn) {
-        for (int64_t j = 0; j < E; ++j) dst[j] = src[j] * wts[i];
-      } else {
-        std::memcpy(dst, src, sizeof(float) * E);
+    const float* in = xe + static_cast<int64_t>(r0) * E;
+    if (n == 1 && !m.weight_before_ffn) {
+      in = xn + (s.moe_rows[r0] / k) * E;
+    } else {
+      for (int32_t r = 0; r < n; ++r) {
+        const int32_t i = s.moe_rows[r0 + r];
+        const float* src = xn + (i / k) * E;
+        float* dst = xe + static_cast<int64_t>(r0 + r) * E;
+        if (m.weight_before_ffn) {
+          for (int64_t j = 0; j < E; ++j) dst[j] = src[j] * wts[i];
+        } else {
+          std::memcpy(dst, src, sizeof(float) * E);
+        }
       }
     }
-    const MatmulOut gate_up[2] = {{&ex.gate[e], ge}, {&ex.up[e], ue}};
-    matmul_multi(gate_up, xe, n, pool, s.mm);
-    if (ex.gate_b != nullptr) add_bias(ge, ex.gate_b + e * F, n, F);
-    if (ex.up_b != nullptr) add_bias(ue, ex.up_b + e * F, n, F);
-    if (m.act == ExpertAct::swiglu_oai) {
-      swiglu_oai(ge, ue, n * F, m.oai_alpha, m.oai_limit);
+    tasks.push_back({&ex.gate[e], in, n, ge + static_cast<int64_t>(r0) * F});
+    tasks.push_back({&ex.up[e], in, n, ue + static_cast<int64_t>(r0) * F});
+  }
+  // gate and up of every selected expert in one parallel region
+  matmul_grouped(tasks, pool, s.mm);
+  for (int e = 0; e < X; ++e) {
+    const int32_t r0 = s.moe_count[e], n = s.moe_count[e + 1] - r0;
+    if (n == 0) continue;
+    float* g = ge + static_cast<int64_t>(r0) * F;
+    float* u = ue + static_cast<int64_t>(r0) * F;
+    if (ex.gate_b != nullptr) add_bias(g, ex.gate_b + e * F, n, F);
+    if (ex.up_b != nullptr) add_bias(u, ex.up_b + e * F, n, F);
+  }
+  if (m.act == ExpertAct::swiglu_oai) {
+    swiglu_oai(ge, ue, P * F, m.oai_alpha, m.oai_limit);
+  } else {
+    swiglu(ge, ue, P * F);
+  }
+  // down of every selected expert in a second region
+  tasks.clear();
+  for (int e = 0; e < X; ++e) {
+    const int32_t r0 = s.moe_count[e], n = s.moe_count[e + 1] - r0;
+    if (n == 0) continue;
+    tasks.push_back({&ex.down[e], ge + static_cast<int64_t>(r0) * F, n, de + static_cast<int64_t>(r0) * E});
+  }
+  matmul_grouped(tasks, pool, s.mm);
+
+  // y[token] = sum over its k experts of weight * (expert output + bias), in slot order.
+  std::memset(y, 0, sizeof(float) * T * E);
+  s.moe_pos.resize(P);
+  for (int64_t r = 0; r < P; ++r) s.moe_pos[s.moe_rows[r]] = static_cast<int32_t>(r);
+  for (int64_t i = 0; i < P; ++i) {
+    const int32_t e = s.moe_sel[i];
+    const float* src = de + static_cast<int64_t>(s.moe_pos[i]) * E;
+    const float* bias = ex.down_b != nullptr ? ex.down_b + e * E : nullptr;
+    float* dst = y + (i / k) * E;
+    const float wgt = m.weight_before_ffn ? 1.0f : wts[i];
+    if (bias != nullptr) {
+      for (int64_t j = 0; j < E; ++j) dst[j] += wgt * (src[j] + bias[j]);
     } else {
-      swiglu(ge, ue, n * F);
-    }
-    matmul(ex.down[e], ge, n, de, pool, s.mm);
-    if (ex.down_b != nullptr) add_bias(de, ex.down_b + e * E, n, E);
-    // Scatter: y[token] += weight * expert output.
-    for (int32_t r = 0; r < n; ++r) {
-      const int32_t i = s.moe_rows[r0 + r];
-      float* dst = y + (i / k) * E;
-      const float* src = de + static_cast<int64_t>(r) * E;
-      const float wgt = m.weight_before_ffn ? 1.0f : wts[i];
       for (int64_t j = 0; j < E; ++j) dst[j] += wgt * src[j];
     }
   }
 
   if (c.layers[il].ffn == FfnKind::moe_shared) {
-    float* sh = grow(s.moe_out, static_cast<size_t>(std::max<int64_t>(T, n_max)) * E);
+    float* sh = de;  // the experts' outputs are summed into y already
     ffn_swiglu(c, lw, il, T, s, pool, xn, sh, /*shared_expert=*/true);
     add_inplace(y, sh, T * E);
   }

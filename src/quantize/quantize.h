@@ -63,8 +63,8 @@ Result<QuantizeReport> quantize_model(const QuantizeOptions& opt, ThreadPool& po
 
 // Quantizes nrows rows of n_per_row floats into dst with the reference quantizer of `type`
 // (bytes as llama.cpp's ggml_quantize_chunk writes them). imatrix: n_per_row importance weights
-// or nullptr (F16/BF16/Q8_0 ignore it, as ggml does). Error if `type` cannot be produced or the
-// row length is not a multiple of its block.
+// or nullptr (F16/BF16/Q8_0/MXFP4 ignore it, as ggml does). Error if `type` cannot be produced or
+// the row length is not a multiple of its block.
 Status quantize_rows(GgmlType type, const float* src, void* dst, int64_t nrows, int64_t n_per_row,
                      const float* imatrix);
 

@@ -1,6 +1,7 @@
 // The per-tensor type rules of llama.cpp's llama-quant.cpp (llama_tensor_get_type_impl,
 // tensor_allows_quantization, tensor_type_fallback), as of ggml-org/llama.cpp commit 007dbbf,
-// restricted to the file types hearth writes. Comments name the rule each branch states.
+// restricted to the file types hearth writes, plus MXFP4_MOE as a later llama-quant.cpp states it
+// (with bailingmoe3's experts-only exception). Comments name the rule each branch states.
 #include "quantize/recipe.h"
 
 #include <fmt/format.h>
@@ -21,15 +22,25 @@ struct FileTypeInfo {
 };
 
 constexpr FileTypeInfo kFileTypes[] = {
-    {FileType::F16, "F16", GgmlType::F16},          {FileType::BF16, "BF16", GgmlType::BF16},
-    {FileType::Q8_0, "Q8_0", GgmlType::Q8_0},       {FileType::Q4_0, "Q4_0", GgmlType::Q4_0},
-    {FileType::Q4_1, "Q4_1", GgmlType::Q4_1},       {FileType::Q5_0, "Q5_0", GgmlType::Q5_0},
-    {FileType::Q5_1, "Q5_1", GgmlType::Q5_1},       {FileType::Q2_K, "Q2_K", GgmlType::Q2_K},
-    {FileType::Q3_K_S, "Q3_K_S", GgmlType::Q3_K},   {FileType::Q3_K_M, "Q3_K_M", GgmlType::Q3_K},
-    {FileType::Q3_K_L, "Q3_K_L", GgmlType::Q3_K},   {FileType::Q4_K_S, "Q4_K_S", GgmlType::Q4_K},
-    {FileType::Q4_K_M, "Q4_K_M", GgmlType::Q4_K},   {FileType::Q5_K_S, "Q5_K_S", GgmlType::Q5_K},
-    {FileType::Q5_K_M, "Q5_K_M", GgmlType::Q5_K},   {FileType::Q6_K, "Q6_K", GgmlType::Q6_K},
-    {FileType::IQ4_NL, "IQ4_NL", GgmlType::IQ4_NL}, {FileType::IQ4_XS, "IQ4_XS", GgmlType::IQ4_XS},
+    {FileType::F16, "F16", GgmlType::F16},
+    {FileType::BF16, "BF16", GgmlType::BF16},
+    {FileType::Q8_0, "Q8_0", GgmlType::Q8_0},
+    {FileType::Q4_0, "Q4_0", GgmlType::Q4_0},
+    {FileType::Q4_1, "Q4_1", GgmlType::Q4_1},
+    {FileType::Q5_0, "Q5_0", GgmlType::Q5_0},
+    {FileType::Q5_1, "Q5_1", GgmlType::Q5_1},
+    {FileType::Q2_K, "Q2_K", GgmlType::Q2_K},
+    {FileType::Q3_K_S, "Q3_K_S", GgmlType::Q3_K},
+    {FileType::Q3_K_M, "Q3_K_M", GgmlType::Q3_K},
+    {FileType::Q3_K_L, "Q3_K_L", GgmlType::Q3_K},
+    {FileType::Q4_K_S, "Q4_K_S", GgmlType::Q4_K},
+    {FileType::Q4_K_M, "Q4_K_M", GgmlType::Q4_K},
+    {FileType::Q5_K_S, "Q5_K_S", GgmlType::Q5_K},
+    {FileType::Q5_K_M, "Q5_K_M", GgmlType::Q5_K},
+    {FileType::Q6_K, "Q6_K", GgmlType::Q6_K},
+    {FileType::IQ4_NL, "IQ4_NL", GgmlType::IQ4_NL},
+    {FileType::IQ4_XS, "IQ4_XS", GgmlType::IQ4_XS},
+    {FileType::MXFP4_MOE, "MXFP4_MOE", GgmlType::MXFP4},
 };
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -125,8 +136,15 @@ GgmlType mix_rule(State& qs, GgmlType new_type, const TensorDesc& t, Category ca
     // Output projection (or the shared embedding when tied): Q6_K unless the mix is Q8_0; Q8_0 when
     // the default type's block does not divide the row.
     if (qs.opt.output_type) return *qs.opt.output_type;
-    if (qs.falcon() || t.ne[0] % block_size(new_type) != 0) return GgmlType::Q8_0;
+    if (ft == FileType::MXFP4_MOE || qs.falcon() || t.ne[0] % block_size(new_type) != 0) return GgmlType::Q8_0;
     return new_type != GgmlType::Q8_0 ? GgmlType::Q6_K : new_type;
+  }
+  if (ft == FileType::MXFP4_MOE) {
+    // Expert tensors ([n_in, n_out, n_expert], more than one expert) MXFP4, all other matrices
+    // (token_embd included) Q8_0. bailingmoe3's MLA projections are 3-D too: there only the
+    // ffn_up/gate/down experts qualify.
+    const bool ffn = cat == Category::ffn_up || cat == Category::ffn_gate || cat == Category::ffn_down;
+    return t.ne[2] > 1 && (qs.shape.arch != "bailingmoe3" || ffn) ? GgmlType::MXFP4 : GgmlType::Q8_0;
   }
   if (cat == Category::token_embd) {
     return qs.opt.token_embd_type ? *qs.opt.token_embd_type : new_type;
@@ -299,6 +317,7 @@ bool can_quantize_to(GgmlType t) {
     case GgmlType::Q6_K:
     case GgmlType::IQ4_NL:
     case GgmlType::IQ4_XS:
+    case GgmlType::MXFP4:
       return true;
     default:
       return false;
@@ -310,7 +329,7 @@ Result<GgmlType> parse_tensor_type(std::string_view name) {
   if (!t || !can_quantize_to(*t)) {
     return make_error_kind(ErrorKind::kInvalidArgument,
                            "unknown tensor type '{}' (use one of f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, "
-                           "q3_K, q4_K, q5_K, q6_K, iq4_nl, iq4_xs)",
+                           "q3_K, q4_K, q5_K, q6_K, iq4_nl, iq4_xs, mxfp4)",
                            name);
   }
   return *t;

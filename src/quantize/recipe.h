@@ -40,6 +40,7 @@ enum class FileType : uint32_t {
   IQ4_NL = 25,
   IQ4_XS = 30,
   BF16 = 32,
+  MXFP4_MOE = 38,  // expert tensors (3-D) MXFP4, every other matrix Q8_0
 };
 
 // The file types `hearth quantize` accepts, in help order.

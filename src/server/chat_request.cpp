@@ -4,6 +4,7 @@
 
 #include "runtime/grammar.h"
 #include "text/chat.h"
+#include "text/harmony.h"
 #include "text/thinking.h"
 #include "text/tool_calls.h"
 
@@ -80,6 +81,11 @@ Result<json> validate_messages(const json& messages) {
     if (auto img = m.find("images"); img != m.end() && !img->is_null() && !(img->is_array() && img->empty())) {
       return invalid("invalid request: '" + where + ".images': this server runs text-only models");
     }
+    for (const char* key : {"thinking", "reasoning_content"}) {
+      if (auto th = m.find(key); th != m.end() && !th->is_null() && !th->is_string()) {
+        return invalid("invalid request: '" + where + "." + key + "' must be a string");
+      }
+    }
     if (auto tc = m.find("tool_calls"); tc != m.end() && !tc->is_null() && !tc->is_array()) {
       return invalid("invalid request: '" + where + ".tool_calls' must be an array");
     }
@@ -136,6 +142,7 @@ Result<PreparedGeneration> prepare_generation(const GenerationJob& job, ModelMan
   const std::string& chat_template = tok.vocab().chat_template;
   const bool has_template = !chat_template.empty();
   const bool can_think = template_supports_thinking(chat_template);
+  const bool harmony = slot.tool_format == ToolCallFormat::kHarmony;
   if (job.think.value_or(false) && !can_think) {
     return make_error_kind(ErrorKind::kInvalidArgument, "\"{}\" does not support thinking", job.model);
   }
@@ -149,13 +156,22 @@ Result<PreparedGeneration> prepare_generation(const GenerationJob& job, ModelMan
   auto render = [&](ChatRequest& cr) -> Status {
     // Ollama turns thinking on for thinking models when the request does not say (.Think true).
     cr.think = job.think ? job.think : can_think ? std::optional<bool>(true) : std::nullopt;
+    // A level goes to templates that take one (gpt-oss: reasoning_effort; Go: .ThinkLevel). gpt-oss
+    // always reasons: think: false asks for the least ("low") and its thinking is dropped below.
+    cr.reasoning_effort = harmony_reasoning_effort(job.think_level);
+    if (harmony && job.think == false) cr.reasoning_effort = "low";
     cr.limits.cancel_flag = limits.cancel_render;
     auto text = format_chat(tok.vocab(), cr);
     if (!text) return template_error(text.error());
     req.prompt = tokenize_templated(tok, *text);
-    p.parse_thinking = can_think;
-    p.thinking_open = can_think && prompt_opens_thinking(*text);
+    p.harmony = harmony;
+    p.parse_thinking = can_think && !harmony;
+    p.thinking_open = p.parse_thinking && prompt_opens_thinking(*text);
     p.keep_thinking = job.think.value_or(true);
+    if (harmony) {
+      const size_t start = text->rfind("<|start|>");
+      p.harmony_prompt_tail = start == std::string::npos ? std::string() : text->substr(start);
+    }
     return {};
   };
 
@@ -164,6 +180,19 @@ Result<PreparedGeneration> prepare_generation(const GenerationJob& job, ModelMan
     const bool has_system = !msgs->empty() && (*msgs)[0].value("role", "") == "system";
     cr.messages = std::move(history);
     for (auto& m : *msgs) cr.messages.push_back(std::move(m));
+    if (harmony) {
+      // gpt-oss's template refuses an assistant turn with tool calls that has both content and
+      // thinking (it can show only one before the call): keep the thinking, as llama.cpp does.
+      for (auto& m : cr.messages) {
+        if (m.value("role", "") != "assistant" || !m.contains("tool_calls") || !m["tool_calls"].is_array() ||
+            m["tool_calls"].empty()) {
+          continue;
+        }
+        const bool has_thinking =
+            m.contains("thinking") && m["thinking"].is_string() && !m["thinking"].get<std::string>().empty();
+        if (has_thinking && m["content"].is_string() && !m["content"].get<std::string>().empty()) m["content"] = "";
+      }
+    }
     if (!has_system && !slot.info.system.empty()) {
       cr.messages.insert(cr.messages.begin(), json{{"role", "system"}, {"content", slot.info.system}});
     }

@@ -48,6 +48,10 @@ struct GenerationJob {
   // template cannot think), false renders the template with thinking off where it has a switch
   // and drops the thinking from the output; nullopt: thinking models think, into the separate field.
   std::optional<bool> think;
+  // The level of a string `think` ("low" | "medium" | "high" | "max") or of reasoning_effort
+  // ("minimal" ...): the template's reasoning_effort / .ThinkLevel (text/harmony.h maps it). gpt-oss
+  // cannot stop reasoning, so there think: false renders "low" and drops the thinking.
+  std::string think_level;
 };
 
 struct PreparedGeneration {
@@ -57,7 +61,11 @@ struct PreparedGeneration {
   bool parse_thinking = false;  // the template can think: split <think>...</think> from the content
   bool thinking_open = false;   // the prompt ends inside <think>: the output starts as thinking
   bool keep_thinking = true;    // false (think: false): thinking is dropped, not returned
-  double load_seconds = 0;      // > 0 when this request loaded the model
+  // gpt-oss (text/harmony.h): the output is split by channel into thinking, content and tool calls
+  // (always, tools offered or not); parse_thinking and parse_tools' format parser are not used.
+  bool harmony = false;
+  std::string harmony_prompt_tail;  // the rendered prompt from its last <|start|> (where output begins)
+  double load_seconds = 0;          // > 0 when this request loaded the model
 };
 
 // Loads the model (through the lease) and builds the scheduler request. Errors carry the kind

@@ -127,7 +127,8 @@ Status parse_common(const json& body, const json& defaults, GenerationJob& job, 
   if (job.n_predict < -1) job.n_predict = -1;  // Ollama: -2 = fill the context, -1 = unlimited
   auto think = parse_think(body);
   if (!think) return std::unexpected(think.error());
-  job.think = *think;
+  job.think = think->think;
+  job.think_level = think->level;
   return {};
 }
 

@@ -76,21 +76,27 @@ Status parse_openai(const json& body, const json& model_params, bool chat, Gener
     return make_error_kind(ErrorKind::kInvalidArgument, "invalid request: 'max_tokens' must be >= 0");
   HEARTH_TRY(read_bool(body, "truncate", job.truncate));  // hearth extension
   if (chat) {
-    // reasoning_effort "low" | "medium" | "high" (thinking on) or "none" (off); `think` as in Ollama.
+    // reasoning_effort "minimal" | "low" | "medium" | "high" (thinking on, at that effort where the
+    // template takes one: gpt-oss) or "none" (off); `think` as in Ollama.
     std::string effort;
     HEARTH_TRY(read_string(body, "reasoning_effort", effort));
     if (!effort.empty()) {
-      if (effort == "none")
+      if (effort == "none") {
         job.think = false;
-      else if (effort == "low" || effort == "medium" || effort == "high")
+      } else if (effort == "minimal" || effort == "low" || effort == "medium" || effort == "high") {
         job.think = true;
-      else
+        job.think_level = effort;
+      } else {
         return make_error_kind(ErrorKind::kInvalidArgument,
-                               "invalid request: 'reasoning_effort' must be none, low, medium or high");
+                               "invalid request: 'reasoning_effort' must be none, minimal, low, medium or high");
+      }
     }
     auto think = parse_think(body);
     if (!think) return std::unexpected(think.error());
-    if (*think) job.think = *think;
+    if (think->think) {
+      job.think = think->think;
+      job.think_level = think->level;
+    }
   }
   return {};
 }

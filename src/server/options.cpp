@@ -102,13 +102,21 @@ Status validate_sampling(const SamplingParams& sp, const std::string& prefix) {
   return {};
 }
 
-Result<std::optional<bool>> parse_think(const json& body, const char* key) {
+Result<ThinkSetting> parse_think(const json& body, const char* key) {
+  ThinkSetting t;
   auto it = body.find(key);
-  if (it == body.end() || it->is_null()) return std::optional<bool>();
-  if (it->is_boolean()) return std::optional<bool>(it->get<bool>());
+  if (it == body.end() || it->is_null()) return t;
+  if (it->is_boolean()) {
+    t.think = it->get<bool>();
+    return t;
+  }
   if (it->is_string()) {
     const std::string v = it->get<std::string>();
-    if (v == "low" || v == "medium" || v == "high" || v == "max") return std::optional<bool>(true);
+    if (v == "low" || v == "medium" || v == "high" || v == "max") {
+      t.think = true;
+      t.level = v;
+      return t;
+    }
   }
   return make_error_kind(ErrorKind::kInvalidArgument,
                          "invalid request: '{}' must be true, false, \"low\", \"medium\" or \"high\"", key);

@@ -29,8 +29,12 @@ Status validate_sampling(const SamplingParams& sp, const std::string& prefix);
 // The known option closest to `key` by edit distance, or "" when none is close.
 std::string suggest_option(std::string_view key);
 
-// Ollama `think`: true/false, or "low"/"medium"/"high"/"max" (gpt-oss effort levels) = true.
-// Absent or null: nullopt.
-Result<std::optional<bool>> parse_think(const json& body, const char* key = "think");
+// Ollama `think`: true/false, or "low"/"medium"/"high"/"max" (gpt-oss effort levels: thinking
+// on, at that level). Absent or null: think nullopt, level "".
+struct ThinkSetting {
+  std::optional<bool> think;
+  std::string level;  // the string form's level, "" for booleans
+};
+Result<ThinkSetting> parse_think(const json& body, const char* key = "think");
 
 }  // namespace hearth::server

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <random>
 
+#include "text/harmony.h"
+
 namespace hearth::server {
 
 int http_status_for(ErrorKind kind) {
@@ -23,14 +25,13 @@ int http_status_for(ErrorKind kind) {
   return 500;
 }
 
-GenerationOutcome run_generation(RequestHandle& handle, const PreparedGeneration& prep, ToolCallFormat tool_format,
-                                 Metrics& metrics, const TokenCallback& on_token) {
-  GenerationOutcome out;
-  std::optional<ToolCallStreamParser> parser;
-  if (prep.parse_tools) parser.emplace(tool_format);
-  // Generated text -> thinking / content -> (content only) tool-call parser.
-  std::optional<ThinkingParser> thinker;
-  if (prep.parse_thinking) thinker.emplace(prep.thinking_open);
+namespace {
+
+// Reads the scheduler's events until the request is done; `on_text` gets each token's text and
+// returns false when the client is gone (then the request is cancelled and the loop waits for the
+// scheduler to confirm).
+void read_events(RequestHandle& handle, Metrics& metrics, GenerationOutcome& out,
+                 const std::function<bool(const StreamEvent&)>& on_text) {
   bool cancelled = false;
   const auto cancel_deadline_step = std::chrono::milliseconds(100);
   int waits_after_cancel = 0;
@@ -52,21 +53,63 @@ GenerationOutcome run_generation(RequestHandle& handle, const PreparedGeneration
     }
     out.text += ev->text;
     if (cancelled) continue;
-    ThinkingDelta d;
-    if (thinker)
-      d = thinker->push(ev->text);
-    else
-      d.content = ev->text;
-    if (!prep.keep_thinking) d.thinking.clear();
-    out.thinking += d.thinking;
-    out.content += d.content;
-    std::string content = parser ? parser->push(d.content) : d.content;
-    if (!on_token(*ev, content, d.thinking)) {
+    if (!on_text(*ev)) {
       out.client_gone = true;
       cancelled = true;
       handle.cancel();
     }
   }
+}
+
+// gpt-oss: one Harmony parser gives thinking, content and tool calls. Calls are reported at the
+// end (as the other formats' are), whether or not tools were offered: nothing the model wrote is
+// lost.
+GenerationOutcome run_harmony_generation(RequestHandle& handle, const PreparedGeneration& prep, Metrics& metrics,
+                                         const TokenCallback& on_token) {
+  GenerationOutcome out;
+  HarmonyParser parser = HarmonyParser::for_prompt(prep.harmony_prompt_tail);
+  auto take = [&](HarmonyDelta& d) {
+    if (!prep.keep_thinking) d.thinking.clear();
+    out.thinking += d.thinking;
+    out.content += d.content;
+    for (auto& c : d.tool_calls) out.tools.tool_calls.push_back(std::move(c));
+  };
+  read_events(handle, metrics, out, [&](const StreamEvent& ev) {
+    HarmonyDelta d = parser.push(ev.text);
+    take(d);
+    return on_token(ev, d.content, d.thinking);
+  });
+  HarmonyDelta d = parser.finish();
+  take(d);
+  out.tail_content = std::move(d.content);
+  out.tail_thinking = std::move(d.thinking);
+  out.tools.content = out.content;
+  return out;
+}
+
+}  // namespace
+
+GenerationOutcome run_generation(RequestHandle& handle, const PreparedGeneration& prep, ToolCallFormat tool_format,
+                                 Metrics& metrics, const TokenCallback& on_token) {
+  if (prep.harmony) return run_harmony_generation(handle, prep, metrics, on_token);
+  GenerationOutcome out;
+  std::optional<ToolCallStreamParser> parser;
+  if (prep.parse_tools) parser.emplace(tool_format);
+  // Generated text -> thinking / content -> (content only) tool-call parser.
+  std::optional<ThinkingParser> thinker;
+  if (prep.parse_thinking) thinker.emplace(prep.thinking_open);
+  read_events(handle, metrics, out, [&](const StreamEvent& ev) {
+    ThinkingDelta d;
+    if (thinker)
+      d = thinker->push(ev.text);
+    else
+      d.content = ev.text;
+    if (!prep.keep_thinking) d.thinking.clear();
+    out.thinking += d.thinking;
+    out.content += d.content;
+    std::string content = parser ? parser->push(d.content) : d.content;
+    return on_token(ev, content, d.thinking);
+  });
   if (thinker) {
     ThinkingDelta d = thinker->finish();
     if (prep.keep_thinking) {

@@ -139,6 +139,7 @@ Result<std::string> format_chat(const Vocab& vocab, const ChatRequest& req) {
     in.messages = req.messages;
     in.tools = req.tools;
     in.think = req.think;
+    in.think_level = req.reasoning_effort;
     auto out = render_go_chat(*go_tmpl, in);
     if (!out) return make_error("chat template: {}", out.error().message);
     return out;
@@ -155,6 +156,9 @@ Result<std::string> format_chat(const Vocab& vocab, const ChatRequest& req) {
   // Qwen3 templates read enable_thinking (undefined = on); an explicit value from the caller's
   // extra variables wins.
   if (req.think && !in.extra.contains("enable_thinking")) in.extra["enable_thinking"] = *req.think;
+  if (!req.reasoning_effort.empty() && !in.extra.contains("reasoning_effort")) {
+    in.extra["reasoning_effort"] = req.reasoning_effort;
+  }
   jinja::TemplateRenderOptions opts;
   opts.limits = req.limits;
   auto out = jinja::render_chat_template(vocab.chat_template, in, opts);

@@ -21,6 +21,9 @@ struct ChatRequest {
   // Thinking on/off for templates with a switch (Qwen3's enable_thinking, Ollama's .Think);
   // nullopt leaves the template's default. See text/thinking.h for splitting the output.
   std::optional<bool> think;
+  // Reasoning effort for templates that take one ("low" | "medium" | "high"; "" = the template's
+  // default): gpt-oss's Jinja template reads `reasoning_effort`, Ollama Go templates .ThinkLevel.
+  std::string reasoning_effort;
   nlohmann::ordered_json extra = nlohmann::ordered_json::object();  // extra template variables
   // Budgets for the template render (defaults: 10M steps, 16 MiB, 256 nested macro calls) and
   // its cancellation check.

@@ -1145,14 +1145,15 @@ Result<std::string> render_go_chat(const GoTemplate& tmpl, const GoChatInputs& i
     data["Response"] = "";
     data["Think"] = think;
     data["IsThinkSet"] = think_set;
+    data["ThinkLevel"] = in.think_level;
     return tmpl.execute(data);
   }
   // Legacy templates: one run per (system, prompt, response) turn.
   const bool append_response = !tmpl.uses("response");
   std::string out, sys, prompt, response;
   auto run = [&](bool last) -> Status {
-    ojson data{
-        {"System", sys}, {"Prompt", prompt}, {"Response", response}, {"Think", think}, {"IsThinkSet", think_set}};
+    ojson data{{"System", sys},  {"Prompt", prompt},        {"Response", response},
+               {"Think", think}, {"IsThinkSet", think_set}, {"ThinkLevel", in.think_level}};
     auto r = tmpl.execute(data, last);
     if (!r) return std::unexpected(r.error());
     out += *r;

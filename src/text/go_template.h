@@ -67,6 +67,7 @@ struct GoChatInputs {
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();  // [{role, content, tool_calls, ...}]
   std::optional<nlohmann::ordered_json> tools;
   std::optional<bool> think;  // .Think / .IsThinkSet
+  std::string think_level;    // .ThinkLevel ("low" | "medium" | "high", or "")
 };
 Result<std::string> render_go_chat(const GoTemplate& tmpl, const GoChatInputs& in);
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "text/harmony.h"
+
 namespace hearth {
 namespace {
 
@@ -128,7 +130,7 @@ ThinkingDelta split_thinking(std::string_view text, bool in_thinking) {
 
 bool template_supports_thinking(std::string_view t) {
   return t.find("<think>") != std::string_view::npos || t.find("</think>") != std::string_view::npos ||
-         template_has_thinking_switch(t);
+         template_has_thinking_switch(t) || template_uses_harmony(t);
 }
 
 bool template_has_thinking_switch(std::string_view t) {

@@ -53,7 +53,8 @@ class ThinkingParser {
 ThinkingDelta split_thinking(std::string_view text, bool in_thinking = false);
 
 // Whether a chat template (Jinja or Ollama Go template) is written for a thinking model: it
-// writes <think> tags, reads enable_thinking (Qwen3), or reads .Think (Ollama templates).
+// writes <think> tags, reads enable_thinking (Qwen3), reads .Think (Ollama templates), or writes
+// Harmony channels (gpt-oss: its output is split by text/harmony.h, not by ThinkingParser).
 bool template_supports_thinking(std::string_view chat_template);
 
 // Whether the template can render the prompt with thinking disabled: Qwen3-style

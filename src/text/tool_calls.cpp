@@ -11,6 +11,7 @@
 #include <random>
 
 #include "base/json_parse.h"
+#include "text/harmony.h"
 
 namespace hearth {
 namespace {
@@ -335,6 +336,10 @@ RawParse parse_raw(ToolCallFormat f, std::string_view text) {
     case ToolCallFormat::kMistral:
       r = parse_mistral(text);
       break;
+    case ToolCallFormat::kHarmony: {
+      HarmonyDelta d = parse_harmony(text);
+      return RawParse{std::move(d.content), std::move(d.tool_calls)};
+    }
   }
   if (!r || r->calls.empty()) return RawParse{std::string(text), {}};
   return std::move(*r);
@@ -351,6 +356,8 @@ std::vector<std::string_view> stream_markers(ToolCallFormat f) {
       return {kHermesOpen};
     case ToolCallFormat::kMistral:
       return {kMistralMarker};
+    case ToolCallFormat::kHarmony:
+      return {};  // ToolCallStreamParser hands Harmony to HarmonyParser
   }
   return {};
 }
@@ -367,6 +374,8 @@ const char* tool_call_format_name(ToolCallFormat f) {
       return "hermes";
     case ToolCallFormat::kMistral:
       return "mistral";
+    case ToolCallFormat::kHarmony:
+      return "harmony";
   }
   return "?";
 }
@@ -374,6 +383,8 @@ const char* tool_call_format_name(ToolCallFormat f) {
 ToolCallFormat detect_tool_call_format(const Vocab& vocab) {
   const std::string& t = vocab.chat_template;
   auto has = [&](std::string_view s) { return t.find(s) != std::string::npos; };
+  // gpt-oss: the template (or, without one, the vocabulary) writes Harmony messages.
+  if (vocab_uses_harmony(vocab)) return ToolCallFormat::kHarmony;
   if (has(kMistralMarker)) return ToolCallFormat::kMistral;
   if (has(kHermesOpen)) return ToolCallFormat::kHermes;
   if (has(kPythonTag) || has("ipython") || has(kNemotronOpen) ||
@@ -395,7 +406,16 @@ ParsedToolOutput parse_tool_calls(ToolCallFormat f, std::string_view text) {
   return ParsedToolOutput{std::string(trim(r.content)), std::move(r.calls)};
 }
 
+ToolCallStreamParser::ToolCallStreamParser(ToolCallFormat f) : format_(f) {
+  if (f == ToolCallFormat::kHarmony) harmony_ = std::make_shared<HarmonyParser>();
+}
+
 std::string ToolCallStreamParser::push(std::string_view delta) {
+  if (harmony_) {
+    HarmonyDelta d = harmony_->push(delta);
+    for (auto& c : d.tool_calls) harmony_calls_.push_back(std::move(c));
+    return std::move(d.content);
+  }
   all_.append(delta);
   if (in_call_) return {};
   buffer_.append(delta);
@@ -436,6 +456,15 @@ std::string ToolCallStreamParser::push(std::string_view delta) {
 }
 
 ParsedToolOutput ToolCallStreamParser::finish() {
+  if (harmony_) {
+    // Calls complete at their end marker or here; push() returned only their content.
+    HarmonyDelta d = harmony_->finish();
+    ParsedToolOutput out{std::move(d.content), std::move(harmony_calls_)};
+    for (auto& c : d.tool_calls) out.tool_calls.push_back(std::move(c));
+    harmony_ = std::make_shared<HarmonyParser>();
+    harmony_calls_.clear();
+    return out;
+  }
   RawParse r = parse_raw(format_, all_);
   ParsedToolOutput out;
   out.tool_calls = std::move(r.calls);
@@ -472,6 +501,12 @@ nlohmann::ordered_json normalize_messages_for_template(const nlohmann::ordered_j
       m["role"] = role = "tool";
     }
     if (!m.contains("content") || m["content"].is_null()) m["content"] = "";
+    // OpenAI-style clients send an assistant turn's reasoning as reasoning_content, Ollama's as
+    // thinking; templates that show past reasoning read one or the other (gpt-oss: thinking).
+    if (role == "assistant" && m.contains("reasoning_content") && m["reasoning_content"].is_string() &&
+        (!m.contains("thinking") || m["thinking"].is_null())) {
+      m["thinking"] = m["reasoning_content"];
+    }
     if (role == "assistant" && m.contains("tool_calls") && m["tool_calls"].is_array()) {
       if (m["tool_calls"].empty()) {
         m.erase("tool_calls");

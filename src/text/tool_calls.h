@@ -6,6 +6,7 @@
 // INTERFACE CONTRACT: the server codes against this header; keep it stable.
 #pragma once
 
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -23,6 +24,8 @@ enum class ToolCallFormat {
   kHermes,   // Hermes / Qwen 2.5+ / Qwen3: <tool_call>{"name": ..., "arguments": {...}}</tool_call>,
              // or Qwen3-Coder's <tool_call><function=NAME><parameter=K>V</parameter></function></tool_call>
   kMistral,  // Mistral: [TOOL_CALLS] [{"name": ..., "arguments": {...}}, ...] or [TOOL_CALLS]name[ARGS]{...}
+  kHarmony,  // gpt-oss (OpenAI Harmony): <|channel|>commentary to=functions.NAME <|constrain|>json<|message|>{...};
+             // the output is also split into thinking and content by channel (text/harmony.h)
 };
 
 // From the template source (tokenizer.chat_template) and, where that is ambiguous, the vocabulary.
@@ -49,23 +52,32 @@ ParsedToolOutput parse_tool_calls(ToolCallFormat f, std::string_view text);
 // parse_tool_calls(...).content up to leading/trailing whitespace. Markers that start holding:
 // <tool_call> (Hermes, None), [TOOL_CALLS] (Mistral), <|python_tag|>, <TOOLCALL> or any '{'
 // (Llama 3), and for None an output whose first visible character is '{'.
+//
+// For kHarmony the Harmony parser does the work: push() returns the final-channel content (the
+// analysis channel is not content), finish() the calls. Servers that also want the thinking use
+// HarmonyParser directly.
+class HarmonyParser;
 class ToolCallStreamParser {
  public:
-  explicit ToolCallStreamParser(ToolCallFormat f) : format_(f) {}
+  explicit ToolCallStreamParser(ToolCallFormat f);
   std::string push(std::string_view delta);
   ParsedToolOutput finish();
 
  private:
   ToolCallFormat format_;
-  std::string buffer_;    // text not yet released
-  std::string all_;       // everything pushed
-  std::string released_;  // everything push() returned
-  bool in_call_ = false;  // a marker was seen: hold everything until finish()
+  std::string buffer_;                      // text not yet released
+  std::string all_;                         // everything pushed
+  std::string released_;                    // everything push() returned
+  bool in_call_ = false;                    // a marker was seen: hold everything until finish()
+  std::shared_ptr<HarmonyParser> harmony_;  // kHarmony only
+  std::vector<ToolCall> harmony_calls_;     // its calls completed during push()
 };
 
 // Turns OpenAI/Ollama-shaped messages into what Jinja chat templates expect: assistant
 // tool_calls with `function.arguments` as an object (OpenAI sends a JSON string), tool results
-// with role "tool" (plus tool_call_id / name), content null -> "". Returns a new array.
+// with role "tool" (plus tool_call_id / name), content null -> "", an assistant's
+// reasoning_content (OpenAI-style) also as `thinking` (Ollama's name, which gpt-oss's template
+// reads). Returns a new array.
 nlohmann::ordered_json normalize_messages_for_template(const nlohmann::ordered_json& messages);
 
 }  // namespace hearth

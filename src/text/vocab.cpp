@@ -261,6 +261,16 @@ Result<Vocab> Vocab::from_gguf(const GgufFile& file) {
   for (std::string_view t : {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"}) {
     if (int32_t id = find_text(t); id >= 0) v.types[id] = TokenType::user_defined;
   }
+  // o200k_harmony (gpt-oss): <|end|> ends one message, not the generation; <|return|> ends the
+  // answer and <|call|> a tool call (llama.cpp drops <|end|> from its EOG set when both exist).
+  // <|end|> renders, so the output parser sees where the analysis message ends.
+  if (const int32_t end = find_text("<|end|>"), ret = find_text("<|return|>"), call = find_text("<|call|>");
+      end >= 0 && ret >= 0 && call >= 0) {
+    v.types[end] = TokenType::user_defined;
+    if (v.eot < 0 || v.eot == end) v.eot = ret;
+    if (v.eom < 0 || v.eom == end) v.eom = call;
+    if (v.eos == end) v.eos = ret;
+  }
 
   auto tmpl = file.get_string("tokenizer.chat_template");
   if (!tmpl) return prefix_error(tmpl, "tokenizer.chat_template");

@@ -1,12 +1,15 @@
 // hearth serve checked with clients nobody here wrote: the official `openai` and `ollama` npm
 // packages. One server (stories260K, a tiny llama2.c model with no chat template) serves every
-// test; structured output and tool calls are forced with a JSON-schema grammar, which is what
-// makes a 260K-parameter model emit a well-formed call.
+// test but the gpt-oss one, which starts its own with a temporary store; structured output and
+// tool calls are forced with a JSON-schema grammar, which is what makes a 260K-parameter model
+// emit a well-formed call.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import { Ollama } from 'ollama';
@@ -20,21 +23,29 @@ let server;
 let baseURL;
 let openai;
 let ollama;
-let stderrTail = '';
 
-before(async () => {
-  server = spawn(bin, ['serve', '--port', '0', '--model', `stories=${modelPath}`, '--parallel', '8', '--ctx', '1024',
-                       '--max-queue', '64', '--threads', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  server.stderr.on('data', (d) => { stderrTail = (stderrTail + d.toString()).slice(-4000); });
-  const lines = createInterface({ input: server.stdout });
-  baseURL = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`hearth serve did not start: ${stderrTail}`)), 30000);
-    server.on('exit', (code) => reject(new Error(`hearth serve exited with ${code}: ${stderrTail}`)));
+// Starts `hearth serve` with extra arguments and environment; resolves to { proc, url, tail() }.
+async function startServer(args, env = process.env) {
+  const proc = spawn(bin, ['serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let tail = '';
+  proc.stderr.on('data', (d) => { tail = (tail + d.toString()).slice(-4000); });
+  const lines = createInterface({ input: proc.stdout });
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`hearth serve did not start: ${tail}`)), 30000);
+    proc.on('exit', (code) => reject(new Error(`hearth serve exited with ${code}: ${tail}`)));
     lines.on('line', (line) => {
       const m = line.match(/^hearth serve: listening on (http:\/\/\S+)$/);
       if (m) { clearTimeout(timer); resolve(m[1]); }
     });
   });
+  return { proc, url, tail: () => tail };
+}
+
+before(async () => {
+  const s = await startServer(['--model', `stories=${modelPath}`, '--parallel', '8', '--ctx', '1024',
+                               '--max-queue', '64', '--threads', '2']);
+  server = s.proc;
+  baseURL = s.url;
   openai = new OpenAI({ apiKey: 'unused', baseURL: `${baseURL}/v1`, maxRetries: 0 });
   ollama = new Ollama({ host: baseURL });
 });
@@ -300,4 +311,109 @@ test('load: 32 concurrent streams with random lengths and aborts, then every KV 
   assert.equal(metric(text, 'hearth_queue_depth'), 0);
   const serverErrors = text.split('\n').filter((l) => /^hearth_requests_total\{.*status="5\d\d"\}/.test(l));
   assert.deepEqual(serverErrors, [], 'no 5xx responses');
+});
+
+// gpt-oss's Harmony format, through both clients. A second server with its own (temporary) model
+// store gets a model created through /api/create: stories260K with a Harmony chat template
+// that prefills the message header a gpt-oss model writes first (the schema grammar's JSON string
+// starts with a quote, so the forced text continues that message's body):
+//   analysis header + "plan<|end|><|start|>assistant<|channel|>final<|message|>Paris"
+// gives thinking '"plan' and content 'Paris"'. reasoning_effort "low" makes the template prefill the
+// final channel instead; offered tools make it prefill a call header (the grammar writes the arguments).
+const harmonyTemplate =
+  '{%- for m in messages -%}<|start|>{{ m.role }}<|message|>{{ m.content }}<|end|>{%- endfor -%}' +
+  "{%- set effort = reasoning_effort if reasoning_effort is defined else 'medium' -%}" +
+  '<|start|>system<|message|>Reasoning: {{ effort }}<|end|>' +
+  '{%- if tools -%}<|start|>assistant to=functions.{{ tools[0].function.name }}<|channel|>commentary json<|message|>' +
+  "{%- elif effort == 'low' -%}<|start|>assistant<|channel|>final<|message|>" +
+  '{%- else -%}<|start|>assistant<|channel|>analysis<|message|>{%- endif -%}';
+const harmonyOutput = { const: 'plan<|end|><|start|>assistant<|channel|>final<|message|>Paris' };
+const argsSchema = { type: 'object', properties: { city: { const: 'Paris' } }, required: ['city'], additionalProperties: false };
+
+test('gpt-oss (Harmony): thinking, reasoning effort and tool calls through both clients', async () => {
+  const store = mkdtempSync(path.join(tmpdir(), 'hearth-clients-harmony-'));
+  const s = await startServer(['--allowed-paths', path.dirname(modelPath), '--ctx', '512', '--threads', '2'],
+                              { ...process.env, HEARTH_MODELS: store });
+  try {
+    const oc = new Ollama({ host: s.url });
+    const oa = new OpenAI({ apiKey: 'unused', baseURL: `${s.url}/v1`, maxRetries: 0 });
+    // ollama-js refuses a local path in `from`; the create request itself is plain HTTP.
+    const created = await fetch(`${s.url}/api/create`, {
+      method: 'POST', body: JSON.stringify({ model: 'gptoss', from: modelPath, template: harmonyTemplate, stream: false }),
+    });
+    assert.equal(created.status, 200, await created.clone().text());
+    const show = await oc.show({ model: 'gptoss' });
+    assert.deepEqual(show.capabilities, ['completion', 'tools', 'thinking']);
+    const opts = { temperature: 0, num_predict: 120 };
+    const q = user('Capital of France?');
+
+    // Ollama: message.thinking beside message.content, streamed and not; think levels.
+    const c = await oc.chat({ model: 'gptoss', messages: q, format: harmonyOutput, think: 'high', options: opts });
+    assert.equal(c.message.thinking, '"plan');
+    assert.equal(c.message.content.trim(), 'Paris"');
+    let thinking = '';
+    let content = '';
+    for await (const part of await oc.chat({ model: 'gptoss', messages: q, format: harmonyOutput, stream: true, options: opts })) {
+      thinking += part.message.thinking ?? '';
+      content += part.message.content;
+    }
+    assert.equal(thinking, '"plan');
+    assert.equal(content, c.message.content);
+    const low = await oc.chat({ model: 'gptoss', messages: q, format: harmonyOutput, think: 'low', options: opts });
+    assert.equal(low.message.thinking, undefined);
+    assert.equal(low.message.content.trim(), '"planParis"');
+    const off = await oc.chat({ model: 'gptoss', messages: q, format: harmonyOutput, think: false, options: opts });
+    assert.equal(off.message.thinking, undefined);
+    const g = await oc.generate({ model: 'gptoss', prompt: 'Capital of France?', format: harmonyOutput, options: opts });
+    assert.equal(g.thinking, '"plan');
+    assert.equal(g.response.trim(), 'Paris"');
+
+    // Ollama tool call: message.tool_calls with arguments as an object.
+    const t = await oc.chat({ model: 'gptoss', messages: q, tools: [weatherTool], format: argsSchema, options: opts });
+    assert.equal(t.message.tool_calls.length, 1);
+    assert.equal(t.message.tool_calls[0].function.name, 'get_weather');
+    assert.deepEqual(t.message.tool_calls[0].function.arguments, { city: 'Paris' });
+
+    // OpenAI: reasoning_content in the message and in streamed deltas; reasoning_effort.
+    const rf = { type: 'json_schema', json_schema: { name: 'h', schema: harmonyOutput } };
+    const r = await oa.chat.completions.create({ model: 'gptoss', messages: q, response_format: rf, max_tokens: 120, temperature: 0,
+                                                 reasoning_effort: 'high' });
+    assert.equal(r.choices[0].message.reasoning_content, '"plan');
+    assert.equal(r.choices[0].message.content.trim(), 'Paris"');
+    let reasoning = '';
+    let text = '';
+    for await (const chunk of await oa.chat.completions.create({ model: 'gptoss', messages: q, response_format: rf, max_tokens: 120,
+                                                                 temperature: 0, stream: true })) {
+      for (const ch of chunk.choices) {
+        reasoning += ch.delta.reasoning_content ?? '';
+        text += ch.delta.content ?? '';
+      }
+    }
+    assert.equal(reasoning, '"plan');
+    assert.equal(text, r.choices[0].message.content);
+    const rl = await oa.chat.completions.create({ model: 'gptoss', messages: q, response_format: rf, max_tokens: 120, temperature: 0,
+                                                  reasoning_effort: 'low' });
+    assert.equal(rl.choices[0].message.reasoning_content, undefined);
+
+    // OpenAI tool call, then the round trip with the reasoning sent back.
+    const tc = await oa.chat.completions.create({
+      model: 'gptoss', messages: q, tools: [weatherTool], max_tokens: 120, temperature: 0,
+      response_format: { type: 'json_schema', json_schema: { name: 'args', schema: argsSchema } },
+    });
+    assert.equal(tc.choices[0].finish_reason, 'tool_calls');
+    const call = tc.choices[0].message.tool_calls[0];
+    assert.equal(call.function.name, 'get_weather');
+    assert.deepEqual(JSON.parse(call.function.arguments), { city: 'Paris' });
+    const follow = await oa.chat.completions.create({
+      model: 'gptoss', max_tokens: 8, temperature: 0,
+      messages: [...q, { ...tc.choices[0].message, reasoning_content: 'Need the weather.' },
+                 { role: 'tool', tool_call_id: call.id, content: '{"temp_c": 21}' }],
+    });
+    assert.equal(typeof follow.choices[0].message.content, 'string');
+  } finally {
+    const exited = new Promise((resolve) => s.proc.on('exit', (code) => resolve(code)));
+    s.proc.kill('SIGTERM');
+    assert.equal(await exited, 0, `hearth serve exits 0 on SIGTERM: ${s.tail()}`);
+    rmSync(store, { recursive: true, force: true });
+  }
 });

@@ -12,6 +12,8 @@
 // node-llama-cpp prebuilt binaries, runs llama_model_quantize on the same F32 input for every
 // file type and requires our output file to be byte-identical (metadata, tensor order, recipe
 // choices, fallbacks and every quantized block), also with an importance matrix.
+// MoeFilesByteIdenticalToLlamaQuantize does the same for mixture-of-experts files (3-D expert
+// tensors), which is where MXFP4_MOE writes MXFP4 blocks.
 #include <dlfcn.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -23,8 +25,10 @@
 #include <iterator>
 
 #include "base/thread_pool.h"
+#include "formats/gguf.h"
 #include "model/model.h"
 #include "model_fixture.h"
+#include "moe_fixture.h"
 #include "quantize/imatrix.h"
 #include "quantize/quantize.h"
 #include "test_paths.h"
@@ -272,6 +276,51 @@ TEST(QuantizeCrossEngine, FilesByteIdenticalToLlamaQuantize) {
     }
   }
   fmt::print("{} of {} files byte-identical to llama.cpp's llama_model_quantize\n", identical, total);
+  fs::remove_all(dir);
+}
+
+// Mixture-of-experts inputs (3-D expert tensors [n_in, n_out, n_expert]): MXFP4_MOE (experts
+// MXFP4, the rest Q8_0) and the other file types, whose expert rules read the layer from the name.
+// Expert tensors stored as F32, F16 and BF16; rows of 80 (F16 fallback); tied embeddings.
+TEST(QuantizeCrossEngine, MoeFilesByteIdenticalToLlamaQuantize) {
+  LlamaQuantizer llama;
+  if (!llama.ok()) GTEST_SKIP() << "libllama from tools/goldens/node_modules not available";
+  const fs::path dir = test::temp_dir("quantize-bytes-moe");
+  test::MoeFixtureSpec spec;
+  spec.down_expert_type = GgmlType::F16;
+  std::vector<std::string> inputs = {test::write_moe_fixture(spec, (dir / "moe.gguf").string())};
+  spec.n_ff = 80;
+  spec.tied = true;
+  spec.expert_type = GgmlType::BF16;
+  spec.down_expert_type = GgmlType::F32;
+  spec.n_layer = 8;
+  spec.seed = 2;
+  inputs.push_back(test::write_moe_fixture(spec, (dir / "moe-odd.gguf").string()));
+  ThreadPool pool(2);
+  int identical = 0, total = 0;
+  for (const std::string& in : inputs) {
+    for (quant::FileType ft : quant::supported_file_types()) {
+      const std::string name = fs::path(in).stem().string() + "-" + quant::file_type_name(ft);
+      const std::string theirs = (dir / (name + "-llama.gguf")).string();
+      ASSERT_TRUE(llama.run(in, theirs, static_cast<uint32_t>(ft))) << name;
+      quant::QuantizeOptions o;
+      o.input = in;
+      o.output = (dir / (name + "-hearth.gguf")).string();
+      o.recipe.ftype = ft;
+      auto rep = quant::quantize_model(o, pool);
+      ASSERT_TRUE(rep) << name << ": " << rep.error().message;
+      const bool same = file_bytes(theirs) == file_bytes(o.output);
+      EXPECT_TRUE(same) << name << " differs from llama-quantize's file";
+      if (ft == quant::FileType::MXFP4_MOE) {  // the comparison covers MXFP4 blocks
+        auto f = GgufFile::open(theirs);
+        ASSERT_TRUE(f);
+        EXPECT_EQ(f->find_tensor("blk.0.ffn_gate_exps.weight")->type, GgmlType::MXFP4) << name;
+      }
+      identical += same ? 1 : 0;
+      ++total;
+    }
+  }
+  fmt::print("{} of {} MoE files byte-identical to llama.cpp's llama_model_quantize\n", identical, total);
   fs::remove_all(dir);
 }
 

@@ -428,6 +428,29 @@ TEST(VocabGguf, DetectsEotAndEmptyTokens) {
   EXPECT_TRUE(v->scores.empty());
 }
 
+// o200k_harmony (gpt-oss): <|end|> closes one message (analysis) and must neither stop generation
+// nor vanish from the text; <|return|> and <|call|> stop it.
+TEST(VocabGguf, HarmonyEndIsNotEog) {
+  GgufImage g;
+  g.str("tokenizer.ggml.model", "gpt2");
+  g.strings("tokenizer.ggml.tokens", {"a", "<|startoftext|>", "<|return|>", "<|end|>", "<|call|>", "<|channel|>",
+                                      "<|message|>", "<|start|>", "<|constrain|>", "<|endoftext|>"});
+  g.strings("tokenizer.ggml.merges", {});
+  g.u32("tokenizer.ggml.bos_token_id", 1);
+  g.u32("tokenizer.ggml.eos_token_id", 2);
+  auto v = load(g);
+  ASSERT_TRUE(v) << v.error().message;
+  EXPECT_EQ(v->eos, 2);
+  EXPECT_EQ(v->eot, 2);  // not <|end|>, which llama.cpp's EOT list would pick
+  EXPECT_EQ(v->eom, 4);
+  EXPECT_FALSE(v->is_eog(3));
+  EXPECT_TRUE(v->is_eog(2));
+  EXPECT_TRUE(v->is_eog(4));
+  for (int id : {3, 5, 6, 7, 8}) EXPECT_EQ(v->types[id], TokenType::user_defined) << v->tokens[id];
+  EXPECT_EQ(v->types[2], TokenType::control);
+  EXPECT_EQ(v->types[4], TokenType::control);
+}
+
 TEST(VocabGguf, MalformedVocabErrorsNameTheKey) {
   auto expect_error = [](const GgufImage& g, const std::string& needle) {
     auto v = load(g);

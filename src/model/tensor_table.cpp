@@ -176,6 +176,9 @@ Status load_moe(const TensorTable& t, const ModelConfig& c, int il, LayerWeights
   const int64_t E = c.n_embd, F = c.moe.n_ff_exp, X = c.moe.n_expert;
   const std::string router = blk(il, "ffn_gate_inp.weight");
   if (!t.has(router)) return make_error("missing tensor '{}' (the router of MoE layer {})", router, il);
+  if (const GgufTensor* r = t.file().find_tensor(router); r->ne[1] != X) {
+    return make_error("tensor '{}' routes to {} experts but '{}.expert_count' is {}", router, r->ne[1], c.arch_name, X);
+  }
   HEARTH_ASSIGN_OR_RETURN(l.router, t.matrix(router, E, X));
   HEARTH_ASSIGN_OR_RETURN(l.router_b, t.opt_vector(blk(il, "ffn_gate_inp.bias"), X));
   ExpertWeights& x = l.experts;

@@ -21,6 +21,7 @@ class TensorTable {
   TensorTable(const GgufFile& f, std::vector<std::vector<float>>& converted) : f_(f), converted_(converted) {}
 
   bool has(const std::string& name) const { return f_.find_tensor(name) != nullptr; }
+  const GgufFile& file() const { return f_; }
   // The first of several spellings that the file has (else the first, for the error message).
   std::string first_of(std::initializer_list<std::string> names) const;
 

@@ -24,8 +24,8 @@ std::string write_moe_fixture(const MoeFixtureSpec& s, const std::string& path) 
   w.set(a + ".embedding_length", GgufValue::u32(s.n_embd));
   w.set(a + ".block_count", GgufValue::u32(s.n_layer));
   w.set(a + ".feed_forward_length", GgufValue::u32(s.n_ff));
-  w.set(a + ".expert_count", GgufValue::u32(s.n_expert));
-  w.set(a + ".expert_used_count", GgufValue::u32(s.n_expert_used));
+  w.set(a + ".expert_count", GgufValue::u32(s.meta_n_expert >= 0 ? s.meta_n_expert : s.n_expert));
+  w.set(a + ".expert_used_count", GgufValue::u32(s.meta_n_expert_used >= 0 ? s.meta_n_expert_used : s.n_expert_used));
   w.set(a + ".attention.head_count", GgufValue::u32(s.n_head));
   w.set(a + ".attention.head_count_kv", GgufValue::u32(s.n_head_kv));
   w.set(a + ".attention.layer_norm_rms_epsilon", GgufValue::f32(1e-6f));
@@ -78,7 +78,7 @@ std::string write_moe_fixture(const MoeFixtureSpec& s, const std::string& path) 
     add(n("attn_v.weight"), {s.n_embd, s.n_head_kv * hd}, ws, GgmlType::F32);
     add(n("attn_output.weight"), {s.n_head * hd, s.n_embd}, ws, GgmlType::F32);
     add(n("ffn_norm.weight"), {s.n_embd}, 0.1f, GgmlType::F32, 1.0f);
-    add(n("ffn_gate_inp.weight"), {s.n_embd, s.n_expert}, ws, GgmlType::F32);
+    if (s.router) add(n("ffn_gate_inp.weight"), {s.n_embd, s.n_expert}, ws, GgmlType::F32);
     add(n("ffn_gate_exps.weight"), {s.n_embd, s.n_ff, s.n_expert}, ws, s.expert_type);
     add(n("ffn_up_exps.weight"), {s.n_embd, s.n_ff, s.n_expert}, ws, s.expert_type, 0.0f, il == 0 ? 8 : 0);
     add(n("ffn_down_exps.weight"), {s.n_ff, s.n_embd, s.n_expert}, 1.0f / std::sqrt(static_cast<float>(s.n_ff)),

@@ -11,6 +11,7 @@
 // single-token steps (decode: one token's experts, windows reaching back into the cache).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -21,7 +22,9 @@
 
 #include "base/fp16.h"
 #include "base/thread_pool.h"
+#include "formats/gguf.h"
 #include "model/model.h"
+#include "moe_fixture.h"
 #include "test_paths.h"
 #include "test_synth.h"
 
@@ -150,6 +153,103 @@ TEST(ArchsIndex, CoversTheMoEArchitectures) {
   const auto v = shapes();
   for (const char* s : {"qwen3moe-tiny", "gpt-oss-tiny", "llama4-tiny"})
     EXPECT_NE(std::find(v.begin(), v.end(), s), v.end()) << "no golden for " << s;
+}
+
+}  // namespace test_archs
+}  // namespace hearth
+
+// ---- bad input: one-line errors naming the key or tensor, never a crash --------------------
+
+namespace hearth {
+namespace test_archs {
+
+std::string load_error(const std::string& path) {
+  auto m = Model::load(path);
+  if (m) return "";
+  EXPECT_EQ(m.error().message.find('\n'), std::string::npos) << m.error().message;
+  return m.error().message;
+}
+
+std::string moe_error(const test::MoeFixtureSpec& spec, const std::string& name) {
+  const auto path = test::temp_dir("archs-bad") / (name + ".gguf");
+  return load_error(test::write_moe_fixture(spec, path.string()));
+}
+
+TEST(ArchsBadInput, ExpertCountDisagreeingWithTheTensors) {
+  test::MoeFixtureSpec spec;
+  spec.meta_n_expert = 6;  // the tensors hold 4
+  const std::string e = moe_error(spec, "count");
+  EXPECT_NE(e.find("blk.0.ffn_gate_inp.weight"), std::string::npos) << e;
+  EXPECT_NE(e.find("llama.expert_count"), std::string::npos) << e;
+}
+
+TEST(ArchsBadInput, TopKAboveTheExpertCount) {
+  test::MoeFixtureSpec spec;
+  spec.meta_n_expert_used = 5;
+  const std::string e = moe_error(spec, "topk");
+  EXPECT_NE(e.find("llama.expert_used_count"), std::string::npos) << e;
+}
+
+TEST(ArchsBadInput, MissingRouter) {
+  test::MoeFixtureSpec spec;
+  spec.router = false;
+  const std::string e = moe_error(spec, "router");
+  EXPECT_NE(e.find("blk.0.ffn_gate_inp.weight"), std::string::npos) << e;
+}
+
+// Metadata-only gpt-oss / llama4 files: the configuration fails before any tensor is read.
+std::string config_error(const std::string& arch, const std::vector<std::pair<std::string, GgufValue>>& extra) {
+  GgufWriter w;
+  w.set("general.architecture", GgufValue::str(arch));
+  w.set(arch + ".embedding_length", GgufValue::u32(64));
+  w.set(arch + ".block_count", GgufValue::u32(2));
+  w.set(arch + ".attention.head_count", GgufValue::u32(4));
+  w.set(arch + ".attention.head_count_kv", GgufValue::u32(2));
+  w.set(arch + ".expert_count", GgufValue::u32(4));
+  w.set(arch + ".expert_used_count", GgufValue::u32(2));
+  w.set(arch + ".expert_feed_forward_length", GgufValue::u32(64));
+  w.set(arch + ".feed_forward_length", GgufValue::u32(64));
+  for (const auto& [k, v] : extra) w.set(arch + "." + k, v);
+  const auto path = test::temp_dir("archs-bad") / (arch + "-config.gguf");
+  auto st = w.write_file(path.string());
+  EXPECT_TRUE(st) << st.error().message;
+  return load_error(path.string());
+}
+
+TEST(ArchsBadInput, SlidingWindowOfZero) {
+  const std::string e = config_error("gpt-oss", {{"attention.sliding_window", GgufValue::u32(0)}});
+  EXPECT_NE(e.find("gpt-oss.attention.sliding_window"), std::string::npos) << e;
+  const std::string missing = config_error("gpt-oss", {});
+  EXPECT_NE(missing.find("gpt-oss.attention.sliding_window"), std::string::npos) << missing;
+}
+
+TEST(ArchsBadInput, MissingMoeKeys) {
+  const std::string e = config_error("llama4", {});
+  EXPECT_NE(e.find("llama4.interleave_moe_layer_step"), std::string::npos) << e;
+}
+
+TEST(ArchsBadInput, Mxfp4TensorThatIsNotWholeBlocks) {
+  // A valid 64-wide MXFP4 tensor whose header is then patched to claim 48 elements per row.
+  GgufWriter w;
+  w.set("general.architecture", GgufValue::str("gpt-oss"));
+  std::vector<uint8_t> data(2 * 17 * 2, 0x11);
+  ASSERT_TRUE(w.add_tensor("blk.0.ffn_up_exps.weight", GgmlType::MXFP4, {64, 2}, data));
+  auto bytes = w.to_bytes();
+  ASSERT_TRUE(bytes);
+  const std::string name = "blk.0.ffn_up_exps.weight";
+  auto it = std::search(bytes->begin(), bytes->end(), name.begin(), name.end());
+  ASSERT_NE(it, bytes->end());
+  const size_t ne0 = static_cast<size_t>(it - bytes->begin()) + name.size() + 4;  // after n_dims (u32)
+  ASSERT_EQ((*bytes)[ne0], 64);
+  (*bytes)[ne0] = 48;
+  const auto path = test::temp_dir("archs-bad") / "mxfp4-partial.gguf";
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(bytes->data()), static_cast<std::streamsize>(bytes->size()));
+  }
+  const std::string e = load_error(path.string());
+  EXPECT_NE(e.find("blk.0.ffn_up_exps.weight"), std::string::npos) << e;
+  EXPECT_NE(e.find("block size 32"), std::string::npos) << e;
 }
 
 }  // namespace test_archs

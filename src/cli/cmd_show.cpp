@@ -124,6 +124,11 @@ Status print_model_info(std::FILE* out, const store::ResolvedModel& rm, bool ver
   fmt::print(out, "    {:<20}{}\n", "parameters", param_count(n_params));
   fmt::print(out, "    {:<20}{}\n", "context length", u64(arch + ".context_length"));
   fmt::print(out, "    {:<20}{}\n", "embedding length", u64(arch + ".embedding_length"));
+  // Mixture-of-experts models: how many experts each layer has and how many a token uses.
+  if (auto ne = g->get_u64(arch + ".expert_count"); ne && *ne && **ne > 0) {
+    fmt::print(out, "    {:<20}{}\n", "expert count", **ne);
+    fmt::print(out, "    {:<20}{}\n", "active experts", u64(arch + ".expert_used_count"));
+  }
   fmt::print(out, "    {:<20}{}\n", "quantization", quant);
   fmt::print(out, "    {:<20}{}\n", "template",
              !rm.template_text.empty()

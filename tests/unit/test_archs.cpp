@@ -25,6 +25,7 @@
 #include "formats/gguf.h"
 #include "model/model.h"
 #include "moe_fixture.h"
+#include "test_cli_util.h"
 #include "test_paths.h"
 #include "test_synth.h"
 
@@ -250,6 +251,28 @@ TEST(ArchsBadInput, Mxfp4TensorThatIsNotWholeBlocks) {
   const std::string e = load_error(path.string());
   EXPECT_NE(e.find("blk.0.ffn_up_exps.weight"), std::string::npos) << e;
   EXPECT_NE(e.find("block size 32"), std::string::npos) << e;
+}
+
+}  // namespace test_archs
+}  // namespace hearth
+
+namespace hearth {
+namespace test_archs {
+
+// `hearth show` says how many experts a MoE model has and how many a token uses; `hearth run`
+// generates from one.
+TEST(ArchsCli, ShowAndRunMoeModel) {
+  test::MoeFixtureSpec spec;
+  spec.n_expert = 8;
+  spec.n_expert_used = 2;
+  const std::string path = test::write_moe_fixture(spec, (test::temp_dir("archs-cli") / "moe.gguf").string());
+  const auto show = test::run_hearth("show '" + path + "'");
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_NE(show.out.find("expert count        8"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("active experts      2"), std::string::npos) << show.out;
+  const auto run = test::run_hearth("run '" + path + "' hello --raw -n 8 --temperature 0");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_FALSE(run.signaled);
 }
 
 }  // namespace test_archs

@@ -30,6 +30,29 @@ std::vector<float> decode(const GgufTensor& t) {
 
 }  // namespace
 
+// A small SPM vocabulary: specials, the 256 byte tokens, then "\u2581t<i>" up to n_vocab (enough
+// for any text).
+void write_fixture_vocab(GgufWriter& w, int n_vocab) {
+  std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
+  std::vector<int32_t> types = {2, 3, 3};
+  for (int b = 0; b < 256; ++b) {
+    tokens.push_back(fmt::format("<0x{:02X}>", b));
+    types.push_back(6);
+  }
+  for (int i = static_cast<int>(tokens.size()); i < n_vocab; ++i) {
+    tokens.push_back(fmt::format("\u2581t{}", i));
+    types.push_back(1);
+  }
+  std::vector<float> scores(tokens.size());
+  for (size_t i = 0; i < scores.size(); ++i) scores[i] = -static_cast<float>(i);
+  w.set("tokenizer.ggml.model", GgufValue::str("llama"));
+  w.set("tokenizer.ggml.tokens", GgufValue::string_array(tokens));
+  w.set("tokenizer.ggml.scores", GgufValue::f32_array(scores));
+  w.set("tokenizer.ggml.token_type", GgufValue::i32_array(types));
+  w.set("tokenizer.ggml.bos_token_id", GgufValue::u32(1));
+  w.set("tokenizer.ggml.eos_token_id", GgufValue::u32(2));
+}
+
 std::string write_fixture(const FixtureSpec& s, const std::string& path) {
   std::mt19937_64 rng(s.seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -51,25 +74,7 @@ std::string write_fixture(const FixtureSpec& s, const std::string& path) {
     w.set(a + ".rope.scaling.factor", GgufValue::f32(s.rope_scale_factor));
     if (s.rope_orig_ctx > 0) w.set(a + ".rope.scaling.original_context_length", GgufValue::u32(s.rope_orig_ctx));
   }
-  // A small SPM vocabulary: specials, the 256 byte tokens, then letters (enough for any text).
-  std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
-  std::vector<int32_t> types = {2, 3, 3};
-  for (int b = 0; b < 256; ++b) {
-    tokens.push_back(fmt::format("<0x{:02X}>", b));
-    types.push_back(6);
-  }
-  for (int i = static_cast<int>(tokens.size()); i < s.n_vocab; ++i) {
-    tokens.push_back(fmt::format("\u2581t{}", i));
-    types.push_back(1);
-  }
-  std::vector<float> scores(tokens.size());
-  for (size_t i = 0; i < scores.size(); ++i) scores[i] = -static_cast<float>(i);
-  w.set("tokenizer.ggml.model", GgufValue::str("llama"));
-  w.set("tokenizer.ggml.tokens", GgufValue::string_array(tokens));
-  w.set("tokenizer.ggml.scores", GgufValue::f32_array(scores));
-  w.set("tokenizer.ggml.token_type", GgufValue::i32_array(types));
-  w.set("tokenizer.ggml.bos_token_id", GgufValue::u32(1));
-  w.set("tokenizer.ggml.eos_token_id", GgufValue::u32(2));
+  write_fixture_vocab(w, s.n_vocab);
 
   auto add = [&](const std::string& name, std::vector<int64_t> dims, float scale, GgmlType type, float offset = 0.0f) {
     int64_t n = 1;

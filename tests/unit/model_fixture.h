@@ -9,6 +9,10 @@
 
 #include "formats/ggml_types.h"
 
+namespace hearth {
+class GgufWriter;
+}
+
 namespace hearth::test {
 
 struct FixtureSpec {
@@ -32,6 +36,10 @@ struct FixtureSpec {
 
 // Writes the model; returns the path.
 std::string write_fixture(const FixtureSpec& spec, const std::string& path);
+
+// The fixtures' SPM vocabulary (<unk>, <s>, </s>, 256 byte tokens, then filler words up to
+// n_vocab) and its bos/eos ids, as tokenizer.* keys of `w`.
+void write_fixture_vocab(GgufWriter& w, int n_vocab);
 
 // Reference next-token logits at every position for tokens evaluated from position 0:
 // [n_tokens][n_vocab]. Reads the weights back from the file and dequantizes them.

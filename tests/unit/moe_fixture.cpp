@@ -9,6 +9,7 @@
 
 #include "formats/gguf.h"
 #include "kernels/quant.h"
+#include "model_fixture.h"
 
 namespace hearth::test {
 
@@ -30,24 +31,7 @@ std::string write_moe_fixture(const MoeFixtureSpec& s, const std::string& path) 
   w.set(a + ".attention.head_count_kv", GgufValue::u32(s.n_head_kv));
   w.set(a + ".attention.layer_norm_rms_epsilon", GgufValue::f32(1e-6f));
   w.set(a + ".rope.freq_base", GgufValue::f32(10000.0f));
-  std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
-  std::vector<int32_t> types = {2, 3, 3};
-  for (int b = 0; b < 256; ++b) {
-    tokens.push_back(fmt::format("<0x{:02X}>", b));
-    types.push_back(6);
-  }
-  for (int i = static_cast<int>(tokens.size()); i < s.n_vocab; ++i) {
-    tokens.push_back(fmt::format("\u2581t{}", i));
-    types.push_back(1);
-  }
-  std::vector<float> scores(tokens.size());
-  for (size_t i = 0; i < scores.size(); ++i) scores[i] = -static_cast<float>(i);
-  w.set("tokenizer.ggml.model", GgufValue::str("llama"));
-  w.set("tokenizer.ggml.tokens", GgufValue::string_array(tokens));
-  w.set("tokenizer.ggml.scores", GgufValue::f32_array(scores));
-  w.set("tokenizer.ggml.token_type", GgufValue::i32_array(types));
-  w.set("tokenizer.ggml.bos_token_id", GgufValue::u32(1));
-  w.set("tokenizer.ggml.eos_token_id", GgufValue::u32(2));
+  write_fixture_vocab(w, s.n_vocab);
 
   auto add = [&](const std::string& name, std::vector<int64_t> dims, float scale, GgmlType type, float offset = 0.0f,
                  int64_t dyadic_rows = 0) {

@@ -26,6 +26,7 @@ import path from "node:path";
 import {fileURLToPath} from "node:url";
 import {getLlama, GgmlType} from "node-llama-cpp";
 import {fnv1a64} from "./lib/fnv.mjs";
+import {makeTokens as makeTokensFrom, toF16, toJson} from "./lib/goldens.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "..", "..");
@@ -59,40 +60,7 @@ const CTX = {
 };
 
 // ---- helpers -------------------------------------------------------------------------------
-// Token ids: BOS (1), then N_TOKENS-1 ids in [3, 512) from a 32-bit xorshift seeded with TOKEN_SEED.
-function makeTokens() {
-  let s = TOKEN_SEED >>> 0;
-  const next = () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s; };
-  const toks = [1];
-  while (toks.length < N_TOKENS) toks.push(3 + (next() % (N_VOCAB - 3)));
-  return toks;
-}
-
-// float32 -> IEEE binary16 bits, round to nearest even; throws on overflow / non-finite.
-const f32 = new Float32Array(1), u32 = new Uint32Array(f32.buffer);
-function toF16(v) {
-  f32[0] = v;
-  const x = u32[0];
-  const sign = (x >>> 16) & 0x8000, exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) throw new Error(`non-finite logit ${v}`);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) throw new Error(`logit ${v} overflows float16`);
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let h = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1), half = 1 << (shift - 1);
-    if (rem > half || (rem === half && (h & 1))) h++;
-    return sign | h;
-  }
-  let h = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
-  if ((h & 0x7c00) === 0x7c00) throw new Error(`logit ${v} overflows float16`);
-  return sign | h;
-}
+const makeTokens = () => makeTokensFrom(N_TOKENS, N_VOCAB, TOKEN_SEED);
 
 function argmax(l) {
   let best = 0;
@@ -100,21 +68,6 @@ function argmax(l) {
   return best;
 }
 
-function toJson(value, indent = "") {
-  const next = indent + "  ";
-  if (Array.isArray(value)) {
-    if (value.length === 0) return "[]";
-    if (value.every((v) => typeof v === "number" || typeof v === "string")) return "[" + value.map((v) => JSON.stringify(v)).join(", ") + "]";
-    return "[\n" + value.map((v) => next + toJson(v, next)).join(",\n") + "\n" + indent + "]";
-  }
-  if (value !== null && typeof value === "object") {
-    const keys = Object.keys(value);
-    if (keys.length === 0) return "{}";
-    return "{\n" + keys.map((k) => next + JSON.stringify(k) + ": " + toJson(value[k], next)).join(",\n") + "\n" + indent + "}";
-  }
-  if (typeof value === "number" && !Number.isFinite(value)) throw new Error(`non-finite ${value}`);
-  return JSON.stringify(value);
-}
 
 // Per position cosine and argmax agreement of two [n][n_vocab] logit sets.
 function compare(a, b) {

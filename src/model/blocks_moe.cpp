@@ -73,10 +73,14 @@ void moe(const ModelConfig& c, const LayerWeights& lw, int il, int64_t T, Forwar
   s.moe_count.assign(X + 1, 0);
   for (int32_t e : s.moe_sel) ++s.moe_count[e + 1];
   for (int e = 0; e < X; ++e) s.moe_count[e + 1] += s.moe_count[e];
+  // moe_pos[i]: pair i's row in that order (the inverse of moe_rows); moe_fill the cursors.
   s.moe_rows.resize(static_cast<size_t>(T) * k);
-  {
-    std::vector<int32_t> fill(s.moe_count.begin(), s.moe_count.end() - 1);
-    for (int64_t i = 0; i < T * k; ++i) s.moe_rows[fill[s.moe_sel[i]]++] = static_cast<int32_t>(i);
+  s.moe_pos.resize(static_cast<size_t>(T) * k);
+  s.moe_fill.assign(s.moe_count.begin(), s.moe_count.end() - 1);
+  for (int64_t i = 0; i < T * k; ++i) {
+    const int32_t r = s.moe_fill[s.moe_sel[i]]++;
+    s.moe_rows[r] = static_cast<int32_t>(i);
+    s.moe_pos[i] = r;
   }
 
   // Gather each expert's tokens into one [T*k, n_embd] buffer in expert order (Llama 4 scales the
@@ -136,8 +140,6 @@ void moe(const ModelConfig& c, const LayerWeights& lw, int il, int64_t T, Forwar
 
   // y[token] = sum over its k experts of weight * (expert output + bias), in slot order.
   std::memset(y, 0, sizeof(float) * T * E);
-  s.moe_pos.resize(P);
-  for (int64_t r = 0; r < P; ++r) s.moe_pos[s.moe_rows[r]] = static_cast<int32_t>(r);
   for (int64_t i = 0; i < P; ++i) {
     const int32_t e = s.moe_sel[i];
     const float* src = de + static_cast<int64_t>(s.moe_pos[i]) * E;

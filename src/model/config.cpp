@@ -31,32 +31,28 @@ Result<float> HParams::opt_float(const std::string& key, float def) const {
   return *v ? static_cast<float>(**v) : def;
 }
 
-Result<bool> HParams::opt_bool(const std::string& key, bool def) const {
-  auto v = f_.get_bool(p_ + key);
-  if (!v) return std::unexpected(v.error());
-  return *v ? **v : def;
-}
-
 bool HParams::has(const std::string& key) const { return f_.find(p_ + key) != nullptr; }
 
-Result<std::vector<int>> HParams::int_per_layer(const std::string& key, int n_layer, int def) const {
+Result<std::vector<bool>> HParams::swa_layers(int n_layer, int default_period) const {
+  std::vector<bool> swa(n_layer, false);
+  const std::string key = "attention.sliding_window_pattern";
   const GgufValue* v = f_.find(p_ + key);
-  if (v == nullptr) return std::vector<int>(n_layer, def);
-  if (const GgufArray* a = v->as_array()) {
-    if (static_cast<int>(a->items.size()) != n_layer) {
-      return make_error("metadata key '{}{}' has {} values, expected one per layer ({})", p_, key, a->items.size(),
-                        n_layer);
+  if (v != nullptr && v->as_array() != nullptr) {
+    const GgufArray& a = *v->as_array();
+    if (static_cast<int>(a.items.size()) != n_layer) {
+      return make_error("'{}{}' has {} values, expected one per layer ({})", p_, key, a.items.size(), n_layer);
     }
-    std::vector<int> out;
-    for (const GgufValue& x : a->items) {
-      auto i = x.as_i64();
-      if (!i || *i < 0 || *i > (1 << 30)) return make_error("metadata key '{}{}' holds an out-of-range value", p_, key);
-      out.push_back(static_cast<int>(*i));
+    for (int il = 0; il < n_layer; ++il) {
+      const auto b = a.items[il].as_bool();
+      const auto i = a.items[il].as_i64();
+      swa[il] = b ? *b : (i && *i != 0);
     }
-    return out;
+    return swa;
   }
-  HEARTH_ASSIGN_OR_RETURN(def, opt_int(key, def));
-  return std::vector<int>(n_layer, def);
+  int period = default_period;
+  HEARTH_ASSIGN_OR_RETURN(period, opt_int(key, default_period));
+  for (int il = 0; il < n_layer; ++il) swa[il] = period == 0 || il % period < period - 1;
+  return swa;
 }
 
 // ---- ModelConfig ---------------------------------------------------------------------------

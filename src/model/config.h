@@ -127,9 +127,10 @@ class HParams {
   Result<int> need_int(const std::string& key) const;
   Result<int> opt_int(const std::string& key, int def) const;
   Result<float> opt_float(const std::string& key, float def) const;
-  Result<bool> opt_bool(const std::string& key, bool def) const;
-  // An integer that may be an array of one value per layer (llama.cpp's get_key_or_arr).
-  Result<std::vector<int>> int_per_layer(const std::string& key, int n_layer, int def) const;
+  // Which layers use the sliding (or chunked) window, as llama.cpp's load_swa_pattern reads
+  // attention.sliding_window_pattern: an array of per-layer flags, else a period n whose first
+  // n - 1 layers slide and last is full (0: every layer slides); `default_period` if absent.
+  Result<std::vector<bool>> swa_layers(int n_layer, int default_period) const;
   // Whether the key is present.
   bool has(const std::string& key) const;
 

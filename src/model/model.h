@@ -75,7 +75,7 @@ struct ForwardState {
   std::vector<float> x, xn, y, q, k, v, att, ffn_gate, ffn_up, out_hidden;
   // MoE: router logits, the routing of each token, and the tokens grouped by expert.
   std::vector<float> router, moe_w, moe_x, moe_gate, moe_up, moe_out;
-  std::vector<int32_t> moe_sel, moe_count, moe_rows, moe_pos;
+  std::vector<int32_t> moe_sel, moe_count, moe_rows, moe_pos, moe_fill;
   std::vector<MatmulTask> moe_tasks;
   std::vector<const int32_t*> tables;
   MatmulScratch mm;

@@ -9,35 +9,10 @@
 //
 // Ollama's files say "gptoss", fuse the expert gate|up (interleaved rows) and name the output
 // projection attn_out; the shared tensor table reads both spellings.
-#include "formats/gguf.h"
 #include "model/blocks.h"
 #include "model/tensor_table.h"
 
 namespace hearth::archs::gpt_oss {
-
-// llama.cpp's load_swa_pattern: an array of per-layer flags, else a period n where the first
-// n-1 layers of each period slide (default 2: even layers slide, odd are full).
-Status swa_layers(const HParams& hp, int n_layer, std::vector<bool>& swa) {
-  swa.assign(n_layer, false);
-  const GgufValue* v = hp.file().find(hp.prefix() + "attention.sliding_window_pattern");
-  if (v != nullptr && v->as_array() != nullptr) {
-    const GgufArray& a = *v->as_array();
-    if (static_cast<int>(a.items.size()) != n_layer) {
-      return make_error("'{}attention.sliding_window_pattern' has {} values, expected {}", hp.prefix(), a.items.size(),
-                        n_layer);
-    }
-    for (int il = 0; il < n_layer; ++il) {
-      auto b = a.items[il].as_bool();
-      auto i = a.items[il].as_i64();
-      swa[il] = b ? *b : (i && *i != 0);
-    }
-    return {};
-  }
-  int period = 2;
-  HEARTH_ASSIGN_OR_RETURN(period, hp.opt_int("attention.sliding_window_pattern", 2));
-  for (int il = 0; il < n_layer; ++il) swa[il] = period == 0 || il % period < period - 1;
-  return {};
-}
 
 Status hparams(const HParams& hp, ModelConfig& c) {
   c.attn_bias = true;
@@ -53,8 +28,8 @@ Status hparams(const HParams& hp, ModelConfig& c) {
   if (window <= 0) return make_error("'{}attention.sliding_window' must be positive", hp.prefix());
   float base_swa = c.rope.freq_base;
   HEARTH_ASSIGN_OR_RETURN(base_swa, hp.opt_float("rope.freq_base_swa", c.rope.freq_base));
-  std::vector<bool> swa;
-  HEARTH_TRY(swa_layers(hp, c.n_layer, swa));
+  std::vector<bool> swa;  // default: even layers slide, odd are full
+  HEARTH_ASSIGN_OR_RETURN(swa, hp.swa_layers(c.n_layer, 2));
   for (int il = 0; il < c.n_layer; ++il) {
     LayerSpec& l = c.layers[il];
     l.ffn = FfnKind::moe;

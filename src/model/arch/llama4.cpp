@@ -34,15 +34,15 @@ Status hparams(const HParams& hp, ModelConfig& c) {
     c.attn_temp_scale = 0.1f;
     c.attn_temp_floor = 8192;
   }
-  int period = 4;
-  HEARTH_ASSIGN_OR_RETURN(period, hp.opt_int("attention.sliding_window_pattern", 4));
+  std::vector<bool> local;  // default: 3 chunked layers, then 1 global
+  HEARTH_ASSIGN_OR_RETURN(local, hp.swa_layers(c.n_layer, 4));
   for (int il = 0; il < c.n_layer; ++il) {
     LayerSpec& l = c.layers[il];
     if (moe_step > 0 && (il + 1) % moe_step == 0) {
       l.ffn = FfnKind::moe_shared;
       l.n_ff = 0;
     }
-    if (chunked && (period == 0 || il % period < period - 1)) {
+    if (chunked && local[il]) {
       l.attn = AttnKind::chunked;
       l.chunk = 8192;
     }

@@ -4,6 +4,11 @@
 #
 #   bench/run.sh [--threads N] [--reps R] [--types q4_k_m,q8_0,q4_0] [--big] [--skip-peer]
 #                [--hearth PATH] [-p 512] [-n 128] [--membw-mib 2048] [--timeout S] [--note TEXT]
+#                [--isa avx2|avxvnni]
+#
+# --isa avx2 measures both engines at the AVX2 level on a newer CPU: hearth with HEARTH_CPU=avx2,
+# llama.cpp from a hard-linked copy of its prebuilt package holding only the haswell CPU variant
+# (avxvnni: hearth HEARTH_CPU=avxvnni, llama.cpp's alderlake variant).
 #
 # Env: HEARTH_SHARED = shared data folder holding tools/synth_gguf.py and
 #      models/llama2-tiny-random.gguf (default: <repo>/../shared).
@@ -34,8 +39,9 @@ n_gen=128
 membw_mib=2048
 run_timeout=3600
 note=""
+isa=""
 
-usage() { sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -50,6 +56,7 @@ while [[ $# -gt 0 ]]; do
     --membw-mib) membw_mib="$2"; shift 2 ;;
     --timeout) run_timeout="$2"; shift 2 ;;
     --note) note="$2"; shift 2 ;;
+    --isa) isa="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -111,6 +118,8 @@ log "bandwidth: $membw_json"
 
 # 3. Peer (llama.cpp via node-llama-cpp) dependencies.
 peer_desc="skipped"
+peer_script="$here/peer_bench.mjs"
+[[ -z "$isa" ]] || export HEARTH_CPU="$isa"
 if [[ $skip_peer -eq 0 ]]; then
   if [[ ! -d "$here/node_modules/node-llama-cpp" ]]; then
     log "installing node-llama-cpp (npm ci)"
@@ -123,8 +132,27 @@ if [[ $skip_peer -eq 0 ]]; then
       (cd "$here" && npm install --no-audit --no-fund --ignore-scripts --no-save)
     fi
   fi
+  if [[ -n "$isa" ]]; then
+    case "$isa" in
+      avx2) variant=haswell ;;
+      avxvnni) variant=alderlake ;;
+      *) log "--isa must be avx2 or avxvnni"; exit 2 ;;
+    esac
+    # ggml loads the best libggml-cpu-*.so next to its library; a copy (hard links, no extra space)
+    # that holds only one variant pins llama.cpp to that instruction set.
+    peer_dir="$out/peer-$isa"
+    if [[ ! -f "$peer_dir/.ready" ]]; then
+      rm -rf "$peer_dir"
+      mkdir -p "$peer_dir"
+      cp -al "$here/node_modules" "$peer_dir/node_modules"
+      cp "$here/peer_bench.mjs" "$here/package.json" "$peer_dir/"
+      find "$peer_dir/node_modules/@node-llama-cpp" -name 'libggml-cpu-*.so' ! -name "libggml-cpu-$variant.so" -delete
+      touch "$peer_dir/.ready"
+    fi
+    peer_script="$peer_dir/peer_bench.mjs"
+  fi
   peer_ver=$(node -e "console.log(require('$here/node_modules/node-llama-cpp/package.json').version)" 2>/dev/null || echo "?")
-  peer_desc="node-llama-cpp $peer_ver (prebuilt CPU binaries)"
+  peer_desc="node-llama-cpp $peer_ver (prebuilt CPU binaries${isa:+, $variant variant only})"
   [[ "$peer_ver" == "3.22.1" ]] || log "warning: node-llama-cpp is $peer_ver, not the pinned 3.22.1"
 fi
 
@@ -148,7 +176,7 @@ done
 models_json+="}"
 B_DATE="$(date -u '+%Y-%m-%d %H:%M UTC')" B_CPU="$cpu" B_CORES="$(physical_cores)" B_LOGICAL="$(nproc)" \
 B_THREADS="$threads" B_REPS="$reps" B_NP="$n_prompt" B_NG="$n_gen" B_MEMBW="$membw_json" B_HEARTH="$hearth" \
-B_HVER="$hearth_version" B_PEER="$peer_desc" B_NOTE="$note" B_MODELS="$models_json" \
+B_HVER="$hearth_version${isa:+ (HEARTH_CPU=$isa)}" B_PEER="$peer_desc" B_NOTE="$note" B_MODELS="$models_json" \
 "$py" - "$meta" <<'EOF'
 import json, os, sys
 e = os.environ
@@ -187,7 +215,7 @@ for shape in "${shapes[@]}"; do
     run_one hearth "$shape" "$t" "$m" "$hearth" bench "$m" -p "$n_prompt" -n "$n_gen" -t "$threads" -r "$reps" --json
     if [[ $skip_peer -eq 0 ]]; then
       vocab=$("$py" -c "import json,sys; print(json.load(open(sys.argv[1]))['models'].get(sys.argv[2],{}).get('n_vocab',0))" "$meta" "$shape-$t")
-      run_one llama.cpp "$shape" "$t" "$m" node "$here/peer_bench.mjs" --model "$m" --threads "$threads" \
+      run_one llama.cpp "$shape" "$t" "$m" node "$peer_script" --model "$m" --threads "$threads" \
         --reps "$reps" -p "$n_prompt" -n "$n_gen" --vocab "$vocab"
     fi
   done

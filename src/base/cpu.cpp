@@ -42,27 +42,50 @@ CpuFeatures detect() {
   return f;
 }
 
-Isa choose_isa() {
-  Isa best = detected_isa();
+// HEARTH_CPU as asked: unset, an unknown word, or a level (avx2 = AVX2 without AVX-VNNI).
+struct CpuEnv {
+  bool set = false;
+  bool known = false;
+  Isa want = Isa::scalar;
+  bool vnni = true;  // false for `avx2`
+  std::string value;
+};
+
+CpuEnv read_cpu_env() {
+  CpuEnv e;
   const char* env = std::getenv("HEARTH_CPU");
-  if (env == nullptr || *env == '\0') return best;
-  std::string v(env);
-  Isa want = best;
-  if (v == "scalar") {
-    want = Isa::scalar;
-  } else if (v == "avx2") {
-    want = Isa::avx2;
-  } else if (v == "avx512") {
-    want = Isa::avx512;
+  if (env == nullptr || *env == '\0') return e;
+  e.set = true;
+  e.value = env;
+  e.known = true;
+  if (e.value == "scalar") {
+    e.want = Isa::scalar;
+  } else if (e.value == "avx2") {
+    e.want = Isa::avx2;
+    e.vnni = false;
+  } else if (e.value == "avxvnni") {
+    e.want = Isa::avx2;
+  } else if (e.value == "avx512") {
+    e.want = Isa::avx512;
   } else {
-    log(LogLevel::warn, "HEARTH_CPU={} is not one of scalar|avx2|avx512; using {}", v, isa_name(best));
+    e.known = false;
+  }
+  return e;
+}
+
+Isa choose_isa() {
+  const Isa best = detected_isa();
+  const CpuEnv e = read_cpu_env();
+  if (!e.set) return best;
+  if (!e.known) {
+    log(LogLevel::warn, "HEARTH_CPU={} is not one of scalar|avx2|avxvnni|avx512; using {}", e.value, isa_name(best));
     return best;
   }
-  if (want > best) {
-    log(LogLevel::warn, "HEARTH_CPU={} is not supported by this CPU; using {}", v, isa_name(best));
+  if (e.want > best || (e.value == "avxvnni" && !cpu_features().avx_vnni)) {
+    log(LogLevel::warn, "HEARTH_CPU={} is not supported by this CPU; using {}", e.value, isa_name(best));
     return best;
   }
-  return want;
+  return e.want;
 }
 
 }  // namespace
@@ -85,6 +108,25 @@ Isa detected_isa() {
 Isa active_isa() {
   static const Isa isa = choose_isa();
   return isa;
+}
+
+bool use_avx_vnni() {
+  static const bool on = [] {
+    const CpuEnv e = read_cpu_env();
+    return cpu_features().avx_vnni && active_isa() >= Isa::avx2 && (!e.set || e.vnni);
+  }();
+  return on;
+}
+
+std::string cpu_env_error() {
+  const CpuEnv e = read_cpu_env();
+  if (!e.set) return {};
+  if (!e.known) return "HEARTH_CPU=" + e.value + " is not a level; use scalar, avx2, avxvnni or avx512 (or unset it)";
+  if (e.want > detected_isa() || (e.value == "avxvnni" && !cpu_features().avx_vnni)) {
+    return "HEARTH_CPU=" + e.value + " needs instructions this CPU does not have (it supports up to " +
+           std::string(isa_name(detected_isa())) + (cpu_features().avx_vnni ? "+avxvnni" : "") + "); unset it";
+  }
+  return {};
 }
 
 std::string_view isa_name(Isa isa) {

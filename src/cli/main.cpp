@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/cpu.h"
 #include "base/strings.h"
 #include "cli/commands.h"
 
@@ -88,6 +89,11 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (hearth::cli::find_command(app, first) == nullptr) return hearth::cli::unknown_command(app, first);
+  }
+  // A kernel level the CPU can't run would otherwise be lowered silently: say so and stop.
+  if (const std::string err = hearth::cpu_env_error(); !err.empty()) {
+    std::fprintf(stderr, "hearth: error: %s\n", err.c_str());
+    return 1;
   }
   try {
     app.parse(argc, argv);

@@ -10,6 +10,13 @@
 //        then d[16] f16 of block 0 and of block 1.
 //   Q4_K (256-block, 2368 B): NV(32 s + 4 g) at 64 (4 s + g) for sub-block s, g = 0..3 (2048 B);
 //        scales [s][r] u8 (128 B); mins [j][r][2] u8 = m[2j], m[2j+1] (128 B); d[16], dmin[16] f16.
+//   Q5_K (256-block, 2880 B): the low 4 bits as Q4_K's 2048 B; high bits (512 B): vector s, byte
+//        4r + i, bit 2 g = input 32 s + 4 g + i, bit 2 g + 1 = input 32 s + 16 + 4 g + i; then
+//        scales (128 B), mins (128 B), d[16], dmin[16] as Q4_K.
+//   IQ4_XS (256-block, 2240 B): nibble vectors of sub-block s at 64 (4 s + g) (2048 B, the
+//        stored 4-bit codes, Q4_0's order within each 32); scales [s][r] i8 = ls - 32 (128 B);
+//        d[16] f16; 32 B padding.
+//   IQ4_NL (pairs of 32-blocks, 576 B): as Q4_0 (the codes index kvalues_iq4nl).
 //   Q6_K (256-block, 3392 B): the low 4 bits as Q4_K's 2048 B; the high 2 bits (1024 B): vector
 //        2 s + p, byte 4r + i, holds 2-bit fields (low to high) for inputs 32 s + 8 p + i,
 //        32 s + 16 + 8 p + i, 32 s + 8 p + 4 + i, 32 s + 16 + 8 p + 4 + i; scales [j][r] i8 for
@@ -30,13 +37,20 @@
 
 namespace hearth {
 
-// packed_avx512.cpp
-void packed_gemm_avx512(GgmlType type, int64_t n_in, const uint8_t* panels, int64_t n_panels, const PackedActView& acts,
-                        int64_t n_tok, float* y, size_t ldy);
+// packed_scalar.cpp, packed_avx2.cpp, packed_avxvnni.cpp, packed_avx512.cpp
+#define HEARTH_PACKED_GEMM(name)                                                                             \
+  void name(GgmlType type, int64_t n_in, const uint8_t* panels, int64_t n_panels, const PackedActView& acts, \
+            int64_t n_tok, float* y, size_t ldy);
+HEARTH_PACKED_GEMM(packed_gemm_scalar)
+HEARTH_PACKED_GEMM(packed_gemm_avx2)
+HEARTH_PACKED_GEMM(packed_gemm_avxvnni)
+HEARTH_PACKED_GEMM(packed_gemm_avx512)
+#undef HEARTH_PACKED_GEMM
 
 namespace {
 
-constexpr size_t kQ4_0Pair = 576, kQ8_0Pair = 1088, kQ4_KBlock = 2368, kQ6_KBlock = 3392;
+constexpr size_t kQ4_0Pair = 576, kQ8_0Pair = 1088, kQ4_KBlock = 2368, kQ5_KBlock = 2880, kQ6_KBlock = 3392,
+                 kIQ4_XSBlock = 2240;
 
 bool repack_enabled() {
   static const bool on = [] {
@@ -154,6 +168,100 @@ void unpack_q4_K(int64_t nb, const uint8_t* in, uint8_t* rows, size_t stride) {
   }
 }
 
+// Q5_K: Q4_K's nibbles and scales (offsets shifted by the 512 high-bit bytes) plus the high bits.
+void pack_q5_K(int64_t nb, const uint8_t* rows, size_t stride, uint8_t* out) {
+  for (int64_t b = 0; b < nb; ++b, out += kQ5_KBlock) {
+    for (int r = 0; r < kPanelRows; ++r) {
+      const auto& x = blk<block_q5_K>(rows, stride, r, b);
+      for (int sb = 0; sb < 8; ++sb) {
+        for (int g = 0; g < 4; ++g) st32(out + 64 * (4 * sb + g) + 4 * r, nib_dword(x.qs + 32 * (sb / 2), g, sb & 1));
+        for (int i = 0; i < 4; ++i) {
+          uint8_t v = 0;
+          for (int g = 0; g < 4; ++g) {
+            v |= static_cast<uint8_t>(((x.qh[4 * g + i] >> sb) & 1) << (2 * g));
+            v |= static_cast<uint8_t>(((x.qh[16 + 4 * g + i] >> sb) & 1) << (2 * g + 1));
+          }
+          out[2048 + 64 * sb + 4 * r + i] = v;
+        }
+      }
+      uint8_t sc[8], m[8];
+      k4_scales(x.scales, sc, m);
+      for (int sb = 0; sb < 8; ++sb) out[2560 + 16 * sb + r] = sc[sb];
+      for (int j = 0; j < 4; ++j) {
+        out[2688 + 32 * j + 2 * r] = m[2 * j];
+        out[2688 + 32 * j + 2 * r + 1] = m[2 * j + 1];
+      }
+      std::memcpy(out + 2816 + 2 * r, &x.d, 2);
+      std::memcpy(out + 2848 + 2 * r, &x.dmin, 2);
+    }
+  }
+}
+void unpack_q5_K(int64_t nb, const uint8_t* in, uint8_t* rows, size_t stride) {
+  uint8_t u[kPanelRows * 256];
+  for (int64_t b = 0; b < nb; ++b, in += kQ5_KBlock) {
+    for (int s = 0; s < 8; ++s)
+      for (int g = 0; g < 4; ++g) get_nibbles(in + 64 * (4 * s + g), 32 * s + 4 * g, u);
+    for (int r = 0; r < kPanelRows; ++r) {
+      auto& x = blk_mut<block_q5_K>(rows, stride, r, b);
+      // Same nibble order as Q4_K's qs.
+      for (int j = 0; j < 4; ++j)
+        for (int l = 0; l < 32; ++l)
+          x.qs[32 * j + l] = static_cast<uint8_t>(u[256 * r + 64 * j + l] | u[256 * r + 64 * j + 32 + l] << 4);
+      std::memset(x.qh, 0, sizeof(x.qh));
+      for (int s = 0; s < 8; ++s)
+        for (int i = 0; i < 4; ++i) {
+          const uint8_t v = in[2048 + 64 * s + 4 * r + i];
+          for (int g = 0; g < 4; ++g) {
+            x.qh[4 * g + i] |= static_cast<uint8_t>(((v >> (2 * g)) & 1) << s);
+            x.qh[16 + 4 * g + i] |= static_cast<uint8_t>(((v >> (2 * g + 1)) & 1) << s);
+          }
+        }
+      uint8_t sc[8], m[8];
+      for (int s = 0; s < 8; ++s) sc[s] = in[2560 + 16 * s + r];
+      for (int j = 0; j < 4; ++j) {
+        m[2 * j] = in[2688 + 32 * j + 2 * r];
+        m[2 * j + 1] = in[2688 + 32 * j + 2 * r + 1];
+      }
+      k4_pack_scales(sc, m, x.scales);
+      std::memcpy(&x.d, in + 2816 + 2 * r, 2);
+      std::memcpy(&x.dmin, in + 2848 + 2 * r, 2);
+    }
+  }
+}
+
+// IQ4_XS: sub-block s's 16 code bytes (low nibbles = inputs 0..15, high = 16..31) are already
+// nibble-vector dwords, as Q4_0's.
+void pack_iq4_xs(int64_t nb, const uint8_t* rows, size_t stride, uint8_t* out) {
+  for (int64_t b = 0; b < nb; ++b, out += kIQ4_XSBlock) {
+    for (int r = 0; r < kPanelRows; ++r) {
+      const auto& x = blk<block_iq4_xs>(rows, stride, r, b);
+      for (int sb = 0; sb < 8; ++sb) {
+        for (int g = 0; g < 4; ++g) st32(out + 64 * (4 * sb + g) + 4 * r, ld32(x.qs + 16 * sb + 4 * g));
+        const int ls = ((x.scales_l[sb / 2] >> (4 * (sb % 2))) & 15) | ((x.scales_h >> (2 * sb)) & 3) << 4;
+        out[2048 + 16 * sb + r] = static_cast<uint8_t>(static_cast<int8_t>(ls - 32));
+      }
+      std::memcpy(out + 2176 + 2 * r, &x.d, 2);
+    }
+    std::memset(out + 2208, 0, 32);
+  }
+}
+void unpack_iq4_xs(int64_t nb, const uint8_t* in, uint8_t* rows, size_t stride) {
+  for (int64_t b = 0; b < nb; ++b, in += kIQ4_XSBlock) {
+    for (int r = 0; r < kPanelRows; ++r) {
+      auto& x = blk_mut<block_iq4_xs>(rows, stride, r, b);
+      x.scales_h = 0;
+      std::memset(x.scales_l, 0, sizeof(x.scales_l));
+      for (int sb = 0; sb < 8; ++sb) {
+        for (int g = 0; g < 4; ++g) st32(x.qs + 16 * sb + 4 * g, ld32(in + 64 * (4 * sb + g) + 4 * r));
+        const int ls = static_cast<int8_t>(in[2048 + 16 * sb + r]) + 32;
+        x.scales_l[sb / 2] |= static_cast<uint8_t>((ls & 15) << (4 * (sb % 2)));
+        x.scales_h = static_cast<uint16_t>(x.scales_h | (ls >> 4) << (2 * sb));
+      }
+      std::memcpy(&x.d, in + 2176 + 2 * r, 2);
+    }
+  }
+}
+
 void pack_q6_K(int64_t nb, const uint8_t* rows, size_t stride, uint8_t* out) {
   for (int64_t b = 0; b < nb; ++b, out += kQ6_KBlock) {
     for (int r = 0; r < kPanelRows; ++r) {
@@ -255,27 +363,69 @@ size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
 }  // namespace
 
+PackedKernel packed_kernel() {
+  static const PackedKernel k = [] {
+    if (active_isa() >= Isa::avx512) return PackedKernel::kAvx512;
+    if (active_isa() >= Isa::avx2) return use_avx_vnni() ? PackedKernel::kAvxVnni : PackedKernel::kAvx2;
+    return PackedKernel::kScalar;
+  }();
+  return k;
+}
+
+bool packed_kernel_runs(PackedKernel k) {
+  switch (k) {
+    case PackedKernel::kScalar:
+      return true;
+    case PackedKernel::kAvx2:
+      return detected_isa() >= Isa::avx2;
+    case PackedKernel::kAvxVnni:
+      return detected_isa() >= Isa::avx2 && cpu_features().avx_vnni;
+    case PackedKernel::kAvx512:
+      return detected_isa() >= Isa::avx512;
+  }
+  return false;
+}
+
+const char* packed_kernel_name(PackedKernel k) {
+  switch (k) {
+    case PackedKernel::kScalar:
+      return "scalar";
+    case PackedKernel::kAvx2:
+      return "avx2";
+    case PackedKernel::kAvxVnni:
+      return "avxvnni";
+    case PackedKernel::kAvx512:
+      return "avx512";
+  }
+  return "?";
+}
+
 bool packing_available(GgmlType type) {
-  if (!repack_enabled() || active_isa() < Isa::avx512) return false;
-  const CpuFeatures& f = cpu_features();
-  if (!f.avx512vnni || !f.avx512vbmi) return false;
-  return type == GgmlType::Q4_0 || type == GgmlType::Q8_0 || type == GgmlType::Q4_K || type == GgmlType::Q6_K;
+  // The scalar twin exists to test the layouts; at HEARTH_CPU=scalar matmul keeps the row
+  // kernels, the plain reference path.
+  if (!repack_enabled() || packed_kernel() == PackedKernel::kScalar) return false;
+  return packed_panel_bytes(type, QK_K) != 0;
 }
 
 bool packable(GgmlType type, int64_t n_in, int64_t n_out) {
   if (!packing_available(type) || n_out <= 0 || n_out % kPanelRows != 0) return false;
-  const int64_t align = (type == GgmlType::Q4_K || type == GgmlType::Q6_K) ? QK_K : 64;
+  const int64_t align = packed_acts_format(type) == PackedActs::kA256 ? QK_K : 64;
   return n_in > 0 && n_in % align == 0;
 }
 
 size_t packed_panel_bytes(GgmlType type, int64_t n_in) {
   switch (type) {
     case GgmlType::Q4_0:
+    case GgmlType::IQ4_NL:
       return static_cast<size_t>(n_in / 64) * kQ4_0Pair;
     case GgmlType::Q8_0:
       return static_cast<size_t>(n_in / 64) * kQ8_0Pair;
     case GgmlType::Q4_K:
       return static_cast<size_t>(n_in / QK_K) * kQ4_KBlock;
+    case GgmlType::Q5_K:
+      return static_cast<size_t>(n_in / QK_K) * kQ5_KBlock;
+    case GgmlType::IQ4_XS:
+      return static_cast<size_t>(n_in / QK_K) * kIQ4_XSBlock;
     case GgmlType::Q6_K:
       return static_cast<size_t>(n_in / QK_K) * kQ6_KBlock;
     default:
@@ -288,6 +438,7 @@ PackedActs packed_acts_format(GgmlType type) {
     case GgmlType::Q4_0:
       return PackedActs::kA32Off8;
     case GgmlType::Q8_0:
+    case GgmlType::IQ4_NL:  // codes looked up as kvalues + 128
       return PackedActs::kA32Off128;
     default:
       return PackedActs::kA256;
@@ -297,7 +448,14 @@ PackedActs packed_acts_format(GgmlType type) {
 void pack_panel(GgmlType type, int64_t n_in, const uint8_t* rows, size_t row_stride, uint8_t* panel) {
   switch (type) {
     case GgmlType::Q4_0:
+    case GgmlType::IQ4_NL:  // same block bytes
       pack_q4_0(n_in / QK4_0, rows, row_stride, panel);
+      break;
+    case GgmlType::Q5_K:
+      pack_q5_K(n_in / QK_K, rows, row_stride, panel);
+      break;
+    case GgmlType::IQ4_XS:
+      pack_iq4_xs(n_in / QK_K, rows, row_stride, panel);
       break;
     case GgmlType::Q8_0:
       pack_q8_0(n_in / QK8_0, rows, row_stride, panel);
@@ -316,7 +474,14 @@ void pack_panel(GgmlType type, int64_t n_in, const uint8_t* rows, size_t row_str
 void unpack_panel(GgmlType type, int64_t n_in, const uint8_t* panel, uint8_t* rows, size_t row_stride) {
   switch (type) {
     case GgmlType::Q4_0:
+    case GgmlType::IQ4_NL:
       unpack_q4_0(n_in / QK4_0, panel, rows, row_stride);
+      break;
+    case GgmlType::Q5_K:
+      unpack_q5_K(n_in / QK_K, panel, rows, row_stride);
+      break;
+    case GgmlType::IQ4_XS:
+      unpack_iq4_xs(n_in / QK_K, panel, rows, row_stride);
       break;
     case GgmlType::Q8_0:
       unpack_q8_0(n_in / QK8_0, panel, rows, row_stride);
@@ -388,9 +553,27 @@ PackedActView prepare_packed_acts(PackedActs format, const float* x, int64_t n_i
   return v;
 }
 
+void packed_gemm_with(PackedKernel k, GgmlType type, int64_t n_in, const uint8_t* panels, int64_t n_panels,
+                      const PackedActView& acts, int64_t n_tok, float* y, size_t ldy) {
+  switch (k) {
+    case PackedKernel::kScalar:
+      packed_gemm_scalar(type, n_in, panels, n_panels, acts, n_tok, y, ldy);
+      break;
+    case PackedKernel::kAvx2:
+      packed_gemm_avx2(type, n_in, panels, n_panels, acts, n_tok, y, ldy);
+      break;
+    case PackedKernel::kAvxVnni:
+      packed_gemm_avxvnni(type, n_in, panels, n_panels, acts, n_tok, y, ldy);
+      break;
+    case PackedKernel::kAvx512:
+      packed_gemm_avx512(type, n_in, panels, n_panels, acts, n_tok, y, ldy);
+      break;
+  }
+}
+
 void packed_gemm(GgmlType type, int64_t n_in, const uint8_t* panels, int64_t n_panels, const PackedActView& acts,
                  int64_t n_tok, float* y, size_t ldy) {
-  packed_gemm_avx512(type, n_in, panels, n_panels, acts, n_tok, y, ldy);
+  packed_gemm_with(packed_kernel(), type, n_in, panels, n_panels, acts, n_tok, y, ldy);
 }
 
 PackedWeight::~PackedWeight() {

@@ -1,4 +1,4 @@
-// Weights repacked into 16-row panels for the AVX-512 VNNI kernels.
+// Weights repacked into 16-row panels for the packed (AVX-512 VNNI, AVX-VNNI, AVX2) kernels.
 //
 // Why: a GGUF row-major matrix makes every dot product a horizontal reduction over one row,
 // and a prefill GEMM re-unpacks the same blocks for each activation row. In a panel, 16 rows'
@@ -11,11 +11,18 @@
 // The packed copy is built lazily, on a weight's first matmul, split over the thread pool (so
 // loading stays an mmap), and replaces the file's pages: once packed, the original range is
 // dropped from the process (MADV_DONTNEED on the read-only mapping), so resident memory stays
-// about one copy of the weights. Memory cost: Q4_0, Q8_0 +0%, Q4_K +2.8%, Q6_K +0.0%
-// (panel bytes per 16 rows vs 16 GGUF rows, see packed_panel_bytes).
+// about one copy of the weights. Memory cost: Q4_0, Q8_0, IQ4_NL +0%, Q4_K +2.8%, Q5_K +2.3%,
+// Q6_K +0.0%, IQ4_XS +2.9% (panel bytes per 16 rows vs 16 GGUF rows, see packed_panel_bytes).
 //
-// Supported: Q4_0, Q8_0 (n_in % 64 == 0), Q4_K, Q6_K (n_in % 256 == 0), n_out % 16 == 0, on
-// CPUs with AVX-512 VNNI + VBMI. Everything else (and HEARTH_REPACK=0) uses the row kernels.
+// One layout, four tile kernels: AVX-512 VNNI (a 64-byte vector = 4 inputs x 16 rows), AVX2
+// and AVX-VNNI (each 32-byte half = 4 inputs x 8 rows, so an AVX2 tile is 8 or 16 rows), and a
+// scalar twin that every machine runs in the tests, so every layout is checked whatever the ISA.
+// The kernel is chosen once from the active ISA (HEARTH_CPU lowers it).
+//
+// Supported: Q4_0, Q8_0, IQ4_NL (n_in % 64 == 0), Q4_K, Q5_K, Q6_K, IQ4_XS (n_in % 256 == 0),
+// n_out % 16 == 0, on
+// CPUs with AVX2 or better. Everything else (and HEARTH_REPACK=0, HEARTH_CPU=scalar) uses the
+// row kernels.
 #pragma once
 
 #include <cstddef>
@@ -34,11 +41,13 @@ constexpr int kPanelRows = 16;
 
 // Activation layout the packed kernels read, one row of `row_bytes` per token:
 //   int8 qs[n_in] | float d[n_in / dblock] | int32 init[n_in / iblock] | int16 s32[n_in / 32]
-// A32 (Q4_0, Q8_0): the token quantized exactly as Q8_0 (d per 32); init[b] = -off * sum(qs of
-//   block b) where off = 8 (Q4_0 stores q + 8) or 128 (Q8_0 stores w + 128), so starting the
-//   block's integer accumulator at init removes the unsigned offset of the weights.
-// A256 (Q4_K, Q6_K): quantized exactly as Q8_K (d per 256); init[j] = -32 * sum of the 16 qs
-//   of group j (Q6_K's -32); s32[j] = sum of the 32 qs of group j (Q4_K's mins).
+// A32 (Q4_0, Q8_0, IQ4_NL): the token quantized exactly as Q8_0 (d per 32); init[b] = -off *
+//   sum(qs of block b) where off = 8 (Q4_0 stores q + 8) or 128 (Q8_0 stores w + 128, IQ4_NL
+//   looks up value + 128), so starting the block's integer accumulator at init removes the
+//   unsigned offset of the weights.
+// A256 (Q4_K, Q5_K, Q6_K, IQ4_XS): quantized exactly as Q8_K (d per 256); init[j] = -32 * sum
+//   of the 16 qs of group j (Q6_K's -32); s32[j] = sum of the 32 qs of group j (the K-quants'
+//   mins, IQ4_XS's -128 offset).
 enum class PackedActs : uint8_t { kA32Off8, kA32Off128, kA256 };
 
 struct PackedActView {
@@ -46,6 +55,14 @@ struct PackedActView {
   size_t row_bytes = 0;
   size_t off_d = 0, off_init = 0, off_s32 = 0;  // byte offsets within a token row
 };
+
+// The tile kernels over the panel layout.
+enum class PackedKernel : uint8_t { kScalar, kAvx2, kAvxVnni, kAvx512 };
+// The kernel matmul uses (from the active ISA), chosen once.
+PackedKernel packed_kernel();
+// True if this CPU can run kernel k (the scalar twin runs everywhere).
+bool packed_kernel_runs(PackedKernel k);
+const char* packed_kernel_name(PackedKernel k);
 
 // True if `type` has a packed kernel on this CPU (active ISA) and packing is enabled.
 bool packing_available(GgmlType type);
@@ -66,8 +83,29 @@ PackedActView prepare_packed_acts(PackedActs format, const float* x, int64_t n_i
 
 // For panels [0, n_panels) starting at `panels` (consecutive, packed_panel_bytes apart) and
 // tokens [0, n_tok) of `acts`:  y[c * ldy + 16 p + r] = dot(row 16 p + r, token c).
+// With packed_kernel(), or with kernel k (which must run here: packed_kernel_runs(k)).
 void packed_gemm(GgmlType type, int64_t n_in, const uint8_t* panels, int64_t n_panels, const PackedActView& acts,
                  int64_t n_tok, float* y, size_t ldy);
+void packed_gemm_with(PackedKernel k, GgmlType type, int64_t n_in, const uint8_t* panels, int64_t n_panels,
+                      const PackedActView& acts, int64_t n_tok, float* y, size_t ldy);
+
+// Pointers into the activation rows of C consecutive tokens (for the tile kernels).
+template <int C>
+struct PackedActPtrs {
+  const int8_t* q[C];
+  const float* d[C];
+  const int32_t* init[C];
+  const int16_t* s32[C];
+  explicit PackedActPtrs(const PackedActView& a) {
+    for (int c = 0; c < C; ++c) {
+      const uint8_t* row = a.data + c * a.row_bytes;
+      q[c] = reinterpret_cast<const int8_t*>(row);
+      d[c] = reinterpret_cast<const float*>(row + a.off_d);
+      init[c] = reinterpret_cast<const int32_t*>(row + a.off_init);
+      s32[c] = reinterpret_cast<const int16_t*>(row + a.off_s32);
+    }
+  }
+};
 
 // The lazily built packed copy of one weight matrix, owned by whoever owns the weights (the
 // model) and pointed to by its WeightView. Thread-safe: concurrent first calls pack once.

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/blocks.h"
 #include "kernels/packed.h"
 
 // GCC 12 warns about _mm512_undefined_* inside its own headers (false positive).
@@ -32,23 +33,8 @@ inline __m512 cvt_ph(const uint8_t* p) {
   return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(p)));
 }
 
-// Pointers into the activation rows of C tokens.
 template <int C>
-struct Acts {
-  const int8_t* q[C];
-  const float* d[C];
-  const int32_t* init[C];
-  const int16_t* s32[C];
-  Acts(const PackedActView& a) {
-    for (int c = 0; c < C; ++c) {
-      const uint8_t* row = a.data + c * a.row_bytes;
-      q[c] = reinterpret_cast<const int8_t*>(row);
-      d[c] = reinterpret_cast<const float*>(row + a.off_d);
-      init[c] = reinterpret_cast<const int32_t*>(row + a.off_init);
-      s32[c] = reinterpret_cast<const int16_t*>(row + a.off_s32);
-    }
-  }
-};
+using Acts = PackedActPtrs<C>;
 
 // Decode streams the panels from memory: fetch ahead by kAhead bytes (a few blocks), one line per
 // 64 bytes consumed, so more misses are in flight than the hardware prefetcher keeps.
@@ -63,12 +49,25 @@ inline void ahead(const uint8_t* p) {
 template <int C>
 constexpr int kChains = C <= 2 ? 2 : 1;
 
-// ---- Q8_0 / Q4_0: pairs of 32-blocks -------------------------------------------------------
-template <int C, bool Q4>
+// The IQ4 grid as unsigned bytes (value + 128) in each 128-bit lane, for vpshufb lookups.
+inline __m512i iq4_lut() {
+  alignas(16) uint8_t t[16];
+  for (int i = 0; i < 16; ++i) t[i] = static_cast<uint8_t>(kvalues_iq4nl[i] + 128);
+  return _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(t)));
+}
+// x << k for k >= 0, x >> -k otherwise (16-bit lanes).
+inline __m512i shift16(__m512i x, int k) { return k >= 0 ? _mm512_slli_epi16(x, k) : _mm512_srli_epi16(x, -k); }
+
+// ---- Q8_0 / Q4_0 / IQ4_NL: pairs of 32-blocks -----------------------------------------------
+enum class Legacy { kQ4_0, kQ8_0, kIQ4_NL };
+
+template <int C, Legacy L>
 void legacy_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float* y, size_t ldy) {
   constexpr int NCH = kChains<C>;
+  constexpr bool Q4 = L != Legacy::kQ8_0;
   const Acts<C> a(av);
   const __m512i m4 = _mm512_set1_epi8(0xF);
+  [[maybe_unused]] const __m512i lut = iq4_lut();
   __m512 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
   constexpr size_t kPair = Q4 ? 576 : 1088;
@@ -87,8 +86,12 @@ void legacy_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float*
         for (int g = 0; g < 4; ++g) {
           ahead<C>(W + 64 * g);
           const __m512i v = load(W + 64 * g);
-          const __m512i lo = _mm512_and_si512(v, m4);
-          const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+          __m512i lo = _mm512_and_si512(v, m4);
+          __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+          if constexpr (L == Legacy::kIQ4_NL) {
+            lo = _mm512_shuffle_epi8(lut, lo);
+            hi = _mm512_shuffle_epi8(lut, hi);
+          }
           for (int c = 0; c < C; ++c) {
             const int8_t* q = a.q[c] + 32 * b + 4 * g;
             is[c][0] = _mm512_dpbusd_epi32(is[c][0], lo, bcast(q));
@@ -113,33 +116,42 @@ void legacy_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float*
   for (int c = 0; c < C; ++c) _mm512_storeu_ps(y + c * ldy, acc[c]);
 }
 
-// ---- Q4_K ----------------------------------------------------------------------------------
+// ---- Q4_K / Q5_K ---------------------------------------------------------------------------
 // Per block: sum_s d sc_s (q . a)_s  -  dmin sum_j m_j (sum of a over sub-block j), times the
 // token's d. Sub-block scales are applied in float (cvt + fma per sub-block and token); the
-// mins term is 4 vpdpwssd of (m_2j, m_2j+1) against the token's 32-sums.
-template <int C>
-void q4_K_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float* y, size_t ldy) {
+// mins term is 4 vpdpwssd of (m_2j, m_2j+1) against the token's 32-sums. Q5_K merges each
+// quant's fifth bit from the high-bit vector after the nibbles (scale offsets move by 512).
+template <int C, bool Q5>
+void qk_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float* y, size_t ldy) {
   constexpr int NCH = kChains<C>;
+  constexpr size_t kBlock = Q5 ? 2880 : 2368, kSc = Q5 ? 2560 : 2048;
   const Acts<C> a(av);
-  const __m512i m4 = _mm512_set1_epi8(0xF);
+  const __m512i m4 = _mm512_set1_epi8(0xF), m10 = _mm512_set1_epi8(0x10);
   __m512 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
-  for (int64_t b = 0; b < n_in / 256; ++b, P += 2368) {
-    const __m512 dv = cvt_ph(P + 2304);
+  for (int64_t b = 0; b < n_in / 256; ++b, P += kBlock) {
+    const __m512 dv = cvt_ph(P + kSc + 256);
     __m512 blk[C];
     for (int c = 0; c < C; ++c) blk[c] = _mm512_setzero_ps();
     for (int s = 0; s < 8; ++s) {
       const __m512 sc = _mm512_mul_ps(
-          _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(P + 2048 + 16 * s)))),
+          _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(P + kSc + 16 * s)))),
           dv);
       __m512i is[C][NCH];
       for (int c = 0; c < C; ++c)
         for (int k = 0; k < NCH; ++k) is[c][k] = _mm512_setzero_si512();
+      [[maybe_unused]] __m512i hb;
+      if constexpr (Q5) hb = load(P + 2048 + 64 * s);
       for (int g = 0; g < 4; ++g) {
         ahead<C>(P + 64 * (4 * s + g));
         const __m512i v = load(P + 64 * (4 * s + g));
-        const __m512i lo = _mm512_and_si512(v, m4);
-        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        __m512i lo = _mm512_and_si512(v, m4);
+        __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        if constexpr (Q5) {
+          // 0xF8: A | (B & C).
+          lo = _mm512_ternarylogic_epi32(lo, shift16(hb, 4 - 2 * g), m10, 0xF8);
+          hi = _mm512_ternarylogic_epi32(hi, shift16(hb, 3 - 2 * g), m10, 0xF8);
+        }
         for (int c = 0; c < C; ++c) {
           const int8_t* q = a.q[c] + 256 * b + 32 * s + 4 * g;
           is[c][0] = _mm512_dpbusd_epi32(is[c][0], lo, bcast(q));
@@ -154,14 +166,57 @@ void q4_K_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float* y
     }
     __m512i mins[4];
     for (int j = 0; j < 4; ++j)
-      mins[j] = _mm512_cvtepu8_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(P + 2176 + 32 * j)));
-    const __m512 mv = cvt_ph(P + 2336);
+      mins[j] = _mm512_cvtepu8_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(P + kSc + 128 + 32 * j)));
+    const __m512 mv = cvt_ph(P + kSc + 288);
     for (int c = 0; c < C; ++c) {
       __m512i mi = _mm512_setzero_si512();
       for (int j = 0; j < 4; ++j) mi = _mm512_dpwssd_epi32(mi, mins[j], bcast(a.s32[c] + 8 * b + 2 * j));
       const __m512 da = _mm512_set1_ps(a.d[c][b]);
       acc[c] = _mm512_fmadd_ps(blk[c], da, acc[c]);
       acc[c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mi), _mm512_mul_ps(mv, da), acc[c]);
+    }
+  }
+  for (int c = 0; c < C; ++c) _mm512_storeu_ps(y + c * ldy, acc[c]);
+}
+
+// ---- IQ4_XS --------------------------------------------------------------------------------
+// Codes looked up as value + 128; each sub-block's sum starts at -128 x (the token's 32-sum) and
+// is scaled by (ls - 32) x d.
+template <int C>
+void iq4_xs_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float* y, size_t ldy) {
+  constexpr int NCH = kChains<C>;
+  const Acts<C> a(av);
+  const __m512i m4 = _mm512_set1_epi8(0xF);
+  const __m512i lut = iq4_lut();
+  __m512 acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < n_in / 256; ++b, P += 2240) {
+    const __m512 dv = cvt_ph(P + 2176);
+    for (int s = 0; s < 8; ++s) {
+      const __m512 sc = _mm512_mul_ps(
+          _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(P + 2048 + 16 * s)))),
+          dv);
+      __m512i is[C][NCH];
+      for (int c = 0; c < C; ++c) {
+        is[c][0] = _mm512_set1_epi32(-128 * a.s32[c][8 * b + s]);
+        if constexpr (NCH == 2) is[c][1] = _mm512_setzero_si512();
+      }
+      for (int g = 0; g < 4; ++g) {
+        ahead<C>(P + 64 * (4 * s + g));
+        const __m512i v = load(P + 64 * (4 * s + g));
+        const __m512i lo = _mm512_shuffle_epi8(lut, _mm512_and_si512(v, m4));
+        const __m512i hi = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+        for (int c = 0; c < C; ++c) {
+          const int8_t* q = a.q[c] + 256 * b + 32 * s + 4 * g;
+          is[c][0] = _mm512_dpbusd_epi32(is[c][0], lo, bcast(q));
+          is[c][NCH - 1] = _mm512_dpbusd_epi32(is[c][NCH - 1], hi, bcast(q + 16));
+        }
+      }
+      for (int c = 0; c < C; ++c) {
+        __m512i t = is[c][0];
+        if constexpr (NCH == 2) t = _mm512_add_epi32(t, is[c][1]);
+        acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_mul_ps(sc, _mm512_set1_ps(a.d[c][b])), acc[c]);
+      }
     }
   }
   for (int c = 0; c < C; ++c) _mm512_storeu_ps(y + c * ldy, acc[c]);
@@ -232,19 +287,37 @@ struct Tiles {
 template <int C>
 struct Q4_0K {
   static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) {
-    legacy_tile<C, true>(n, p, a, y, l);
+    legacy_tile<C, Legacy::kQ4_0>(n, p, a, y, l);
   }
 };
 template <int C>
 struct Q8_0K {
   static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) {
-    legacy_tile<C, false>(n, p, a, y, l);
+    legacy_tile<C, Legacy::kQ8_0>(n, p, a, y, l);
+  }
+};
+template <int C>
+struct IQ4_NLK {
+  static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) {
+    legacy_tile<C, Legacy::kIQ4_NL>(n, p, a, y, l);
   }
 };
 template <int C>
 struct Q4_KK {
   static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) {
-    q4_K_tile<C>(n, p, a, y, l);
+    qk_tile<C, false>(n, p, a, y, l);
+  }
+};
+template <int C>
+struct Q5_KK {
+  static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) {
+    qk_tile<C, true>(n, p, a, y, l);
+  }
+};
+template <int C>
+struct IQ4_XSK {
+  static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) {
+    iq4_xs_tile<C>(n, p, a, y, l);
   }
 };
 template <int C>
@@ -266,8 +339,17 @@ void packed_gemm_avx512(GgmlType type, int64_t n_in, const uint8_t* panels, int6
     case GgmlType::Q8_0:
       fn = Tiles<Q8_0K>::fn;
       break;
+    case GgmlType::IQ4_NL:
+      fn = Tiles<IQ4_NLK>::fn;
+      break;
     case GgmlType::Q4_K:
       fn = Tiles<Q4_KK>::fn;
+      break;
+    case GgmlType::Q5_K:
+      fn = Tiles<Q5_KK>::fn;
+      break;
+    case GgmlType::IQ4_XS:
+      fn = Tiles<IQ4_XSK>::fn;
       break;
     case GgmlType::Q6_K:
       fn = Tiles<Q6_KK>::fn;

@@ -33,7 +33,7 @@ extern const size_t kNfdRangeCount;
 
 enum Flag : uint8_t {
   kKnown = 1,
-  kWhitespace = 2,
+  kFlagSpace = 2,
   kControl = 4,
   kAccent = 8,
   kPunct = 16,
@@ -69,7 +69,7 @@ class Classifier {
  private:
   uint8_t compute(uint32_t c) const {
     uint8_t f = kKnown;
-    if (is_llama_whitespace(c)) f |= kWhitespace;
+    if (is_llama_whitespace(c)) f |= kFlagSpace;
     if (c >= 0xD800 && c <= 0xDFFF) return f | kControl;  // surrogates (Cs)
     if (code_ == nullptr) return f;
     std::string s;
@@ -150,7 +150,7 @@ class WpmTokenizer final : public Tokenizer {
       uint32_t c = utf8_decode_lenient(text, i);
       if (strip) c = wpm_nfd_first(c);
       const uint8_t f = cls.flags(c);
-      if (f & kWhitespace) {
+      if (f & kFlagSpace) {
         if (!words.back().empty()) words.emplace_back();
         continue;
       }

@@ -1,6 +1,7 @@
-// Packed panels (kernels/packed.h): the layout round-trips byte for byte, and the AVX-512 tile
-// kernels agree with the scalar reference (unpacked rows, scalar vec_dot) for every tile width,
-// and through matmul() for decode- and prefill-sized inputs (as do the row kernels).
+// Packed panels (kernels/packed.h): the layout round-trips byte for byte, and every tile kernel
+// this CPU runs (the scalar twin everywhere; AVX2, AVX-VNNI, AVX-512 where present) agrees with
+// the scalar reference (unpacked rows, scalar vec_dot) for every tile width, and through matmul()
+// for decode- and prefill-sized inputs (as do the row kernels).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "base/cpu.h"
@@ -22,7 +24,8 @@
 namespace hearth {
 namespace test_packed {
 
-constexpr GgmlType kTypes[] = {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K};
+constexpr GgmlType kTypes[] = {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::IQ4_NL, GgmlType::Q4_K,
+                               GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::IQ4_XS};
 
 struct Aligned {
   explicit Aligned(size_t n) : p(static_cast<uint8_t*>(std::aligned_alloc(64, (n + 63) / 64 * 64))) {}
@@ -85,12 +88,10 @@ void expect_close(const std::vector<float>& got, const std::vector<float>& want,
   }
 }
 
-class Packed : public ::testing::TestWithParam<GgmlType> {
- protected:
-  void SetUp() override {
-    if (!packing_available(GetParam())) GTEST_SKIP() << "no AVX-512 VNNI (or HEARTH_REPACK=0)";
-  }
-};
+class Packed : public ::testing::TestWithParam<GgmlType> {};
+
+constexpr PackedKernel kKernels[] = {PackedKernel::kScalar, PackedKernel::kAvx2, PackedKernel::kAvxVnni,
+                                     PackedKernel::kAvx512};
 
 TEST_P(Packed, LayoutRoundTripsByteForByte) {
   const GgmlType t = GetParam();
@@ -103,12 +104,13 @@ TEST_P(Packed, LayoutRoundTripsByteForByte) {
     const size_t bs = ggml_type_info(t)->type_size;
     for (size_t off = 0; off < w.size(); off += bs) {
       const uint16_t h = fp32_to_fp16(0.01f * static_cast<float>(1 + rng() % 100));
-      // d is the first half of Q4_0/Q8_0/Q4_K blocks (Q4_K's dmin follows) and the last of Q6_K.
+      // d is the first half of every block (Q4_K's and Q5_K's dmin follows) but Q6_K's, where it
+      // is the last.
       if (t == GgmlType::Q6_K) {
         std::memcpy(&w[off + bs - 2], &h, 2);
       } else {
         std::memcpy(&w[off], &h, 2);
-        if (t == GgmlType::Q4_K) std::memcpy(&w[off + 2], &h, 2);
+        if (t == GgmlType::Q4_K || t == GgmlType::Q5_K) std::memcpy(&w[off + 2], &h, 2);
       }
     }
     Aligned panel(packed_panel_bytes(t, n_in));
@@ -119,9 +121,10 @@ TEST_P(Packed, LayoutRoundTripsByteForByte) {
   }
 }
 
-TEST_P(Packed, EveryTileWidthMatchesScalarReference) {
+TEST_P(Packed, EveryKernelAndTileWidthMatchesScalarReference) {
   const GgmlType t = GetParam();
   const int64_t n_in = 512, n_out = 48;
+  int ran = 0;
   auto w = random_weights(t, n_in, n_out, 3);
   const size_t pb = packed_panel_bytes(t, n_in);
   Aligned panels(pb * (n_out / kPanelRows));
@@ -129,17 +132,81 @@ TEST_P(Packed, EveryTileWidthMatchesScalarReference) {
     pack_panel(t, n_in, w.data() + p * kPanelRows * row_size(t, n_in), row_size(t, n_in), panels.p + p * pb);
   ThreadPool pool(1);
   std::vector<uint8_t> buf;
-  for (int64_t n_tok : {1, 2, 3, 5, 8, 9, 13, 17}) {
-    auto x = random_acts(n_tok * n_in, 100 + static_cast<uint32_t>(n_tok));
-    const PackedActView a = prepare_packed_acts(packed_acts_format(t), x.data(), n_in, n_tok, pool, buf);
-    std::vector<float> y(n_tok * n_out, NAN);
-    packed_gemm(t, n_in, panels.p, n_out / kPanelRows, a, n_tok, y.data(), n_out);
-    expect_close(y, reference(t, w, n_in, n_out, x, n_tok), ggml_type_name(t).data());
+  for (PackedKernel k : kKernels) {
+    if (!packed_kernel_runs(k)) continue;
+    ++ran;
+    for (int64_t n_tok : {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 17}) {
+      auto x = random_acts(n_tok * n_in, 100 + static_cast<uint32_t>(n_tok));
+      const PackedActView a = prepare_packed_acts(packed_acts_format(t), x.data(), n_in, n_tok, pool, buf);
+      std::vector<float> y(n_tok * n_out, NAN);
+      packed_gemm_with(k, t, n_in, panels.p, n_out / kPanelRows, a, n_tok, y.data(), n_out);
+      const std::string what =
+          std::string(ggml_type_name(t)) + " " + packed_kernel_name(k) + " n_tok " + std::to_string(n_tok);
+      expect_close(y, reference(t, w, n_in, n_out, x, n_tok), what.c_str());
+    }
+  }
+  EXPECT_GE(ran, 1);
+}
+
+// Extreme quants and activations (every weight at the edge of its range, activations at
+// +-127 after quantization) must not overflow any kernel's integer sums (the AVX2 path adds
+// products in int16 before widening).
+TEST_P(Packed, ExtremeValuesDoNotOverflow) {
+  const GgmlType t = GetParam();
+  const int64_t n_in = 512, n_out = 16;
+  const size_t rs = row_size(t, n_in);
+  std::vector<uint8_t> w = random_weights(t, n_in, n_out, 9);
+  // Every quant at the end of its range that gives the largest products (nibbles 15, Q5/Q6 31/63,
+  // Q8_0 -128, IQ4 code 0 = -127), scales kept.
+  const size_t bs = ggml_type_info(t)->type_size;
+  for (size_t off = 0; off < w.size(); off += bs) {
+    switch (t) {
+      case GgmlType::Q4_0:
+        std::memset(&w[off + 2], 0xFF, bs - 2);
+        break;
+      case GgmlType::Q8_0:
+        std::memset(&w[off + 2], 0x80, bs - 2);  // -128 everywhere
+        break;
+      case GgmlType::Q4_K:
+      case GgmlType::Q5_K:
+        std::memset(&w[off + 16], 0xFF, bs - 16);  // (qh and) qs after d, dmin, scales[12]
+        break;
+      case GgmlType::IQ4_NL:
+        std::memset(&w[off + 2], 0x00, bs - 2);
+        break;
+      case GgmlType::IQ4_XS:
+        std::memset(&w[off + 8], 0x00, bs - 8);  // qs after d, scales_h, scales_l[4]
+        break;
+      case GgmlType::Q6_K:
+        std::memset(&w[off], 0xFF, 192);  // ql[128], qh[64]: u = 63
+        break;
+      default:
+        break;
+    }
+  }
+  std::vector<float> x(2 * n_in);
+  for (int64_t i = 0; i < n_in; ++i) {
+    x[i] = 1.0f;                           // all +127
+    x[n_in + i] = (i % 2) ? 1.0f : -1.0f;  // alternating +-127
+  }
+  const size_t pb = packed_panel_bytes(t, n_in);
+  Aligned panel(pb);
+  pack_panel(t, n_in, w.data(), rs, panel.p);
+  ThreadPool pool(1);
+  std::vector<uint8_t> buf;
+  const PackedActView a = prepare_packed_acts(packed_acts_format(t), x.data(), n_in, 2, pool, buf);
+  const auto want = reference(t, w, n_in, n_out, x, 2);
+  for (PackedKernel k : kKernels) {
+    if (!packed_kernel_runs(k)) continue;
+    std::vector<float> y(2 * n_out, NAN);
+    packed_gemm_with(k, t, n_in, panel.p, 1, a, 2, y.data(), n_out);
+    expect_close(y, want, packed_kernel_name(k));
   }
 }
 
 TEST_P(Packed, MatmulWithPackedWeightMatchesRows) {
   const GgmlType t = GetParam();
+  if (!packing_available(t)) GTEST_SKIP() << "no packed kernel at this level (or HEARTH_REPACK=0)";
   const int64_t n_in = 1024, n_out = 160;
   auto w = random_weights(t, n_in, n_out, 5);
   PackedWeight slot(/*release_source=*/false);
@@ -161,11 +228,11 @@ TEST_P(Packed, MatmulWithPackedWeightMatchesRows) {
 }
 
 TEST(PackedShape, OnlyWholePanelsAndBlocks) {
-  if (!packing_available(GgmlType::Q4_K)) GTEST_SKIP() << "no AVX-512 VNNI";
+  if (!packing_available(GgmlType::Q4_K)) GTEST_SKIP() << "no packed kernel at this level";
   EXPECT_TRUE(packable(GgmlType::Q4_K, 2048, 5632));
   EXPECT_FALSE(packable(GgmlType::Q4_K, 2048, 5630));  // rows not a multiple of 16
   EXPECT_FALSE(packable(GgmlType::Q8_0, 96, 64));      // inputs not a multiple of 64
-  EXPECT_FALSE(packable(GgmlType::Q5_K, 2048, 2048));  // no packed kernel
+  EXPECT_FALSE(packable(GgmlType::Q2_K, 2048, 2048));  // no packed kernel
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, Packed, ::testing::ValuesIn(kTypes),

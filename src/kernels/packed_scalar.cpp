@@ -1,0 +1,217 @@
+// The scalar twin of the packed tile kernels: the same panel layout (packed.cpp) and the same
+// integer arithmetic as the SIMD tiles (unsigned quants times signed activations, the weights'
+// offsets removed by starting each block at the activation row's `init`), one row and one
+// token at a time. It runs on every machine, so the tests check every layout byte for byte and
+// every SIMD tile against it wherever the suite runs; matmul does not use it (at
+// HEARTH_CPU=scalar the row kernels run).
+#include <cstring>
+
+#include "base/fp16.h"
+#include "kernels/blocks.h"
+#include "kernels/packed.h"
+
+namespace hearth {
+namespace {
+
+float f16_at(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return fp16_to_fp32(h);
+}
+
+// Integer dot of row r's 32 inputs stored as 4 nibble vectors at W (low nibbles: inputs 4 g + i,
+// high: 16 + 4 g + i) with 32 activations q.
+int32_t nibble_dot32(const uint8_t* W, int r, const int8_t* q) {
+  int32_t s = 0;
+  for (int g = 0; g < 4; ++g)
+    for (int i = 0; i < 4; ++i) {
+      const uint8_t v = W[64 * g + 4 * r + i];
+      s += (v & 15) * q[4 * g + i] + (v >> 4) * q[16 + 4 * g + i];
+    }
+  return s;
+}
+
+// IQ4 codes as the unsigned bytes the SIMD tiles look up: value + 128.
+constexpr uint8_t iq4_u(int code) { return static_cast<uint8_t>(kvalues_iq4nl[code] + 128); }
+
+// As nibble_dot32 with each code looked up (value + 128).
+int32_t iq4_dot32(const uint8_t* W, int r, const int8_t* q) {
+  int32_t s = 0;
+  for (int g = 0; g < 4; ++g)
+    for (int i = 0; i < 4; ++i) {
+      const uint8_t v = W[64 * g + 4 * r + i];
+      s += iq4_u(v & 15) * q[4 * g + i] + iq4_u(v >> 4) * q[16 + 4 * g + i];
+    }
+  return s;
+}
+
+enum class Legacy { kQ4_0, kQ8_0, kIQ4_NL };
+
+// Q4_0 / Q8_0 / IQ4_NL: pairs of 32-blocks.
+template <Legacy L>
+void legacy_panel(int64_t n_in, const uint8_t* P, const PackedActView& av, int64_t n_tok, float* y, size_t ldy) {
+  constexpr bool Q4 = L != Legacy::kQ8_0;
+  constexpr size_t kPair = Q4 ? 576 : 1088, kQs = Q4 ? 256 : 512;
+  for (int64_t c = 0; c < n_tok; ++c) {
+    const PackedActPtrs<1> a(
+        PackedActView{av.data + c * av.row_bytes, av.row_bytes, av.off_d, av.off_init, av.off_s32});
+    for (int r = 0; r < kPanelRows; ++r) {
+      float acc = 0;
+      const uint8_t* pair = P;
+      for (int64_t bp = 0; bp < n_in / 64; ++bp, pair += kPair)
+        for (int h = 0; h < 2; ++h) {
+          const int64_t b = 2 * bp + h;
+          const uint8_t* W = pair + kQs * h;
+          const int8_t* q = a.q[0] + 32 * b;
+          int32_t s = a.init[0][b];
+          if constexpr (L == Legacy::kQ4_0) {
+            s += nibble_dot32(W, r, q);
+          } else if constexpr (L == Legacy::kIQ4_NL) {
+            s += iq4_dot32(W, r, q);
+          } else {
+            for (int g = 0; g < 8; ++g)
+              for (int i = 0; i < 4; ++i) s += W[64 * g + 4 * r + i] * q[4 * g + i];
+          }
+          acc += static_cast<float>(s) * (f16_at(pair + 2 * kQs + 32 * h + 2 * r) * a.d[0][b]);
+        }
+      y[c * ldy + r] = acc;
+    }
+  }
+}
+
+// Q4_K and Q5_K (Q5: the high bit of each quant from the vector after the nibbles, so the
+// scale/min offsets move by 512).
+template <bool Q5>
+void qk_panel(int64_t n_in, const uint8_t* P0, const PackedActView& av, int64_t n_tok, float* y, size_t ldy) {
+  constexpr size_t kBlock = Q5 ? 2880 : 2368, kSc = Q5 ? 2560 : 2048;
+  for (int64_t c = 0; c < n_tok; ++c) {
+    const PackedActPtrs<1> a(
+        PackedActView{av.data + c * av.row_bytes, av.row_bytes, av.off_d, av.off_init, av.off_s32});
+    for (int r = 0; r < kPanelRows; ++r) {
+      float acc = 0;
+      const uint8_t* P = P0;
+      for (int64_t b = 0; b < n_in / 256; ++b, P += kBlock) {
+        const float d = f16_at(P + kSc + 256 + 2 * r), dmin = f16_at(P + kSc + 288 + 2 * r);
+        float blk = 0;
+        for (int s = 0; s < 8; ++s) {
+          const float sc = static_cast<float>(P[kSc + 16 * s + r]) * d;
+          const int8_t* q = a.q[0] + 256 * b + 32 * s;
+          int32_t is = nibble_dot32(P + 256 * s, r, q);
+          if constexpr (Q5) {
+            for (int g = 0; g < 4; ++g)
+              for (int i = 0; i < 4; ++i) {
+                const uint8_t h = P[2048 + 64 * s + 4 * r + i];
+                is += 16 * (((h >> (2 * g)) & 1) * q[4 * g + i] + ((h >> (2 * g + 1)) & 1) * q[16 + 4 * g + i]);
+              }
+          }
+          blk += static_cast<float>(is) * sc;
+        }
+        int32_t mi = 0;
+        for (int j = 0; j < 4; ++j)
+          for (int e = 0; e < 2; ++e) mi += P[kSc + 128 + 32 * j + 2 * r + e] * a.s32[0][8 * b + 2 * j + e];
+        acc += blk * a.d[0][b];
+        acc -= static_cast<float>(mi) * (dmin * a.d[0][b]);
+      }
+      y[c * ldy + r] = acc;
+    }
+  }
+}
+
+// IQ4_XS: codes looked up as value + 128, the offset removed with -128 * (the 32-sum).
+void iq4_xs_panel(int64_t n_in, const uint8_t* P0, const PackedActView& av, int64_t n_tok, float* y, size_t ldy) {
+  for (int64_t c = 0; c < n_tok; ++c) {
+    const PackedActPtrs<1> a(
+        PackedActView{av.data + c * av.row_bytes, av.row_bytes, av.off_d, av.off_init, av.off_s32});
+    for (int r = 0; r < kPanelRows; ++r) {
+      float acc = 0;
+      const uint8_t* P = P0;
+      for (int64_t b = 0; b < n_in / 256; ++b, P += 2240) {
+        const float d = f16_at(P + 2176 + 2 * r);
+        float blk = 0;
+        for (int s = 0; s < 8; ++s) {
+          const int32_t is = -128 * a.s32[0][8 * b + s] + iq4_dot32(P + 256 * s, r, a.q[0] + 256 * b + 32 * s);
+          blk += static_cast<float>(is) * (static_cast<float>(static_cast<int8_t>(P[2048 + 16 * s + r])) * d);
+        }
+        acc += blk * a.d[0][b];
+      }
+      y[c * ldy + r] = acc;
+    }
+  }
+}
+
+// Q6_K: quant u = low nibble | 2 high bits << 4 (0..63, w = u - 32); byte 4 r + i of high-bit
+// vector 2 s + p holds the fields of inputs 32 s + 8 p + i (bits 0-1), + 16 (2-3), + 4 (4-5),
+// + 20 (6-7), matching nibble vector g = 2 p + e: low nibbles field 2 e, high nibbles 2 e + 1.
+void q6_K_panel(int64_t n_in, const uint8_t* P0, const PackedActView& av, int64_t n_tok, float* y, size_t ldy) {
+  for (int64_t c = 0; c < n_tok; ++c) {
+    const PackedActPtrs<1> a(
+        PackedActView{av.data + c * av.row_bytes, av.row_bytes, av.off_d, av.off_init, av.off_s32});
+    for (int r = 0; r < kPanelRows; ++r) {
+      float acc = 0;
+      const uint8_t* P = P0;
+      for (int64_t b = 0; b < n_in / 256; ++b, P += 3392) {
+        const float d = f16_at(P + 3328 + 2 * r);
+        float blk = 0;
+        for (int s = 0; s < 8; ++s) {
+          int32_t sa = a.init[0][16 * b + 2 * s], sb = a.init[0][16 * b + 2 * s + 1];
+          for (int g = 0; g < 4; ++g) {
+            const int p = g / 2, e = g % 2;
+            const int8_t* q = a.q[0] + 256 * b + 32 * s + 4 * g;
+            for (int i = 0; i < 4; ++i) {
+              const uint8_t v = P[64 * (4 * s + g) + 4 * r + i];
+              const uint8_t hb = P[2048 + 64 * (2 * s + p) + 4 * r + i];
+              const int lo = (v & 15) | ((hb >> (4 * e)) & 3) << 4;
+              const int hi = (v >> 4) | ((hb >> (4 * e + 2)) & 3) << 4;
+              sa += lo * q[i];
+              sb += hi * q[16 + i];
+            }
+          }
+          const auto sca = static_cast<float>(static_cast<int8_t>(P[3072 + 32 * s + r])) * d;
+          const auto scb = static_cast<float>(static_cast<int8_t>(P[3088 + 32 * s + r])) * d;
+          blk += static_cast<float>(sa) * sca;
+          blk += static_cast<float>(sb) * scb;
+        }
+        acc += blk * a.d[0][b];
+      }
+      y[c * ldy + r] = acc;
+    }
+  }
+}
+
+}  // namespace
+
+void packed_gemm_scalar(GgmlType type, int64_t n_in, const uint8_t* panels, int64_t n_panels, const PackedActView& acts,
+                        int64_t n_tok, float* y, size_t ldy) {
+  const size_t pb = packed_panel_bytes(type, n_in);
+  for (int64_t p = 0; p < n_panels; ++p) {
+    const uint8_t* panel = panels + p * pb;
+    float* out = y + p * kPanelRows;
+    switch (type) {
+      case GgmlType::Q4_0:
+        legacy_panel<Legacy::kQ4_0>(n_in, panel, acts, n_tok, out, ldy);
+        break;
+      case GgmlType::Q8_0:
+        legacy_panel<Legacy::kQ8_0>(n_in, panel, acts, n_tok, out, ldy);
+        break;
+      case GgmlType::IQ4_NL:
+        legacy_panel<Legacy::kIQ4_NL>(n_in, panel, acts, n_tok, out, ldy);
+        break;
+      case GgmlType::Q4_K:
+        qk_panel<false>(n_in, panel, acts, n_tok, out, ldy);
+        break;
+      case GgmlType::Q5_K:
+        qk_panel<true>(n_in, panel, acts, n_tok, out, ldy);
+        break;
+      case GgmlType::IQ4_XS:
+        iq4_xs_panel(n_in, panel, acts, n_tok, out, ldy);
+        break;
+      case GgmlType::Q6_K:
+        q6_K_panel(n_in, panel, acts, n_tok, out, ldy);
+        break;
+      default:
+        return;
+    }
+  }
+}
+
+}  // namespace hearth

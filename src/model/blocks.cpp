@@ -25,8 +25,42 @@ void embed(const ModelWeights& w, const ModelConfig& c, const Batch& batch, Forw
   for (int64_t t = 0; t < T; ++t) dequantize_row(w.token_embd, batch.tokens[t], s.x.data() + t * c.n_embd);
 }
 
-void rms_norm_rows(const ModelConfig& c, const float* weight, int64_t n_tokens, const float* in, float* out) {
-  rms_norm(in, weight, out, n_tokens, c.n_embd, c.rms_eps);
+namespace {
+
+// Runs fn(t0, t1) over token ranges split across the pool when the rows hold enough work to pay
+// for waking it (prefill), else on this thread (decode: one or a few tokens).
+template <class F>
+void for_tokens(ThreadPool& pool, int64_t T, int64_t floats_per_token, F&& fn) {
+  constexpr int64_t kMinParallel = 16384;  // floats touched
+  if (pool.size() == 1 || T < 2 || T * floats_per_token < kMinParallel) {
+    fn(int64_t{0}, T);
+    return;
+  }
+  pool.run([&](int ith, int nth) {
+    auto [t0, t1] = ThreadPool::split(T, ith, nth);
+    if (t1 > t0) fn(t0, t1);
+  });
+}
+
+}  // namespace
+
+void rms_norm_rows(const ModelConfig& c, const float* weight, int64_t n_tokens, const float* in, float* out,
+                   ThreadPool& pool) {
+  for_tokens(pool, n_tokens, c.n_embd, [&](int64_t t0, int64_t t1) {
+    rms_norm(in + t0 * c.n_embd, weight, out + t0 * c.n_embd, t1 - t0, c.n_embd, c.rms_eps);
+  });
+}
+
+void add_rms_norm_rows(const ModelConfig& c, const float* weight, int64_t n_tokens, float* x, const float* y,
+                       float* out, ThreadPool& pool) {
+  for_tokens(pool, n_tokens, c.n_embd, [&](int64_t t0, int64_t t1) {
+    // Row by row, so the row just summed is still in L1 when it is normed.
+    for (int64_t t = t0; t < t1; ++t) {
+      float* xt = x + t * c.n_embd;
+      add_inplace(xt, y + t * c.n_embd, c.n_embd);
+      if (weight != nullptr) rms_norm(xt, weight, out + t * c.n_embd, 1, c.n_embd, c.rms_eps);
+    }
+  });
 }
 
 void attention(const ModelConfig& c, const LayerWeights& lw, int il, const Batch& batch, KvCache& kv, ForwardState& s,
@@ -54,32 +88,36 @@ void attention(const ModelConfig& c, const LayerWeights& lw, int il, const Batch
     add_bias(s.k.data(), lw.bk, T, nkv);
     add_bias(s.v.data(), lw.bv, T, nv);
   }
-  if (c.qk_norm) {
-    rms_norm(s.q.data(), lw.q_norm, s.q.data(), T * spec.n_head, hd, c.rms_eps);
-    rms_norm(s.k.data(), lw.k_norm, s.k.data(), T * spec.n_head_kv, hd, c.rms_eps);
-  }
-  if (spec.use_rope) {
-    rope(s.q.data(), batch.pos.data(), T, spec.n_head, hd, spec.rope);
-    rope(s.k.data(), batch.pos.data(), T, spec.n_head_kv, hd, spec.rope);
-    if (c.qk_rms_plain) {  // Llama 4: an L2-style RMSNorm without weights after RoPE
-      rms_norm(s.q.data(), nullptr, s.q.data(), T * spec.n_head, hd, c.rms_eps);
-      rms_norm(s.k.data(), nullptr, s.k.data(), T * spec.n_head_kv, hd, c.rms_eps);
-    }
-  } else if (spec.attn_temp) {
-    // Llama 4 temperature tuning on NoPE layers: queries far into a long context are sharpened.
-    for (int64_t t = 0; t < T; ++t) {
-      const float scale =
-          static_cast<float>(std::log(std::floor((static_cast<double>(batch.pos[t]) + 1.0) / c.attn_temp_floor) + 1.0) *
-                                 c.attn_temp_scale +
-                             1.0);
-      float* qt = s.q.data() + t * nq;
-      for (int64_t i = 0; i < nq; ++i) qt[i] *= scale;
-    }
-  }
-
-  // Store this batch's K/V, then attend (queries see earlier batches and earlier tokens of this one).
+  // Per token: q/k norms, RoPE (or temperature tuning), then the K/V rows into the cache.
   const PagedKv layer = kv.layer(il);
-  kv_store(layer, kv.k_pool(il), kv.v_pool(il), s.k.data(), s.v.data(), T, batch.pos.data(), s.tables.data());
+  for_tokens(pool, T, nq + nkv, [&](int64_t t0, int64_t t1) {
+    const int64_t n = t1 - t0;
+    float* q = s.q.data() + t0 * nq;
+    float* k = s.k.data() + t0 * nkv;
+    const int32_t* pos = batch.pos.data() + t0;
+    if (c.qk_norm) {
+      rms_norm(q, lw.q_norm, q, n * spec.n_head, hd, c.rms_eps);
+      rms_norm(k, lw.k_norm, k, n * spec.n_head_kv, hd, c.rms_eps);
+    }
+    if (spec.use_rope) {
+      rope(q, pos, n, spec.n_head, hd, spec.rope);
+      rope(k, pos, n, spec.n_head_kv, hd, spec.rope);
+      if (c.qk_rms_plain) {  // Llama 4: an L2-style RMSNorm without weights after RoPE
+        rms_norm(q, nullptr, q, n * spec.n_head, hd, c.rms_eps);
+        rms_norm(k, nullptr, k, n * spec.n_head_kv, hd, c.rms_eps);
+      }
+    } else if (spec.attn_temp) {
+      // Llama 4 temperature tuning on NoPE layers: queries far into a long context are sharpened.
+      for (int64_t t = 0; t < n; ++t) {
+        const float scale = static_cast<float>(
+            std::log(std::floor((static_cast<double>(pos[t]) + 1.0) / c.attn_temp_floor) + 1.0) * c.attn_temp_scale +
+            1.0);
+        for (int64_t i = 0; i < nq; ++i) q[t * nq + i] *= scale;
+      }
+    }
+    // This batch's K/V (queries see earlier batches and earlier tokens of this one).
+    kv_store(layer, kv.k_pool(il), kv.v_pool(il), k, s.v.data() + t0 * nv, n, pos, s.tables.data() + t0);
+  });
   AttentionArgs a;
   a.q = s.q.data();
   a.out = s.att.data();
@@ -107,7 +145,9 @@ void ffn_swiglu(const ModelConfig& c, const LayerWeights& lw, int il, int64_t T,
   observe(s, il, shared_expert ? "ffn_gate_shexp" : "ffn_gate", xn, T, c.n_embd);
   observe(s, il, shared_expert ? "ffn_up_shexp" : "ffn_up", xn, T, c.n_embd);
   matmul_multi(gate_up, xn, T, pool, s.mm);
-  swiglu(s.ffn_gate.data(), s.ffn_up.data(), T * n_ff);
+  for_tokens(pool, T, n_ff, [&](int64_t t0, int64_t t1) {
+    swiglu(s.ffn_gate.data() + t0 * n_ff, s.ffn_up.data() + t0 * n_ff, (t1 - t0) * n_ff);
+  });
   observe(s, il, shared_expert ? "ffn_down_shexp" : "ffn_down", s.ffn_gate.data(), T, n_ff);
   matmul(lw.w_down, s.ffn_gate.data(), T, y, pool, s.mm);
 }
@@ -150,14 +190,15 @@ Status forward_pre_norm(const Model& m, const Batch& batch, KvCache& kv, Forward
   float* xn = grow(s.xn, n);
   float* y = grow(s.y, n);
   float* x = s.x.data();
+  // Each residual add is fused with the norm that reads its sum (the next layer's attention norm
+  // after an FFN): one pass over the hidden state instead of two.
+  if (c.n_layer > 0) rms_norm_rows(c, w.layers[0].attn_norm, T, x, xn, pool);
   for (int il = 0; il < c.n_layer; ++il) {
     const LayerWeights& lw = w.layers[il];
-    rms_norm_rows(c, lw.attn_norm, T, x, xn);
     attention(c, lw, il, batch, kv, s, pool, xn, y);
-    add_inplace(x, y, static_cast<int64_t>(n));
-    rms_norm_rows(c, lw.ffn_norm, T, x, xn);
+    add_rms_norm_rows(c, lw.ffn_norm, T, x, y, xn, pool);
     ffn(c, lw, il, T, s, pool, xn, y);
-    add_inplace(x, y, static_cast<int64_t>(n));
+    add_rms_norm_rows(c, il + 1 < c.n_layer ? w.layers[il + 1].attn_norm : nullptr, T, x, y, xn, pool);
   }
   lm_head(c, w, batch, s, pool, logits);
   return {};

@@ -18,7 +18,11 @@ namespace hearth::blocks {
 void embed(const ModelWeights& w, const ModelConfig& c, const Batch& batch, ForwardState& s);
 
 // out = rms_norm(in) * weight, [n_tokens, n_embd]
-void rms_norm_rows(const ModelConfig& c, const float* weight, int64_t n_tokens, const float* in, float* out);
+void rms_norm_rows(const ModelConfig& c, const float* weight, int64_t n_tokens, const float* in, float* out,
+                   ThreadPool& pool);
+// x += y, then out = rms_norm(x) * weight (no norm if weight is null), row by row in one pass.
+void add_rms_norm_rows(const ModelConfig& c, const float* weight, int64_t n_tokens, float* x, const float* y,
+                       float* out, ThreadPool& pool);
 
 // y = W_o Attention(xn) (+ b_o): the layer's attention as its LayerSpec describes it (full,
 // sliding or chunked; RoPE or NoPE; sinks; biases; Q/K norms). Writes this layer's K/V for every

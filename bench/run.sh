@@ -96,7 +96,20 @@ for shape in "${shapes[@]}"; do
     [[ -s "$m" ]] && continue
     [[ -f "$synth" && -f "$donor" ]] || { log "need $synth and $donor (set HEARTH_SHARED)"; exit 1; }
     log "synthesizing $shape $t -> $m"
-    if ! "$py" "$synth" --shape "$shape" --ftype "$t" --vocab-from "$donor" -o "$m.tmp" >"$logs/synth-$shape-$t.log" 2>&1; then
+    case "$t" in
+      iq4_xs|iq4_nl)
+        # synth_gguf.py writes no i-quants: an F16 model (cached) requantized by hearth, whose
+        # quantizer is byte-identical to llama-quantize.
+        f16=$(model_path "$shape" f16)
+        if [[ ! -s "$f16" ]]; then
+          "$py" "$synth" --shape "$shape" --ftype f16 --vocab-from "$donor" -o "$f16.tmp" >"$logs/synth-$shape-f16.log" 2>&1 \
+            && mv "$f16.tmp" "$f16"
+        fi
+        synth_cmd=("$hearth" quantize "$f16" "$m.tmp" "${t^^}")
+        ;;
+      *) synth_cmd=("$py" "$synth" --shape "$shape" --ftype "$t" --vocab-from "$donor" -o "$m.tmp") ;;
+    esac
+    if ! "${synth_cmd[@]}" >"$logs/synth-$shape-$t.log" 2>&1; then
       log "synth_gguf.py failed for $shape $t (see $logs/synth-$shape-$t.log)"
       rm -f "$m.tmp"
       continue

@@ -17,6 +17,9 @@
 //        stored 4-bit codes, Q4_0's order within each 32); scales [s][r] i8 = ls - 32 (128 B);
 //        d[16] f16; 32 B padding.
 //   IQ4_NL (pairs of 32-blocks, 576 B): as Q4_0 (the codes index kvalues_iq4nl).
+//   MXFP4 (pairs of 32-blocks, 576 B): nibble vectors as Q4_0 (codes index kvalues_mxfp4), then
+//        e[16] u8 of block 0, e[16] of block 1 (the E8M0 exponents), 32 B padding (keeps pairs
+//        64-aligned: +5.9% over the file's 544 B).
 //   Q6_K (256-block, 3392 B): the low 4 bits as Q4_K's 2048 B; the high 2 bits (1024 B): vector
 //        2 s + p, byte 4r + i, holds 2-bit fields (low to high) for inputs 32 s + 8 p + i,
 //        32 s + 16 + 8 p + i, 32 s + 8 p + 4 + i, 32 s + 16 + 8 p + 4 + i; scales [j][r] i8 for
@@ -332,6 +335,30 @@ void unpack_q4_0(int64_t nb, const uint8_t* in, uint8_t* rows, size_t stride) {
     }
   }
 }
+void pack_mxfp4(int64_t nb, const uint8_t* rows, size_t stride, uint8_t* out) {
+  for (int64_t b = 0; b < nb; ++b) {
+    uint8_t* o = out + (b / 2) * kQ4_0Pair;
+    const int h = static_cast<int>(b % 2);
+    for (int r = 0; r < kPanelRows; ++r) {
+      const auto& x = blk<block_mxfp4>(rows, stride, r, b);
+      for (int g = 0; g < 4; ++g) st32(o + 256 * h + 64 * g + 4 * r, ld32(x.qs + 4 * g));
+      o[512 + 16 * h + r] = x.e;
+    }
+    if (h == 1) std::memset(o + 544, 0, 32);
+  }
+}
+void unpack_mxfp4(int64_t nb, const uint8_t* in, uint8_t* rows, size_t stride) {
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* o = in + (b / 2) * kQ4_0Pair;
+    const int h = static_cast<int>(b % 2);
+    for (int r = 0; r < kPanelRows; ++r) {
+      auto& x = blk_mut<block_mxfp4>(rows, stride, r, b);
+      for (int g = 0; g < 4; ++g) st32(x.qs + 4 * g, ld32(o + 256 * h + 64 * g + 4 * r));
+      x.e = o[512 + 16 * h + r];
+    }
+  }
+}
+
 void pack_q8_0(int64_t nb, const uint8_t* rows, size_t stride, uint8_t* out) {
   for (int64_t b = 0; b < nb; ++b) {
     uint8_t* o = out + (b / 2) * kQ8_0Pair;
@@ -417,6 +444,7 @@ size_t packed_panel_bytes(GgmlType type, int64_t n_in) {
   switch (type) {
     case GgmlType::Q4_0:
     case GgmlType::IQ4_NL:
+    case GgmlType::MXFP4:
       return static_cast<size_t>(n_in / 64) * kQ4_0Pair;
     case GgmlType::Q8_0:
       return static_cast<size_t>(n_in / 64) * kQ8_0Pair;
@@ -438,7 +466,8 @@ PackedActs packed_acts_format(GgmlType type) {
     case GgmlType::Q4_0:
       return PackedActs::kA32Off8;
     case GgmlType::Q8_0:
-    case GgmlType::IQ4_NL:  // codes looked up as kvalues + 128
+    case GgmlType::IQ4_NL:  // codes looked up as grid value + 128
+    case GgmlType::MXFP4:
       return PackedActs::kA32Off128;
     default:
       return PackedActs::kA256;
@@ -450,6 +479,9 @@ void pack_panel(GgmlType type, int64_t n_in, const uint8_t* rows, size_t row_str
     case GgmlType::Q4_0:
     case GgmlType::IQ4_NL:  // same block bytes
       pack_q4_0(n_in / QK4_0, rows, row_stride, panel);
+      break;
+    case GgmlType::MXFP4:
+      pack_mxfp4(n_in / QK_MXFP4, rows, row_stride, panel);
       break;
     case GgmlType::Q5_K:
       pack_q5_K(n_in / QK_K, rows, row_stride, panel);
@@ -476,6 +508,9 @@ void unpack_panel(GgmlType type, int64_t n_in, const uint8_t* panel, uint8_t* ro
     case GgmlType::Q4_0:
     case GgmlType::IQ4_NL:
       unpack_q4_0(n_in / QK4_0, panel, rows, row_stride);
+      break;
+    case GgmlType::MXFP4:
+      unpack_mxfp4(n_in / QK_MXFP4, panel, rows, row_stride);
       break;
     case GgmlType::Q5_K:
       unpack_q5_K(n_in / QK_K, panel, rows, row_stride);

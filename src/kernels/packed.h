@@ -12,14 +12,15 @@
 // loading stays an mmap), and replaces the file's pages: once packed, the original range is
 // dropped from the process (MADV_DONTNEED on the read-only mapping), so resident memory stays
 // about one copy of the weights. Memory cost: Q4_0, Q8_0, IQ4_NL +0%, Q4_K +2.8%, Q5_K +2.3%,
-// Q6_K +0.0%, IQ4_XS +2.9% (panel bytes per 16 rows vs 16 GGUF rows, see packed_panel_bytes).
+// Q6_K +0.0%, IQ4_XS +2.9%, MXFP4 +5.9% (panel bytes per 16 rows vs 16 GGUF rows, see
+// packed_panel_bytes).
 //
 // One layout, four tile kernels: AVX-512 VNNI (a 64-byte vector = 4 inputs x 16 rows), AVX2
 // and AVX-VNNI (each 32-byte half = 4 inputs x 8 rows, so an AVX2 tile is 8 or 16 rows), and a
 // scalar twin that every machine runs in the tests, so every layout is checked whatever the ISA.
 // The kernel is chosen once from the active ISA (HEARTH_CPU lowers it).
 //
-// Supported: Q4_0, Q8_0, IQ4_NL (n_in % 64 == 0), Q4_K, Q5_K, Q6_K, IQ4_XS (n_in % 256 == 0),
+// Supported: Q4_0, Q8_0, IQ4_NL, MXFP4 (n_in % 64 == 0), Q4_K, Q5_K, Q6_K, IQ4_XS (n_in % 256 == 0),
 // n_out % 16 == 0, on
 // CPUs with AVX2 or better. Everything else (and HEARTH_REPACK=0, HEARTH_CPU=scalar) uses the
 // row kernels.
@@ -41,9 +42,9 @@ constexpr int kPanelRows = 16;
 
 // Activation layout the packed kernels read, one row of `row_bytes` per token:
 //   int8 qs[n_in] | float d[n_in / dblock] | int32 init[n_in / iblock] | int16 s32[n_in / 32]
-// A32 (Q4_0, Q8_0, IQ4_NL): the token quantized exactly as Q8_0 (d per 32); init[b] = -off *
-//   sum(qs of block b) where off = 8 (Q4_0 stores q + 8) or 128 (Q8_0 stores w + 128, IQ4_NL
-//   looks up value + 128), so starting the block's integer accumulator at init removes the
+// A32 (Q4_0, Q8_0, IQ4_NL, MXFP4): the token quantized exactly as Q8_0 (d per 32); init[b] =
+//   -off * sum(qs of block b) where off = 8 (Q4_0 stores q + 8) or 128 (Q8_0 stores w + 128,
+//   IQ4_NL and MXFP4 look up grid value + 128), so starting the block's integer accumulator at init removes the
 //   unsigned offset of the weights.
 // A256 (Q4_K, Q5_K, Q6_K, IQ4_XS): quantized exactly as Q8_K (d per 256); init[j] = -32 * sum
 //   of the 16 qs of group j (Q6_K's -32); s32[j] = sum of the 32 qs of group j (the K-quants'

@@ -77,18 +77,27 @@ struct Dot {
 };
 
 // How a nibble vector's codes become the bytes multiplied: as stored (Q4_0, Q4_K: 0..15), with a
-// fifth bit from a high-bit vector (Q5_K: 0..31), or looked up in the IQ4 grid (IQ4_NL,
-// IQ4_XS: value + 128 with VNNI; the signed value without, through the sign trick).
-enum class Nib { kPlain, kHigh5, kLut };
+// fifth bit from a high-bit vector (Q5_K: 0..31), or looked up in a grid (IQ4_NL, IQ4_XS: the
+// IQ4 grid; MXFP4: E2M1 doubled) as value + 128 with VNNI, as the signed value through the sign
+// trick without.
+enum class Nib { kPlain, kHigh5, kLut, kLutMx };
 
 // x << k for k >= 0, x >> -k otherwise (16-bit lanes; callers mask the bits that stay in a byte).
 inline __m256i shift16(__m256i x, int k) { return k >= 0 ? _mm256_slli_epi16(x, k) : _mm256_srli_epi16(x, -k); }
 
 template <bool VNNI>
-inline __m256i iq4_lut() {
+inline __m256i grid_lut(const int8_t* grid) {
   alignas(16) int8_t t[16];
-  for (int i = 0; i < 16; ++i) t[i] = static_cast<int8_t>(kvalues_iq4nl[i] + (VNNI ? 128 : 0));
+  for (int i = 0; i < 16; ++i) t[i] = static_cast<int8_t>(grid[i] + (VNNI ? 128 : 0));
   return _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(t)));
+}
+
+// 2^(e - 128) for 8 E8M0 exponents (ggml's half scale, exact: subnormal for e < 2).
+inline __m256 e8m0_half8(const uint8_t* e) {
+  const __m256i u = u8x8(e);
+  const __m256i normal = _mm256_slli_epi32(_mm256_sub_epi32(u, _mm256_set1_epi32(1)), 23);
+  const __m256i sub = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), u);
+  return _mm256_castsi256_ps(_mm256_blendv_epi8(sub, normal, _mm256_cmpgt_epi32(u, _mm256_set1_epi32(1))));
 }
 
 // 32 inputs of nibble vectors (4 at W, 64 bytes apart; low nibbles = inputs 4 g + i, high =
@@ -98,7 +107,7 @@ template <bool VNNI, int C, int H, Nib K = Nib::kPlain>
 inline void nibble32(const uint8_t* W, int h0, const int8_t* const* q, Dot<VNNI> (&dot)[C][H],
                      const uint8_t* HB = nullptr) {
   const __m256i m4 = _mm256_set1_epi8(0xF), m10 = _mm256_set1_epi8(0x10);
-  [[maybe_unused]] const __m256i lut = iq4_lut<VNNI>();
+  [[maybe_unused]] const __m256i lut = grid_lut<VNNI>(K == Nib::kLutMx ? kvalues_mxfp4 : kvalues_iq4nl);
   for (int g = 0; g < 4; ++g) {
     ahead<C>(W + 64 * g);
     __m256i lo[H], hi[H];
@@ -110,7 +119,7 @@ inline void nibble32(const uint8_t* W, int h0, const int8_t* const* q, Dot<VNNI>
         const __m256i hb = load(HB + 32 * (h0 + h));
         lo[h] = _mm256_or_si256(lo[h], _mm256_and_si256(shift16(hb, 4 - 2 * g), m10));
         hi[h] = _mm256_or_si256(hi[h], _mm256_and_si256(shift16(hb, 3 - 2 * g), m10));
-      } else if constexpr (K == Nib::kLut) {
+      } else if constexpr (K == Nib::kLut || K == Nib::kLutMx) {
         lo[h] = _mm256_shuffle_epi8(lut, lo[h]);
         hi[h] = _mm256_shuffle_epi8(lut, hi[h]);
       }
@@ -118,12 +127,13 @@ inline void nibble32(const uint8_t* W, int h0, const int8_t* const* q, Dot<VNNI>
     for (int c = 0; c < C; ++c) {
       const __m256i a0 = bcast(q[c] + 4 * g), a1 = bcast(q[c] + 16 + 4 * g);
       for (int h = 0; h < H; ++h) {
-        if constexpr (K == Nib::kLut && !VNNI) {
-          // Signed values: |w| * (a with w's sign), one pair per int16 lane at most.
+        if constexpr ((K == Nib::kLut || K == Nib::kLutMx) && !VNNI) {
+          // Signed values: |w| * (a with w's sign). An IQ4 pair fills an int16 lane (up to
+          // 2 * 127 * 127); MXFP4's grid ends at 12, so its 8 products per lane add up (24384).
           dot[c][h].add(_mm256_sign_epi8(lo[h], lo[h]), _mm256_sign_epi8(a0, lo[h]));
-          dot[c][h].flush();
+          if constexpr (K == Nib::kLut) dot[c][h].flush();
           dot[c][h].add(_mm256_sign_epi8(hi[h], hi[h]), _mm256_sign_epi8(a1, hi[h]));
-          dot[c][h].flush();
+          if constexpr (K == Nib::kLut) dot[c][h].flush();
         } else {
           dot[c][h].add(lo[h], a0);
           dot[c][h].add(hi[h], a1);
@@ -139,7 +149,7 @@ inline void nibble32(const uint8_t* W, int h0, const int8_t* const* q, Dot<VNNI>
 }
 
 // ---- Q4_0 / Q8_0: pairs of 32-blocks ---------------------------------------------------------
-enum class Legacy { kQ4_0, kQ8_0, kIQ4_NL };
+enum class Legacy { kQ4_0, kQ8_0, kIQ4_NL, kMXFP4 };
 
 template <bool VNNI, int C, int H, Legacy L>
 void legacy_tile(int64_t n_in, const uint8_t* P, int h0, const PackedActView& av, float* y, size_t ldy) {
@@ -149,7 +159,7 @@ void legacy_tile(int64_t n_in, const uint8_t* P, int h0, const PackedActView& av
     for (int h = 0; h < H; ++h) acc[c][h] = _mm256_setzero_ps();
   constexpr bool Q4 = L != Legacy::kQ8_0;
   constexpr size_t kPair = Q4 ? 576 : 1088, kQs = Q4 ? 256 : 512;
-  // Q8_0 and IQ4_NL without VNNI: signed products, so the +128 offset (and `init`) is not used.
+  // Q8_0 and the grids without VNNI: signed products, so the +128 offset (and `init`) is not used.
   constexpr bool kSigned = L != Legacy::kQ4_0 && !VNNI;
   for (int64_t bp = 0; bp < n_in / 64; ++bp, P += kPair) {
     for (int hb = 0; hb < 2; ++hb) {
@@ -166,6 +176,8 @@ void legacy_tile(int64_t n_in, const uint8_t* P, int h0, const PackedActView& av
         nibble32<VNNI, C, H>(W, h0, q, dot);
       } else if constexpr (L == Legacy::kIQ4_NL) {
         nibble32<VNNI, C, H, Nib::kLut>(W, h0, q, dot);
+      } else if constexpr (L == Legacy::kMXFP4) {
+        nibble32<VNNI, C, H, Nib::kLutMx>(W, h0, q, dot);
       } else {
         for (int g = 0; g < 8; ++g) {
           ahead<C>(W + 64 * g);
@@ -185,7 +197,8 @@ void legacy_tile(int64_t n_in, const uint8_t* P, int h0, const PackedActView& av
         }
       }
       for (int h = 0; h < H; ++h) {
-        const __m256 dw = cvt_ph8(P + 2 * kQs + 32 * hb + 16 * (h0 + h));
+        const __m256 dw = L == Legacy::kMXFP4 ? e8m0_half8(P + 512 + 16 * hb + 8 * (h0 + h))
+                                              : cvt_ph8(P + 2 * kQs + 32 * hb + 16 * (h0 + h));
         for (int c = 0; c < C; ++c)
           acc[c][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[c][h].get()), _mm256_mul_ps(dw, _mm256_set1_ps(a.d[c][b])),
                                       acc[c][h]);
@@ -355,6 +368,8 @@ TileFn tile_for(GgmlType type) {
       return legacy_tile<VNNI, C, H, Legacy::kQ8_0>;
     case GgmlType::IQ4_NL:
       return legacy_tile<VNNI, C, H, Legacy::kIQ4_NL>;
+    case GgmlType::MXFP4:
+      return legacy_tile<VNNI, C, H, Legacy::kMXFP4>;
     case GgmlType::Q4_K:
       return qk_tile<VNNI, C, H, false>;
     case GgmlType::Q5_K:

@@ -49,17 +49,26 @@ inline void ahead(const uint8_t* p) {
 template <int C>
 constexpr int kChains = C <= 2 ? 2 : 1;
 
-// The IQ4 grid as unsigned bytes (value + 128) in each 128-bit lane, for vpshufb lookups.
-inline __m512i iq4_lut() {
+// A 16-entry grid (IQ4, MXFP4) as unsigned bytes (value + 128) in each 128-bit lane, for vpshufb.
+inline __m512i grid_lut(const int8_t* grid) {
   alignas(16) uint8_t t[16];
-  for (int i = 0; i < 16; ++i) t[i] = static_cast<uint8_t>(kvalues_iq4nl[i] + 128);
+  for (int i = 0; i < 16; ++i) t[i] = static_cast<uint8_t>(grid[i] + 128);
   return _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(t)));
+}
+inline __m512i iq4_lut() { return grid_lut(kvalues_iq4nl); }
+
+// 2^(e - 128) for 16 E8M0 exponents (ggml's half scale, exact: subnormal for e < 2).
+inline __m512 e8m0_half16(const uint8_t* e) {
+  const __m512i u = _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(e)));
+  const __m512i normal = _mm512_slli_epi32(_mm512_sub_epi32(u, _mm512_set1_epi32(1)), 23);
+  const __m512i sub = _mm512_sllv_epi32(_mm512_set1_epi32(0x00200000), u);
+  return _mm512_castsi512_ps(_mm512_mask_blend_epi32(_mm512_cmpgt_epu32_mask(u, _mm512_set1_epi32(1)), sub, normal));
 }
 // x << k for k >= 0, x >> -k otherwise (16-bit lanes).
 inline __m512i shift16(__m512i x, int k) { return k >= 0 ? _mm512_slli_epi16(x, k) : _mm512_srli_epi16(x, -k); }
 
 // ---- Q8_0 / Q4_0 / IQ4_NL: pairs of 32-blocks -----------------------------------------------
-enum class Legacy { kQ4_0, kQ8_0, kIQ4_NL };
+enum class Legacy { kQ4_0, kQ8_0, kIQ4_NL, kMXFP4 };
 
 template <int C, Legacy L>
 void legacy_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float* y, size_t ldy) {
@@ -67,7 +76,7 @@ void legacy_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float*
   constexpr bool Q4 = L != Legacy::kQ8_0;
   const Acts<C> a(av);
   const __m512i m4 = _mm512_set1_epi8(0xF);
-  [[maybe_unused]] const __m512i lut = iq4_lut();
+  [[maybe_unused]] const __m512i lut = grid_lut(L == Legacy::kMXFP4 ? kvalues_mxfp4 : kvalues_iq4nl);
   __m512 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
   constexpr size_t kPair = Q4 ? 576 : 1088;
@@ -75,7 +84,7 @@ void legacy_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float*
   for (int64_t bp = 0; bp < n_in / 64; ++bp, P += kPair) {
     for (int h = 0; h < 2; ++h) {
       const int64_t b = 2 * bp + h;
-      const __m512 dw = cvt_ph(P + 2 * kQs + 32 * h);
+      const __m512 dw = L == Legacy::kMXFP4 ? e8m0_half16(P + 512 + 16 * h) : cvt_ph(P + 2 * kQs + 32 * h);
       __m512i is[C][NCH];
       for (int c = 0; c < C; ++c) {
         is[c][0] = _mm512_set1_epi32(a.init[c][b]);
@@ -88,7 +97,7 @@ void legacy_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float*
           const __m512i v = load(W + 64 * g);
           __m512i lo = _mm512_and_si512(v, m4);
           __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-          if constexpr (L == Legacy::kIQ4_NL) {
+          if constexpr (L == Legacy::kIQ4_NL || L == Legacy::kMXFP4) {
             lo = _mm512_shuffle_epi8(lut, lo);
             hi = _mm512_shuffle_epi8(lut, hi);
           }
@@ -303,6 +312,12 @@ struct IQ4_NLK {
   }
 };
 template <int C>
+struct MXFP4K {
+  static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) {
+    legacy_tile<C, Legacy::kMXFP4>(n, p, a, y, l);
+  }
+};
+template <int C>
 struct Q4_KK {
   static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) {
     qk_tile<C, false>(n, p, a, y, l);
@@ -341,6 +356,9 @@ void packed_gemm_avx512(GgmlType type, int64_t n_in, const uint8_t* panels, int6
       break;
     case GgmlType::IQ4_NL:
       fn = Tiles<IQ4_NLK>::fn;
+      break;
+    case GgmlType::MXFP4:
+      fn = Tiles<MXFP4K>::fn;
       break;
     case GgmlType::Q4_K:
       fn = Tiles<Q4_KK>::fn;

@@ -4,6 +4,7 @@
 // token at a time. It runs on every machine, so the tests check every layout byte for byte and
 // every SIMD tile against it wherever the suite runs; matmul does not use it (at
 // HEARTH_CPU=scalar the row kernels run).
+#include <bit>
 #include <cstring>
 
 #include "base/fp16.h"
@@ -31,23 +32,22 @@ int32_t nibble_dot32(const uint8_t* W, int r, const int8_t* q) {
   return s;
 }
 
-// IQ4 codes as the unsigned bytes the SIMD tiles look up: value + 128.
-constexpr uint8_t iq4_u(int code) { return static_cast<uint8_t>(kvalues_iq4nl[code] + 128); }
-
-// As nibble_dot32 with each code looked up (value + 128).
-int32_t iq4_dot32(const uint8_t* W, int r, const int8_t* q) {
+// As nibble_dot32 with each code looked up in a grid as the unsigned bytes the SIMD tiles
+// multiply: value + 128.
+int32_t grid_dot32(const int8_t* grid, const uint8_t* W, int r, const int8_t* q) {
   int32_t s = 0;
   for (int g = 0; g < 4; ++g)
     for (int i = 0; i < 4; ++i) {
       const uint8_t v = W[64 * g + 4 * r + i];
-      s += iq4_u(v & 15) * q[4 * g + i] + iq4_u(v >> 4) * q[16 + 4 * g + i];
+      s += (grid[v & 15] + 128) * q[4 * g + i] + (grid[v >> 4] + 128) * q[16 + 4 * g + i];
     }
   return s;
 }
+int32_t iq4_dot32(const uint8_t* W, int r, const int8_t* q) { return grid_dot32(kvalues_iq4nl, W, r, q); }
 
-enum class Legacy { kQ4_0, kQ8_0, kIQ4_NL };
+enum class Legacy { kQ4_0, kQ8_0, kIQ4_NL, kMXFP4 };
 
-// Q4_0 / Q8_0 / IQ4_NL: pairs of 32-blocks.
+// Q4_0 / Q8_0 / IQ4_NL / MXFP4: pairs of 32-blocks (MXFP4: E8M0 exponents instead of f16 d).
 template <Legacy L>
 void legacy_panel(int64_t n_in, const uint8_t* P, const PackedActView& av, int64_t n_tok, float* y, size_t ldy) {
   constexpr bool Q4 = L != Legacy::kQ8_0;
@@ -68,11 +68,15 @@ void legacy_panel(int64_t n_in, const uint8_t* P, const PackedActView& av, int64
             s += nibble_dot32(W, r, q);
           } else if constexpr (L == Legacy::kIQ4_NL) {
             s += iq4_dot32(W, r, q);
+          } else if constexpr (L == Legacy::kMXFP4) {
+            s += grid_dot32(kvalues_mxfp4, W, r, q);
           } else {
             for (int g = 0; g < 8; ++g)
               for (int i = 0; i < 4; ++i) s += W[64 * g + 4 * r + i] * q[4 * g + i];
           }
-          acc += static_cast<float>(s) * (f16_at(pair + 2 * kQs + 32 * h + 2 * r) * a.d[0][b]);
+          const float dw = L == Legacy::kMXFP4 ? std::bit_cast<float>(e8m0_half_bits(pair[512 + 16 * h + r]))
+                                               : f16_at(pair + 2 * kQs + 32 * h + 2 * r);
+          acc += static_cast<float>(s) * (dw * a.d[0][b]);
         }
       y[c * ldy + r] = acc;
     }
@@ -195,6 +199,9 @@ void packed_gemm_scalar(GgmlType type, int64_t n_in, const uint8_t* panels, int6
         break;
       case GgmlType::IQ4_NL:
         legacy_panel<Legacy::kIQ4_NL>(n_in, panel, acts, n_tok, out, ldy);
+        break;
+      case GgmlType::MXFP4:
+        legacy_panel<Legacy::kMXFP4>(n_in, panel, acts, n_tok, out, ldy);
         break;
       case GgmlType::Q4_K:
         qk_panel<false>(n_in, panel, acts, n_tok, out, ldy);

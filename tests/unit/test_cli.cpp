@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "base/cpu.h"
 #include "model_fixture.h"
 #include "test_cli_util.h"
 #include "test_paths.h"
@@ -28,6 +29,25 @@ void expect_cli_error(const CmdResult& r, const std::string& what) { test::expec
 const std::string kStories = test::shared_path("models/stories260K.gguf");
 
 TEST(Cli, MissingFile) { expect_cli_error(run_hearth("run /nonexistent/model.gguf hi --raw"), "cannot open"); }
+
+// HEARTH_CPU: a misspelled level, or one the CPU can't run, stops the CLI with one line instead
+// of silently running another level.
+TEST(Cli, CpuLevelMustExistAndBeSupported) {
+  expect_one_line_error(run_hearth("--version", "HEARTH_CPU=avx3"), "HEARTH_CPU=avx3 is not a level");
+  EXPECT_EQ(run_hearth("--version", "HEARTH_CPU=scalar").exit_code, 0);
+  const CmdResult r = run_hearth("--version", "HEARTH_CPU=avx512");
+  if (detected_isa() >= Isa::avx512) {
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  } else {
+    expect_one_line_error(r, "needs instructions this CPU does not have");
+  }
+  const CmdResult v = run_hearth("--version", "HEARTH_CPU=avxvnni");
+  if (detected_isa() >= Isa::avx2 && cpu_features().avx_vnni) {
+    EXPECT_EQ(v.exit_code, 0) << v.err;
+  } else {
+    expect_one_line_error(v, "needs instructions this CPU does not have");
+  }
+}
 
 TEST(Cli, NotAGguf) {
   const auto p = test::temp_dir("notgguf") / "x.gguf";

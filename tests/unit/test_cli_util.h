@@ -29,12 +29,13 @@ inline std::string slurp(const std::filesystem::path& p) {
   return ss.str();
 }
 
-// Runs `hearth ARGS` (ARGS is shell text: quote paths) with stdin from /dev/null.
-inline CmdResult run_hearth(const std::string& args) {
+// Runs `hearth ARGS` (ARGS is shell text: quote paths) with stdin from /dev/null; `env` is
+// prefixed as shell assignments ("HEARTH_CPU=avx2").
+inline CmdResult run_hearth(const std::string& args, const std::string& env = "") {
   static int counter = 0;
   const auto dir = temp_dir("cmd" + std::to_string(counter++));
-  const std::string cmd =
-      hearth_bin() + " " + args + " >" + (dir / "out").string() + " 2>" + (dir / "err").string() + " </dev/null";
+  const std::string cmd = env + " " + hearth_bin() + " " + args + " >" + (dir / "out").string() + " 2>" +
+                          (dir / "err").string() + " </dev/null";
   const int status = std::system(cmd.c_str());
   CmdResult r;
   r.signaled = WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) >= 128);

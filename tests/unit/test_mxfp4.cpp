@@ -177,9 +177,12 @@ TEST(Mxfp4, TablesAtEveryIsa) {
   EXPECT_EQ(sizeof(block_mxfp4), 17u);
   EXPECT_EQ(ggml_type_info(GgmlType::MXFP4)->name, "mxfp4");
   EXPECT_TRUE(matmul_supported(GgmlType::MXFP4));
-  // No packed layout for MXFP4: matmul() uses the rows in place.
-  EXPECT_FALSE(packing_available(GgmlType::MXFP4));
-  EXPECT_FALSE(packable(GgmlType::MXFP4, 4096, 4096));
+  // Packed panels (test_packed.cpp checks them): whole pairs of blocks and 16-row panels only.
+  EXPECT_EQ(packed_panel_bytes(GgmlType::MXFP4, 2880), 45u * 576u);  // gpt-oss's n_embd
+  if (packing_available(GgmlType::MXFP4)) {
+    EXPECT_TRUE(packable(GgmlType::MXFP4, 2880, 2880));
+    EXPECT_FALSE(packable(GgmlType::MXFP4, 2880 + 32, 2880));
+  }
 }
 
 // ---- decoding: values computed by hand from the block definition --------------------------------

@@ -146,26 +146,13 @@ if [[ $skip_peer -eq 0 ]]; then
     fi
   fi
   if [[ -n "$isa" ]]; then
-    case "$isa" in
-      avx2) variant=haswell ;;
-      avxvnni) variant=alderlake ;;
-      *) log "--isa must be avx2 or avxvnni"; exit 2 ;;
-    esac
-    # ggml loads the best libggml-cpu-*.so next to its library; a copy (hard links, no extra space)
-    # that holds only one variant pins llama.cpp to that instruction set.
-    peer_dir="$out/peer-$isa"
-    if [[ ! -f "$peer_dir/.ready" ]]; then
-      rm -rf "$peer_dir"
-      mkdir -p "$peer_dir"
-      cp -al "$here/node_modules" "$peer_dir/node_modules"
-      cp "$here/peer_bench.mjs" "$here/package.json" "$peer_dir/"
-      find "$peer_dir/node_modules/@node-llama-cpp" -name 'libggml-cpu-*.so' ! -name "libggml-cpu-$variant.so" -delete
-      touch "$peer_dir/.ready"
-    fi
+    # shellcheck source=bench/peer_isa.sh
+    source "$here/peer_isa.sh"
+    peer_isa_setup "$isa" "$here" "$out" || exit 2
     peer_script="$peer_dir/peer_bench.mjs"
   fi
   peer_ver=$(node -e "console.log(require('$here/node_modules/node-llama-cpp/package.json').version)" 2>/dev/null || echo "?")
-  peer_desc="node-llama-cpp $peer_ver (prebuilt CPU binaries${isa:+, $variant variant only})"
+  peer_desc="node-llama-cpp $peer_ver (prebuilt CPU binaries${isa:+, $peer_variant variant only})"
   [[ "$peer_ver" == "3.22.1" ]] || log "warning: node-llama-cpp is $peer_ver, not the pinned 3.22.1"
 fi
 

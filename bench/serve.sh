@@ -4,6 +4,9 @@
 #
 #   bench/serve.sh [--streams 1,4,16] [--threads 2] [--reps 3] [--words 63] [--gen 64] [--ctx 256]
 #                  [--model PATH] [--hearth PATH] [--skip-peer] [--timeout S] [--note TEXT]
+#                  [--isa avx2|avxvnni]
+#
+# --isa: both engines at one instruction-set level, as bench/run.sh --isa (bench/peer_isa.sh).
 #
 # Env: HEARTH_SHARED = shared data folder with tools/synth_gguf.py and
 #      models/llama2-tiny-random.gguf (default: <repo>/../shared), used only when the TinyLlama-shape
@@ -23,10 +26,11 @@ ctx=256
 model=""
 hearth="build/release/hearth"
 skip_peer=0
+isa=""
 run_timeout=1800
 note=""
 
-usage() { sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -39,6 +43,7 @@ while [[ $# -gt 0 ]]; do
     --model) model="$2"; shift 2 ;;
     --hearth) hearth="$2"; shift 2 ;;
     --skip-peer) skip_peer=1; shift ;;
+    --isa) isa="$2"; shift 2 ;;
     --timeout) run_timeout="$2"; shift 2 ;;
     --note) note="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
@@ -75,6 +80,15 @@ if [[ $skip_peer -eq 0 && ! -d "$here/node_modules/node-llama-cpp" ]]; then
   log "installing node-llama-cpp"
   (cd "$here" && npm ci --no-audit --no-fund --ignore-scripts) ||
     (cd "$here" && npm install --no-audit --no-fund --ignore-scripts --no-save)
+fi
+
+peer_script_dir="$here"
+if [[ -n "$isa" ]]; then
+  # shellcheck source=bench/peer_isa.sh
+  source "$here/peer_isa.sh"
+  peer_isa_setup "$isa" "$here" "$out" || exit 2
+  peer_script_dir="$peer_dir"
+  note="${note:+$note; }HEARTH_CPU=$isa, llama.cpp $peer_variant variant only"
 fi
 
 stamp=$(date -u +%Y%m%d-%H%M%S)
@@ -145,7 +159,7 @@ for n in "${stream_list[@]}"; do
     la=$(loadavg)
     log "llama.cpp, $n streams, load $la"
     rc=0
-    timeout "$run_timeout" node "$here/peer_serve.mjs" --model "$model" --streams "$n" --threads "$threads" \
+    timeout "$run_timeout" node "$peer_script_dir/peer_serve.mjs" --model "$model" --streams "$n" --threads "$threads" \
       --ctx "$ctx" --reps "$reps" --words "$words" --gen "$gen" >"$base.out" 2>"$base.err" || rc=$?
     record llama.cpp "$n" "$la" "$base.out" "$rc"
   fi

@@ -166,7 +166,10 @@ void run_run(RunArgs& a) {
   // One-shot output ends with a newline, as Ollama's does.
   if (!reply->text.empty() && reply->text.back() != '\n') std::fputc('\n', stdout);
   std::fflush(stdout);
-  if (a.verbose) print_verbose_stats(stderr, reply->stats, total.seconds(), ctx.lm->load_seconds);
+  if (a.verbose) {
+    print_verbose_stats(stderr, reply->stats, total.seconds(), ctx.lm->load_seconds);
+    print_repack_stats(stderr, ctx.lm->model->repack_stats());
+  }
 }
 
 }  // namespace

@@ -93,6 +93,18 @@ std::string go_duration(double seconds) {
   return sec;
 }
 
+void print_repack_stats(std::FILE* f, const Model::RepackStats& r) {
+  if (r.candidates == 0) {
+    fmt::print(f, "repack:               none (no packed kernels for these weights on this CPU)\n");
+    return;
+  }
+  const double mib = 1.0 / (1024.0 * 1024.0);
+  const auto extra = static_cast<double>(r.bytes) - static_cast<double>(r.source_bytes);
+  fmt::print(f, "repack:               {}/{} matrices, {:.1f} MiB of panels (+{:.1f} MiB, +{:.1f}%) in {}\n",
+             r.matrices, r.candidates, static_cast<double>(r.bytes) * mib, extra * mib,
+             r.source_bytes > 0 ? 100.0 * extra / static_cast<double>(r.source_bytes) : 0.0, go_duration(r.seconds));
+}
+
 void print_verbose_stats(std::FILE* f, const GenerateStats& st, double total_seconds, double load_seconds) {
   auto rate = [](int n, double s) { return s > 0 ? n / s : 0.0; };
   fmt::print(f, "total duration:       {}\n", go_duration(total_seconds));

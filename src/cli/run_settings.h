@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "model/model.h"
 #include "runtime/session.h"
 
 namespace hearth::cli {
@@ -47,5 +48,7 @@ std::string go_duration(double seconds);
 
 // Ollama's --verbose block: total/load duration, prompt eval and eval count/duration/rate.
 void print_verbose_stats(std::FILE* f, const GenerateStats& st, double total_seconds, double load_seconds);
+// One line: matrices packed so far / to pack, panel bytes, the extra over the file's bytes, time.
+void print_repack_stats(std::FILE* f, const Model::RepackStats& r);
 
 }  // namespace hearth::cli

@@ -29,6 +29,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
@@ -618,6 +619,7 @@ PackedWeight::~PackedWeight() {
 const uint8_t* PackedWeight::get(const WeightView& w, ThreadPool& pool) {
   std::call_once(once_, [&] {
     if (!packable(w.type, w.n_in, w.n_out)) return;
+    const auto t0 = std::chrono::steady_clock::now();
     const size_t pb = packed_panel_bytes(w.type, w.n_in);
     const int64_t n_panels = w.n_out / kPanelRows;
     const size_t bytes = pb * static_cast<size_t>(n_panels);
@@ -639,6 +641,7 @@ const uint8_t* PackedWeight::get(const WeightView& w, ThreadPool& pool) {
     map_ = base;
     map_bytes_ = mapped;
     bytes_ = bytes;
+    source_bytes_ = w.row_bytes * static_cast<size_t>(w.n_out);
     if (release_source_) {
       // Drop the file pages this process no longer reads (re-read from the file if touched).
       const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
@@ -646,6 +649,8 @@ const uint8_t* PackedWeight::get(const WeightView& w, ThreadPool& pool) {
       const auto end = (reinterpret_cast<uintptr_t>(w.data) + w.row_bytes * w.n_out) / page * page;
       if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
     }
+    seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    done_.store(true, std::memory_order_release);
   });
   return data_;
 }

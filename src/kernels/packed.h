@@ -27,6 +27,7 @@
 #pragma once
 
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <vector>
@@ -121,10 +122,18 @@ class PackedWeight {
   // The packed panels of w, packing on the first call (panels split over the pool); nullptr if
   // w is not packable here.
   const uint8_t* get(const WeightView& w, ThreadPool& pool);
-  size_t bytes() const { return bytes_; }
+  // Once packed (else false / 0): panel bytes, the GGUF bytes they replace, seconds spent packing.
+  // Safe to call while another thread packs.
+  bool packed() const { return done_.load(std::memory_order_acquire); }
+  size_t bytes() const { return packed() ? bytes_ : 0; }
+  size_t source_bytes() const { return packed() ? source_bytes_ : 0; }
+  double seconds() const { return packed() ? seconds_ : 0.0; }
 
  private:
   std::once_flag once_;
+  std::atomic<bool> done_{false};
+  size_t source_bytes_ = 0;
+  double seconds_ = 0.0;
   const uint8_t* data_ = nullptr;  // 2 MiB-aligned, inside the mapping
   void* map_ = nullptr;
   size_t map_bytes_ = 0;

@@ -40,6 +40,19 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const LoadOp
   return m;
 }
 
+Model::RepackStats Model::repack_stats() const {
+  RepackStats r;
+  r.candidates = static_cast<int>(packed_.size());
+  for (const auto& p : packed_) {
+    if (!p->packed()) continue;
+    ++r.matrices;
+    r.bytes += p->bytes();
+    r.source_bytes += p->source_bytes();
+    r.seconds += p->seconds();
+  }
+  return r;
+}
+
 Status Model::forward(const Batch& batch, KvCache& kv, ForwardState& s, ThreadPool& pool,
                       std::vector<float>& logits) const {
   const int64_t T = batch.size();

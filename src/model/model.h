@@ -93,6 +93,16 @@ class Model {
   static Result<std::unique_ptr<Model>> load(const std::string& path, const LoadOptions& options);
   static Result<std::unique_ptr<Model>> load(const std::string& path) { return load(path, LoadOptions{}); }
 
+  // What load-time repacking has done so far (packing is lazy: each matrix on its first matmul).
+  struct RepackStats {
+    int matrices = 0;          // packed so far
+    int candidates = 0;        // matrices that will be packed on first use
+    uint64_t bytes = 0;        // panel bytes
+    uint64_t source_bytes = 0; // GGUF bytes those panels replace (released from the process)
+    double seconds = 0.0;      // time spent packing (summed over matrices)
+  };
+  RepackStats repack_stats() const;
+
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
   const GgufFile& gguf() const { return gguf_; }

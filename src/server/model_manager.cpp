@@ -333,6 +333,7 @@ std::vector<ResidentModel> ModelManager::resident() const {
     const ModelConfig& cfg = s->model->config();
     r.arch = cfg.arch_name;
     r.file_type = cfg.file_type;
+    r.repack = s->model->repack_stats();
     for (const auto& t : s->model->gguf().tensors()) r.n_params += static_cast<uint64_t>(t.n_elements());
     out.push_back(std::move(r));
   }

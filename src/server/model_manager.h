@@ -91,6 +91,7 @@ struct ResidentModel {
   std::string arch;
   uint32_t file_type = 0;
   uint64_t n_params = 0;
+  Model::RepackStats repack;
 };
 
 class ModelManager {

@@ -372,7 +372,14 @@ HttpResponse handle_ps(ApiContext& ctx) {
            {"details", details_json(r.arch, r.file_type, r.n_params)},
            {"size_vram", 0},
            {"context_length", r.n_ctx},
-           {"kv_cache_type", ggml_type_name(r.kv_type)}};
+           {"kv_cache_type", ggml_type_name(r.kv_type)},
+           // hearth's own: weights repacked into panels so far (lazily, on each one's first use).
+           {"repack",
+            {{"matrices", r.repack.matrices},
+             {"pending_matrices", r.repack.candidates - r.repack.matrices},
+             {"bytes", r.repack.bytes},
+             {"extra_bytes", static_cast<int64_t>(r.repack.bytes) - static_cast<int64_t>(r.repack.source_bytes)},
+             {"seconds", r.repack.seconds}}}};
     if (r.expires_at) {
       e["expires_at"] = rfc3339_utc(*r.expires_at);
     } else {

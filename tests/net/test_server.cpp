@@ -210,6 +210,11 @@ TEST_F(ServerTest, LoadAndUnloadWithEmptyPrompt) {
   ASSERT_EQ(ps["models"].size(), 1u);
   EXPECT_EQ(ps["models"][0]["name"], "stories:latest");
   EXPECT_GT(ps["models"][0]["size"].get<uint64_t>(), 0u);
+  const auto& rp = ps["models"][0]["repack"];
+  EXPECT_GE(rp["matrices"].get<int>(), 0);
+  EXPECT_GE(rp["pending_matrices"].get<int>(), 0);
+  EXPECT_GE(rp["extra_bytes"].get<int64_t>(), 0);
+  EXPECT_GE(rp["seconds"].get<double>(), 0.0);
   auto unloaded = post_json(c, "/api/chat", {{"model", "stories"}, {"messages", ojson::array()}, {"keep_alive", 0}});
   EXPECT_EQ(unloaded["done_reason"], "unload");
   EXPECT_EQ(unloaded["message"]["content"], "");

@@ -132,6 +132,7 @@ TEST(Cli, VerbosePrintsSpeedsOnStderrOnly) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("tokens/s"), std::string::npos);
   EXPECT_EQ(r.out.find("tokens/s"), std::string::npos);
+  EXPECT_NE(r.err.find("repack:"), std::string::npos) << r.err;
 }
 
 TEST(Cli, BenchJson) {

@@ -228,7 +228,10 @@ TEST_P(Packed, MatmulWithPackedWeightMatchesRows) {
     expect_close(y2, want, ggml_type_name(t).data());
     expect_close(y1, want, "rows");
   }
+  EXPECT_TRUE(slot.packed());
   EXPECT_EQ(slot.bytes(), packed_panel_bytes(t, n_in) * (n_out / kPanelRows));
+  EXPECT_EQ(slot.source_bytes(), row_size(t, n_in) * n_out);
+  EXPECT_GT(slot.seconds(), 0.0);
 }
 
 TEST(PackedShape, OnlyWholePanelsAndBlocks) {

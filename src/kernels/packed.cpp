@@ -20,6 +20,11 @@
 //   MXFP4 (pairs of 32-blocks, 576 B): nibble vectors as Q4_0 (codes index kvalues_mxfp4), then
 //        e[16] u8 of block 0, e[16] of block 1 (the E8M0 exponents), 32 B padding (keeps pairs
 //        64-aligned: +5.9% over the file's 544 B).
+//   Q2_K (256-block, 1344 B): 2-bit vectors (1024 B) as Q6_K's high bits below; the scale bytes
+//        (low nibble scale, high nibble min) as [k][r][2] = scales[2 k], scales[2 k + 1] of row
+//        r (256 B); d[16], dmin[16] f16.
+//   Q3_K (256-block, 1856 B): the low 2 bits as Q2_K (1024 B); the high bit as Q5_K's (512 B);
+//        scales [j][r] i8 = (6-bit scale) - 32 (256 B); d[16] f16; 32 B padding.
 //   Q6_K (256-block, 3392 B): the low 4 bits as Q4_K's 2048 B; the high 2 bits (1024 B): vector
 //        2 s + p, byte 4r + i, holds 2-bit fields (low to high) for inputs 32 s + 8 p + i,
 //        32 s + 16 + 8 p + i, 32 s + 8 p + 4 + i, 32 s + 16 + 8 p + 4 + i; scales [j][r] i8 for
@@ -53,8 +58,8 @@ HEARTH_PACKED_GEMM(packed_gemm_avx512)
 
 namespace {
 
-constexpr size_t kQ4_0Pair = 576, kQ8_0Pair = 1088, kQ4_KBlock = 2368, kQ5_KBlock = 2880, kQ6_KBlock = 3392,
-                 kIQ4_XSBlock = 2240;
+constexpr size_t kQ4_0Pair = 576, kQ8_0Pair = 1088, kQ2_KBlock = 1344, kQ3_KBlock = 1856, kQ4_KBlock = 2368,
+                 kQ5_KBlock = 2880, kQ6_KBlock = 3392, kIQ4_XSBlock = 2240;
 
 bool repack_enabled() {
   static const bool on = [] {
@@ -266,6 +271,128 @@ void unpack_iq4_xs(int64_t nb, const uint8_t* in, uint8_t* rows, size_t stride) 
   }
 }
 
+// 2-bit fields stored as Q2_K/Q3_K's qs and Q6_K's qh: input 128 h + 32 t + l of a block is
+// (q[32 h + l] >> 2 t) & 3. Vector 2 sb + p (sb = 4 h + t) of the panel, dword of row r, holds
+// the fields of inputs 32 sb + 8 p + kQ6HiOff[f] + i at bits 2 f of byte i.
+void pack_2bit(const uint8_t* q, int r, uint8_t* out) {
+  for (int sb = 0; sb < 8; ++sb) {
+    const int h = sb / 4, t = sb % 4;
+    for (int p = 0; p < 2; ++p) {
+      uint32_t v = 0;
+      for (int f = 0; f < 4; ++f) v |= ((ld32(q + 32 * h + 8 * p + kQ6HiOff[f]) >> (2 * t)) & 0x03030303u) << (2 * f);
+      st32(out + 64 * (2 * sb + p) + 4 * r, v);
+    }
+  }
+}
+// The inverse: ORs the fields back into q (zeroed by the caller).
+void unpack_2bit(const uint8_t* in, int r, uint8_t* q) {
+  for (int sb = 0; sb < 8; ++sb) {
+    const int h = sb / 4, t = sb % 4;
+    for (int p = 0; p < 2; ++p)
+      for (int i = 0; i < 4; ++i)
+        for (int f = 0; f < 4; ++f)
+          q[32 * h + 8 * p + kQ6HiOff[f] + i] |=
+              static_cast<uint8_t>(((in[64 * (2 * sb + p) + 4 * r + i] >> (2 * f)) & 3) << (2 * t));
+  }
+}
+// One bit per input (Q3_K's hmask: input 128 h + 32 t + l has bit 4 h + t of hm[l]) as Q5_K's
+// high-bit vectors: vector sb, byte 4 r + i, bit 2 g = input 32 sb + 4 g + i, 2 g + 1 = + 16.
+void pack_1bit(const uint8_t* hm, int r, uint8_t* out) {
+  for (int sb = 0; sb < 8; ++sb)
+    for (int i = 0; i < 4; ++i) {
+      uint8_t v = 0;
+      for (int g = 0; g < 4; ++g) {
+        v |= static_cast<uint8_t>(((hm[4 * g + i] >> sb) & 1) << (2 * g));
+        v |= static_cast<uint8_t>(((hm[16 + 4 * g + i] >> sb) & 1) << (2 * g + 1));
+      }
+      out[64 * sb + 4 * r + i] = v;
+    }
+}
+void unpack_1bit(const uint8_t* in, int r, uint8_t* hm) {
+  for (int sb = 0; sb < 8; ++sb)
+    for (int i = 0; i < 4; ++i) {
+      const uint8_t v = in[64 * sb + 4 * r + i];
+      for (int g = 0; g < 4; ++g) {
+        hm[4 * g + i] |= static_cast<uint8_t>(((v >> (2 * g)) & 1) << sb);
+        hm[16 + 4 * g + i] |= static_cast<uint8_t>(((v >> (2 * g + 1)) & 1) << sb);
+      }
+    }
+}
+
+void pack_q2_K(int64_t nb, const uint8_t* rows, size_t stride, uint8_t* out) {
+  for (int64_t b = 0; b < nb; ++b, out += kQ2_KBlock) {
+    for (int r = 0; r < kPanelRows; ++r) {
+      const auto& x = blk<block_q2_K>(rows, stride, r, b);
+      pack_2bit(x.qs, r, out);
+      for (int k = 0; k < 8; ++k) {
+        out[1024 + 32 * k + 2 * r] = x.scales[2 * k];
+        out[1024 + 32 * k + 2 * r + 1] = x.scales[2 * k + 1];
+      }
+      std::memcpy(out + 1280 + 2 * r, &x.d, 2);
+      std::memcpy(out + 1312 + 2 * r, &x.dmin, 2);
+    }
+  }
+}
+void unpack_q2_K(int64_t nb, const uint8_t* in, uint8_t* rows, size_t stride) {
+  for (int64_t b = 0; b < nb; ++b, in += kQ2_KBlock) {
+    for (int r = 0; r < kPanelRows; ++r) {
+      auto& x = blk_mut<block_q2_K>(rows, stride, r, b);
+      std::memset(x.qs, 0, sizeof(x.qs));
+      unpack_2bit(in, r, x.qs);
+      for (int k = 0; k < 8; ++k) {
+        x.scales[2 * k] = in[1024 + 32 * k + 2 * r];
+        x.scales[2 * k + 1] = in[1024 + 32 * k + 2 * r + 1];
+      }
+      std::memcpy(&x.d, in + 1280 + 2 * r, 2);
+      std::memcpy(&x.dmin, in + 1312 + 2 * r, 2);
+    }
+  }
+}
+
+// Q3_K's 12 scale bytes <-> 16 6-bit scales: low 4 bits in scales[j % 8] (low nibble for j < 8),
+// high 2 bits at 2 (j / 4) of scales[8 + j % 4].
+void k3_scales(const uint8_t* q, int sc[16]) {
+  for (int j = 0; j < 16; ++j)
+    sc[j] = ((j < 8 ? q[j] : q[j - 8] >> 4) & 15) | ((q[8 + j % 4] >> (2 * (j / 4))) & 3) << 4;
+}
+void k3_pack_scales(const int sc[16], uint8_t* q) {
+  std::memset(q, 0, 12);
+  for (int j = 0; j < 16; ++j) {
+    q[j % 8] |= static_cast<uint8_t>((sc[j] & 15) << (j < 8 ? 0 : 4));
+    q[8 + j % 4] |= static_cast<uint8_t>(((sc[j] >> 4) & 3) << (2 * (j / 4)));
+  }
+}
+
+void pack_q3_K(int64_t nb, const uint8_t* rows, size_t stride, uint8_t* out) {
+  for (int64_t b = 0; b < nb; ++b, out += kQ3_KBlock) {
+    for (int r = 0; r < kPanelRows; ++r) {
+      const auto& x = blk<block_q3_K>(rows, stride, r, b);
+      pack_2bit(x.qs, r, out);
+      pack_1bit(x.hmask, r, out + 1024);
+      int sc[16];
+      k3_scales(x.scales, sc);
+      for (int j = 0; j < 16; ++j) out[1536 + 16 * j + r] = static_cast<uint8_t>(static_cast<int8_t>(sc[j] - 32));
+      std::memcpy(out + 1792 + 2 * r, &x.d, 2);
+    }
+    std::memset(out + 1824, 0, 32);
+  }
+}
+void unpack_q3_K(int64_t nb, const uint8_t* in, uint8_t* rows, size_t stride) {
+  for (int64_t b = 0; b < nb; ++b, in += kQ3_KBlock) {
+    for (int r = 0; r < kPanelRows; ++r) {
+      auto& x = blk_mut<block_q3_K>(rows, stride, r, b);
+      std::memset(x.qs, 0, sizeof(x.qs));
+      std::memset(x.hmask, 0, sizeof(x.hmask));
+      unpack_2bit(in, r, x.qs);
+      unpack_1bit(in + 1024, r, x.hmask);
+      int sc[16];
+      for (int j = 0; j < 16; ++j) sc[j] = static_cast<int8_t>(in[1536 + 16 * j + r]) + 32;
+      k3_pack_scales(sc, x.scales);
+      std::memcpy(&x.d, in + 1792 + 2 * r, 2);
+    }
+  }
+}
+
 void pack_q6_K(int64_t nb, const uint8_t* rows, size_t stride, uint8_t* out) {
   for (int64_t b = 0; b < nb; ++b, out += kQ6_KBlock) {
     for (int r = 0; r < kPanelRows; ++r) {
@@ -449,6 +576,10 @@ size_t packed_panel_bytes(GgmlType type, int64_t n_in) {
       return static_cast<size_t>(n_in / 64) * kQ4_0Pair;
     case GgmlType::Q8_0:
       return static_cast<size_t>(n_in / 64) * kQ8_0Pair;
+    case GgmlType::Q2_K:
+      return static_cast<size_t>(n_in / QK_K) * kQ2_KBlock;
+    case GgmlType::Q3_K:
+      return static_cast<size_t>(n_in / QK_K) * kQ3_KBlock;
     case GgmlType::Q4_K:
       return static_cast<size_t>(n_in / QK_K) * kQ4_KBlock;
     case GgmlType::Q5_K:
@@ -484,6 +615,12 @@ void pack_panel(GgmlType type, int64_t n_in, const uint8_t* rows, size_t row_str
     case GgmlType::MXFP4:
       pack_mxfp4(n_in / QK_MXFP4, rows, row_stride, panel);
       break;
+    case GgmlType::Q2_K:
+      pack_q2_K(n_in / QK_K, rows, row_stride, panel);
+      break;
+    case GgmlType::Q3_K:
+      pack_q3_K(n_in / QK_K, rows, row_stride, panel);
+      break;
     case GgmlType::Q5_K:
       pack_q5_K(n_in / QK_K, rows, row_stride, panel);
       break;
@@ -513,6 +650,12 @@ void unpack_panel(GgmlType type, int64_t n_in, const uint8_t* panel, uint8_t* ro
     case GgmlType::MXFP4:
       unpack_mxfp4(n_in / QK_MXFP4, panel, rows, row_stride);
       break;
+    case GgmlType::Q2_K:
+      unpack_q2_K(n_in / QK_K, panel, rows, row_stride);
+      break;
+    case GgmlType::Q3_K:
+      unpack_q3_K(n_in / QK_K, panel, rows, row_stride);
+      break;
     case GgmlType::Q5_K:
       unpack_q5_K(n_in / QK_K, panel, rows, row_stride);
       break;
@@ -541,7 +684,8 @@ PackedActView prepare_packed_acts(PackedActs format, const float* x, int64_t n_i
   v.off_d = static_cast<size_t>(n_in);
   v.off_init = v.off_d + 4 * static_cast<size_t>(n_in / dblock);
   v.off_s32 = v.off_init + 4 * static_cast<size_t>(n_in / iblock);
-  v.row_bytes = round_up(v.off_s32 + (a256 ? 2 * static_cast<size_t>(n_in / 32) : 0), 64);
+  v.off_s16 = v.off_s32 + (a256 ? 2 * static_cast<size_t>(n_in / 32) : 0);
+  v.row_bytes = round_up(v.off_s16 + (a256 ? 2 * static_cast<size_t>(n_in / 16) : 0), 64);
   if (buf.size() < v.row_bytes * n_tokens + 64) buf.resize(v.row_bytes * n_tokens + 64);
   // 64-byte aligned rows inside the buffer.
   uint8_t* base = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;
@@ -568,6 +712,7 @@ PackedActView prepare_packed_acts(PackedActs format, const float* x, int64_t n_i
           d[b] = q[b].d;
           for (int j = 0; j < 16; ++j) init[16 * b + j] = -32 * q[b].bsums[j];
           for (int j = 0; j < 8; ++j) s32[8 * b + j] = static_cast<int16_t>(q[b].bsums[2 * j] + q[b].bsums[2 * j + 1]);
+          std::memcpy(row + v.off_s16 + 32 * b, q[b].bsums, 32);
         }
       } else {
         const auto* q = reinterpret_cast<const block_q8_0*>(tmp.data());

@@ -11,7 +11,8 @@
 // The packed copy is built lazily, on a weight's first matmul, split over the thread pool (so
 // loading stays an mmap), and replaces the file's pages: once packed, the original range is
 // dropped from the process (MADV_DONTNEED on the read-only mapping), so resident memory stays
-// about one copy of the weights. Memory cost: Q4_0, Q8_0, IQ4_NL +0%, Q4_K +2.8%, Q5_K +2.3%,
+// about one copy of the weights. Memory cost: Q4_0, Q8_0, IQ4_NL, Q2_K +0%, Q3_K +5.5%, Q4_K +2.8%,
+// Q5_K +2.3%,
 // Q6_K +0.0%, IQ4_XS +2.9%, MXFP4 +5.9% (panel bytes per 16 rows vs 16 GGUF rows, see
 // packed_panel_bytes).
 //
@@ -20,14 +21,15 @@
 // scalar twin that every machine runs in the tests, so every layout is checked whatever the ISA.
 // The kernel is chosen once from the active ISA (HEARTH_CPU lowers it).
 //
-// Supported: Q4_0, Q8_0, IQ4_NL, MXFP4 (n_in % 64 == 0), Q4_K, Q5_K, Q6_K, IQ4_XS (n_in % 256 == 0),
+// Supported: Q4_0, Q8_0, IQ4_NL, MXFP4 (n_in % 64 == 0), Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS
+// (n_in % 256 == 0),
 // n_out % 16 == 0, on
 // CPUs with AVX2 or better. Everything else (and HEARTH_REPACK=0, HEARTH_CPU=scalar) uses the
 // row kernels.
 #pragma once
 
-#include <cstddef>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <mutex>
 #include <vector>
@@ -43,19 +45,20 @@ constexpr int kPanelRows = 16;
 
 // Activation layout the packed kernels read, one row of `row_bytes` per token:
 //   int8 qs[n_in] | float d[n_in / dblock] | int32 init[n_in / iblock] | int16 s32[n_in / 32]
+//   | int16 s16[n_in / 16] (A256 only)
 // A32 (Q4_0, Q8_0, IQ4_NL, MXFP4): the token quantized exactly as Q8_0 (d per 32); init[b] =
 //   -off * sum(qs of block b) where off = 8 (Q4_0 stores q + 8) or 128 (Q8_0 stores w + 128,
 //   IQ4_NL and MXFP4 look up grid value + 128), so starting the block's integer accumulator at init removes the
 //   unsigned offset of the weights.
 // A256 (Q4_K, Q5_K, Q6_K, IQ4_XS): quantized exactly as Q8_K (d per 256); init[j] = -32 * sum
 //   of the 16 qs of group j (Q6_K's -32); s32[j] = sum of the 32 qs of group j (the K-quants'
-//   mins, IQ4_XS's -128 offset).
+//   mins, IQ4_XS's -128 offset); s16[j] = sum of the 16 qs of group j (Q2_K's mins, Q3_K's -4).
 enum class PackedActs : uint8_t { kA32Off8, kA32Off128, kA256 };
 
 struct PackedActView {
   const uint8_t* data = nullptr;  // token 0
   size_t row_bytes = 0;
-  size_t off_d = 0, off_init = 0, off_s32 = 0;  // byte offsets within a token row
+  size_t off_d = 0, off_init = 0, off_s32 = 0, off_s16 = 0;  // byte offsets within a token row
 };
 
 // The tile kernels over the panel layout.
@@ -98,6 +101,7 @@ struct PackedActPtrs {
   const float* d[C];
   const int32_t* init[C];
   const int16_t* s32[C];
+  const int16_t* s16[C];
   explicit PackedActPtrs(const PackedActView& a) {
     for (int c = 0; c < C; ++c) {
       const uint8_t* row = a.data + c * a.row_bytes;
@@ -105,6 +109,7 @@ struct PackedActPtrs {
       d[c] = reinterpret_cast<const float*>(row + a.off_d);
       init[c] = reinterpret_cast<const int32_t*>(row + a.off_init);
       s32[c] = reinterpret_cast<const int16_t*>(row + a.off_s32);
+      s16[c] = reinterpret_cast<const int16_t*>(row + a.off_s16);
     }
   }
 };

@@ -258,6 +258,95 @@ void qk_tile(int64_t n_in, const uint8_t* P, int h0, const PackedActView& av, fl
     for (int h = 0; h < H; ++h) _mm256_storeu_ps(y + c * ldy + 8 * h, acc[c][h]);
 }
 
+// ---- Q2_K / Q3_K ------------------------------------------------------------------------------
+// 2-bit fields as Q6_K's high bits (nibble vector g = 2 p + e takes fields 2 e, 2 e + 1 of vector
+// 2 s + p), Q3_K's third bit as Q5_K's high bit. Per sub-block of 16: Q2_K scale and min nibbles
+// (the mins against the token's 16-sums, as Q4_K's), Q3_K scale - 32 and the -4 offset started
+// at -4 x the 16-sum. Products stay tiny (u <= 7), so int16 sums never saturate.
+template <bool VNNI, int C, int H, bool Q3>
+void q23_K_tile(int64_t n_in, const uint8_t* P, int h0, const PackedActView& av, float* y, size_t ldy) {
+  constexpr size_t kBlock = Q3 ? 1856 : 1344;
+  const PackedActPtrs<C> a(av);
+  const __m256i m3 = _mm256_set1_epi8(3), m4b = _mm256_set1_epi8(4), m15 = _mm256_set1_epi32(15);
+  __m256 acc[C][H];
+  for (int c = 0; c < C; ++c)
+    for (int h = 0; h < H; ++h) acc[c][h] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n_in / 256; ++b, P += kBlock) {
+    __m256 dv[H];
+    for (int h = 0; h < H; ++h) dv[h] = cvt_ph8(P + (Q3 ? 1792 : 1280) + 16 * (h0 + h));
+    [[maybe_unused]] __m256i mi[C][H];
+    if constexpr (!Q3)
+      for (int c = 0; c < C; ++c)
+        for (int h = 0; h < H; ++h) mi[c][h] = _mm256_setzero_si256();
+    for (int s = 0; s < 8; ++s) {
+      Dot<VNNI> da[C][H], db[C][H];
+      if constexpr (Q3)
+        for (int c = 0; c < C; ++c)
+          for (int h = 0; h < H; ++h) {
+            da[c][h] = Dot<VNNI>(_mm256_set1_epi32(-4 * a.s16[c][16 * b + 2 * s]));
+            db[c][h] = Dot<VNNI>(_mm256_set1_epi32(-4 * a.s16[c][16 * b + 2 * s + 1]));
+          }
+      [[maybe_unused]] __m256i hb[H];
+      if constexpr (Q3)
+        for (int h = 0; h < H; ++h) hb[h] = load(P + 1024 + 64 * s + 32 * (h0 + h));
+      for (int p = 0; p < 2; ++p) {
+        ahead<C>(P + 64 * (2 * s + p));
+        for (int e = 0; e < 2; ++e) {
+          const int g = 2 * p + e;
+          __m256i lo[H], hi[H];
+          for (int h = 0; h < H; ++h) {
+            const __m256i F = load(P + 64 * (2 * s + p) + 32 * (h0 + h));
+            lo[h] = _mm256_and_si256(shift16(F, -4 * e), m3);
+            hi[h] = _mm256_and_si256(shift16(F, -4 * e - 2), m3);
+            if constexpr (Q3) {
+              lo[h] = _mm256_or_si256(lo[h], _mm256_and_si256(shift16(hb[h], 2 - 2 * g), m4b));
+              hi[h] = _mm256_or_si256(hi[h], _mm256_and_si256(shift16(hb[h], 1 - 2 * g), m4b));
+            }
+          }
+          for (int c = 0; c < C; ++c) {
+            const int8_t* q = a.q[c] + 256 * b + 32 * s + 4 * g;
+            const __m256i a0 = bcast(q), a1 = bcast(q + 16);
+            for (int h = 0; h < H; ++h) {
+              da[c][h].add(lo[h], a0);
+              db[c][h].add(hi[h], a1);
+            }
+          }
+        }
+      }
+      for (int h = 0; h < H; ++h) {
+        __m256 sca, scb;
+        if constexpr (Q3) {
+          sca = _mm256_mul_ps(_mm256_cvtepi32_ps(i8x8(P + 1536 + 32 * s + 8 * (h0 + h))), dv[h]);
+          scb = _mm256_mul_ps(_mm256_cvtepi32_ps(i8x8(P + 1552 + 32 * s + 8 * (h0 + h))), dv[h]);
+        } else {
+          // 8 rows x (scale|min byte of sub-block 2 s, of 2 s + 1) as int16 pairs.
+          const __m256i v16 = _mm256_cvtepu8_epi16(
+              _mm_loadu_si128(reinterpret_cast<const __m128i*>(P + 1024 + 32 * s + 16 * (h0 + h))));
+          sca = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(v16, m15)), dv[h]);
+          scb = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(v16, 16), m15)), dv[h]);
+          const __m256i mins = _mm256_and_si256(_mm256_srli_epi16(v16, 4), _mm256_set1_epi16(15));
+          for (int c = 0; c < C; ++c)
+            mi[c][h] = _mm256_add_epi32(mi[c][h], _mm256_madd_epi16(mins, bcast(a.s16[c] + 16 * b + 2 * s)));
+        }
+        for (int c = 0; c < C; ++c) {
+          const __m256 dc = _mm256_set1_ps(a.d[c][b]);
+          acc[c][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(da[c][h].get()), _mm256_mul_ps(sca, dc), acc[c][h]);
+          acc[c][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(db[c][h].get()), _mm256_mul_ps(scb, dc), acc[c][h]);
+        }
+      }
+    }
+    if constexpr (!Q3)
+      for (int h = 0; h < H; ++h) {
+        const __m256 mv = cvt_ph8(P + 1312 + 16 * (h0 + h));
+        for (int c = 0; c < C; ++c)
+          acc[c][h] =
+              _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mi[c][h]), _mm256_mul_ps(mv, _mm256_set1_ps(a.d[c][b])), acc[c][h]);
+      }
+  }
+  for (int c = 0; c < C; ++c)
+    for (int h = 0; h < H; ++h) _mm256_storeu_ps(y + c * ldy + 8 * h, acc[c][h]);
+}
+
 // ---- IQ4_XS -----------------------------------------------------------------------------------
 // Per sub-block: (sum of looked-up codes x activations) x (ls - 32) x d. With VNNI the codes are
 // value + 128 and the sum starts at -128 x (the token's 32-sum).
@@ -370,6 +459,10 @@ TileFn tile_for(GgmlType type) {
       return legacy_tile<VNNI, C, H, Legacy::kIQ4_NL>;
     case GgmlType::MXFP4:
       return legacy_tile<VNNI, C, H, Legacy::kMXFP4>;
+    case GgmlType::Q2_K:
+      return q23_K_tile<VNNI, C, H, false>;
+    case GgmlType::Q3_K:
+      return q23_K_tile<VNNI, C, H, true>;
     case GgmlType::Q4_K:
       return qk_tile<VNNI, C, H, false>;
     case GgmlType::Q5_K:

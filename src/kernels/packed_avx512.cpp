@@ -188,6 +188,81 @@ void qk_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float* y, 
   for (int c = 0; c < C; ++c) _mm512_storeu_ps(y + c * ldy, acc[c]);
 }
 
+// ---- Q2_K / Q3_K ---------------------------------------------------------------------------
+// As the AVX2 tile (packed_avx2_inl.h): 2-bit fields as Q6_K's high bits, Q3_K's third bit as
+// Q5_K's; per sub-block of 16 a scale (Q2_K: and a min against the token's 16-sum; Q3_K: the
+// -4 offset started at -4 x the 16-sum).
+template <int C, bool Q3>
+void q23_K_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float* y, size_t ldy) {
+  constexpr size_t kBlock = Q3 ? 1856 : 1344;
+  const Acts<C> a(av);
+  const __m512i m3 = _mm512_set1_epi8(3), m4b = _mm512_set1_epi8(4), m15 = _mm512_set1_epi32(15);
+  __m512 acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < n_in / 256; ++b, P += kBlock) {
+    const __m512 dv = cvt_ph(P + (Q3 ? 1792 : 1280));
+    [[maybe_unused]] __m512i mi[C];
+    if constexpr (!Q3)
+      for (int c = 0; c < C; ++c) mi[c] = _mm512_setzero_si512();
+    for (int s = 0; s < 8; ++s) {
+      __m512i isa[C], isb[C];
+      for (int c = 0; c < C; ++c) {
+        isa[c] = Q3 ? _mm512_set1_epi32(-4 * a.s16[c][16 * b + 2 * s]) : _mm512_setzero_si512();
+        isb[c] = Q3 ? _mm512_set1_epi32(-4 * a.s16[c][16 * b + 2 * s + 1]) : _mm512_setzero_si512();
+      }
+      [[maybe_unused]] __m512i hb;
+      if constexpr (Q3) hb = load(P + 1024 + 64 * s);
+      for (int p = 0; p < 2; ++p) {
+        ahead<C>(P + 64 * (2 * s + p));
+        const __m512i F = load(P + 64 * (2 * s + p));
+        for (int e = 0; e < 2; ++e) {
+          const int g = 2 * p + e;
+          __m512i lo = _mm512_and_si512(shift16(F, -4 * e), m3);
+          __m512i hi = _mm512_and_si512(shift16(F, -4 * e - 2), m3);
+          if constexpr (Q3) {
+            // 0xF8: A | (B & C).
+            lo = _mm512_ternarylogic_epi32(lo, shift16(hb, 2 - 2 * g), m4b, 0xF8);
+            hi = _mm512_ternarylogic_epi32(hi, shift16(hb, 1 - 2 * g), m4b, 0xF8);
+          }
+          for (int c = 0; c < C; ++c) {
+            const int8_t* q = a.q[c] + 256 * b + 32 * s + 4 * g;
+            isa[c] = _mm512_dpbusd_epi32(isa[c], lo, bcast(q));
+            isb[c] = _mm512_dpbusd_epi32(isb[c], hi, bcast(q + 16));
+          }
+        }
+      }
+      __m512 sca, scb;
+      if constexpr (Q3) {
+        sca = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                                _mm_load_si128(reinterpret_cast<const __m128i*>(P + 1536 + 32 * s)))),
+                            dv);
+        scb = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                                _mm_load_si128(reinterpret_cast<const __m128i*>(P + 1552 + 32 * s)))),
+                            dv);
+      } else {
+        // 16 rows x (scale|min byte of sub-block 2 s, of 2 s + 1) as int16 pairs.
+        const __m512i v16 =
+            _mm512_cvtepu8_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(P + 1024 + 32 * s)));
+        sca = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_and_si512(v16, m15)), dv);
+        scb = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(v16, 16), m15)), dv);
+        const __m512i mins = _mm512_and_si512(_mm512_srli_epi16(v16, 4), _mm512_set1_epi16(15));
+        for (int c = 0; c < C; ++c) mi[c] = _mm512_dpwssd_epi32(mi[c], mins, bcast(a.s16[c] + 16 * b + 2 * s));
+      }
+      for (int c = 0; c < C; ++c) {
+        const __m512 dc = _mm512_set1_ps(a.d[c][b]);
+        acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isa[c]), _mm512_mul_ps(sca, dc), acc[c]);
+        acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isb[c]), _mm512_mul_ps(scb, dc), acc[c]);
+      }
+    }
+    if constexpr (!Q3) {
+      const __m512 mv = cvt_ph(P + 1312);
+      for (int c = 0; c < C; ++c)
+        acc[c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mi[c]), _mm512_mul_ps(mv, _mm512_set1_ps(a.d[c][b])), acc[c]);
+    }
+  }
+  for (int c = 0; c < C; ++c) _mm512_storeu_ps(y + c * ldy, acc[c]);
+}
+
 // ---- IQ4_XS --------------------------------------------------------------------------------
 // Codes looked up as value + 128; each sub-block's sum starts at -128 x (the token's 32-sum) and
 // is scaled by (ls - 32) x d.
@@ -318,6 +393,18 @@ struct MXFP4K {
   }
 };
 template <int C>
+struct Q2_KK {
+  static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) {
+    q23_K_tile<C, false>(n, p, a, y, l);
+  }
+};
+template <int C>
+struct Q3_KK {
+  static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) {
+    q23_K_tile<C, true>(n, p, a, y, l);
+  }
+};
+template <int C>
 struct Q4_KK {
   static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) {
     qk_tile<C, false>(n, p, a, y, l);
@@ -359,6 +446,12 @@ void packed_gemm_avx512(GgmlType type, int64_t n_in, const uint8_t* panels, int6
       break;
     case GgmlType::MXFP4:
       fn = Tiles<MXFP4K>::fn;
+      break;
+    case GgmlType::Q2_K:
+      fn = Tiles<Q2_KK>::fn;
+      break;
+    case GgmlType::Q3_K:
+      fn = Tiles<Q3_KK>::fn;
       break;
     case GgmlType::Q4_K:
       fn = Tiles<Q4_KK>::fn;

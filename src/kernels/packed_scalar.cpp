@@ -20,6 +20,13 @@ float f16_at(const uint8_t* p) {
   return fp16_to_fp32(h);
 }
 
+// The activation view of token c alone.
+PackedActView token(const PackedActView& av, int64_t c) {
+  PackedActView t = av;
+  t.data += c * av.row_bytes;
+  return t;
+}
+
 // Integer dot of row r's 32 inputs stored as 4 nibble vectors at W (low nibbles: inputs 4 g + i,
 // high: 16 + 4 g + i) with 32 activations q.
 int32_t nibble_dot32(const uint8_t* W, int r, const int8_t* q) {
@@ -53,8 +60,7 @@ void legacy_panel(int64_t n_in, const uint8_t* P, const PackedActView& av, int64
   constexpr bool Q4 = L != Legacy::kQ8_0;
   constexpr size_t kPair = Q4 ? 576 : 1088, kQs = Q4 ? 256 : 512;
   for (int64_t c = 0; c < n_tok; ++c) {
-    const PackedActPtrs<1> a(
-        PackedActView{av.data + c * av.row_bytes, av.row_bytes, av.off_d, av.off_init, av.off_s32});
+    const PackedActPtrs<1> a(token(av, c));
     for (int r = 0; r < kPanelRows; ++r) {
       float acc = 0;
       const uint8_t* pair = P;
@@ -89,8 +95,7 @@ template <bool Q5>
 void qk_panel(int64_t n_in, const uint8_t* P0, const PackedActView& av, int64_t n_tok, float* y, size_t ldy) {
   constexpr size_t kBlock = Q5 ? 2880 : 2368, kSc = Q5 ? 2560 : 2048;
   for (int64_t c = 0; c < n_tok; ++c) {
-    const PackedActPtrs<1> a(
-        PackedActView{av.data + c * av.row_bytes, av.row_bytes, av.off_d, av.off_init, av.off_s32});
+    const PackedActPtrs<1> a(token(av, c));
     for (int r = 0; r < kPanelRows; ++r) {
       float acc = 0;
       const uint8_t* P = P0;
@@ -124,8 +129,7 @@ void qk_panel(int64_t n_in, const uint8_t* P0, const PackedActView& av, int64_t 
 // IQ4_XS: codes looked up as value + 128, the offset removed with -128 * (the 32-sum).
 void iq4_xs_panel(int64_t n_in, const uint8_t* P0, const PackedActView& av, int64_t n_tok, float* y, size_t ldy) {
   for (int64_t c = 0; c < n_tok; ++c) {
-    const PackedActPtrs<1> a(
-        PackedActView{av.data + c * av.row_bytes, av.row_bytes, av.off_d, av.off_init, av.off_s32});
+    const PackedActPtrs<1> a(token(av, c));
     for (int r = 0; r < kPanelRows; ++r) {
       float acc = 0;
       const uint8_t* P = P0;
@@ -143,13 +147,64 @@ void iq4_xs_panel(int64_t n_in, const uint8_t* P0, const PackedActView& av, int6
   }
 }
 
+// Q2_K and Q3_K: 2-bit fields (vector 2 s + p, byte 4 r + i: fields 2 e and 2 e + 1 are the low
+// and high 16 of nibble vector g = 2 p + e, as Q6_K's high bits), Q3_K's third bit as Q5_K's high
+// bit. Sums per sub-block of 16; Q2_K subtracts dmin x m_j x (the token's 16-sum), Q3_K's quants
+// are u - 4 (u = 0..7), removed with -4 x (the 16-sum).
+template <bool Q3>
+void q23_K_panel(int64_t n_in, const uint8_t* P0, const PackedActView& av, int64_t n_tok, float* y, size_t ldy) {
+  constexpr size_t kBlock = Q3 ? 1856 : 1344;
+  for (int64_t c = 0; c < n_tok; ++c) {
+    const PackedActPtrs<1> a(token(av, c));
+    for (int r = 0; r < kPanelRows; ++r) {
+      float acc = 0;
+      const uint8_t* P = P0;
+      for (int64_t b = 0; b < n_in / 256; ++b, P += kBlock) {
+        const float d = f16_at(P + (Q3 ? 1792 : 1280) + 2 * r);
+        const int16_t* s16 = a.s16[0] + 16 * b;
+        float blk = 0;
+        int32_t mi = 0;
+        for (int s = 0; s < 8; ++s) {
+          int32_t sa = Q3 ? -4 * s16[2 * s] : 0, sb = Q3 ? -4 * s16[2 * s + 1] : 0;
+          for (int g = 0; g < 4; ++g) {
+            const int p = g / 2, e = g % 2;
+            const int8_t* q = a.q[0] + 256 * b + 32 * s + 4 * g;
+            for (int i = 0; i < 4; ++i) {
+              const uint8_t f = P[64 * (2 * s + p) + 4 * r + i];
+              int lo = (f >> (4 * e)) & 3, hi = (f >> (4 * e + 2)) & 3;
+              if constexpr (Q3) {
+                const uint8_t hb = P[1024 + 64 * s + 4 * r + i];
+                lo |= ((hb >> (2 * g)) & 1) << 2;
+                hi |= ((hb >> (2 * g + 1)) & 1) << 2;
+              }
+              sa += lo * q[i];
+              sb += hi * q[16 + i];
+            }
+          }
+          if constexpr (Q3) {
+            blk += static_cast<float>(sa) * (static_cast<float>(static_cast<int8_t>(P[1536 + 32 * s + r])) * d);
+            blk += static_cast<float>(sb) * (static_cast<float>(static_cast<int8_t>(P[1552 + 32 * s + r])) * d);
+          } else {
+            const uint8_t ca = P[1024 + 32 * s + 2 * r], cb = P[1024 + 32 * s + 2 * r + 1];
+            blk += static_cast<float>(sa) * (static_cast<float>(ca & 15) * d);
+            blk += static_cast<float>(sb) * (static_cast<float>(cb & 15) * d);
+            mi += (ca >> 4) * s16[2 * s] + (cb >> 4) * s16[2 * s + 1];
+          }
+        }
+        acc += blk * a.d[0][b];
+        if constexpr (!Q3) acc -= static_cast<float>(mi) * (f16_at(P + 1312 + 2 * r) * a.d[0][b]);
+      }
+      y[c * ldy + r] = acc;
+    }
+  }
+}
+
 // Q6_K: quant u = low nibble | 2 high bits << 4 (0..63, w = u - 32); byte 4 r + i of high-bit
 // vector 2 s + p holds the fields of inputs 32 s + 8 p + i (bits 0-1), + 16 (2-3), + 4 (4-5),
 // + 20 (6-7), matching nibble vector g = 2 p + e: low nibbles field 2 e, high nibbles 2 e + 1.
 void q6_K_panel(int64_t n_in, const uint8_t* P0, const PackedActView& av, int64_t n_tok, float* y, size_t ldy) {
   for (int64_t c = 0; c < n_tok; ++c) {
-    const PackedActPtrs<1> a(
-        PackedActView{av.data + c * av.row_bytes, av.row_bytes, av.off_d, av.off_init, av.off_s32});
+    const PackedActPtrs<1> a(token(av, c));
     for (int r = 0; r < kPanelRows; ++r) {
       float acc = 0;
       const uint8_t* P = P0;
@@ -202,6 +257,12 @@ void packed_gemm_scalar(GgmlType type, int64_t n_in, const uint8_t* panels, int6
         break;
       case GgmlType::MXFP4:
         legacy_panel<Legacy::kMXFP4>(n_in, panel, acts, n_tok, out, ldy);
+        break;
+      case GgmlType::Q2_K:
+        q23_K_panel<false>(n_in, panel, acts, n_tok, out, ldy);
+        break;
+      case GgmlType::Q3_K:
+        q23_K_panel<true>(n_in, panel, acts, n_tok, out, ldy);
         break;
       case GgmlType::Q4_K:
         qk_panel<false>(n_in, panel, acts, n_tok, out, ldy);

@@ -95,11 +95,11 @@ class Model {
 
   // What load-time repacking has done so far (packing is lazy: each matrix on its first matmul).
   struct RepackStats {
-    int matrices = 0;          // packed so far
-    int candidates = 0;        // matrices that will be packed on first use
-    uint64_t bytes = 0;        // panel bytes
-    uint64_t source_bytes = 0; // GGUF bytes those panels replace (released from the process)
-    double seconds = 0.0;      // time spent packing (summed over matrices)
+    int matrices = 0;           // packed so far
+    int candidates = 0;         // matrices that will be packed on first use
+    uint64_t bytes = 0;         // panel bytes
+    uint64_t source_bytes = 0;  // GGUF bytes those panels replace (released from the process)
+    double seconds = 0.0;       // time spent packing (summed over matrices)
   };
   RepackStats repack_stats() const;
 

@@ -24,8 +24,8 @@
 namespace hearth {
 namespace test_packed {
 
-constexpr GgmlType kTypes[] = {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::IQ4_NL, GgmlType::Q4_K,
-                               GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::IQ4_XS};
+constexpr GgmlType kTypes[] = {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::IQ4_NL, GgmlType::MXFP4, GgmlType::Q2_K,
+                               GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K,   GgmlType::Q6_K,  GgmlType::IQ4_XS};
 
 struct Aligned {
   explicit Aligned(size_t n) : p(static_cast<uint8_t*>(std::aligned_alloc(64, (n + 63) / 64 * 64))) {}
@@ -104,10 +104,13 @@ TEST_P(Packed, LayoutRoundTripsByteForByte) {
     const size_t bs = ggml_type_info(t)->type_size;
     for (size_t off = 0; off < w.size(); off += bs) {
       const uint16_t h = fp32_to_fp16(0.01f * static_cast<float>(1 + rng() % 100));
-      // d is the first half of every block (Q4_K's and Q5_K's dmin follows) but Q6_K's, where it
-      // is the last, and MXFP4's, whose one-byte exponent is valid whatever its value.
+      // d is the first half of most blocks (Q4_K's and Q5_K's dmin follows); Q6_K and Q3_K end with
+      // it, Q2_K with d and dmin; MXFP4's one-byte exponent is valid whatever its value.
       if (t == GgmlType::MXFP4) continue;
-      if (t == GgmlType::Q6_K) {
+      if (t == GgmlType::Q6_K || t == GgmlType::Q3_K) {
+        std::memcpy(&w[off + bs - 2], &h, 2);
+      } else if (t == GgmlType::Q2_K) {
+        std::memcpy(&w[off + bs - 4], &h, 2);
         std::memcpy(&w[off + bs - 2], &h, 2);
       } else {
         std::memcpy(&w[off], &h, 2);
@@ -178,6 +181,12 @@ TEST_P(Packed, ExtremeValuesDoNotOverflow) {
       case GgmlType::MXFP4:
         std::memset(&w[off + 1], 0xFF, bs - 1);  // code 15 = -12
         break;
+      case GgmlType::Q2_K:
+        std::memset(&w[off + 16], 0xFF, 64);  // qs after scales[16]: u = 3
+        break;
+      case GgmlType::Q3_K:
+        std::memset(&w[off], 0xFF, 96);  // hmask, qs: u = 7
+        break;
       case GgmlType::IQ4_XS:
         std::memset(&w[off + 8], 0x00, bs - 8);  // qs after d, scales_h, scales_l[4]
         break;
@@ -239,7 +248,7 @@ TEST(PackedShape, OnlyWholePanelsAndBlocks) {
   EXPECT_TRUE(packable(GgmlType::Q4_K, 2048, 5632));
   EXPECT_FALSE(packable(GgmlType::Q4_K, 2048, 5630));  // rows not a multiple of 16
   EXPECT_FALSE(packable(GgmlType::Q8_0, 96, 64));      // inputs not a multiple of 64
-  EXPECT_FALSE(packable(GgmlType::Q2_K, 2048, 2048));  // no packed kernel
+  EXPECT_FALSE(packable(GgmlType::Q4_1, 2048, 2048));  // no packed kernel
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, Packed, ::testing::ValuesIn(kTypes),

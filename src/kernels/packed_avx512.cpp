@@ -363,71 +363,23 @@ void q6_K_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float* y
 
 using TileFn = void (*)(int64_t, const uint8_t*, const PackedActView&, float*, size_t);
 
-template <template <int> class K>
-struct Tiles {
-  static constexpr TileFn fn[9] = {nullptr,   K<1>::run, K<2>::run, K<3>::run, K<4>::run,
-                                   K<5>::run, K<6>::run, K<7>::run, K<8>::run};
-};
-template <int C>
-struct Q4_0K {
-  static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) {
-    legacy_tile<C, Legacy::kQ4_0>(n, p, a, y, l);
-  }
-};
-template <int C>
-struct Q8_0K {
-  static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) {
-    legacy_tile<C, Legacy::kQ8_0>(n, p, a, y, l);
-  }
-};
-template <int C>
-struct IQ4_NLK {
-  static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) {
-    legacy_tile<C, Legacy::kIQ4_NL>(n, p, a, y, l);
-  }
-};
-template <int C>
-struct MXFP4K {
-  static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) {
-    legacy_tile<C, Legacy::kMXFP4>(n, p, a, y, l);
-  }
-};
-template <int C>
-struct Q2_KK {
-  static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) {
-    q23_K_tile<C, false>(n, p, a, y, l);
-  }
-};
-template <int C>
-struct Q3_KK {
-  static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) {
-    q23_K_tile<C, true>(n, p, a, y, l);
-  }
-};
-template <int C>
-struct Q4_KK {
-  static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) {
-    qk_tile<C, false>(n, p, a, y, l);
-  }
-};
-template <int C>
-struct Q5_KK {
-  static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) {
-    qk_tile<C, true>(n, p, a, y, l);
-  }
-};
-template <int C>
-struct IQ4_XSK {
-  static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) {
-    iq4_xs_tile<C>(n, p, a, y, l);
-  }
-};
-template <int C>
-struct Q6_KK {
-  static void run(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) {
-    q6_K_tile<C>(n, p, a, y, l);
-  }
-};
+// One tile kernel per (type, token count C), chosen in packed_gemm_avx512.
+template <GgmlType T, int C>
+void tile(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) {
+  if constexpr (T == GgmlType::Q4_0) legacy_tile<C, Legacy::kQ4_0>(n, p, a, y, l);
+  if constexpr (T == GgmlType::Q8_0) legacy_tile<C, Legacy::kQ8_0>(n, p, a, y, l);
+  if constexpr (T == GgmlType::IQ4_NL) legacy_tile<C, Legacy::kIQ4_NL>(n, p, a, y, l);
+  if constexpr (T == GgmlType::MXFP4) legacy_tile<C, Legacy::kMXFP4>(n, p, a, y, l);
+  if constexpr (T == GgmlType::Q2_K) q23_K_tile<C, false>(n, p, a, y, l);
+  if constexpr (T == GgmlType::Q3_K) q23_K_tile<C, true>(n, p, a, y, l);
+  if constexpr (T == GgmlType::Q4_K) qk_tile<C, false>(n, p, a, y, l);
+  if constexpr (T == GgmlType::Q5_K) qk_tile<C, true>(n, p, a, y, l);
+  if constexpr (T == GgmlType::Q6_K) q6_K_tile<C>(n, p, a, y, l);
+  if constexpr (T == GgmlType::IQ4_XS) iq4_xs_tile<C>(n, p, a, y, l);
+}
+template <GgmlType T>
+constexpr TileFn kTiles[9] = {nullptr,    tile<T, 1>, tile<T, 2>, tile<T, 3>, tile<T, 4>,
+                              tile<T, 5>, tile<T, 6>, tile<T, 7>, tile<T, 8>};
 
 }  // namespace
 
@@ -436,34 +388,34 @@ void packed_gemm_avx512(GgmlType type, int64_t n_in, const uint8_t* panels, int6
   const TileFn* fn = nullptr;
   switch (type) {
     case GgmlType::Q4_0:
-      fn = Tiles<Q4_0K>::fn;
+      fn = kTiles<GgmlType::Q4_0>;
       break;
     case GgmlType::Q8_0:
-      fn = Tiles<Q8_0K>::fn;
+      fn = kTiles<GgmlType::Q8_0>;
       break;
     case GgmlType::IQ4_NL:
-      fn = Tiles<IQ4_NLK>::fn;
+      fn = kTiles<GgmlType::IQ4_NL>;
       break;
     case GgmlType::MXFP4:
-      fn = Tiles<MXFP4K>::fn;
+      fn = kTiles<GgmlType::MXFP4>;
       break;
     case GgmlType::Q2_K:
-      fn = Tiles<Q2_KK>::fn;
+      fn = kTiles<GgmlType::Q2_K>;
       break;
     case GgmlType::Q3_K:
-      fn = Tiles<Q3_KK>::fn;
+      fn = kTiles<GgmlType::Q3_K>;
       break;
     case GgmlType::Q4_K:
-      fn = Tiles<Q4_KK>::fn;
+      fn = kTiles<GgmlType::Q4_K>;
       break;
     case GgmlType::Q5_K:
-      fn = Tiles<Q5_KK>::fn;
-      break;
-    case GgmlType::IQ4_XS:
-      fn = Tiles<IQ4_XSK>::fn;
+      fn = kTiles<GgmlType::Q5_K>;
       break;
     case GgmlType::Q6_K:
-      fn = Tiles<Q6_KK>::fn;
+      fn = kTiles<GgmlType::Q6_K>;
+      break;
+    case GgmlType::IQ4_XS:
+      fn = kTiles<GgmlType::IQ4_XS>;
       break;
     default:
       return;

@@ -17,6 +17,11 @@
 //        stored 4-bit codes, Q4_0's order within each 32); scales [s][r] i8 = ls - 32 (128 B);
 //        d[16] f16; 32 B padding.
 //   IQ4_NL (pairs of 32-blocks, 576 B): as Q4_0 (the codes index kvalues_iq4nl).
+//   Q4_1 (pairs, 640 B): as Q4_0, then m[16] f16 of block 0, of block 1.
+//   Q5_0 (pairs, 704 B): nibble vectors as Q4_0 (512 B); per block h a high-bit vector (64 B at
+//        512 + 64 h: byte 4r + i, bit 2 g = input 4 g + i, bit 2 g + 1 = input 16 + 4 g + i, as
+//        Q5_K's); d[16] f16 of block 0, of block 1.
+//   Q5_1 (pairs, 768 B): as Q5_0, then m[16] f16 of block 0, of block 1.
 //   MXFP4 (pairs of 32-blocks, 576 B): nibble vectors as Q4_0 (codes index kvalues_mxfp4), then
 //        e[16] u8 of block 0, e[16] of block 1 (the E8M0 exponents), 32 B padding (keeps pairs
 //        64-aligned: +5.9% over the file's 544 B).
@@ -58,8 +63,9 @@ HEARTH_PACKED_GEMM(packed_gemm_avx512)
 
 namespace {
 
-constexpr size_t kQ4_0Pair = 576, kQ8_0Pair = 1088, kQ2_KBlock = 1344, kQ3_KBlock = 1856, kQ4_KBlock = 2368,
-                 kQ5_KBlock = 2880, kQ6_KBlock = 3392, kIQ4_XSBlock = 2240;
+constexpr size_t kQ4_0Pair = 576, kQ4_1Pair = 640, kQ5_0Pair = 704, kQ5_1Pair = 768, kQ8_0Pair = 1088,
+                 kQ2_KBlock = 1344, kQ3_KBlock = 1856, kQ4_KBlock = 2368, kQ5_KBlock = 2880, kQ6_KBlock = 3392,
+                 kIQ4_XSBlock = 2240;
 
 bool repack_enabled() {
   static const bool on = [] {
@@ -463,6 +469,58 @@ void unpack_q4_0(int64_t nb, const uint8_t* in, uint8_t* rows, size_t stride) {
     }
   }
 }
+// Q4_1 / Q5_0 / Q5_1: Q4_0's nibble vectors, Q5's high bits (bit e of qh = element e), d, m.
+template <class Block, bool Q5, bool Min>
+void pack_legacy_min(int64_t nb, const uint8_t* rows, size_t stride, uint8_t* out) {
+  constexpr size_t kPair = Q5 ? (Min ? kQ5_1Pair : kQ5_0Pair) : kQ4_1Pair;
+  constexpr size_t kD = Q5 ? 640 : 512;
+  for (int64_t b = 0; b < nb; ++b) {
+    uint8_t* o = out + (b / 2) * kPair;
+    const int h = static_cast<int>(b % 2);
+    for (int r = 0; r < kPanelRows; ++r) {
+      const auto& x = blk<Block>(rows, stride, r, b);
+      for (int g = 0; g < 4; ++g) st32(o + 256 * h + 64 * g + 4 * r, ld32(x.qs + 4 * g));
+      if constexpr (Q5) {
+        const uint32_t qh = ld32(x.qh);
+        for (int i = 0; i < 4; ++i) {
+          uint8_t v = 0;
+          for (int g = 0; g < 4; ++g)
+            v |= static_cast<uint8_t>(((qh >> (4 * g + i)) & 1) << (2 * g) | ((qh >> (16 + 4 * g + i)) & 1)
+                                                                                 << (2 * g + 1));
+          o[512 + 64 * h + 4 * r + i] = v;
+        }
+      }
+      std::memcpy(o + kD + 32 * h + 2 * r, &x.d, 2);
+      if constexpr (Min) std::memcpy(o + kD + 64 + 32 * h + 2 * r, &x.m, 2);
+    }
+  }
+}
+template <class Block, bool Q5, bool Min>
+void unpack_legacy_min(int64_t nb, const uint8_t* in, uint8_t* rows, size_t stride) {
+  constexpr size_t kPair = Q5 ? (Min ? kQ5_1Pair : kQ5_0Pair) : kQ4_1Pair;
+  constexpr size_t kD = Q5 ? 640 : 512;
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* o = in + (b / 2) * kPair;
+    const int h = static_cast<int>(b % 2);
+    for (int r = 0; r < kPanelRows; ++r) {
+      auto& x = blk_mut<Block>(rows, stride, r, b);
+      for (int g = 0; g < 4; ++g) st32(x.qs + 4 * g, ld32(o + 256 * h + 64 * g + 4 * r));
+      if constexpr (Q5) {
+        uint32_t qh = 0;
+        for (int i = 0; i < 4; ++i) {
+          const uint8_t v = o[512 + 64 * h + 4 * r + i];
+          for (int g = 0; g < 4; ++g)
+            qh |= static_cast<uint32_t>((v >> (2 * g)) & 1) << (4 * g + i) |
+                  static_cast<uint32_t>((v >> (2 * g + 1)) & 1) << (16 + 4 * g + i);
+        }
+        st32(x.qh, qh);
+      }
+      std::memcpy(&x.d, o + kD + 32 * h + 2 * r, 2);
+      if constexpr (Min) std::memcpy(&x.m, o + kD + 64 + 32 * h + 2 * r, 2);
+    }
+  }
+}
+
 void pack_mxfp4(int64_t nb, const uint8_t* rows, size_t stride, uint8_t* out) {
   for (int64_t b = 0; b < nb; ++b) {
     uint8_t* o = out + (b / 2) * kQ4_0Pair;
@@ -574,6 +632,12 @@ size_t packed_panel_bytes(GgmlType type, int64_t n_in) {
     case GgmlType::IQ4_NL:
     case GgmlType::MXFP4:
       return static_cast<size_t>(n_in / 64) * kQ4_0Pair;
+    case GgmlType::Q4_1:
+      return static_cast<size_t>(n_in / 64) * kQ4_1Pair;
+    case GgmlType::Q5_0:
+      return static_cast<size_t>(n_in / 64) * kQ5_0Pair;
+    case GgmlType::Q5_1:
+      return static_cast<size_t>(n_in / 64) * kQ5_1Pair;
     case GgmlType::Q8_0:
       return static_cast<size_t>(n_in / 64) * kQ8_0Pair;
     case GgmlType::Q2_K:
@@ -596,7 +660,11 @@ size_t packed_panel_bytes(GgmlType type, int64_t n_in) {
 PackedActs packed_acts_format(GgmlType type) {
   switch (type) {
     case GgmlType::Q4_0:
+    case GgmlType::Q5_0:
       return PackedActs::kA32Off8;
+    case GgmlType::Q4_1:  // Q8_1, as llama.cpp
+    case GgmlType::Q5_1:
+      return PackedActs::kA32Min;
     case GgmlType::Q8_0:
     case GgmlType::IQ4_NL:  // codes looked up as grid value + 128
     case GgmlType::MXFP4:
@@ -614,6 +682,15 @@ void pack_panel(GgmlType type, int64_t n_in, const uint8_t* rows, size_t row_str
       break;
     case GgmlType::MXFP4:
       pack_mxfp4(n_in / QK_MXFP4, rows, row_stride, panel);
+      break;
+    case GgmlType::Q4_1:
+      pack_legacy_min<block_q4_1, false, true>(n_in / 32, rows, row_stride, panel);
+      break;
+    case GgmlType::Q5_0:
+      pack_legacy_min<block_q5_0, true, false>(n_in / 32, rows, row_stride, panel);
+      break;
+    case GgmlType::Q5_1:
+      pack_legacy_min<block_q5_1, true, true>(n_in / 32, rows, row_stride, panel);
       break;
     case GgmlType::Q2_K:
       pack_q2_K(n_in / QK_K, rows, row_stride, panel);
@@ -650,6 +727,15 @@ void unpack_panel(GgmlType type, int64_t n_in, const uint8_t* panel, uint8_t* ro
     case GgmlType::MXFP4:
       unpack_mxfp4(n_in / QK_MXFP4, panel, rows, row_stride);
       break;
+    case GgmlType::Q4_1:
+      unpack_legacy_min<block_q4_1, false, true>(n_in / 32, panel, rows, row_stride);
+      break;
+    case GgmlType::Q5_0:
+      unpack_legacy_min<block_q5_0, true, false>(n_in / 32, panel, rows, row_stride);
+      break;
+    case GgmlType::Q5_1:
+      unpack_legacy_min<block_q5_1, true, true>(n_in / 32, panel, rows, row_stride);
+      break;
     case GgmlType::Q2_K:
       unpack_q2_K(n_in / QK_K, panel, rows, row_stride);
       break;
@@ -678,22 +764,23 @@ void unpack_panel(GgmlType type, int64_t n_in, const uint8_t* panel, uint8_t* ro
 
 PackedActView prepare_packed_acts(PackedActs format, const float* x, int64_t n_in, int64_t n_tokens, ThreadPool& pool,
                                   std::vector<uint8_t>& buf, bool parallel) {
-  const bool a256 = format == PackedActs::kA256;
+  const bool a256 = format == PackedActs::kA256, amin = format == PackedActs::kA32Min;
   const int64_t dblock = a256 ? QK_K : QK8_0, iblock = a256 ? 16 : QK8_0;
   PackedActView v;
   v.off_d = static_cast<size_t>(n_in);
   v.off_init = v.off_d + 4 * static_cast<size_t>(n_in / dblock);
   v.off_s32 = v.off_init + 4 * static_cast<size_t>(n_in / iblock);
   v.off_s16 = v.off_s32 + (a256 ? 2 * static_cast<size_t>(n_in / 32) : 0);
-  v.row_bytes = round_up(v.off_s16 + (a256 ? 2 * static_cast<size_t>(n_in / 16) : 0), 64);
+  v.off_ds = v.off_s16 + (a256 ? 2 * static_cast<size_t>(n_in / 16) : 0);
+  v.row_bytes = round_up(v.off_ds + (amin ? 4 * static_cast<size_t>(n_in / 32) : 0), 64);
   if (buf.size() < v.row_bytes * n_tokens + 64) buf.resize(v.row_bytes * n_tokens + 64);
   // 64-byte aligned rows inside the buffer.
   uint8_t* base = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;
   v.data = base;
-  const GgmlType qt = a256 ? GgmlType::Q8_K : GgmlType::Q8_0;
+  const GgmlType qt = a256 ? GgmlType::Q8_K : amin ? GgmlType::Q8_1 : GgmlType::Q8_0;
   const TypeTraits* at = type_traits(qt);
   const size_t qrow = static_cast<size_t>(n_in / at->block_size * at->type_size);
-  const int32_t off = format == PackedActs::kA32Off8 ? 8 : 128;
+  const int32_t off = format == PackedActs::kA32Off128 ? 128 : 8;
   const auto convert = [&](int ith, int nth) {
     thread_local std::vector<uint8_t> tmp;
     if (tmp.size() < qrow) tmp.resize(qrow);
@@ -715,12 +802,22 @@ PackedActView prepare_packed_acts(PackedActs format, const float* x, int64_t n_i
           std::memcpy(row + v.off_s16 + 32 * b, q[b].bsums, 32);
         }
       } else {
-        const auto* q = reinterpret_cast<const block_q8_0*>(tmp.data());
+        // Q8_0 and Q8_1 blocks: d (f16), [Q8_1: s (f16)], qs[32].
+        const size_t bs = at->type_size, qoff = amin ? 4 : 2;
+        auto* ds = reinterpret_cast<float*>(row + v.off_ds);
         for (int64_t b = 0; b < n_in / QK8_0; ++b) {
-          std::memcpy(qs + b * QK8_0, q[b].qs, QK8_0);
-          d[b] = fp16_to_fp32(q[b].d);
+          const uint8_t* blk = tmp.data() + b * bs;
+          const auto* bq = reinterpret_cast<const int8_t*>(blk + qoff);
+          std::memcpy(qs + b * QK8_0, bq, QK8_0);
+          uint16_t h;
+          std::memcpy(&h, blk, 2);
+          d[b] = fp16_to_fp32(h);
+          if (amin) {
+            std::memcpy(&h, blk + 2, 2);
+            ds[b] = fp16_to_fp32(h);
+          }
           int32_t sum = 0;
-          for (int i = 0; i < QK8_0; ++i) sum += q[b].qs[i];
+          for (int i = 0; i < QK8_0; ++i) sum += bq[i];
           init[b] = -off * sum;
         }
       }

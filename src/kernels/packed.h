@@ -11,7 +11,7 @@
 // The packed copy is built lazily, on a weight's first matmul, split over the thread pool (so
 // loading stays an mmap), and replaces the file's pages: once packed, the original range is
 // dropped from the process (MADV_DONTNEED on the read-only mapping), so resident memory stays
-// about one copy of the weights. Memory cost: Q4_0, Q8_0, IQ4_NL, Q2_K +0%, Q3_K +5.5%, Q4_K +2.8%,
+// about one copy of the weights. Memory cost: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, Q2_K +0%, Q3_K +5.5%, Q4_K +2.8%,
 // Q5_K +2.3%,
 // Q6_K +0.0%, IQ4_XS +2.9%, MXFP4 +5.9% (panel bytes per 16 rows vs 16 GGUF rows, see
 // packed_panel_bytes).
@@ -21,7 +21,7 @@
 // scalar twin that every machine runs in the tests, so every layout is checked whatever the ISA.
 // The kernel is chosen once from the active ISA (HEARTH_CPU lowers it).
 //
-// Supported: Q4_0, Q8_0, IQ4_NL, MXFP4 (n_in % 64 == 0), Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS
+// Supported: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, MXFP4 (n_in % 64 == 0), Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS
 // (n_in % 256 == 0),
 // n_out % 16 == 0, on
 // CPUs with AVX2 or better. Everything else (and HEARTH_REPACK=0, HEARTH_CPU=scalar) uses the
@@ -45,20 +45,22 @@ constexpr int kPanelRows = 16;
 
 // Activation layout the packed kernels read, one row of `row_bytes` per token:
 //   int8 qs[n_in] | float d[n_in / dblock] | int32 init[n_in / iblock] | int16 s32[n_in / 32]
-//   | int16 s16[n_in / 16] (A256 only)
-// A32 (Q4_0, Q8_0, IQ4_NL, MXFP4): the token quantized exactly as Q8_0 (d per 32); init[b] =
-//   -off * sum(qs of block b) where off = 8 (Q4_0 stores q + 8) or 128 (Q8_0 stores w + 128,
-//   IQ4_NL and MXFP4 look up grid value + 128), so starting the block's integer accumulator at init removes the
-//   unsigned offset of the weights.
+//   | int16 s16[n_in / 16] (A256 only) | float ds[n_in / 32] (A32Min only)
+// A32 (Q4_0, Q5_0, Q8_0, IQ4_NL, MXFP4): the token quantized exactly as Q8_0 (d per 32);
+//   init[b] = -off * sum(qs of block b) where off = 8 (Q4_0 stores q + 8; Q5_0 doubles it for its
+//   + 16) or 128 (Q8_0 stores w + 128, IQ4_NL and MXFP4 look up grid value + 128), so starting the block's integer
+//   accumulator at init removes the unsigned offset of the weights. A32Min (Q4_1, Q5_1): quantized exactly as Q8_1 (the
+//   same qs and d as Q8_0), init as A32Off8, and ds[b] = Q8_1's s (f16 of d x sum, as a float) for the weights' mins,
+//   so the result rounds as llama.cpp's Q4_1 / Q5_1 dot products do.
 // A256 (Q4_K, Q5_K, Q6_K, IQ4_XS): quantized exactly as Q8_K (d per 256); init[j] = -32 * sum
 //   of the 16 qs of group j (Q6_K's -32); s32[j] = sum of the 32 qs of group j (the K-quants'
 //   mins, IQ4_XS's -128 offset); s16[j] = sum of the 16 qs of group j (Q2_K's mins, Q3_K's -4).
-enum class PackedActs : uint8_t { kA32Off8, kA32Off128, kA256 };
+enum class PackedActs : uint8_t { kA32Off8, kA32Off128, kA32Min, kA256 };
 
 struct PackedActView {
   const uint8_t* data = nullptr;  // token 0
   size_t row_bytes = 0;
-  size_t off_d = 0, off_init = 0, off_s32 = 0, off_s16 = 0;  // byte offsets within a token row
+  size_t off_d = 0, off_init = 0, off_s32 = 0, off_s16 = 0, off_ds = 0;  // byte offsets within a token row
 };
 
 // The tile kernels over the panel layout.
@@ -94,6 +96,26 @@ void packed_gemm(GgmlType type, int64_t n_in, const uint8_t* panels, int64_t n_p
 void packed_gemm_with(PackedKernel k, GgmlType type, int64_t n_in, const uint8_t* panels, int64_t n_panels,
                       const PackedActView& acts, int64_t n_tok, float* y, size_t ldy);
 
+// Pair layouts of the 32-block types (packed.cpp): bytes per pair of blocks, and the offset of
+// the blocks' d (f16 x 16 x 2; Q4_1 / Q5_1's m follow 64 bytes later).
+constexpr size_t packed_pair_bytes(GgmlType t) {
+  switch (t) {
+    case GgmlType::Q4_1:
+      return 640;
+    case GgmlType::Q5_0:
+      return 704;
+    case GgmlType::Q5_1:
+      return 768;
+    case GgmlType::Q8_0:
+      return 1088;
+    default:  // Q4_0, IQ4_NL, MXFP4
+      return 576;
+  }
+}
+constexpr size_t packed_pair_d(GgmlType t) {
+  return t == GgmlType::Q5_0 || t == GgmlType::Q5_1 ? 640 : t == GgmlType::Q8_0 ? 1024 : 512;
+}
+
 // Pointers into the activation rows of C consecutive tokens (for the tile kernels).
 template <int C>
 struct PackedActPtrs {
@@ -102,6 +124,7 @@ struct PackedActPtrs {
   const int32_t* init[C];
   const int16_t* s32[C];
   const int16_t* s16[C];
+  const float* ds[C];
   explicit PackedActPtrs(const PackedActView& a) {
     for (int c = 0; c < C; ++c) {
       const uint8_t* row = a.data + c * a.row_bytes;
@@ -110,6 +133,7 @@ struct PackedActPtrs {
       init[c] = reinterpret_cast<const int32_t*>(row + a.off_init);
       s32[c] = reinterpret_cast<const int16_t*>(row + a.off_s32);
       s16[c] = reinterpret_cast<const int16_t*>(row + a.off_s16);
+      ds[c] = reinterpret_cast<const float*>(row + a.off_ds);
     }
   }
 };

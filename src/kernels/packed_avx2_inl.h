@@ -149,18 +149,20 @@ inline void nibble32(const uint8_t* W, int h0, const int8_t* const* q, Dot<VNNI>
 }
 
 // ---- Q4_0 / Q8_0: pairs of 32-blocks ---------------------------------------------------------
-enum class Legacy { kQ4_0, kQ8_0, kIQ4_NL, kMXFP4 };
-
-template <bool VNNI, int C, int H, Legacy L>
+template <bool VNNI, int C, int H, GgmlType L>
 void legacy_tile(int64_t n_in, const uint8_t* P, int h0, const PackedActView& av, float* y, size_t ldy) {
   const PackedActPtrs<C> a(av);
   __m256 acc[C][H];
   for (int c = 0; c < C; ++c)
     for (int h = 0; h < H; ++h) acc[c][h] = _mm256_setzero_ps();
-  constexpr bool Q4 = L != Legacy::kQ8_0;
-  constexpr size_t kPair = Q4 ? 576 : 1088, kQs = Q4 ? 256 : 512;
+  constexpr bool Q4 = L != GgmlType::Q8_0;
+  constexpr bool Q5 = L == GgmlType::Q5_0 || L == GgmlType::Q5_1, Min = L == GgmlType::Q4_1 || L == GgmlType::Q5_1;
+  constexpr size_t kPair = packed_pair_bytes(L), kQs = Q4 ? 256 : 512, kD = packed_pair_d(L);
   // Q8_0 and the grids without VNNI: signed products, so the +128 offset (and `init`) is not used.
-  constexpr bool kSigned = L != Legacy::kQ4_0 && !VNNI;
+  constexpr bool kSigned = (L == GgmlType::Q8_0 || L == GgmlType::IQ4_NL || L == GgmlType::MXFP4) && !VNNI;
+  // The block's sum starts at init (-8 or -128 x the activation sum), twice that for Q5_0's -16,
+  // or 0 (Q4_1 / Q5_1 add m x the token's Q8_1 s, d x the sum, instead).
+  constexpr int kInit = kSigned || Min ? 0 : L == GgmlType::Q5_0 ? 2 : 1;
   for (int64_t bp = 0; bp < n_in / 64; ++bp, P += kPair) {
     for (int hb = 0; hb < 2; ++hb) {
       const int64_t b = 2 * bp + hb;
@@ -169,14 +171,15 @@ void legacy_tile(int64_t n_in, const uint8_t* P, int h0, const PackedActView& av
       Dot<VNNI> dot[C][H];
       for (int c = 0; c < C; ++c) {
         q[c] = a.q[c] + 32 * b;
-        for (int h = 0; h < H; ++h)
-          dot[c][h] = Dot<VNNI>(kSigned ? _mm256_setzero_si256() : _mm256_set1_epi32(a.init[c][b]));
+        for (int h = 0; h < H; ++h) dot[c][h] = Dot<VNNI>(_mm256_set1_epi32(kInit * a.init[c][b]));
       }
-      if constexpr (L == Legacy::kQ4_0) {
+      if constexpr (L == GgmlType::Q4_0 || L == GgmlType::Q4_1) {
         nibble32<VNNI, C, H>(W, h0, q, dot);
-      } else if constexpr (L == Legacy::kIQ4_NL) {
+      } else if constexpr (Q5) {
+        nibble32<VNNI, C, H, Nib::kHigh5>(W, h0, q, dot, P + 512 + 64 * hb);
+      } else if constexpr (L == GgmlType::IQ4_NL) {
         nibble32<VNNI, C, H, Nib::kLut>(W, h0, q, dot);
-      } else if constexpr (L == Legacy::kMXFP4) {
+      } else if constexpr (L == GgmlType::MXFP4) {
         nibble32<VNNI, C, H, Nib::kLutMx>(W, h0, q, dot);
       } else {
         for (int g = 0; g < 8; ++g) {
@@ -197,11 +200,15 @@ void legacy_tile(int64_t n_in, const uint8_t* P, int h0, const PackedActView& av
         }
       }
       for (int h = 0; h < H; ++h) {
-        const __m256 dw = L == Legacy::kMXFP4 ? e8m0_half8(P + 512 + 16 * hb + 8 * (h0 + h))
-                                              : cvt_ph8(P + 2 * kQs + 32 * hb + 16 * (h0 + h));
+        const __m256 dw = L == GgmlType::MXFP4 ? e8m0_half8(P + 512 + 16 * hb + 8 * (h0 + h))
+                                               : cvt_ph8(P + kD + 32 * hb + 16 * (h0 + h));
         for (int c = 0; c < C; ++c)
           acc[c][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[c][h].get()), _mm256_mul_ps(dw, _mm256_set1_ps(a.d[c][b])),
                                       acc[c][h]);
+        if constexpr (Min) {
+          const __m256 mv = cvt_ph8(P + kD + 64 + 32 * hb + 16 * (h0 + h));
+          for (int c = 0; c < C; ++c) acc[c][h] = _mm256_fmadd_ps(mv, _mm256_set1_ps(a.ds[c][b]), acc[c][h]);
+        }
       }
     }
   }
@@ -452,13 +459,19 @@ template <bool VNNI, int C, int H>
 TileFn tile_for(GgmlType type) {
   switch (type) {
     case GgmlType::Q4_0:
-      return legacy_tile<VNNI, C, H, Legacy::kQ4_0>;
+      return legacy_tile<VNNI, C, H, GgmlType::Q4_0>;
     case GgmlType::Q8_0:
-      return legacy_tile<VNNI, C, H, Legacy::kQ8_0>;
+      return legacy_tile<VNNI, C, H, GgmlType::Q8_0>;
+    case GgmlType::Q4_1:
+      return legacy_tile<VNNI, C, H, GgmlType::Q4_1>;
+    case GgmlType::Q5_0:
+      return legacy_tile<VNNI, C, H, GgmlType::Q5_0>;
+    case GgmlType::Q5_1:
+      return legacy_tile<VNNI, C, H, GgmlType::Q5_1>;
     case GgmlType::IQ4_NL:
-      return legacy_tile<VNNI, C, H, Legacy::kIQ4_NL>;
+      return legacy_tile<VNNI, C, H, GgmlType::IQ4_NL>;
     case GgmlType::MXFP4:
-      return legacy_tile<VNNI, C, H, Legacy::kMXFP4>;
+      return legacy_tile<VNNI, C, H, GgmlType::MXFP4>;
     case GgmlType::Q2_K:
       return q23_K_tile<VNNI, C, H, false>;
     case GgmlType::Q3_K:

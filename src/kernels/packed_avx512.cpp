@@ -67,27 +67,30 @@ inline __m512 e8m0_half16(const uint8_t* e) {
 // x << k for k >= 0, x >> -k otherwise (16-bit lanes).
 inline __m512i shift16(__m512i x, int k) { return k >= 0 ? _mm512_slli_epi16(x, k) : _mm512_srli_epi16(x, -k); }
 
-// ---- Q8_0 / Q4_0 / IQ4_NL: pairs of 32-blocks -----------------------------------------------
-enum class Legacy { kQ4_0, kQ8_0, kIQ4_NL, kMXFP4 };
-
-template <int C, Legacy L>
+// ---- Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q8_0 / IQ4_NL / MXFP4: pairs of 32-blocks --------------------
+// Q5's fifth bit merged from the pair's high-bit vectors; Q5_0's -16 starts the sum at 2 x init;
+// Q4_1 / Q5_1 start at 0 and add m x the token's Q8_1 s (d x its block sum).
+template <int C, GgmlType L>
 void legacy_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float* y, size_t ldy) {
   constexpr int NCH = kChains<C>;
-  constexpr bool Q4 = L != Legacy::kQ8_0;
+  constexpr bool Q4 = L != GgmlType::Q8_0;
+  constexpr bool Q5 = L == GgmlType::Q5_0 || L == GgmlType::Q5_1, Min = L == GgmlType::Q4_1 || L == GgmlType::Q5_1;
+  constexpr int kInit = Min ? 0 : L == GgmlType::Q5_0 ? 2 : 1;
   const Acts<C> a(av);
-  const __m512i m4 = _mm512_set1_epi8(0xF);
-  [[maybe_unused]] const __m512i lut = grid_lut(L == Legacy::kMXFP4 ? kvalues_mxfp4 : kvalues_iq4nl);
+  const __m512i m4 = _mm512_set1_epi8(0xF), m10 = _mm512_set1_epi8(0x10);
+  [[maybe_unused]] const __m512i lut = grid_lut(L == GgmlType::MXFP4 ? kvalues_mxfp4 : kvalues_iq4nl);
   __m512 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
-  constexpr size_t kPair = Q4 ? 576 : 1088;
-  constexpr size_t kQs = Q4 ? 256 : 512;
+  constexpr size_t kPair = packed_pair_bytes(L), kQs = Q4 ? 256 : 512, kD = packed_pair_d(L);
   for (int64_t bp = 0; bp < n_in / 64; ++bp, P += kPair) {
     for (int h = 0; h < 2; ++h) {
       const int64_t b = 2 * bp + h;
-      const __m512 dw = L == Legacy::kMXFP4 ? e8m0_half16(P + 512 + 16 * h) : cvt_ph(P + 2 * kQs + 32 * h);
+      const __m512 dw = L == GgmlType::MXFP4 ? e8m0_half16(P + 512 + 16 * h) : cvt_ph(P + kD + 32 * h);
       __m512i is[C][NCH];
+      [[maybe_unused]] __m512i hb;
+      if constexpr (Q5) hb = load(P + 512 + 64 * h);
       for (int c = 0; c < C; ++c) {
-        is[c][0] = _mm512_set1_epi32(a.init[c][b]);
+        is[c][0] = _mm512_set1_epi32(kInit * a.init[c][b]);
         if constexpr (NCH == 2) is[c][1] = _mm512_setzero_si512();
       }
       const uint8_t* W = P + kQs * h;
@@ -97,9 +100,14 @@ void legacy_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float*
           const __m512i v = load(W + 64 * g);
           __m512i lo = _mm512_and_si512(v, m4);
           __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-          if constexpr (L == Legacy::kIQ4_NL || L == Legacy::kMXFP4) {
+          if constexpr (L == GgmlType::IQ4_NL || L == GgmlType::MXFP4) {
             lo = _mm512_shuffle_epi8(lut, lo);
             hi = _mm512_shuffle_epi8(lut, hi);
+          }
+          if constexpr (Q5) {
+            // 0xF8: A | (B & C).
+            lo = _mm512_ternarylogic_epi32(lo, shift16(hb, 4 - 2 * g), m10, 0xF8);
+            hi = _mm512_ternarylogic_epi32(hi, shift16(hb, 3 - 2 * g), m10, 0xF8);
           }
           for (int c = 0; c < C; ++c) {
             const int8_t* q = a.q[c] + 32 * b + 4 * g;
@@ -119,6 +127,10 @@ void legacy_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float*
         __m512i s = is[c][0];
         if constexpr (NCH == 2) s = _mm512_add_epi32(s, is[c][1]);
         acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(a.d[c][b])), acc[c]);
+      }
+      if constexpr (Min) {
+        const __m512 mv = cvt_ph(P + kD + 64 + 32 * h);
+        for (int c = 0; c < C; ++c) acc[c] = _mm512_fmadd_ps(mv, _mm512_set1_ps(a.ds[c][b]), acc[c]);
       }
     }
   }
@@ -366,10 +378,13 @@ using TileFn = void (*)(int64_t, const uint8_t*, const PackedActView&, float*, s
 // One tile kernel per (type, token count C), chosen in packed_gemm_avx512.
 template <GgmlType T, int C>
 void tile(int64_t n, const uint8_t* p, const PackedActView& a, float* y, size_t l) {
-  if constexpr (T == GgmlType::Q4_0) legacy_tile<C, Legacy::kQ4_0>(n, p, a, y, l);
-  if constexpr (T == GgmlType::Q8_0) legacy_tile<C, Legacy::kQ8_0>(n, p, a, y, l);
-  if constexpr (T == GgmlType::IQ4_NL) legacy_tile<C, Legacy::kIQ4_NL>(n, p, a, y, l);
-  if constexpr (T == GgmlType::MXFP4) legacy_tile<C, Legacy::kMXFP4>(n, p, a, y, l);
+  if constexpr (T == GgmlType::Q4_0) legacy_tile<C, GgmlType::Q4_0>(n, p, a, y, l);
+  if constexpr (T == GgmlType::Q8_0) legacy_tile<C, GgmlType::Q8_0>(n, p, a, y, l);
+  if constexpr (T == GgmlType::Q4_1) legacy_tile<C, GgmlType::Q4_1>(n, p, a, y, l);
+  if constexpr (T == GgmlType::Q5_0) legacy_tile<C, GgmlType::Q5_0>(n, p, a, y, l);
+  if constexpr (T == GgmlType::Q5_1) legacy_tile<C, GgmlType::Q5_1>(n, p, a, y, l);
+  if constexpr (T == GgmlType::IQ4_NL) legacy_tile<C, GgmlType::IQ4_NL>(n, p, a, y, l);
+  if constexpr (T == GgmlType::MXFP4) legacy_tile<C, GgmlType::MXFP4>(n, p, a, y, l);
   if constexpr (T == GgmlType::Q2_K) q23_K_tile<C, false>(n, p, a, y, l);
   if constexpr (T == GgmlType::Q3_K) q23_K_tile<C, true>(n, p, a, y, l);
   if constexpr (T == GgmlType::Q4_K) qk_tile<C, false>(n, p, a, y, l);
@@ -392,6 +407,15 @@ void packed_gemm_avx512(GgmlType type, int64_t n_in, const uint8_t* panels, int6
       break;
     case GgmlType::Q8_0:
       fn = kTiles<GgmlType::Q8_0>;
+      break;
+    case GgmlType::Q4_1:
+      fn = kTiles<GgmlType::Q4_1>;
+      break;
+    case GgmlType::Q5_0:
+      fn = kTiles<GgmlType::Q5_0>;
+      break;
+    case GgmlType::Q5_1:
+      fn = kTiles<GgmlType::Q5_1>;
       break;
     case GgmlType::IQ4_NL:
       fn = kTiles<GgmlType::IQ4_NL>;

@@ -52,13 +52,14 @@ int32_t grid_dot32(const int8_t* grid, const uint8_t* W, int r, const int8_t* q)
 }
 int32_t iq4_dot32(const uint8_t* W, int r, const int8_t* q) { return grid_dot32(kvalues_iq4nl, W, r, q); }
 
-enum class Legacy { kQ4_0, kQ8_0, kIQ4_NL, kMXFP4 };
-
-// Q4_0 / Q8_0 / IQ4_NL / MXFP4: pairs of 32-blocks (MXFP4: E8M0 exponents instead of f16 d).
-template <Legacy L>
+// Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q8_0 / IQ4_NL / MXFP4: pairs of 32-blocks (MXFP4: E8M0 exponents
+// instead of f16 d). Q5's fifth bit comes from the pair's high-bit vectors; Q5_0's -16 starts
+// the sum at 2 x init (-16 x the block sum); Q4_1 / Q5_1 add m x the token's Q8_1 s (d x sum).
+template <GgmlType L>
 void legacy_panel(int64_t n_in, const uint8_t* P, const PackedActView& av, int64_t n_tok, float* y, size_t ldy) {
-  constexpr bool Q4 = L != Legacy::kQ8_0;
-  constexpr size_t kPair = Q4 ? 576 : 1088, kQs = Q4 ? 256 : 512;
+  constexpr bool Q4 = L != GgmlType::Q8_0;
+  constexpr bool Q5 = L == GgmlType::Q5_0 || L == GgmlType::Q5_1, Min = L == GgmlType::Q4_1 || L == GgmlType::Q5_1;
+  constexpr size_t kPair = packed_pair_bytes(L), kQs = Q4 ? 256 : 512, kD = packed_pair_d(L);
   for (int64_t c = 0; c < n_tok; ++c) {
     const PackedActPtrs<1> a(token(av, c));
     for (int r = 0; r < kPanelRows; ++r) {
@@ -69,20 +70,27 @@ void legacy_panel(int64_t n_in, const uint8_t* P, const PackedActView& av, int64
           const int64_t b = 2 * bp + h;
           const uint8_t* W = pair + kQs * h;
           const int8_t* q = a.q[0] + 32 * b;
-          int32_t s = a.init[0][b];
-          if constexpr (L == Legacy::kQ4_0) {
+          int32_t s = Min ? 0 : (L == GgmlType::Q5_0 ? 2 : 1) * a.init[0][b];
+          if constexpr (L == GgmlType::Q4_0 || L == GgmlType::Q4_1 || Q5) {
             s += nibble_dot32(W, r, q);
-          } else if constexpr (L == Legacy::kIQ4_NL) {
+            if constexpr (Q5)
+              for (int g = 0; g < 4; ++g)
+                for (int i = 0; i < 4; ++i) {
+                  const uint8_t hb = pair[512 + 64 * h + 4 * r + i];
+                  s += 16 * (((hb >> (2 * g)) & 1) * q[4 * g + i] + ((hb >> (2 * g + 1)) & 1) * q[16 + 4 * g + i]);
+                }
+          } else if constexpr (L == GgmlType::IQ4_NL) {
             s += iq4_dot32(W, r, q);
-          } else if constexpr (L == Legacy::kMXFP4) {
+          } else if constexpr (L == GgmlType::MXFP4) {
             s += grid_dot32(kvalues_mxfp4, W, r, q);
           } else {
             for (int g = 0; g < 8; ++g)
               for (int i = 0; i < 4; ++i) s += W[64 * g + 4 * r + i] * q[4 * g + i];
           }
-          const float dw = L == Legacy::kMXFP4 ? std::bit_cast<float>(e8m0_half_bits(pair[512 + 16 * h + r]))
-                                               : f16_at(pair + 2 * kQs + 32 * h + 2 * r);
+          const float dw = L == GgmlType::MXFP4 ? std::bit_cast<float>(e8m0_half_bits(pair[512 + 16 * h + r]))
+                                                : f16_at(pair + kD + 32 * h + 2 * r);
           acc += static_cast<float>(s) * (dw * a.d[0][b]);
+          if constexpr (Min) acc += f16_at(pair + kD + 64 + 32 * h + 2 * r) * a.ds[0][b];
         }
       y[c * ldy + r] = acc;
     }
@@ -247,16 +255,25 @@ void packed_gemm_scalar(GgmlType type, int64_t n_in, const uint8_t* panels, int6
     float* out = y + p * kPanelRows;
     switch (type) {
       case GgmlType::Q4_0:
-        legacy_panel<Legacy::kQ4_0>(n_in, panel, acts, n_tok, out, ldy);
+        legacy_panel<GgmlType::Q4_0>(n_in, panel, acts, n_tok, out, ldy);
         break;
       case GgmlType::Q8_0:
-        legacy_panel<Legacy::kQ8_0>(n_in, panel, acts, n_tok, out, ldy);
+        legacy_panel<GgmlType::Q8_0>(n_in, panel, acts, n_tok, out, ldy);
+        break;
+      case GgmlType::Q4_1:
+        legacy_panel<GgmlType::Q4_1>(n_in, panel, acts, n_tok, out, ldy);
+        break;
+      case GgmlType::Q5_0:
+        legacy_panel<GgmlType::Q5_0>(n_in, panel, acts, n_tok, out, ldy);
+        break;
+      case GgmlType::Q5_1:
+        legacy_panel<GgmlType::Q5_1>(n_in, panel, acts, n_tok, out, ldy);
         break;
       case GgmlType::IQ4_NL:
-        legacy_panel<Legacy::kIQ4_NL>(n_in, panel, acts, n_tok, out, ldy);
+        legacy_panel<GgmlType::IQ4_NL>(n_in, panel, acts, n_tok, out, ldy);
         break;
       case GgmlType::MXFP4:
-        legacy_panel<Legacy::kMXFP4>(n_in, panel, acts, n_tok, out, ldy);
+        legacy_panel<GgmlType::MXFP4>(n_in, panel, acts, n_tok, out, ldy);
         break;
       case GgmlType::Q2_K:
         q23_K_panel<false>(n_in, panel, acts, n_tok, out, ldy);

@@ -24,8 +24,9 @@
 namespace hearth {
 namespace test_packed {
 
-constexpr GgmlType kTypes[] = {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::IQ4_NL, GgmlType::MXFP4, GgmlType::Q2_K,
-                               GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K,   GgmlType::Q6_K,  GgmlType::IQ4_XS};
+constexpr GgmlType kTypes[] = {GgmlType::Q4_0,   GgmlType::Q4_1,  GgmlType::Q5_0,  GgmlType::Q5_1, GgmlType::Q8_0,
+                               GgmlType::IQ4_NL, GgmlType::MXFP4, GgmlType::Q2_K,  GgmlType::Q3_K, GgmlType::Q4_K,
+                               GgmlType::Q5_K,   GgmlType::Q6_K,  GgmlType::IQ4_XS};
 
 struct Aligned {
   explicit Aligned(size_t n) : p(static_cast<uint8_t*>(std::aligned_alloc(64, (n + 63) / 64 * 64))) {}
@@ -114,7 +115,9 @@ TEST_P(Packed, LayoutRoundTripsByteForByte) {
         std::memcpy(&w[off + bs - 2], &h, 2);
       } else {
         std::memcpy(&w[off], &h, 2);
-        if (t == GgmlType::Q4_K || t == GgmlType::Q5_K) std::memcpy(&w[off + 2], &h, 2);
+        // Q4_K's and Q5_K's dmin, Q4_1's and Q5_1's m.
+        if (t == GgmlType::Q4_K || t == GgmlType::Q5_K || t == GgmlType::Q4_1 || t == GgmlType::Q5_1)
+          std::memcpy(&w[off + 2], &h, 2);
       }
     }
     Aligned panel(packed_panel_bytes(t, n_in));
@@ -184,6 +187,15 @@ TEST_P(Packed, ExtremeValuesDoNotOverflow) {
       case GgmlType::Q2_K:
         std::memset(&w[off + 16], 0xFF, 64);  // qs after scales[16]: u = 3
         break;
+      case GgmlType::Q4_1:
+        std::memset(&w[off + 4], 0xFF, bs - 4);  // after d, m: u = 15
+        break;
+      case GgmlType::Q5_0:
+        std::memset(&w[off + 2], 0xFF, bs - 2);  // qh, qs after d: u = 31
+        break;
+      case GgmlType::Q5_1:
+        std::memset(&w[off + 4], 0xFF, bs - 4);  // qh, qs after d, m: u = 31
+        break;
       case GgmlType::Q3_K:
         std::memset(&w[off], 0xFF, 96);  // hmask, qs: u = 7
         break;
@@ -248,7 +260,7 @@ TEST(PackedShape, OnlyWholePanelsAndBlocks) {
   EXPECT_TRUE(packable(GgmlType::Q4_K, 2048, 5632));
   EXPECT_FALSE(packable(GgmlType::Q4_K, 2048, 5630));  // rows not a multiple of 16
   EXPECT_FALSE(packable(GgmlType::Q8_0, 96, 64));      // inputs not a multiple of 64
-  EXPECT_FALSE(packable(GgmlType::Q4_1, 2048, 2048));  // no packed kernel
+  EXPECT_FALSE(packable(GgmlType::F16, 2048, 2048));   // no packed kernel
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, Packed, ::testing::ValuesIn(kTypes),

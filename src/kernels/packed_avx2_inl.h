@@ -44,10 +44,13 @@ inline __m256i i8x8(const uint8_t* p) {
   return _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
 }
 
+// Decode (C <= 2) fetches each block's (or pair's) lines kAhead bytes ahead, all of them (see
+// packed_avx512.cpp).
 constexpr int kAhead = 4096;
 template <int C>
-inline void ahead(const uint8_t* p) {
-  if constexpr (C <= 2) _mm_prefetch(reinterpret_cast<const char*>(p + kAhead), _MM_HINT_T0);
+inline void ahead_block(const uint8_t* p, size_t bytes) {
+  if constexpr (C <= 2)
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kAhead + o), _MM_HINT_T0);
 }
 
 // Sum of unsigned x signed byte products, 4 per int32 lane. Without VNNI the products gather in
@@ -109,7 +112,6 @@ inline void nibble32(const uint8_t* W, int h0, const int8_t* const* q, Dot<VNNI>
   const __m256i m4 = _mm256_set1_epi8(0xF), m10 = _mm256_set1_epi8(0x10);
   [[maybe_unused]] const __m256i lut = grid_lut<VNNI>(K == Nib::kLutMx ? kvalues_mxfp4 : kvalues_iq4nl);
   for (int g = 0; g < 4; ++g) {
-    ahead<C>(W + 64 * g);
     __m256i lo[H], hi[H];
     for (int h = 0; h < H; ++h) {
       const __m256i v = load(W + 64 * g + 32 * (h0 + h));
@@ -164,6 +166,7 @@ void legacy_tile(int64_t n_in, const uint8_t* P, int h0, const PackedActView& av
   // or 0 (Q4_1 / Q5_1 add m x the token's Q8_1 s, d x the sum, instead).
   constexpr int kInit = kSigned || Min ? 0 : L == GgmlType::Q5_0 ? 2 : 1;
   for (int64_t bp = 0; bp < n_in / 64; ++bp, P += kPair) {
+    ahead_block<C>(P, kPair);
     for (int hb = 0; hb < 2; ++hb) {
       const int64_t b = 2 * bp + hb;
       const uint8_t* W = P + kQs * hb;
@@ -183,7 +186,6 @@ void legacy_tile(int64_t n_in, const uint8_t* P, int h0, const PackedActView& av
         nibble32<VNNI, C, H, Nib::kLutMx>(W, h0, q, dot);
       } else {
         for (int g = 0; g < 8; ++g) {
-          ahead<C>(W + 64 * g);
           for (int h = 0; h < H; ++h) {
             const __m256i u = load(W + 64 * g + 32 * (h0 + h));
             if constexpr (kSigned) {
@@ -225,6 +227,7 @@ void qk_tile(int64_t n_in, const uint8_t* P, int h0, const PackedActView& av, fl
   for (int c = 0; c < C; ++c)
     for (int h = 0; h < H; ++h) acc[c][h] = _mm256_setzero_ps();
   for (int64_t b = 0; b < n_in / 256; ++b, P += kBlock) {
+    ahead_block<C>(P, kBlock);
     __m256 dv[H];
     for (int h = 0; h < H; ++h) dv[h] = cvt_ph8(P + kSc + 256 + 16 * (h0 + h));
     for (int s = 0; s < 8; ++s) {
@@ -279,6 +282,7 @@ void q23_K_tile(int64_t n_in, const uint8_t* P, int h0, const PackedActView& av,
   for (int c = 0; c < C; ++c)
     for (int h = 0; h < H; ++h) acc[c][h] = _mm256_setzero_ps();
   for (int64_t b = 0; b < n_in / 256; ++b, P += kBlock) {
+    ahead_block<C>(P, kBlock);
     __m256 dv[H];
     for (int h = 0; h < H; ++h) dv[h] = cvt_ph8(P + (Q3 ? 1792 : 1280) + 16 * (h0 + h));
     [[maybe_unused]] __m256i mi[C][H];
@@ -297,7 +301,6 @@ void q23_K_tile(int64_t n_in, const uint8_t* P, int h0, const PackedActView& av,
       if constexpr (Q3)
         for (int h = 0; h < H; ++h) hb[h] = load(P + 1024 + 64 * s + 32 * (h0 + h));
       for (int p = 0; p < 2; ++p) {
-        ahead<C>(P + 64 * (2 * s + p));
         for (int e = 0; e < 2; ++e) {
           const int g = 2 * p + e;
           __m256i lo[H], hi[H];
@@ -364,6 +367,7 @@ void iq4_xs_tile(int64_t n_in, const uint8_t* P, int h0, const PackedActView& av
   for (int c = 0; c < C; ++c)
     for (int h = 0; h < H; ++h) acc[c][h] = _mm256_setzero_ps();
   for (int64_t b = 0; b < n_in / 256; ++b, P += 2240) {
+    ahead_block<C>(P, 2240);
     __m256 dv[H];
     for (int h = 0; h < H; ++h) dv[h] = cvt_ph8(P + 2176 + 16 * (h0 + h));
     for (int s = 0; s < 8; ++s) {
@@ -398,6 +402,7 @@ void q6_K_tile(int64_t n_in, const uint8_t* P, int h0, const PackedActView& av, 
   for (int c = 0; c < C; ++c)
     for (int h = 0; h < H; ++h) acc[c][h] = _mm256_setzero_ps();
   for (int64_t b = 0; b < n_in / 256; ++b, P += 3392) {
+    ahead_block<C>(P, 3392);
     __m256 dv[H];
     for (int h = 0; h < H; ++h) dv[h] = cvt_ph8(P + 3328 + 16 * (h0 + h));
     for (int s = 0; s < 8; ++s) {
@@ -408,10 +413,8 @@ void q6_K_tile(int64_t n_in, const uint8_t* P, int h0, const PackedActView& av, 
           db[c][h] = Dot<VNNI>(_mm256_set1_epi32(a.init[c][16 * b + 2 * s + 1]));
         }
       for (int p = 0; p < 2; ++p) {
-        ahead<C>(P + 2048 + 64 * (2 * s + p));
         for (int e = 0; e < 2; ++e) {
           const int g = 2 * p + e;
-          ahead<C>(P + 64 * (4 * s + g));
           __m256i lo[H], hi[H];
           for (int h = 0; h < H; ++h) {
             const __m256i v = load(P + 64 * (4 * s + g) + 32 * (h0 + h));

@@ -70,6 +70,33 @@ inline __m512 e8m0_half16(const uint8_t* e) {
 // x << k for k >= 0, x >> -k otherwise (16-bit lanes).
 inline __m512i shift16(__m512i x, int k) { return k >= 0 ? _mm512_slli_epi16(x, k) : _mm512_srli_epi16(x, -k); }
 
+// 32 inputs in 4 nibble vectors at W (64 bytes apart; low nibbles = inputs 4 g + i, high =
+// 16 + 4 g + i) against each token's 32 activations at q[c], added into is[c] (NCH chains: low
+// nibbles into the first, high into the last). kLut: codes looked up in `lut` (grid value + 128);
+// kQ5: each code's fifth bit from `hb` (bit 2 g: low input, 2 g + 1: high), as Q5_K / Q5_0 / Q5_1.
+template <int C, int NCH, bool kLut = false, bool kQ5 = false>
+inline void nibble32(const uint8_t* W, const int8_t* const* q, __m512i (&is)[C][NCH], __m512i lut, __m512i hb) {
+  const __m512i m4 = _mm512_set1_epi8(0xF), m10 = _mm512_set1_epi8(0x10);
+  for (int g = 0; g < 4; ++g) {
+    const __m512i v = load(W + 64 * g);
+    __m512i lo = _mm512_and_si512(v, m4);
+    __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+    if constexpr (kLut) {
+      lo = _mm512_shuffle_epi8(lut, lo);
+      hi = _mm512_shuffle_epi8(lut, hi);
+    }
+    if constexpr (kQ5) {
+      // 0xF8: A | (B & C).
+      lo = _mm512_ternarylogic_epi32(lo, shift16(hb, 4 - 2 * g), m10, 0xF8);
+      hi = _mm512_ternarylogic_epi32(hi, shift16(hb, 3 - 2 * g), m10, 0xF8);
+    }
+    for (int c = 0; c < C; ++c) {
+      is[c][0] = _mm512_dpbusd_epi32(is[c][0], lo, bcast(q[c] + 4 * g));
+      is[c][NCH - 1] = _mm512_dpbusd_epi32(is[c][NCH - 1], hi, bcast(q[c] + 16 + 4 * g));
+    }
+  }
+}
+
 // ---- Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q8_0 / IQ4_NL / MXFP4: pairs of 32-blocks --------------------
 // Q5's fifth bit merged from the pair's high-bit vectors; Q5_0's -16 starts the sum at 2 x init;
 // Q4_1 / Q5_1 start at 0 and add m x the token's Q8_1 s (d x its block sum).
@@ -80,8 +107,7 @@ void legacy_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float*
   constexpr bool Q5 = L == GgmlType::Q5_0 || L == GgmlType::Q5_1, Min = L == GgmlType::Q4_1 || L == GgmlType::Q5_1;
   constexpr int kInit = Min ? 0 : L == GgmlType::Q5_0 ? 2 : 1;
   const Acts<C> a(av);
-  const __m512i m4 = _mm512_set1_epi8(0xF), m10 = _mm512_set1_epi8(0x10);
-  [[maybe_unused]] const __m512i lut = grid_lut(L == GgmlType::MXFP4 ? kvalues_mxfp4 : kvalues_iq4nl);
+  const __m512i lut = grid_lut(L == GgmlType::MXFP4 ? kvalues_mxfp4 : kvalues_iq4nl);
   __m512 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
   constexpr size_t kPair = packed_pair_bytes(L), kQs = Q4 ? 256 : 512, kD = packed_pair_d(L);
@@ -91,33 +117,16 @@ void legacy_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float*
       const int64_t b = 2 * bp + h;
       const __m512 dw = L == GgmlType::MXFP4 ? e8m0_half16(P + 512 + 16 * h) : cvt_ph(P + kD + 32 * h);
       __m512i is[C][NCH];
-      [[maybe_unused]] __m512i hb;
-      if constexpr (Q5) hb = load(P + 512 + 64 * h);
+      const __m512i hb = Q5 ? load(P + 512 + 64 * h) : _mm512_setzero_si512();
       for (int c = 0; c < C; ++c) {
         is[c][0] = _mm512_set1_epi32(kInit * a.init[c][b]);
         if constexpr (NCH == 2) is[c][1] = _mm512_setzero_si512();
       }
       const uint8_t* W = P + kQs * h;
       if constexpr (Q4) {
-        for (int g = 0; g < 4; ++g) {
-          const __m512i v = load(W + 64 * g);
-          __m512i lo = _mm512_and_si512(v, m4);
-          __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-          if constexpr (L == GgmlType::IQ4_NL || L == GgmlType::MXFP4) {
-            lo = _mm512_shuffle_epi8(lut, lo);
-            hi = _mm512_shuffle_epi8(lut, hi);
-          }
-          if constexpr (Q5) {
-            // 0xF8: A | (B & C).
-            lo = _mm512_ternarylogic_epi32(lo, shift16(hb, 4 - 2 * g), m10, 0xF8);
-            hi = _mm512_ternarylogic_epi32(hi, shift16(hb, 3 - 2 * g), m10, 0xF8);
-          }
-          for (int c = 0; c < C; ++c) {
-            const int8_t* q = a.q[c] + 32 * b + 4 * g;
-            is[c][0] = _mm512_dpbusd_epi32(is[c][0], lo, bcast(q));
-            is[c][NCH - 1] = _mm512_dpbusd_epi32(is[c][NCH - 1], hi, bcast(q + 16));
-          }
-        }
+        const int8_t* q[C];
+        for (int c = 0; c < C; ++c) q[c] = a.q[c] + 32 * b;
+        nibble32<C, NCH, L == GgmlType::IQ4_NL || L == GgmlType::MXFP4, Q5>(W, q, is, lut, hb);
       } else {
         for (int g = 0; g < 8; ++g) {
           const __m512i v = load(W + 64 * g);
@@ -149,7 +158,6 @@ void qk_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float* y, 
   constexpr int NCH = kChains<C>;
   constexpr size_t kBlock = Q5 ? 2880 : 2368, kSc = Q5 ? 2560 : 2048;
   const Acts<C> a(av);
-  const __m512i m4 = _mm512_set1_epi8(0xF), m10 = _mm512_set1_epi8(0x10);
   __m512 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
   for (int64_t b = 0; b < n_in / 256; ++b, P += kBlock) {
@@ -164,23 +172,10 @@ void qk_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float* y, 
       __m512i is[C][NCH];
       for (int c = 0; c < C; ++c)
         for (int k = 0; k < NCH; ++k) is[c][k] = _mm512_setzero_si512();
-      [[maybe_unused]] __m512i hb;
-      if constexpr (Q5) hb = load(P + 2048 + 64 * s);
-      for (int g = 0; g < 4; ++g) {
-        const __m512i v = load(P + 64 * (4 * s + g));
-        __m512i lo = _mm512_and_si512(v, m4);
-        __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-        if constexpr (Q5) {
-          // 0xF8: A | (B & C).
-          lo = _mm512_ternarylogic_epi32(lo, shift16(hb, 4 - 2 * g), m10, 0xF8);
-          hi = _mm512_ternarylogic_epi32(hi, shift16(hb, 3 - 2 * g), m10, 0xF8);
-        }
-        for (int c = 0; c < C; ++c) {
-          const int8_t* q = a.q[c] + 256 * b + 32 * s + 4 * g;
-          is[c][0] = _mm512_dpbusd_epi32(is[c][0], lo, bcast(q));
-          is[c][NCH - 1] = _mm512_dpbusd_epi32(is[c][NCH - 1], hi, bcast(q + 16));
-        }
-      }
+      const int8_t* q[C];
+      for (int c = 0; c < C; ++c) q[c] = a.q[c] + 256 * b + 32 * s;
+      nibble32<C, NCH, false, Q5>(P + 256 * s, q, is, _mm512_setzero_si512(),
+                                  Q5 ? load(P + 2048 + 64 * s) : _mm512_setzero_si512());
       for (int c = 0; c < C; ++c) {
         __m512i t = is[c][0];
         if constexpr (NCH == 2) t = _mm512_add_epi32(t, is[c][1]);
@@ -284,7 +279,6 @@ template <int C>
 void iq4_xs_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float* y, size_t ldy) {
   constexpr int NCH = kChains<C>;
   const Acts<C> a(av);
-  const __m512i m4 = _mm512_set1_epi8(0xF);
   const __m512i lut = iq4_lut();
   __m512 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
@@ -300,16 +294,9 @@ void iq4_xs_tile(int64_t n_in, const uint8_t* P, const PackedActView& av, float*
         is[c][0] = _mm512_set1_epi32(-128 * a.s32[c][8 * b + s]);
         if constexpr (NCH == 2) is[c][1] = _mm512_setzero_si512();
       }
-      for (int g = 0; g < 4; ++g) {
-        const __m512i v = load(P + 64 * (4 * s + g));
-        const __m512i lo = _mm512_shuffle_epi8(lut, _mm512_and_si512(v, m4));
-        const __m512i hi = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
-        for (int c = 0; c < C; ++c) {
-          const int8_t* q = a.q[c] + 256 * b + 32 * s + 4 * g;
-          is[c][0] = _mm512_dpbusd_epi32(is[c][0], lo, bcast(q));
-          is[c][NCH - 1] = _mm512_dpbusd_epi32(is[c][NCH - 1], hi, bcast(q + 16));
-        }
-      }
+      const int8_t* q[C];
+      for (int c = 0; c < C; ++c) q[c] = a.q[c] + 256 * b + 32 * s;
+      nibble32<C, NCH, true>(P + 256 * s, q, is, lut, _mm512_setzero_si512());
       for (int c = 0; c < C; ++c) {
         __m512i t = is[c][0];
         if constexpr (NCH == 2) t = _mm512_add_epi32(t, is[c][1]);

@@ -9,6 +9,14 @@ PKGS=(
   libcpp-httplib-dev libssl-dev libcurl4-openssl-dev libedit-dev nginx-light ccache
   python3 python3-numpy python3-jinja2 clang-format
 )
+# The AArch64 (NEON) stage of the tests: a cross compiler, qemu-user to run its test program, and
+# the target's libraries from Debian multiarch (fmt, PCRE2, GoogleTest; nlohmann-json is
+# header-only). Only on x86-64 hosts; an AArch64 host builds natively.
+ARM_PKGS=()
+if [[ "$(dpkg --print-architecture)" == "amd64" ]]; then
+  ARM_PKGS=(g++-aarch64-linux-gnu qemu-user-static libfmt-dev:arm64 libpcre2-dev:arm64 libgtest-dev:arm64)
+  PKGS+=("${ARM_PKGS[@]}")
+fi
 # node and npm may come from elsewhere (e.g. NodeSource, which bundles npm); only ask
 # Debian for them when the commands are missing.
 command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
@@ -21,6 +29,9 @@ if ((${#missing[@]})); then
   echo "install-deps: installing ${missing[*]}" >&2
   SUDO=""
   [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  if ((${#ARM_PKGS[@]})) && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    $SUDO dpkg --add-architecture arm64
+  fi
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi

@@ -1,6 +1,11 @@
 #include "base/cpu.h"
 
+#if HEARTH_X86
 #include <cpuid.h>
+#endif
+#if HEARTH_ARM
+#include <sys/auxv.h>
+#endif
 
 #include <cstdlib>
 #include <fstream>
@@ -14,6 +19,19 @@
 namespace hearth {
 namespace {
 
+#if HEARTH_ARM
+CpuFeatures detect() {
+  CpuFeatures f;
+  // Linux reports the features the kernel lets user space use (HWCAP_ASIMD = bit 1,
+  // HWCAP_ASIMDDP = bit 20, HWCAP2_I8MM = bit 13); the constants are spelled out so older
+  // headers build too.
+  const unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
+  f.neon = (hw & (1ul << 1)) != 0;
+  f.dotprod = f.neon && (hw & (1ul << 20)) != 0;
+  f.i8mm = f.neon && (hw2 & (1ul << 13)) != 0;
+  return f;
+}
+#elif HEARTH_X86
 CpuFeatures detect() {
   CpuFeatures f;
   unsigned a = 0, b = 0, c = 0, d = 0;
@@ -41,6 +59,15 @@ CpuFeatures detect() {
   }
   return f;
 }
+#else
+CpuFeatures detect() { return {}; }
+#endif
+
+#if HEARTH_ARM
+constexpr const char* kLevels = "scalar or neon";
+#else
+constexpr const char* kLevels = "scalar, avx2, avxvnni or avx512";
+#endif
 
 // HEARTH_CPU as asked: unset, an unknown word, or a level (avx2 = AVX2 without AVX-VNNI).
 struct CpuEnv {
@@ -67,6 +94,8 @@ CpuEnv read_cpu_env() {
     e.want = Isa::avx2;
   } else if (e.value == "avx512") {
     e.want = Isa::avx512;
+  } else if (e.value == "neon") {
+    e.want = Isa::neon;
   } else {
     e.known = false;
   }
@@ -78,10 +107,10 @@ Isa choose_isa() {
   const CpuEnv e = read_cpu_env();
   if (!e.set) return best;
   if (!e.known) {
-    log(LogLevel::warn, "HEARTH_CPU={} is not one of scalar|avx2|avxvnni|avx512; using {}", e.value, isa_name(best));
+    log(LogLevel::warn, "HEARTH_CPU={} is not one of {}; using {}", e.value, kLevels, isa_name(best));
     return best;
   }
-  if (e.want > best || (e.value == "avxvnni" && !cpu_features().avx_vnni)) {
+  if (!isa_supported(e.want) || (e.value == "avxvnni" && !cpu_features().avx_vnni)) {
     log(LogLevel::warn, "HEARTH_CPU={} is not supported by this CPU; using {}", e.value, isa_name(best));
     return best;
   }
@@ -97,12 +126,28 @@ const CpuFeatures& cpu_features() {
 
 Isa detected_isa() {
   const CpuFeatures& f = cpu_features();
+  if (HEARTH_ARM) return f.dotprod ? Isa::neon : Isa::scalar;
   if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vnni && f.avx512bf16 && f.avx512vbmi && f.avx2 &&
       f.fma && f.f16c) {
     return Isa::avx512;
   }
   if (f.avx2 && f.fma && f.f16c) return Isa::avx2;
   return Isa::scalar;
+}
+
+bool isa_supported(Isa isa) {
+  const Isa best = detected_isa();
+  switch (isa) {
+    case Isa::scalar:
+      return true;
+    case Isa::avx2:
+      return best == Isa::avx2 || best == Isa::avx512;
+    case Isa::avx512:
+      return best == Isa::avx512;
+    case Isa::neon:
+      return best == Isa::neon;
+  }
+  return false;
 }
 
 Isa active_isa() {
@@ -113,7 +158,8 @@ Isa active_isa() {
 bool use_avx_vnni() {
   static const bool on = [] {
     const CpuEnv e = read_cpu_env();
-    return cpu_features().avx_vnni && active_isa() >= Isa::avx2 && (!e.set || e.vnni);
+    const Isa a = active_isa();
+    return cpu_features().avx_vnni && (a == Isa::avx2 || a == Isa::avx512) && (!e.set || e.vnni);
   }();
   return on;
 }
@@ -121,8 +167,8 @@ bool use_avx_vnni() {
 std::string cpu_env_error() {
   const CpuEnv e = read_cpu_env();
   if (!e.set) return {};
-  if (!e.known) return "HEARTH_CPU=" + e.value + " is not a level; use scalar, avx2, avxvnni or avx512 (or unset it)";
-  if (e.want > detected_isa() || (e.value == "avxvnni" && !cpu_features().avx_vnni)) {
+  if (!e.known) return "HEARTH_CPU=" + e.value + " is not a level; use " + kLevels + " (or unset it)";
+  if (!isa_supported(e.want) || (e.value == "avxvnni" && !cpu_features().avx_vnni)) {
     return "HEARTH_CPU=" + e.value + " needs instructions this CPU does not have (it supports up to " +
            std::string(isa_name(detected_isa())) + (cpu_features().avx_vnni ? "+avxvnni" : "") + "); unset it";
   }
@@ -137,6 +183,8 @@ std::string_view isa_name(Isa isa) {
       return "avx2";
     case Isa::avx512:
       return "avx512";
+    case Isa::neon:
+      return "neon";
   }
   return "?";
 }

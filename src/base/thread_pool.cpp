@@ -1,8 +1,11 @@
 #include "base/thread_pool.h"
 
-#include <immintrin.h>
-
 #include <chrono>
+
+#include "base/cpu.h"
+#if HEARTH_X86
+#include <immintrin.h>
+#endif
 
 namespace hearth {
 namespace {
@@ -16,7 +19,13 @@ constexpr auto kWorkerSpin = std::chrono::microseconds(300);
 constexpr auto kDispatchSpin = std::chrono::microseconds(50);
 constexpr int kPausesPerClockCheck = 64;
 
+#if HEARTH_X86
 inline void cpu_relax() { _mm_pause(); }
+#elif HEARTH_ARM
+inline void cpu_relax() { asm volatile("yield" ::: "memory"); }
+#else
+inline void cpu_relax() {}
+#endif
 
 // Spins until pred() or `budget` has passed; returns pred()'s last value.
 template <class Pred>

@@ -45,8 +45,13 @@ void visible_range(const AttentionArgs& a, int64_t t, int32_t& first, int32_t& l
 
 FlashFn pick_kernel(Isa isa, const PagedKv& kv) {
   const auto fits = [&](int n) { return kv.head_dim_k % n == 0 && kv.head_dim_v % n == 0; };
-  if (isa >= Isa::avx512 && detected_isa() >= Isa::avx512 && fits(16)) return flash_piece_avx512;
-  if (isa >= Isa::avx2 && detected_isa() >= Isa::avx2 && fits(8)) return flash_piece_avx2;
+#if HEARTH_X86
+  if (isa == Isa::avx512 && isa_supported(Isa::avx512) && fits(16)) return flash_piece_avx512;
+  if ((isa == Isa::avx2 || isa == Isa::avx512) && isa_supported(Isa::avx2) && fits(8)) return flash_piece_avx2;
+#endif
+#if HEARTH_ARM
+  if (isa == Isa::neon && isa_supported(Isa::neon) && fits(4)) return flash_piece_neon;
+#endif
   return flash_piece_scalar;
 }
 

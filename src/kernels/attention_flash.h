@@ -1,5 +1,5 @@
 // Internal to kernels/attention*.cpp: one piece of flash-attention work and the per-ISA kernels
-// that compute it (attention_flash_{scalar,avx2,avx512}.cpp, all instantiating
+// that compute it (attention_flash_{scalar,avx2,avx512,neon}.cpp, all instantiating
 // attention_flash_inl.h with their vector type).
 #pragma once
 
@@ -41,6 +41,7 @@ using FlashFn = void (*)(const FlashPiece& piece, const PagedKv& kv);
 void flash_piece_scalar(const FlashPiece& piece, const PagedKv& kv);
 void flash_piece_avx2(const FlashPiece& piece, const PagedKv& kv);
 void flash_piece_avx512(const FlashPiece& piece, const PagedKv& kv);
+void flash_piece_neon(const FlashPiece& piece, const PagedKv& kv);
 
 // q rounded to what the K type's dot product sees (attention.h): F16/BF16 round trip, Q8_0
 // quantize + dequantize for Q8_0/Q4_0 caches, F32 unchanged. n is the K head size.

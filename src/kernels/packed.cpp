@@ -51,14 +51,20 @@
 
 namespace hearth {
 
-// packed_scalar.cpp, packed_avx2.cpp, packed_avxvnni.cpp, packed_avx512.cpp
+// packed_scalar.cpp; packed_avx2.cpp, packed_avxvnni.cpp, packed_avx512.cpp (x86-64);
+// packed_neon.cpp (AArch64)
 #define HEARTH_PACKED_GEMM(name)                                                                             \
   void name(GgmlType type, int64_t n_in, const uint8_t* panels, int64_t n_panels, const PackedActView& acts, \
             int64_t n_tok, float* y, size_t ldy);
 HEARTH_PACKED_GEMM(packed_gemm_scalar)
+#if HEARTH_X86
 HEARTH_PACKED_GEMM(packed_gemm_avx2)
 HEARTH_PACKED_GEMM(packed_gemm_avxvnni)
 HEARTH_PACKED_GEMM(packed_gemm_avx512)
+#endif
+#if HEARTH_ARM
+HEARTH_PACKED_GEMM(packed_gemm_neon)
+#endif
 #undef HEARTH_PACKED_GEMM
 
 namespace {
@@ -578,8 +584,16 @@ size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
 PackedKernel packed_kernel() {
   static const PackedKernel k = [] {
-    if (active_isa() >= Isa::avx512) return PackedKernel::kAvx512;
-    if (active_isa() >= Isa::avx2) return use_avx_vnni() ? PackedKernel::kAvxVnni : PackedKernel::kAvx2;
+    switch (active_isa()) {
+      case Isa::avx512:
+        return PackedKernel::kAvx512;
+      case Isa::avx2:
+        return use_avx_vnni() ? PackedKernel::kAvxVnni : PackedKernel::kAvx2;
+      case Isa::neon:
+        return PackedKernel::kNeon;
+      case Isa::scalar:
+        break;
+    }
     return PackedKernel::kScalar;
   }();
   return k;
@@ -590,11 +604,13 @@ bool packed_kernel_runs(PackedKernel k) {
     case PackedKernel::kScalar:
       return true;
     case PackedKernel::kAvx2:
-      return detected_isa() >= Isa::avx2;
+      return isa_supported(Isa::avx2);
     case PackedKernel::kAvxVnni:
-      return detected_isa() >= Isa::avx2 && cpu_features().avx_vnni;
+      return isa_supported(Isa::avx2) && cpu_features().avx_vnni;
     case PackedKernel::kAvx512:
-      return detected_isa() >= Isa::avx512;
+      return isa_supported(Isa::avx512);
+    case PackedKernel::kNeon:
+      return isa_supported(Isa::neon);
   }
   return false;
 }
@@ -609,6 +625,8 @@ const char* packed_kernel_name(PackedKernel k) {
       return "avxvnni";
     case PackedKernel::kAvx512:
       return "avx512";
+    case PackedKernel::kNeon:
+      return "neon";
   }
   return "?";
 }
@@ -837,6 +855,7 @@ void packed_gemm_with(PackedKernel k, GgmlType type, int64_t n_in, const uint8_t
     case PackedKernel::kScalar:
       packed_gemm_scalar(type, n_in, panels, n_panels, acts, n_tok, y, ldy);
       break;
+#if HEARTH_X86
     case PackedKernel::kAvx2:
       packed_gemm_avx2(type, n_in, panels, n_panels, acts, n_tok, y, ldy);
       break;
@@ -845,6 +864,15 @@ void packed_gemm_with(PackedKernel k, GgmlType type, int64_t n_in, const uint8_t
       break;
     case PackedKernel::kAvx512:
       packed_gemm_avx512(type, n_in, panels, n_panels, acts, n_tok, y, ldy);
+      break;
+#endif
+#if HEARTH_ARM
+    case PackedKernel::kNeon:
+      packed_gemm_neon(type, n_in, panels, n_panels, acts, n_tok, y, ldy);
+      break;
+#endif
+    default:  // a kernel this build has no code for (packed_kernel_runs is false for it)
+      packed_gemm_scalar(type, n_in, panels, n_panels, acts, n_tok, y, ldy);
       break;
   }
 }

@@ -16,15 +16,16 @@
 // Q6_K +0.0%, IQ4_XS +2.9%, MXFP4 +5.9% (panel bytes per 16 rows vs 16 GGUF rows, see
 // packed_panel_bytes).
 //
-// One layout, four tile kernels: AVX-512 VNNI (a 64-byte vector = 4 inputs x 16 rows), AVX2
-// and AVX-VNNI (each 32-byte half = 4 inputs x 8 rows, so an AVX2 tile is 8 or 16 rows), and a
-// scalar twin that every machine runs in the tests, so every layout is checked whatever the ISA.
+// One layout, five tile kernels: AVX-512 VNNI (a 64-byte vector = 4 inputs x 16 rows), AVX2
+// and AVX-VNNI (each 32-byte half = 4 inputs x 8 rows, so an AVX2 tile is 8 or 16 rows), NEON
+// dotprod on AArch64 (a 16-byte vector = 4 inputs x 4 rows, one `sdot` per vector and token), and
+// a scalar twin that every machine runs in the tests, so every layout is checked whatever the ISA.
 // The kernel is chosen once from the active ISA (HEARTH_CPU lowers it).
 //
 // Supported: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, MXFP4 (n_in % 64 == 0), Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS
 // (n_in % 256 == 0),
 // n_out % 16 == 0, on
-// CPUs with AVX2 or better. Everything else (and HEARTH_REPACK=0, HEARTH_CPU=scalar) uses the
+// CPUs with AVX2 or better, or AArch64 with dotprod. Everything else (and HEARTH_REPACK=0, HEARTH_CPU=scalar) uses the
 // row kernels.
 #pragma once
 
@@ -64,7 +65,7 @@ struct PackedActView {
 };
 
 // The tile kernels over the panel layout.
-enum class PackedKernel : uint8_t { kScalar, kAvx2, kAvxVnni, kAvx512 };
+enum class PackedKernel : uint8_t { kScalar, kAvx2, kAvxVnni, kAvx512, kNeon };
 // The kernel matmul uses (from the active ISA), chosen once.
 PackedKernel packed_kernel();
 // True if this CPU can run kernel k (the scalar twin runs everywhere).

@@ -8,7 +8,7 @@ namespace {
 using Table = std::array<TypeTraits, kMaxGgmlType>;
 
 struct QuantTables {
-  Table by_isa[3];
+  Table by_isa[kIsaCount];
   QuantTables() {
     // Each level starts as a copy of the level below, so an ISA that lacks a type's kernel
     // transparently uses the next lower implementation.
@@ -17,13 +17,20 @@ struct QuantTables {
     register_kquant_kernels(by_isa[0].data(), Isa::scalar);
     register_mxfp4_kernels(by_isa[0].data(), Isa::scalar);
     by_isa[1] = by_isa[0];
+    by_isa[3] = by_isa[0];
+#if HEARTH_X86
     register_avx2_kernels(by_isa[1].data());
     register_kquant_kernels(by_isa[1].data(), Isa::avx2);
     register_mxfp4_kernels(by_isa[1].data(), Isa::avx2);
+#endif
     by_isa[2] = by_isa[1];
+#if HEARTH_X86
     register_avx512_kernels(by_isa[2].data());
     register_kquant_kernels(by_isa[2].data(), Isa::avx512);
     register_mxfp4_kernels(by_isa[2].data(), Isa::avx512);
+#endif
+    // The neon table is the scalar one: on AArch64 every quantized matmul runs the packed NEON
+    // tiles (packed_neon.cpp); the row kernels remain for what is not packable.
   }
 };
 
@@ -52,7 +59,7 @@ const TypeTraits* type_traits_for(GgmlType type, Isa isa) {
   const auto id = static_cast<uint32_t>(type);
   if (id >= kMaxGgmlType) return nullptr;
   // Never hand out a table the CPU cannot run.
-  if (isa > detected_isa()) isa = detected_isa();
+  if (!isa_supported(isa)) isa = detected_isa();
   const TypeTraits& t = quant_tables().by_isa[static_cast<int>(isa)][id];
   return t.vec_dot != nullptr || t.to_float != nullptr ? &t : nullptr;
 }

@@ -218,11 +218,15 @@ void register_kquant_kernels(TypeTraits* table, Isa isa) {
     case Isa::scalar:
       register_kquant_scalar(table);
       break;
+#if HEARTH_X86
     case Isa::avx2:
       register_kquant_avx2(table);
       break;
     case Isa::avx512:
       register_kquant_avx512(table);
+      break;
+#endif
+    default:
       break;
   }
 }

@@ -102,11 +102,14 @@ void register_mxfp4_kernels(TypeTraits* table, Isa isa) {
     case Isa::scalar:
       set_type_traits(table, GgmlType::MXFP4, mxfp4_to_float, mxfp4_from_float, GgmlType::Q8_0, mxfp4_vec_dot);
       break;
+#if HEARTH_X86
     case Isa::avx2:
       register_mxfp4_avx2(table);
       break;
-    case Isa::avx512:
-      break;  // DecMXFP4 in quant_avx512.cpp, beside the other integer tiles (register_avx512_kernels)
+#endif
+    case Isa::avx512:  // DecMXFP4 in quant_avx512.cpp, beside the other integer tiles (register_avx512_kernels)
+    default:
+      break;
   }
 }
 

@@ -16,13 +16,21 @@ void scale_f32(int64_t n, float* y, float a) {
 }
 
 struct VecTables {
-  VecOps by_isa[3];
+  VecOps by_isa[kIsaCount];
   VecTables() {
     register_vec_scalar(by_isa[0]);
     by_isa[1] = by_isa[0];
+    by_isa[3] = by_isa[0];
+#if HEARTH_X86
     register_vec_avx2(by_isa[1]);
+#endif
     by_isa[2] = by_isa[1];
+#if HEARTH_X86
     register_vec_avx512(by_isa[2]);
+#endif
+#if HEARTH_ARM
+    register_vec_neon(by_isa[3]);
+#endif
   }
 };
 
@@ -40,7 +48,7 @@ void register_vec_scalar(VecOps& ops) {
 }
 
 const VecOps& vec_ops_for(Isa isa) {
-  if (isa > detected_isa()) isa = detected_isa();
+  if (!isa_supported(isa)) isa = detected_isa();
   return vec_tables().by_isa[static_cast<int>(isa)];
 }
 

@@ -23,5 +23,6 @@ const VecOps& vec_ops_for(Isa isa);  // for tests
 void register_vec_scalar(VecOps& ops);
 void register_vec_avx2(VecOps& ops);
 void register_vec_avx512(VecOps& ops);
+void register_vec_neon(VecOps& ops);
 
 }  // namespace hearth

@@ -117,8 +117,8 @@ void check(const Case& c, const Fixture& f, const Batch& b, std::mt19937& rng, i
   std::vector<float> ref(static_cast<size_t>(T) * c.n_head * c.dv, NAN);
   a.out = ref.data();
   attention_reference(a, f.kv, pool);
-  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
-    if (detected_isa() < isa) continue;
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon}) {
+    if (!isa_supported(isa)) continue;
     std::vector<float> out(ref.size(), NAN);
     a.out = out.data();
     attention(a, f.kv, pool, isa);

@@ -1,11 +1,14 @@
 #include <gtest/gtest.h>
-#include <immintrin.h>
 
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "base/cpu.h"
+#if HEARTH_X86
+#include <immintrin.h>
+#endif
 #include "base/fp16.h"
 
 namespace hearth {
@@ -20,12 +23,33 @@ TEST(Fp16, AllHalfValuesRoundTrip) {
   }
 }
 
-// Rounding matches the hardware conversion (F16C, round to nearest even) on many floats.
+// Rounding matches the hardware conversion (x86 F16C / AArch64 fcvt, round to nearest even) on
+// many floats.
+#if HEARTH_X86
 __attribute__((target("f16c"))) uint16_t hw_fp32_to_fp16(float f) { return static_cast<uint16_t>(_cvtss_sh(f, 0)); }
 __attribute__((target("f16c"))) float hw_fp16_to_fp32(uint16_t h) { return _cvtsh_ss(h); }
+bool have_hw_fp16() { return cpu_features().f16c; }
+#elif HEARTH_ARM
+uint16_t hw_fp32_to_fp16(float f) {
+  const __fp16 h = static_cast<__fp16>(f);
+  uint16_t u;
+  std::memcpy(&u, &h, 2);
+  return u;
+}
+float hw_fp16_to_fp32(uint16_t u) {
+  __fp16 h;
+  std::memcpy(&h, &u, 2);
+  return static_cast<float>(h);
+}
+bool have_hw_fp16() { return true; }
+#else
+uint16_t hw_fp32_to_fp16(float) { return 0; }
+float hw_fp16_to_fp32(uint16_t) { return 0; }
+bool have_hw_fp16() { return false; }
+#endif
 
 TEST(Fp16, MatchesF16cOnRandomFloats) {
-  if (!cpu_features().f16c) GTEST_SKIP() << "no F16C";
+  if (!have_hw_fp16()) GTEST_SKIP() << "no hardware half conversion";
   uint32_t state = 12345;
   for (int i = 0; i < 2000000; ++i) {
     state = state * 1664525u + 1013904223u;

@@ -92,7 +92,7 @@ void expect_close(const std::vector<float>& got, const std::vector<float>& want,
 class Packed : public ::testing::TestWithParam<GgmlType> {};
 
 constexpr PackedKernel kKernels[] = {PackedKernel::kScalar, PackedKernel::kAvx2, PackedKernel::kAvxVnni,
-                                     PackedKernel::kAvx512};
+                                     PackedKernel::kAvx512, PackedKernel::kNeon};
 
 TEST_P(Packed, LayoutRoundTripsByteForByte) {
   const GgmlType t = GetParam();
@@ -261,6 +261,24 @@ TEST(PackedShape, OnlyWholePanelsAndBlocks) {
   EXPECT_FALSE(packable(GgmlType::Q4_K, 2048, 5630));  // rows not a multiple of 16
   EXPECT_FALSE(packable(GgmlType::Q8_0, 96, 64));      // inputs not a multiple of 64
   EXPECT_FALSE(packable(GgmlType::F16, 2048, 2048));   // no packed kernel
+}
+
+// Matmul uses the best tile kernel the CPU runs (unless HEARTH_CPU lowers it): on AArch64 with
+// dotprod (qemu's `-cpu max` included) that is the NEON one, on x86 the AVX level's.
+TEST(PackedShape, KernelFollowsTheCpu) {
+  const char* env = std::getenv("HEARTH_CPU");
+  if (env != nullptr && *env != '\0') GTEST_SKIP() << "HEARTH_CPU is set";
+  const PackedKernel want = isa_supported(Isa::avx512) ? PackedKernel::kAvx512
+                            : isa_supported(Isa::avx2)
+                                ? (cpu_features().avx_vnni ? PackedKernel::kAvxVnni : PackedKernel::kAvx2)
+                            : isa_supported(Isa::neon) ? PackedKernel::kNeon
+                                                       : PackedKernel::kScalar;
+  EXPECT_EQ(packed_kernel(), want) << packed_kernel_name(packed_kernel());
+  EXPECT_TRUE(packed_kernel_runs(want));
+  if (HEARTH_ARM) {
+    EXPECT_EQ(cpu_features().dotprod, isa_supported(Isa::neon));
+    EXPECT_FALSE(packed_kernel_runs(PackedKernel::kAvx2));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, Packed, ::testing::ValuesIn(kTypes),

@@ -34,8 +34,8 @@ enum class Dist { gauss, heavy };
 
 std::vector<Isa> isas() {
   std::vector<Isa> v{Isa::scalar};
-  if (detected_isa() >= Isa::avx2) v.push_back(Isa::avx2);
-  if (detected_isa() >= Isa::avx512) v.push_back(Isa::avx512);
+  for (Isa isa : {Isa::avx2, Isa::avx512, Isa::neon})
+    if (isa_supported(isa)) v.push_back(isa);
   return v;
 }
 
@@ -384,7 +384,7 @@ TEST(QuantLegacy, GemmMatchesVecDot) {
       }
     }
   }
-  if (detected_isa() >= Isa::avx512) {
+  if (isa_supported(Isa::avx512)) {
     EXPECT_GT(tested, 0);
     for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0}) {
       EXPECT_NE(traits(t, Isa::avx512).gemm, nullptr) << name(t);

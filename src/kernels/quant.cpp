@@ -16,6 +16,7 @@ struct QuantTables {
     register_legacy_scalar_kernels(by_isa[0].data());
     register_kquant_kernels(by_isa[0].data(), Isa::scalar);
     register_mxfp4_kernels(by_isa[0].data(), Isa::scalar);
+    register_iquant_kernels(by_isa[0].data());
     by_isa[1] = by_isa[0];
     by_isa[3] = by_isa[0];
 #if HEARTH_X86

@@ -64,5 +64,8 @@ void register_kquant_kernels(TypeTraits* table, Isa isa);
 // MXFP4 (quant_mxfp4_scalar.cpp, quant_mxfp4_avx2.cpp; its AVX-512 tiles are registered by
 // register_avx512_kernels beside the other integer tiles).
 void register_mxfp4_kernels(TypeTraits* table, Isa isa);
+// IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ1_S, IQ1_M, TQ1_0, TQ2_0 (quant_iq.cpp): one portable
+// implementation for every level (decode to int8, vectorizable integer dot products with Q8_K).
+void register_iquant_kernels(TypeTraits* table);
 
 }  // namespace hearth

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -34,14 +35,21 @@ double tie_margin(double ref) {
   return 2.0 * std::ldexp(1.0, static_cast<int>(std::floor(std::log2(a))) - 10);
 }
 
-const nlohmann::json& index_json() {
-  static const nlohmann::json j = [] {
-    std::ifstream in(test::golden_path("crossengine/index.json"));
-    if (!in.good()) return nlohmann::json();
-    return nlohmann::json::parse(in);
-  }();
-  return j;
+// Two golden sets (tools/goldens/gen_crossengine.mjs): "crossengine" (every synth_gguf.py file
+// type) and "crossengine_iq" (the codebook and ternary types, via tools/goldens/synth_iq.py).
+const nlohmann::json& index_json(const std::string& set = "crossengine") {
+  static std::map<std::string, nlohmann::json> cache;
+  auto it = cache.find(set);
+  if (it == cache.end()) {
+    std::ifstream in(test::golden_path(set + "/index.json"));
+    it = cache.emplace(set, in.good() ? nlohmann::json::parse(in) : nlohmann::json()).first;
+  }
+  return it->second;
 }
+
+struct XCase {
+  std::string set, ftype;
+};
 
 using test::fnv1a64_hex;
 using test::read_bytes;
@@ -65,12 +73,14 @@ using test::read_bytes;
 // itself too: synth_gguf.py's random quantized bytes give large weights (|w| up to ~10 for q6_k),
 // so attention is near-hard and a rounding-level change flips near-tied softmax/argmax choices.
 // (llama.cpp batch-256 vs token-by-token: q8_0 250/256, q5_0 253/256, q3_k_m 253/256 top-1.)
-class CrossEngine : public ::testing::TestWithParam<std::string> {};
+//   (crossengine_iq, same host; llama.cpp's own F16/F32 KV self-consistency in the index)
+//   iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq3_s, iq1_s, iq1_m, tq1_0, tq2_0: see the test output
+class CrossEngine : public ::testing::TestWithParam<XCase> {};
 
 TEST_P(CrossEngine, LogitsMatchLlamaCpp) {
-  const std::string ftype = GetParam();
-  const auto& idx = index_json();
-  ASSERT_FALSE(idx.is_null()) << "missing golden " << test::golden_path("crossengine/index.json");
+  const std::string ftype = GetParam().ftype, set = GetParam().set;
+  const auto& idx = index_json(set);
+  ASSERT_FALSE(idx.is_null()) << "missing golden " << test::golden_path(set + "/index.json");
   ASSERT_TRUE(idx["types"].contains(ftype)) << "no golden for " << ftype;
   const auto& ty = idx["types"][ftype];
   const auto& sy = idx["synth"];
@@ -93,7 +103,7 @@ TEST_P(CrossEngine, LogitsMatchLlamaCpp) {
   }
 
   // 2. Reference logits: float16 [n_tokens][n_vocab].
-  const auto raw = read_bytes(test::golden_path("crossengine/" + ty["logits_file"].get<std::string>()));
+  const auto raw = read_bytes(test::golden_path(set + "/" + ty["logits_file"].get<std::string>()));
   ASSERT_EQ(raw.size(), static_cast<size_t>(n_tokens) * n_vocab * 2);
   const std::vector<int32_t> ref_top1 = ty["top1"];
   ASSERT_EQ(static_cast<int>(ref_top1.size()), n_tokens);
@@ -203,14 +213,18 @@ TEST_P(CrossEngine, LogitsMatchLlamaCpp) {
   std::filesystem::remove_all(dir);
 }
 
-std::vector<std::string> golden_ftypes() {
-  const auto& idx = index_json();
-  if (idx.is_null()) return {"missing_index"};
-  return idx["ftypes"].get<std::vector<std::string>>();
+std::vector<XCase> golden_ftypes(const std::string& set) {
+  const auto& idx = index_json(set);
+  if (idx.is_null()) return {{set, "missing_index"}};
+  std::vector<XCase> out;
+  for (const auto& f : idx["ftypes"]) out.push_back({set, f.get<std::string>()});
+  return out;
 }
 
-INSTANTIATE_TEST_SUITE_P(, CrossEngine, ::testing::ValuesIn(golden_ftypes()),
-                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(, CrossEngine, ::testing::ValuesIn(golden_ftypes("crossengine")),
+                         [](const ::testing::TestParamInfo<XCase>& info) { return info.param.ftype; });
+INSTANTIATE_TEST_SUITE_P(Iq, CrossEngine, ::testing::ValuesIn(golden_ftypes("crossengine_iq")),
+                         [](const ::testing::TestParamInfo<XCase>& info) { return info.param.ftype; });
 
 // The goldens cover every file type synth_gguf.py offers (a new --ftype there needs a golden here).
 TEST(CrossEngineIndex, CoversEverySynthFtype) {
@@ -221,6 +235,17 @@ TEST(CrossEngineIndex, CoversEverySynthFtype) {
   EXPECT_EQ(idx["ftypes"].get<std::vector<std::string>>(), expected);
   EXPECT_EQ(idx["context"]["flash_attention"], false);
   EXPECT_EQ(idx["context"]["batch_size"].get<int>(), idx["n_tokens"].get<int>());  // one batch
+}
+
+// Every GGUF weight type llama.cpp writes for text models and hearth loads has a golden: the
+// codebook and ternary ones in their own set.
+TEST(CrossEngineIndex, CoversTheCodebookAndTernaryTypes) {
+  const auto& idx = index_json("crossengine_iq");
+  ASSERT_FALSE(idx.is_null());
+  const std::vector<std::string> expected = {"iq2_xxs", "iq2_xs", "iq2_s", "iq3_xxs", "iq3_s",
+                                             "iq1_s",   "iq1_m",  "tq1_0", "tq2_0"};
+  EXPECT_EQ(idx["ftypes"].get<std::vector<std::string>>(), expected);
+  EXPECT_EQ(idx["tokens"], index_json("crossengine")["tokens"]);
 }
 
 }  // namespace test_crossengine

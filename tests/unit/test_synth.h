@@ -51,7 +51,12 @@ inline std::string synthesize_gguf(const nlohmann::json& synth, const std::strin
   for (const auto& p : {script, donor}) {
     if (!std::filesystem::exists(p)) return "missing " + p;
   }
-  const std::string cmd = quote(python) + " " + quote(script) + " --shape " + synth["shape"].get<std::string>() +
+  // A wrapper in the repository (tools/goldens/synth_iq.py) runs the shared script with more types.
+  std::string pre = quote(script);
+  if (synth.contains("wrapper")) {
+    pre = quote(std::string(HEARTH_SOURCE_DIR) + "/" + synth["wrapper"].get<std::string>()) + " " + pre;
+  }
+  const std::string cmd = quote(python) + " " + pre + " --shape " + synth["shape"].get<std::string>() +
                           " --ftype " + ftype + " --vocab-from " + quote(donor) + " --seed " +
                           std::to_string(synth["seed"].get<int>()) + " -o " + quote(out.string()) + " >/dev/null";
   if (std::system(cmd.c_str()) != 0) return "failed: " + cmd;

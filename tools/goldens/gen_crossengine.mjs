@@ -15,6 +15,11 @@
 // Context 512 (not 256): with a full context node-llama-cpp shifts it before the last token, which
 // made position 255 differ.
 //
+// Two sets, same model shape, tokens and context: `crossengine/` (every --ftype synth_gguf.py
+// offers) and `crossengine_iq/` (the codebook and ternary types IQ2_XXS ... TQ2_0, written by
+// tools/goldens/synth_iq.py, which runs synth_gguf.py with those block layouts added).
+// `node gen_crossengine.mjs iq` regenerates only the second set, `base` only the first.
+//
 // Reference: llama.cpp as bundled by node-llama-cpp (pinned in package.json), CPU only, prebuilt
 // binaries (build: "never"), as in gen_goldens.mjs. Run via tools/goldens/regen.sh.
 // Shared data: $HEARTH_SHARED, else <repo>/../shared.
@@ -31,20 +36,37 @@ import {makeTokens as makeTokensFrom, toF16, toJson} from "./lib/goldens.mjs";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "..", "..");
 const shared = process.env.HEARTH_SHARED ? path.resolve(process.env.HEARTH_SHARED) : path.resolve(repo, "..", "shared");
-const outDir = path.join(repo, "tests", "golden", "crossengine");
 
 const nlcDir = path.join(here, "node_modules", "node-llama-cpp");
 const NLC_VERSION = JSON.parse(fs.readFileSync(path.join(nlcDir, "package.json"), "utf8")).version;
 const LLAMA_CPP_RELEASE = JSON.parse(fs.readFileSync(path.join(nlcDir, "llama", "llama.cpp.info.json"), "utf8")).tag;
 
-// Every --ftype synth_gguf.py offers.
-const FTYPES = ["f32", "f16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_k", "q3_k_m", "q4_k_m", "q5_k_m", "q6_k"];
-const SYNTH = {
-  python: "/usr/bin/python3",
-  script: "tools/synth_gguf.py",          // relative to the shared folder
-  shape: "tiny",
-  vocab_from: "models/stories260K.gguf",  // relative to the shared folder
-  seed: 1,
+const SETS = {
+  // Every --ftype synth_gguf.py offers.
+  base: {
+    dir: "crossengine",
+    ftypes: ["f32", "f16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_k", "q3_k_m", "q4_k_m", "q5_k_m", "q6_k"],
+    synth: {
+      python: "/usr/bin/python3",
+      script: "tools/synth_gguf.py",          // relative to the shared folder
+      shape: "tiny",
+      vocab_from: "models/stories260K.gguf",  // relative to the shared folder
+      seed: 1,
+    },
+  },
+  // The types synth_gguf.py lacks: its generator run through tools/goldens/synth_iq.py (repository).
+  iq: {
+    dir: "crossengine_iq",
+    ftypes: ["iq2_xxs", "iq2_xs", "iq2_s", "iq3_xxs", "iq3_s", "iq1_s", "iq1_m", "tq1_0", "tq2_0"],
+    synth: {
+      python: "/usr/bin/python3",
+      wrapper: "tools/goldens/synth_iq.py",   // relative to the repository; first argument: the shared script
+      script: "tools/synth_gguf.py",
+      shape: "tiny",
+      vocab_from: "models/stories260K.gguf",
+      seed: 1,
+    },
+  },
 };
 const N_TOKENS = 256;
 const N_VOCAB = 512;
@@ -116,14 +138,29 @@ const llama = await getLlama({gpu: false, build: "never", logLevel: "error", max
 const RAW = {logits: true, token: true, options: {temperature: 0}};
 const tokens = makeTokens();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "hearth-crossengine-"));
-fs.mkdirSync(outDir, {recursive: true});
 
-const types = {};
+const only = process.argv[2];
 try {
+  for (const [setName, set] of Object.entries(SETS)) {
+    if (only && only !== setName) continue;
+    await generateSet(set);
+  }
+} finally {
+  fs.rmSync(tmp, {recursive: true, force: true});
+  await llama.dispose();
+}
+
+async function generateSet({dir, ftypes: FTYPES, synth: SYNTH}) {
+const outDir = path.join(repo, "tests", "golden", dir);
+fs.mkdirSync(outDir, {recursive: true});
+const types = {};
   for (const ftype of FTYPES) {
     const gguf = path.join(tmp, `tiny-${ftype}.gguf`);
-    execFileSync(SYNTH.python, [path.join(shared, SYNTH.script), "--shape", SYNTH.shape, "--ftype", ftype,
-      "--vocab-from", path.join(shared, SYNTH.vocab_from), "--seed", String(SYNTH.seed), "-o", gguf], {stdio: "inherit"});
+    const synthArgs = ["--shape", SYNTH.shape, "--ftype", ftype, "--vocab-from", path.join(shared, SYNTH.vocab_from),
+      "--seed", String(SYNTH.seed), "-o", gguf];
+    const pre = SYNTH.wrapper ? [path.join(repo, SYNTH.wrapper), path.join(shared, SYNTH.script)]
+                              : [path.join(shared, SYNTH.script)];
+    execFileSync(SYNTH.python, [...pre, ...synthArgs], {stdio: "inherit"});
     const bytes = fs.readFileSync(gguf);
 
     const model = await llama.loadModel({modelPath: gguf, gpuLayers: 0});
@@ -159,10 +196,6 @@ try {
     };
     console.log(`crossengine: ${ftype}: gguf ${bytes.length} bytes, max |logit| ${maxAbs.toFixed(3)}, self ${JSON.stringify(types[ftype].self_consistency)}, wrote ${path.relative(repo, path.join(outDir, binName))}`);
   }
-} finally {
-  fs.rmSync(tmp, {recursive: true, force: true});
-  await llama.dispose();
-}
 
 const index = {
   reference: {
@@ -172,7 +205,7 @@ const index = {
     backend: "CPU (getLlama({gpu: false, build: 'never'}), prebuilt binaries)",
   },
   synth: {
-    command: `${SYNTH.python} <shared>/${SYNTH.script} --shape ${SYNTH.shape} --ftype <ftype> --vocab-from <shared>/${SYNTH.vocab_from} --seed ${SYNTH.seed} -o <file>`,
+    command: `${SYNTH.python} ${SYNTH.wrapper ? `<repo>/${SYNTH.wrapper} ` : ""}<shared>/${SYNTH.script} --shape ${SYNTH.shape} --ftype <ftype> --vocab-from <shared>/${SYNTH.vocab_from} --seed ${SYNTH.seed} -o <file>`,
     ...SYNTH,
   },
   context: {
@@ -200,3 +233,4 @@ const index = {
 const indexFile = path.join(outDir, "index.json");
 fs.writeFileSync(indexFile, toJson(index) + "\n");
 console.log(`crossengine: wrote ${path.relative(repo, indexFile)}`);
+}

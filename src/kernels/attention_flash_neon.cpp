@@ -25,9 +25,7 @@ struct Vec128 {
   static R min(R a, R b) { return vminq_f32(a, b); }
   static float hsum(R v) { return vaddvq_f32(v); }
   static float hmax(R v) { return vmaxvq_f32(v); }
-  static void hsum4(R a, R b, R c, R d, float* out) {
-    vst1q_f32(out, vpaddq_f32(vpaddq_f32(a, b), vpaddq_f32(c, d)));
-  }
+  static void hsum4(R a, R b, R c, R d, float* out) { vst1q_f32(out, vpaddq_f32(vpaddq_f32(a, b), vpaddq_f32(c, d))); }
   // x where lo <= k <= hi (per lane), fill elsewhere.
   static R mask_range(R x, R k, R lo, R hi, R fill) {
     const uint32x4_t m = vandq_u32(vcgeq_f32(k, lo), vcleq_f32(k, hi));
@@ -35,9 +33,7 @@ struct Vec128 {
   }
   static R round(R x) { return vrndnq_f32(x); }  // to nearest, ties to even (as the x86 paths)
   // 2^n for integral n in [-127, 127]: (n + 127) << 23; n = -127 gives +0.
-  static R pow2(R n) {
-    return vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23));
-  }
+  static R pow2(R n) { return vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23)); }
   static R round_f16(R x) { return vcvt_f32_f16(vcvt_f16_f32(x)); }
   static R load_f16(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
   static R load_bf16(const uint16_t* p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }

@@ -400,14 +400,16 @@ void q6_K_tile(int64_t n_in, const uint8_t* P, const PackedActPtrs<C>& a, int h,
     for (int q = 0; q < 2; ++q)
       for (int c = 0; c < C; ++c) isc[q][c] = vdupq_n_s32(0);
     for (int s = 0; s < 8; ++s) {
-      const Sums<C> sm = sub32<C>(Q6Dec{P + 256 * s + 32 * h, P + 2048 + 128 * s + 32 * h}, Acts32<C>(a, 256 * b + 32 * s));
+      const Sums<C> sm =
+          sub32<C>(Q6Dec{P + 256 * s + 32 * h, P + 2048 + 128 * s + 32 * h}, Acts32<C>(a, 256 * b + 32 * s));
       int32x4_t sa[2], sb[2];
       i8x8(P + 3072 + 32 * s + 8 * h, sa);
       i8x8(P + 3088 + 32 * s + 8 * h, sb);
       for (int c = 0; c < C; ++c) {
         const int32x4_t ia = vdupq_n_s32(a.init[c][16 * b + 2 * s]), ib = vdupq_n_s32(a.init[c][16 * b + 2 * s + 1]);
         for (int q = 0; q < 2; ++q)
-          isc[q][c] = vmlaq_s32(vmlaq_s32(isc[q][c], vaddq_s32(sm.lo[q][c], ia), sa[q]), vaddq_s32(sm.hi[q][c], ib), sb[q]);
+          isc[q][c] =
+              vmlaq_s32(vmlaq_s32(isc[q][c], vaddq_s32(sm.lo[q][c], ia), sa[q]), vaddq_s32(sm.hi[q][c], ib), sb[q]);
       }
     }
     float32x4_t d[2];

@@ -56,8 +56,8 @@ inline std::string synthesize_gguf(const nlohmann::json& synth, const std::strin
   if (synth.contains("wrapper")) {
     pre = quote(std::string(HEARTH_SOURCE_DIR) + "/" + synth["wrapper"].get<std::string>()) + " " + pre;
   }
-  const std::string cmd = quote(python) + " " + pre + " --shape " + synth["shape"].get<std::string>() +
-                          " --ftype " + ftype + " --vocab-from " + quote(donor) + " --seed " +
+  const std::string cmd = quote(python) + " " + pre + " --shape " + synth["shape"].get<std::string>() + " --ftype " +
+                          ftype + " --vocab-from " + quote(donor) + " --seed " +
                           std::to_string(synth["seed"].get<int>()) + " -o " + quote(out.string()) + " >/dev/null";
   if (std::system(cmd.c_str()) != 0) return "failed: " + cmd;
   return "";

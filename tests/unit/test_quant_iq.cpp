@@ -20,9 +20,8 @@
 namespace hearth {
 namespace test_quant_iq {
 
-constexpr GgmlType kTypes[] = {GgmlType::IQ2_XXS, GgmlType::IQ2_XS, GgmlType::IQ2_S,
-                               GgmlType::IQ3_XXS, GgmlType::IQ3_S,  GgmlType::IQ1_S,
-                               GgmlType::IQ1_M,   GgmlType::TQ1_0,  GgmlType::TQ2_0};
+constexpr GgmlType kTypes[] = {GgmlType::IQ2_XXS, GgmlType::IQ2_XS, GgmlType::IQ2_S, GgmlType::IQ3_XXS, GgmlType::IQ3_S,
+                               GgmlType::IQ1_S,   GgmlType::IQ1_M,  GgmlType::TQ1_0, GgmlType::TQ2_0};
 
 size_t block_bytes(GgmlType t) { return ggml_type_info(t)->type_size; }
 

@@ -107,6 +107,10 @@ for shape in "${shapes[@]}"; do
         fi
         synth_cmd=("$hearth" quantize "$f16" "$m.tmp" "${t^^}")
         ;;
+      iq1_*|iq2_*|iq3_*|tq1_0|tq2_0)
+        # The codebook / ternary types: random blocks through tools/goldens/synth_iq.py.
+        synth_cmd=("$py" "$root/tools/goldens/synth_iq.py" "$synth" --shape "$shape" --ftype "$t" --vocab-from "$donor" -o "$m.tmp")
+        ;;
       *) synth_cmd=("$py" "$synth" --shape "$shape" --ftype "$t" --vocab-from "$donor" -o "$m.tmp") ;;
     esac
     if ! "${synth_cmd[@]}" >"$logs/synth-$shape-$t.log" 2>&1; then

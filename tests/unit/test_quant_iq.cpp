@@ -12,6 +12,7 @@
 
 #include "base/cpu.h"
 #include "base/fp16.h"
+#include "kernels/blocks.h"
 #include "kernels/iq_grids.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"

@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "kernels/quant_iq.h"
+
 namespace hearth {
 namespace {
 
@@ -23,6 +25,7 @@ struct QuantTables {
     register_avx2_kernels(by_isa[1].data());
     register_kquant_kernels(by_isa[1].data(), Isa::avx2);
     register_mxfp4_kernels(by_isa[1].data(), Isa::avx2);
+    register_iquant_avx2(by_isa[1].data());
 #endif
     by_isa[2] = by_isa[1];
 #if HEARTH_X86

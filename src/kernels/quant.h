@@ -65,7 +65,8 @@ void register_kquant_kernels(TypeTraits* table, Isa isa);
 // register_avx512_kernels beside the other integer tiles).
 void register_mxfp4_kernels(TypeTraits* table, Isa isa);
 // IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ1_S, IQ1_M, TQ1_0, TQ2_0 (quant_iq.cpp): one portable
-// implementation for every level (decode to int8, vectorizable integer dot products with Q8_K).
+// reference for every level (decode to int8, exact integer dot products with Q8_K); AVX2 and
+// AVX-512 replace the dot products (quant_iq_avx2.cpp).
 void register_iquant_kernels(TypeTraits* table);
 
 }  // namespace hearth

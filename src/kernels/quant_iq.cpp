@@ -12,8 +12,10 @@
 // (d * (ls * f)) * grid for these power-of-two f, so dequantized values are bit-identical to
 // ggml's (tested on hand-built blocks, and end to end against llama.cpp's logits).
 //
-// The decode step is portable (64-bit grid loads, sign masks); the inner products over the decoded
-// int8 run at every ISA's speed through the compiler's vectorizer. No layer packs these types yet.
+// This is the reference every level starts from; AVX2 (and so AVX-512) replaces the dot products
+// with kernels that decode into registers (quant_iq_avx2.cpp). No layer packs these types yet.
+#include "kernels/quant_iq.h"
+
 #include <bit>
 #include <cstring>
 
@@ -260,14 +262,83 @@ void vec_dot_iq(int64_t n, float* s, const void* vx, const void* vy) {
   *s = sum * o.f;
 }
 
+// Several tokens: each row decoded once (IqRow), then exact integer dot products per token.
+template <DecodeFn Decode, size_t kBytes>
+void decode_row(const uint8_t* b, int64_t n, IqRow& out) {
+  out.q.resize(n);
+  out.ls.resize(n / 16);
+  out.d.resize(n / QK_K);
+  Decoded o;
+  for (int64_t i = 0; i < n / QK_K; ++i, b += kBytes) {
+    Decode(b, o);
+    std::memcpy(out.q.data() + i * QK_K, o.q, QK_K);
+    std::memcpy(out.ls.data() + i * 16, o.ls, sizeof(o.ls));
+    out.d[i] = o.d;
+    out.f = o.f;
+  }
+}
+
+template <DecodeFn Decode, size_t kBytes>
+void gemm_iq(int64_t n, int64_t nr, int64_t nc, const void* x, size_t x_stride, const void* y, size_t y_stride,
+             float* dst, size_t dst_stride) {
+  thread_local IqRow row;
+  for (int64_t r = 0; r < nr; ++r) {
+    decode_row<Decode, kBytes>(static_cast<const uint8_t*>(x) + r * x_stride, n, row);
+    for (int64_t c = 0; c < nc; ++c) {
+      const auto* yb = reinterpret_cast<const block_q8_K*>(static_cast<const uint8_t*>(y) + c * y_stride);
+      float sum = 0.0f;
+      for (int64_t i = 0; i < n / QK_K; ++i) {
+        int32_t bsum = 0;
+        for (int g = 0; g < 16; ++g)
+          bsum += row.ls[16 * i + g] * dot16(row.q.data() + QK_K * i + 16 * g, yb[i].qs + 16 * g);
+        sum += row.d[i] * yb[i].d * static_cast<float>(bsum);
+      }
+      dst[c * dst_stride + r] = sum * row.f;
+    }
+  }
+}
+
 template <DecodeFn Decode, size_t kBytes>
 void set_iq(TypeTraits* table, GgmlType type) {
   static_assert(kBytes > 0);
   set_type_traits(table, type, to_float_iq<Decode, kBytes>, nullptr, GgmlType::Q8_K, vec_dot_iq<Decode, kBytes>);
+  table[static_cast<uint32_t>(type)].gemm = gemm_iq<Decode, kBytes>;
 }
 
 }  // namespace
 }  // namespace quant_iq
+
+void iq_decode_row(GgmlType type, const uint8_t* row, int64_t n, IqRow& out) {
+  using namespace quant_iq;  // NOLINT(google-build-using-namespace)
+  switch (type) {
+    case GgmlType::IQ2_XXS:
+      return decode_row<decode_iq2_xxs, 66>(row, n, out);
+    case GgmlType::IQ2_XS:
+      return decode_row<decode_iq2_xs, 74>(row, n, out);
+    case GgmlType::IQ2_S:
+      return decode_row<decode_iq2_s, 82>(row, n, out);
+    case GgmlType::IQ3_XXS:
+      return decode_row<decode_iq3_xxs, 98>(row, n, out);
+    case GgmlType::IQ3_S:
+      return decode_row<decode_iq3_s, 110>(row, n, out);
+    case GgmlType::IQ1_S:
+      return decode_row<decode_iq1_s, 50>(row, n, out);
+    case GgmlType::IQ1_M:
+      return decode_row<decode_iq1_m, 56>(row, n, out);
+    case GgmlType::TQ1_0:
+      return decode_row<decode_tq1_0, 54>(row, n, out);
+    case GgmlType::TQ2_0:
+      return decode_row<decode_tq2_0, 66>(row, n, out);
+    default:
+      out = IqRow{};
+  }
+}
+
+void iq_decode_tq1_0(const uint8_t* block, int8_t* q) {
+  quant_iq::Decoded o;
+  quant_iq::decode_tq1_0(block, o);
+  std::memcpy(q, o.q, QK_K);
+}
 
 void register_iquant_kernels(TypeTraits* table) {
   using namespace quant_iq;  // NOLINT(google-build-using-namespace)

@@ -1,0 +1,28 @@
+// Internal to kernels/quant_iq*.cpp: what the SIMD dot products of the codebook and ternary types
+// share with the portable implementation (quant_iq.cpp).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/quant.h"
+
+namespace hearth {
+
+// A row decoded once for several tokens (the gemm hooks): weight i = d[i / 256] * ls[i / 16] *
+// (q[i] * f).
+struct IqRow {
+  std::vector<int8_t> q;    // [n]
+  std::vector<int16_t> ls;  // [n / 16]
+  std::vector<float> d;     // [n / 256]
+  float f = 1.0f;
+};
+void iq_decode_row(GgmlType type, const uint8_t* row, int64_t n, IqRow& out);
+
+// The 256 weights of one TQ1_0 block as -1 / 0 / +1 (base-3 digits, see quant_iq.cpp).
+void iq_decode_tq1_0(const uint8_t* block, int8_t* q);
+
+// AVX2 dot products (quant_iq_avx2.cpp) over the scalar table's entries.
+void register_iquant_avx2(TypeTraits* table);
+
+}  // namespace hearth

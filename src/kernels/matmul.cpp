@@ -133,7 +133,7 @@ void matmul_grouped(std::span<const MatmulTask> tasks, ThreadPool& pool, MatmulS
       jb.tok_chunk = std::clamp<int64_t>((int64_t{512} << 10) / w->n_in / 8 * 8, 8, 256);
     } else {
       jb.row_chunk = t.n_tokens == 1 ? 64 : 32;
-      jb.tok_chunk = t.n_tokens == 1 ? 1 : 16;
+      jb.tok_chunk = t.n_tokens == 1 ? 1 : (jb.wt->gemm != nullptr && jb.wt->gemm_tokens > 0 ? jb.wt->gemm_tokens : 16);
     }
     jb.tok_chunk = std::max<int64_t>(1, std::min(jb.tok_chunk, t.n_tokens));
     jb.n_row_chunks = (w->n_out + jb.row_chunk - 1) / jb.row_chunk;

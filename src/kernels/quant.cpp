@@ -57,6 +57,7 @@ void set_type_traits(TypeTraits* table, GgmlType type, ToFloatFn to_float, FromF
   t.vec_dot_type = vec_dot_type;
   t.vec_dot = vec_dot;
   t.gemm = nullptr;
+  t.gemm_tokens = 0;
 }
 
 const TypeTraits* type_traits_for(GgmlType type, Isa isa) {

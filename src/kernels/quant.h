@@ -36,6 +36,9 @@ struct TypeTraits {
   GgmlType vec_dot_type = GgmlType::F32;
   VecDotFn vec_dot = nullptr;
   GemmFn gemm = nullptr;
+  // Tokens per gemm call the matmul driver should hand it (0: its default, 16). Types whose gemm
+  // decodes each row once (the codebook types) want more tokens to spread that cost over.
+  int gemm_tokens = 0;
 };
 
 // Table for `type` at the active ISA; nullptr if hearth cannot compute with this type.

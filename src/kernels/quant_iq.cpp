@@ -303,6 +303,7 @@ void set_iq(TypeTraits* table, GgmlType type) {
   static_assert(kBytes > 0);
   set_type_traits(table, type, to_float_iq<Decode, kBytes>, nullptr, GgmlType::Q8_K, vec_dot_iq<Decode, kBytes>);
   table[static_cast<uint32_t>(type)].gemm = gemm_iq<Decode, kBytes>;
+  table[static_cast<uint32_t>(type)].gemm_tokens = kIqGemmTokens;
 }
 
 }  // namespace

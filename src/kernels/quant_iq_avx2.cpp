@@ -63,95 +63,105 @@ inline uint16_t u16(const uint8_t* p) {
 }
 inline int64_t g64(uint64_t v) { return static_cast<int64_t>(v); }
 
-// int32 sums of one block: each 32 weights times their two 16-weight scales.
-struct Acc {
+// ---- decoders: one 256-weight block each, handing every 32 weights to a sink --------------------
+// A sink takes either unsigned magnitudes with a sign mask (`mag`) or signed values (`sgn`), plus
+// the integer scales of the two 16-weight halves; DotSink multiplies them with activations,
+// StoreSink writes them out as signed bytes (the several-token path decodes a row once).
+
+struct DotSink {
+  const int8_t* y;  // the block's 256 activations
   __m256i sum = _mm256_setzero_si256();
   static __m256i scales(int a, int b) {
     return _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(b)), _mm_set1_epi16(static_cast<int16_t>(a)));
   }
-  // Unsigned magnitudes `mag` with sign mask `neg` (0xff = negative) times activations y[0..31].
-  void mag(__m256i m, __m256i neg, const int8_t* y, int ls_a, int ls_b) {
-    const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y));
+  void mag(int ib, __m256i m, __m256i neg, int ls_a, int ls_b) {
+    const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y + 32 * ib));
     const __m256i sy = _mm256_sign_epi8(yv, _mm256_or_si256(neg, _mm256_set1_epi8(1)));
     sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(m, sy), scales(ls_a, ls_b)));
   }
-  // Signed weights w times activations y[0..31].
-  void signed_(__m256i w, const int8_t* y, int ls_a, int ls_b) {
-    const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y));
+  void sgn(int ib, __m256i w, int ls_a, int ls_b) {
+    const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y + 32 * ib));
     const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(yv, w));
     sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, scales(ls_a, ls_b)));
   }
   int32_t total() const { return hsum_epi32_256(sum); }
 };
 
-// ---- one 256-weight block each: returns the exact int32 sum of ls * q * y ---------------------
+struct StoreSink {
+  int8_t* q;    // 256
+  int16_t* ls;  // 16
+  void mag(int ib, __m256i m, __m256i neg, int ls_a, int ls_b) {
+    sgn(ib, _mm256_sub_epi8(_mm256_xor_si256(m, neg), neg), ls_a, ls_b);
+  }
+  void sgn(int ib, __m256i w, int ls_a, int ls_b) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 32 * ib), w);
+    ls[2 * ib] = static_cast<int16_t>(ls_a);
+    ls[2 * ib + 1] = static_cast<int16_t>(ls_b);
+  }
+};
 
-int32_t iq2_xxs(const uint8_t* b, const int8_t* y) {
-  Acc acc;
-  for (int ib = 0; ib < 8; ++ib, y += 32) {
+template <class S>
+void iq2_xxs(const uint8_t* b, S& s) {
+  for (int ib = 0; ib < 8; ++ib) {
     const uint8_t* p = b + 2 + 8 * ib;
     const uint32_t aux = u32(p + 4);
     const __m256i m = _mm256_set_epi64x(g64(kIq2xxsGrid[p[3]]), g64(kIq2xxsGrid[p[2]]), g64(kIq2xxsGrid[p[1]]),
                                         g64(kIq2xxsGrid[p[0]]));
-    const __m256i s = _mm256_set_epi64x(mask7(aux >> 21), mask7(aux >> 14), mask7(aux >> 7), mask7(aux));
+    const __m256i neg = _mm256_set_epi64x(mask7(aux >> 21), mask7(aux >> 14), mask7(aux >> 7), mask7(aux));
     const int ls = 2 * static_cast<int>(aux >> 28) + 1;
-    acc.mag(m, s, y, ls, ls);
+    s.mag(ib, m, neg, ls, ls);
   }
-  return acc.total();
 }
 
-int32_t iq2_xs(const uint8_t* b, const int8_t* y) {
-  Acc acc;
-  for (int ib = 0; ib < 8; ++ib, y += 32) {
+template <class S>
+void iq2_xs(const uint8_t* b, S& s) {
+  for (int ib = 0; ib < 8; ++ib) {
     uint16_t w[4];
     std::memcpy(w, b + 2 + 8 * ib, 8);
     const __m256i m = _mm256_set_epi64x(g64(kIq2xsGrid[w[3] & 511]), g64(kIq2xsGrid[w[2] & 511]),
                                         g64(kIq2xsGrid[w[1] & 511]), g64(kIq2xsGrid[w[0] & 511]));
-    const __m256i s = _mm256_set_epi64x(mask7(w[3] >> 9), mask7(w[2] >> 9), mask7(w[1] >> 9), mask7(w[0] >> 9));
+    const __m256i neg = _mm256_set_epi64x(mask7(w[3] >> 9), mask7(w[2] >> 9), mask7(w[1] >> 9), mask7(w[0] >> 9));
     const uint8_t sc = b[66 + ib];
-    acc.mag(m, s, y, 2 * (sc & 15) + 1, 2 * (sc >> 4) + 1);
+    s.mag(ib, m, neg, 2 * (sc & 15) + 1, 2 * (sc >> 4) + 1);
   }
-  return acc.total();
 }
 
-int32_t iq2_s(const uint8_t* b, const int8_t* y) {
+template <class S>
+void iq2_s(const uint8_t* b, S& s) {
   const uint8_t *qs = b + 2, *signs = b + 34, *qh = b + 66, *scales = b + 74;
-  Acc acc;
-  for (int ib = 0; ib < 8; ++ib, y += 32) {
+  for (int ib = 0; ib < 8; ++ib) {
     const uint8_t* q = qs + 4 * ib;
     const int h = qh[ib];
     const __m256i m =
         _mm256_set_epi64x(g64(kIq2sGrid[q[3] | ((h << 2) & 0x300)]), g64(kIq2sGrid[q[2] | ((h << 4) & 0x300)]),
                           g64(kIq2sGrid[q[1] | ((h << 6) & 0x300)]), g64(kIq2sGrid[q[0] | ((h << 8) & 0x300)]));
     const uint8_t* sg = signs + 4 * ib;
-    const __m256i s = _mm256_set_epi64x(mask8(sg[3]), mask8(sg[2]), mask8(sg[1]), mask8(sg[0]));
-    acc.mag(m, s, y, 2 * (scales[ib] & 15) + 1, 2 * (scales[ib] >> 4) + 1);
+    const __m256i neg = _mm256_set_epi64x(mask8(sg[3]), mask8(sg[2]), mask8(sg[1]), mask8(sg[0]));
+    s.mag(ib, m, neg, 2 * (scales[ib] & 15) + 1, 2 * (scales[ib] >> 4) + 1);
   }
-  return acc.total();
 }
 
 inline int g32(uint32_t v) { return static_cast<int>(v); }
 
-int32_t iq3_xxs(const uint8_t* b, const int8_t* y) {
+template <class S>
+void iq3_xxs(const uint8_t* b, S& s) {
   const uint8_t* qs = b + 2;
-  Acc acc;
-  for (int ib = 0; ib < 8; ++ib, y += 32) {
+  for (int ib = 0; ib < 8; ++ib) {
     const uint8_t* q = qs + 8 * ib;
     const uint32_t aux = u32(b + 66 + 4 * ib);
     const __m256i m = _mm256_set_epi32(g32(kIq3xxsGrid[q[7]]), g32(kIq3xxsGrid[q[6]]), g32(kIq3xxsGrid[q[5]]),
                                        g32(kIq3xxsGrid[q[4]]), g32(kIq3xxsGrid[q[3]]), g32(kIq3xxsGrid[q[2]]),
                                        g32(kIq3xxsGrid[q[1]]), g32(kIq3xxsGrid[q[0]]));
-    const __m256i s = _mm256_set_epi64x(mask7(aux >> 21), mask7(aux >> 14), mask7(aux >> 7), mask7(aux));
+    const __m256i neg = _mm256_set_epi64x(mask7(aux >> 21), mask7(aux >> 14), mask7(aux >> 7), mask7(aux));
     const int ls = 2 * static_cast<int>(aux >> 28) + 1;
-    acc.mag(m, s, y, ls, ls);
+    s.mag(ib, m, neg, ls, ls);
   }
-  return acc.total();
 }
 
-int32_t iq3_s(const uint8_t* b, const int8_t* y) {
+template <class S>
+void iq3_s(const uint8_t* b, S& s) {
   const uint8_t *qs = b + 2, *qh = b + 66, *signs = b + 74, *scales = b + 106;
-  Acc acc;
-  for (int ib = 0; ib < 8; ++ib, y += 32) {
+  for (int ib = 0; ib < 8; ++ib) {
     const uint8_t* q = qs + 8 * ib;
     const int h = qh[ib];
     int idx[8];
@@ -163,11 +173,10 @@ int32_t iq3_s(const uint8_t* b, const int8_t* y) {
                                        g32(kIq3sGrid[idx[4]]), g32(kIq3sGrid[idx[3]]), g32(kIq3sGrid[idx[2]]),
                                        g32(kIq3sGrid[idx[1]]), g32(kIq3sGrid[idx[0]]));
     const uint8_t* sg = signs + 4 * ib;
-    const __m256i s = _mm256_set_epi64x(mask8(sg[3]), mask8(sg[2]), mask8(sg[1]), mask8(sg[0]));
+    const __m256i neg = _mm256_set_epi64x(mask8(sg[3]), mask8(sg[2]), mask8(sg[1]), mask8(sg[0]));
     const int ls = 2 * ((scales[ib / 2] >> (4 * (ib % 2))) & 15) + 1;
-    acc.mag(m, s, y, ls, ls);
+    s.mag(ib, m, neg, ls, ls);
   }
-  return acc.total();
 }
 
 // 8 g +- 1 for four grid entries; `delta` holds +-1 per byte.
@@ -177,28 +186,26 @@ inline __m256i iq1_values(int i0, int i1, int i2, int i3, __m256i delta) {
   return _mm256_add_epi8(_mm256_add_epi8(g4, g4), delta);
 }
 
-int32_t iq1_s(const uint8_t* b, const int8_t* y) {
-  Acc acc;
-  for (int ib = 0; ib < 8; ++ib, y += 32) {
+template <class S>
+void iq1_s(const uint8_t* b, S& s) {
+  for (int ib = 0; ib < 8; ++ib) {
     const uint8_t* q = b + 2 + 4 * ib;
     const uint16_t qh = u16(b + 34 + 2 * ib);
     const __m256i delta = _mm256_set1_epi8(qh & 0x8000 ? -1 : 1);
     const __m256i w = iq1_values(q[0] | ((qh << 8) & 0x700), q[1] | ((qh << 5) & 0x700), q[2] | ((qh << 2) & 0x700),
                                  q[3] | ((qh >> 1) & 0x700), delta);
     const int ls = 2 * ((qh >> 12) & 7) + 1;
-    acc.signed_(w, y, ls, ls);
+    s.sgn(ib, w, ls, ls);
   }
-  return acc.total();
 }
 
-int32_t iq1_m(const uint8_t* b, const int8_t* y, uint16_t* sc_out) {
+template <class S>
+void iq1_m(const uint8_t* b, S& s) {
   const uint8_t *qs = b, *qh = b + 32;
   uint16_t sc[4];
   std::memcpy(sc, b + 48, 8);
-  std::memcpy(sc_out, sc, 8);
-  Acc acc;
   constexpr int64_t kPlus = 0x0101010101010101, kMinus = -1;
-  for (int ib = 0; ib < 8; ++ib, y += 32) {
+  for (int ib = 0; ib < 8; ++ib) {
     const uint8_t* q = qs + 4 * ib;
     const int h0 = qh[2 * ib], h1 = qh[2 * ib + 1];
     const __m256i delta = _mm256_set_epi64x(h1 & 0x80 ? kMinus : kPlus, h1 & 0x08 ? kMinus : kPlus,
@@ -206,95 +213,173 @@ int32_t iq1_m(const uint8_t* b, const int8_t* y, uint16_t* sc_out) {
     const __m256i w = iq1_values(q[0] | ((h0 << 8) & 0x700), q[1] | ((h0 << 4) & 0x700), q[2] | ((h1 << 8) & 0x700),
                                  q[3] | ((h1 << 4) & 0x700), delta);
     const int shift = 6 * (ib % 2);
-    acc.signed_(w, y, 2 * ((sc[ib / 2] >> shift) & 7) + 1, 2 * ((sc[ib / 2] >> (shift + 3)) & 7) + 1);
+    s.sgn(ib, w, 2 * ((sc[ib / 2] >> shift) & 7) + 1, 2 * ((sc[ib / 2] >> (shift + 3)) & 7) + 1);
   }
-  return acc.total();
+}
+// IQ1_M's d: the top nibbles of its four scale words.
+inline float iq1_m_d(const uint8_t* b) {
+  uint16_t sc[4];
+  std::memcpy(sc, b + 48, 8);
+  return fp16_to_fp32(
+      static_cast<uint16_t>((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) | (sc[3] & 0xf000)));
 }
 
-int32_t tq2_0(const uint8_t* b, const int8_t* y) {
-  Acc acc;
+template <class S>
+void tq2_0(const uint8_t* b, S& s) {
   const __m256i three = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
   for (int c = 0; c < 2; ++c) {
     const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 32 * c));
     for (int l = 0; l < 4; ++l) {
       const __m256i q = _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(2 * l)), three);
-      acc.signed_(_mm256_sub_epi8(q, one), y + 128 * c + 32 * l, 1, 1);
+      s.sgn(4 * c + l, _mm256_sub_epi8(q, one), 1, 1);
     }
   }
-  return acc.total();
 }
 
-int32_t tq1_0(const uint8_t* b, const int8_t* y) {
+template <class S>
+void tq1_0(const uint8_t* b, S& s) {
   alignas(32) int8_t q[QK_K];
   iq_decode_tq1_0(b, q);
-  Acc acc;
-  for (int i = 0; i < QK_K; i += 32)
-    acc.signed_(_mm256_load_si256(reinterpret_cast<const __m256i*>(q + i)), y + i, 1, 1);
-  return acc.total();
+  for (int ib = 0; ib < 8; ++ib) s.sgn(ib, _mm256_load_si256(reinterpret_cast<const __m256i*>(q + 32 * ib)), 1, 1);
 }
 
-// ---- row dot products ---------------------------------------------------------------------------
+// ---- per type: block bytes, where d is, the power of two f --------------------------------------
 
-template <int32_t (*Block)(const uint8_t*, const int8_t*), size_t kBytes, int kDOff>
+struct Iq2xxs {
+  static constexpr size_t kBytes = 66;
+  static constexpr float kF = 0.125f;
+  static float d(const uint8_t* b) { return f16(b); }
+  template <class S>
+  static void decode(const uint8_t* b, S& s) {
+    iq2_xxs(b, s);
+  }
+};
+struct Iq2xs {
+  static constexpr size_t kBytes = 74;
+  static constexpr float kF = 0.125f;
+  static float d(const uint8_t* b) { return f16(b); }
+  template <class S>
+  static void decode(const uint8_t* b, S& s) {
+    iq2_xs(b, s);
+  }
+};
+struct Iq2s {
+  static constexpr size_t kBytes = 82;
+  static constexpr float kF = 0.125f;
+  static float d(const uint8_t* b) { return f16(b); }
+  template <class S>
+  static void decode(const uint8_t* b, S& s) {
+    iq2_s(b, s);
+  }
+};
+struct Iq3xxs {
+  static constexpr size_t kBytes = 98;
+  static constexpr float kF = 0.25f;
+  static float d(const uint8_t* b) { return f16(b); }
+  template <class S>
+  static void decode(const uint8_t* b, S& s) {
+    iq3_xxs(b, s);
+  }
+};
+struct Iq3s {
+  static constexpr size_t kBytes = 110;
+  static constexpr float kF = 1.0f;
+  static float d(const uint8_t* b) { return f16(b); }
+  template <class S>
+  static void decode(const uint8_t* b, S& s) {
+    iq3_s(b, s);
+  }
+};
+struct Iq1s {
+  static constexpr size_t kBytes = 50;
+  static constexpr float kF = 0.125f;
+  static float d(const uint8_t* b) { return f16(b); }
+  template <class S>
+  static void decode(const uint8_t* b, S& s) {
+    iq1_s(b, s);
+  }
+};
+struct Iq1m {
+  static constexpr size_t kBytes = 56;
+  static constexpr float kF = 0.125f;
+  static float d(const uint8_t* b) { return iq1_m_d(b); }
+  template <class S>
+  static void decode(const uint8_t* b, S& s) {
+    iq1_m(b, s);
+  }
+};
+struct Tq1 {
+  static constexpr size_t kBytes = 54;
+  static constexpr float kF = 1.0f;
+  static float d(const uint8_t* b) { return f16(b + 52); }
+  template <class S>
+  static void decode(const uint8_t* b, S& s) {
+    tq1_0(b, s);
+  }
+};
+struct Tq2 {
+  static constexpr size_t kBytes = 66;
+  static constexpr float kF = 1.0f;
+  static float d(const uint8_t* b) { return f16(b + 64); }
+  template <class S>
+  static void decode(const uint8_t* b, S& s) {
+    tq2_0(b, s);
+  }
+};
+
+// ---- row dot products ----------------------------------------------------------------------------
+
+template <class T>
 void vec_dot(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* b = static_cast<const uint8_t*>(vx);
   const auto* y = static_cast<const block_q8_K*>(vy);
   float sum = 0.0f;
-  for (int64_t i = 0; i < n / QK_K; ++i, b += kBytes) {
-    sum += f16(b + kDOff) * y[i].d * static_cast<float>(Block(b, y[i].qs));
+  for (int64_t i = 0; i < n / QK_K; ++i, b += T::kBytes) {
+    DotSink sink{y[i].qs};
+    T::decode(b, sink);
+    sum += T::d(b) * y[i].d * static_cast<float>(sink.total());
   }
-  *s = sum;
+  // All of a row's blocks share f (a power of two), so it is applied once, as ggml does.
+  *s = sum * T::kF;
 }
 
-template <int32_t (*Block)(const uint8_t*, const int8_t*), size_t kBytes, int kDOff, int kInvF>
-void vec_dot_f(int64_t n, float* s, const void* vx, const void* vy) {
-  vec_dot<Block, kBytes, kDOff>(n, s, vx, vy);
-  *s *= 1.0f / static_cast<float>(kInvF);
-}
-
-void iq1_m_dot(int64_t n, float* s, const void* vx, const void* vy) {
-  const auto* b = static_cast<const uint8_t*>(vx);
-  const auto* y = static_cast<const block_q8_K*>(vy);
-  float sum = 0.0f;
-  for (int64_t i = 0; i < n / QK_K; ++i, b += 56) {
-    uint16_t sc[4];
-    const int32_t bsum = iq1_m(b, y[i].qs, sc);
-    const auto dh =
-        static_cast<uint16_t>((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) | (sc[3] & 0xf000));
-    sum += fp16_to_fp32(dh) * y[i].d * static_cast<float>(bsum);
-  }
-  *s = sum * 0.125f;
-}
-
-// Several tokens (prefill): each row decoded once (quant_iq.cpp), then per token the decoded int8
-// against the activations, 32 at a time.
-template <GgmlType T>
+// Several tokens (prefill): each row decoded once into signed bytes and scales, then per token
+// the decoded row against the activations, 32 at a time.
+template <class T>
 void gemm(int64_t n, int64_t nr, int64_t nc, const void* x, size_t x_stride, const void* y, size_t y_stride, float* dst,
           size_t dst_stride) {
   thread_local IqRow row;
+  row.q.resize(n);
+  row.ls.resize(n / 16);
+  row.d.resize(n / QK_K);
   for (int64_t r = 0; r < nr; ++r) {
-    iq_decode_row(T, static_cast<const uint8_t*>(x) + r * x_stride, n, row);
+    const uint8_t* b = static_cast<const uint8_t*>(x) + r * x_stride;
+    for (int64_t i = 0; i < n / QK_K; ++i, b += T::kBytes) {
+      StoreSink sink{row.q.data() + QK_K * i, row.ls.data() + 16 * i};
+      T::decode(b, sink);
+      row.d[i] = T::d(b);
+    }
     for (int64_t c = 0; c < nc; ++c) {
       const auto* yb = reinterpret_cast<const block_q8_K*>(static_cast<const uint8_t*>(y) + c * y_stride);
       float sum = 0.0f;
       for (int64_t i = 0; i < n / QK_K; ++i) {
-        Acc acc;
+        DotSink acc{yb[i].qs};
         const int8_t* q = row.q.data() + QK_K * i;
         const int16_t* ls = row.ls.data() + 16 * i;
         for (int k = 0; k < 8; ++k)
-          acc.signed_(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32 * k)), yb[i].qs + 32 * k, ls[2 * k],
-                      ls[2 * k + 1]);
+          acc.sgn(k, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32 * k)), ls[2 * k], ls[2 * k + 1]);
         sum += row.d[i] * yb[i].d * static_cast<float>(acc.total());
       }
-      dst[c * dst_stride + r] = sum * row.f;
+      dst[c * dst_stride + r] = sum * T::kF;
     }
   }
 }
 
-template <GgmlType T>
-void set(TypeTraits* table, VecDotFn fn) {
-  table[static_cast<uint32_t>(T)].vec_dot = fn;
-  table[static_cast<uint32_t>(T)].gemm = gemm<T>;
+template <class T>
+void set(TypeTraits* table, GgmlType t) {
+  table[static_cast<uint32_t>(t)].vec_dot = vec_dot<T>;
+  table[static_cast<uint32_t>(t)].gemm = gemm<T>;
+  table[static_cast<uint32_t>(t)].gemm_tokens = kIqGemmTokens;
 }
 
 }  // namespace
@@ -302,15 +387,15 @@ void set(TypeTraits* table, VecDotFn fn) {
 
 void register_iquant_avx2(TypeTraits* table) {
   using namespace quant_iq_avx2;  // NOLINT(google-build-using-namespace)
-  set<GgmlType::IQ2_XXS>(table, vec_dot_f<iq2_xxs, 66, 0, 8>);
-  set<GgmlType::IQ2_XS>(table, vec_dot_f<iq2_xs, 74, 0, 8>);
-  set<GgmlType::IQ2_S>(table, vec_dot_f<iq2_s, 82, 0, 8>);
-  set<GgmlType::IQ3_XXS>(table, vec_dot_f<iq3_xxs, 98, 0, 4>);
-  set<GgmlType::IQ3_S>(table, vec_dot_f<iq3_s, 110, 0, 1>);
-  set<GgmlType::IQ1_S>(table, vec_dot_f<iq1_s, 50, 0, 8>);
-  set<GgmlType::IQ1_M>(table, iq1_m_dot);
-  set<GgmlType::TQ1_0>(table, vec_dot_f<tq1_0, 54, 52, 1>);
-  set<GgmlType::TQ2_0>(table, vec_dot_f<tq2_0, 66, 64, 1>);
+  set<Iq2xxs>(table, GgmlType::IQ2_XXS);
+  set<Iq2xs>(table, GgmlType::IQ2_XS);
+  set<Iq2s>(table, GgmlType::IQ2_S);
+  set<Iq3xxs>(table, GgmlType::IQ3_XXS);
+  set<Iq3s>(table, GgmlType::IQ3_S);
+  set<Iq1s>(table, GgmlType::IQ1_S);
+  set<Iq1m>(table, GgmlType::IQ1_M);
+  set<Tq1>(table, GgmlType::TQ1_0);
+  set<Tq2>(table, GgmlType::TQ2_0);
 }
 
 }  // namespace hearth

@@ -33,8 +33,11 @@ struct QuantTables {
     register_kquant_kernels(by_isa[2].data(), Isa::avx512);
     register_mxfp4_kernels(by_isa[2].data(), Isa::avx512);
 #endif
-    // The neon table is the scalar one: on AArch64 every quantized matmul runs the packed NEON
-    // tiles (packed_neon.cpp); the row kernels remain for what is not packable.
+    // On AArch64 the quantized matmuls run the packed NEON tiles (packed_neon.cpp); of the row
+    // kernels only the codebook types' are NEON.
+#if HEARTH_ARM
+    register_iquant_neon(by_isa[3].data());
+#endif
   }
 };
 

@@ -24,7 +24,9 @@ inline constexpr int kIqGemmTokens = 64;
 // The 256 weights of one TQ1_0 block as -1 / 0 / +1 (base-3 digits, see quant_iq.cpp).
 void iq_decode_tq1_0(const uint8_t* block, int8_t* q);
 
-// AVX2 dot products (quant_iq_avx2.cpp) over the scalar table's entries.
+// AVX2 dot products (quant_iq_avx2.cpp) and NEON ones (quant_iq_neon.cpp) over the scalar
+// table's entries.
 void register_iquant_avx2(TypeTraits* table);
+void register_iquant_neon(TypeTraits* table);
 
 }  // namespace hearth

@@ -87,16 +87,16 @@ struct DotSink {
   int32_t total() const { return hsum_epi32_256(sum); }
 };
 
+// Writes the signed weights and, per 32, the vpmaddwd scale vector (ls_a x 8 | ls_b x 8).
 struct StoreSink {
   int8_t* q;    // 256
-  int16_t* ls;  // 16
+  int16_t* sc;  // 8 x 16
   void mag(int ib, __m256i m, __m256i neg, int ls_a, int ls_b) {
     sgn(ib, _mm256_sub_epi8(_mm256_xor_si256(m, neg), neg), ls_a, ls_b);
   }
   void sgn(int ib, __m256i w, int ls_a, int ls_b) {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 32 * ib), w);
-    ls[2 * ib] = static_cast<int16_t>(ls_a);
-    ls[2 * ib + 1] = static_cast<int16_t>(ls_b);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(sc + 16 * ib), DotSink::scales(ls_a, ls_b));
   }
 };
 
@@ -343,34 +343,72 @@ void vec_dot(int64_t n, float* s, const void* vx, const void* vy) {
   *s = sum * T::kF;
 }
 
-// Several tokens (prefill): each row decoded once into signed bytes and scales, then per token
-// the decoded row against the activations, 32 at a time.
+// A row decoded once for a gemm call: signed weights, a scale vector per 32, d per block.
+struct DecodedRow {
+  std::vector<int8_t> q;
+  std::vector<int16_t> sc;  // 16 per 32 weights
+  std::vector<float> d;
+};
+
+// C tokens against one decoded row: each 32 weights (and their |w| and scale vector) loaded once
+// for all C tokens.
+template <int C>
+void row_tokens(const DecodedRow& row, int64_t n, const block_q8_K* const* yb, float f, float* out, size_t out_stride) {
+  float sum[C] = {};
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    __m256i acc[C];
+    for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_si256();
+    const int8_t* q = row.q.data() + QK_K * i;
+    for (int k = 0; k < 8; ++k) {
+      const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32 * k));
+      const __m256i aw = _mm256_sign_epi8(w, w);
+      const __m256i sc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row.sc.data() + 16 * (8 * i + k)));
+      for (int c = 0; c < C; ++c) {
+        const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(yb[c][i].qs + 32 * k));
+        acc[c] = _mm256_add_epi32(acc[c], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(yv, w)), sc));
+      }
+    }
+    for (int c = 0; c < C; ++c) sum[c] += row.d[i] * yb[c][i].d * static_cast<float>(hsum_epi32_256(acc[c]));
+  }
+  for (int c = 0; c < C; ++c) out[c * out_stride] = sum[c] * f;
+}
+
+// Several tokens (prefill): each row decoded once into signed bytes and scale vectors, then the
+// tokens four at a time.
 template <class T>
 void gemm(int64_t n, int64_t nr, int64_t nc, const void* x, size_t x_stride, const void* y, size_t y_stride, float* dst,
           size_t dst_stride) {
-  thread_local IqRow row;
+  thread_local DecodedRow row;
   row.q.resize(n);
-  row.ls.resize(n / 16);
+  row.sc.resize(n / 2);
   row.d.resize(n / QK_K);
   for (int64_t r = 0; r < nr; ++r) {
     const uint8_t* b = static_cast<const uint8_t*>(x) + r * x_stride;
     for (int64_t i = 0; i < n / QK_K; ++i, b += T::kBytes) {
-      StoreSink sink{row.q.data() + QK_K * i, row.ls.data() + 16 * i};
+      StoreSink sink{row.q.data() + QK_K * i, row.sc.data() + 128 * i};
       T::decode(b, sink);
       row.d[i] = T::d(b);
     }
-    for (int64_t c = 0; c < nc; ++c) {
-      const auto* yb = reinterpret_cast<const block_q8_K*>(static_cast<const uint8_t*>(y) + c * y_stride);
-      float sum = 0.0f;
-      for (int64_t i = 0; i < n / QK_K; ++i) {
-        DotSink acc{yb[i].qs};
-        const int8_t* q = row.q.data() + QK_K * i;
-        const int16_t* ls = row.ls.data() + 16 * i;
-        for (int k = 0; k < 8; ++k)
-          acc.sgn(k, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32 * k)), ls[2 * k], ls[2 * k + 1]);
-        sum += row.d[i] * yb[i].d * static_cast<float>(acc.total());
+    for (int64_t c0 = 0; c0 < nc; c0 += 4) {
+      const block_q8_K* yb[4] = {};
+      const int64_t cn = std::min<int64_t>(4, nc - c0);
+      for (int64_t c = 0; c < cn; ++c)
+        yb[c] = reinterpret_cast<const block_q8_K*>(static_cast<const uint8_t*>(y) + (c0 + c) * y_stride);
+      float* out = dst + c0 * dst_stride + r;
+      switch (cn) {
+        case 1:
+          row_tokens<1>(row, n, yb, T::kF, out, dst_stride);
+          break;
+        case 2:
+          row_tokens<2>(row, n, yb, T::kF, out, dst_stride);
+          break;
+        case 3:
+          row_tokens<3>(row, n, yb, T::kF, out, dst_stride);
+          break;
+        default:
+          row_tokens<4>(row, n, yb, T::kF, out, dst_stride);
+          break;
       }
-      dst[c * dst_stride + r] = sum * T::kF;
     }
   }
 }

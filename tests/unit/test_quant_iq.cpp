@@ -70,7 +70,7 @@ TEST(IQuant, EveryTypeRunsOnEveryLevel) {
     EXPECT_EQ(s->vec_dot_type, GgmlType::Q8_K);
     EXPECT_EQ(s->from_float, nullptr);  // no quantizer yet: `hearth quantize` says so
     EXPECT_TRUE(matmul_supported(t)) << ggml_type_name(t);
-    for (Isa isa : {Isa::avx2, Isa::avx512}) {  // their own dot products (quant_iq_avx2.cpp)
+    for (Isa isa : {Isa::avx2, Isa::avx512, Isa::neon}) {  // their own dot products (quant_iq_{avx2,neon}.cpp)
       if (!isa_supported(isa)) continue;
       EXPECT_NE(type_traits_for(t, isa)->vec_dot, s->vec_dot) << ggml_type_name(t);
       EXPECT_EQ(type_traits_for(t, isa)->to_float, s->to_float);
@@ -114,7 +114,7 @@ TEST(IQuant, VecDotEqualsDequantizedDot) {
 // The several-token hook (each row decoded once) equals vec_dot per (row, token) on every level.
 TEST(IQuant, GemmEqualsVecDot) {
   const TypeTraits* q8k = type_traits_for(GgmlType::Q8_K, Isa::scalar);
-  const int64_t n = 512, nr = 5, nc = 3;
+  const int64_t n = 512, nr = 5, nc = 7;  // token tiles of 4 and 3
   std::mt19937 rng(9);
   std::normal_distribution<float> nd;
   std::vector<float> a(n * nc);

@@ -32,6 +32,7 @@ struct QuantTables {
     register_avx512_kernels(by_isa[2].data());
     register_kquant_kernels(by_isa[2].data(), Isa::avx512);
     register_mxfp4_kernels(by_isa[2].data(), Isa::avx512);
+    register_iquant_avx512(by_isa[2].data());
 #endif
     // On AArch64 the quantized matmuls run the packed NEON tiles (packed_neon.cpp); of the row
     // kernels only the codebook types' are NEON.

@@ -27,6 +27,10 @@ void iq_decode_tq1_0(const uint8_t* block, int8_t* q);
 // AVX2 dot products (quant_iq_avx2.cpp) and NEON ones (quant_iq_neon.cpp) over the scalar
 // table's entries.
 void register_iquant_avx2(TypeTraits* table);
+// AVX-512 VNNI gemm (quant_iq_avx512.cpp): rows decoded by the AVX2 decoders into signed bytes
+// q[n], per-16 scales ls[n / 16] and d[n / 256]; returns the type's f.
+float iq_decode_row_avx2(GgmlType type, const uint8_t* row, int64_t n, int8_t* q, int16_t* ls, float* d);
+void register_iquant_avx512(TypeTraits* table);
 void register_iquant_neon(TypeTraits* table);
 
 }  // namespace hearth

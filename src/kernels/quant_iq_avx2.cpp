@@ -420,8 +420,57 @@ void set(TypeTraits* table, GgmlType t) {
   table[static_cast<uint32_t>(t)].gemm_tokens = kIqGemmTokens;
 }
 
+// Per-16 scales and the weights as signed bytes (for the AVX-512 gemm).
+struct Store16Sink {
+  int8_t* q;
+  int16_t* ls;
+  void mag(int ib, __m256i m, __m256i neg, int ls_a, int ls_b) {
+    sgn(ib, _mm256_sub_epi8(_mm256_xor_si256(m, neg), neg), ls_a, ls_b);
+  }
+  void sgn(int ib, __m256i w, int ls_a, int ls_b) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 32 * ib), w);
+    ls[2 * ib] = static_cast<int16_t>(ls_a);
+    ls[2 * ib + 1] = static_cast<int16_t>(ls_b);
+  }
+};
+
+template <class T>
+void decode_row16(const uint8_t* b, int64_t n, int8_t* q, int16_t* ls, float* d) {
+  for (int64_t i = 0; i < n / QK_K; ++i, b += T::kBytes) {
+    Store16Sink sink{q + QK_K * i, ls + 16 * i};
+    T::decode(b, sink);
+    d[i] = T::d(b);
+  }
+}
+
 }  // namespace
 }  // namespace quant_iq_avx2
+
+float iq_decode_row_avx2(GgmlType type, const uint8_t* row, int64_t n, int8_t* q, int16_t* ls, float* d) {
+  using namespace quant_iq_avx2;  // NOLINT(google-build-using-namespace)
+  switch (type) {
+    case GgmlType::IQ2_XXS:
+      return decode_row16<Iq2xxs>(row, n, q, ls, d), Iq2xxs::kF;
+    case GgmlType::IQ2_XS:
+      return decode_row16<Iq2xs>(row, n, q, ls, d), Iq2xs::kF;
+    case GgmlType::IQ2_S:
+      return decode_row16<Iq2s>(row, n, q, ls, d), Iq2s::kF;
+    case GgmlType::IQ3_XXS:
+      return decode_row16<Iq3xxs>(row, n, q, ls, d), Iq3xxs::kF;
+    case GgmlType::IQ3_S:
+      return decode_row16<Iq3s>(row, n, q, ls, d), Iq3s::kF;
+    case GgmlType::IQ1_S:
+      return decode_row16<Iq1s>(row, n, q, ls, d), Iq1s::kF;
+    case GgmlType::IQ1_M:
+      return decode_row16<Iq1m>(row, n, q, ls, d), Iq1m::kF;
+    case GgmlType::TQ1_0:
+      return decode_row16<Tq1>(row, n, q, ls, d), Tq1::kF;
+    case GgmlType::TQ2_0:
+      return decode_row16<Tq2>(row, n, q, ls, d), Tq2::kF;
+    default:
+      return 0.0f;
+  }
+}
 
 void register_iquant_avx2(TypeTraits* table) {
   using namespace quant_iq_avx2;  // NOLINT(google-build-using-namespace)

@@ -19,7 +19,7 @@ struct IqRow {
 };
 void iq_decode_row(GgmlType type, const uint8_t* row, int64_t n, IqRow& out);
 // Tokens per gemm call: a decoded row (n bytes) is reused for this many activation rows.
-inline constexpr int kIqGemmTokens = 64;
+inline constexpr int kIqGemmTokens = 128;
 
 // The 256 weights of one TQ1_0 block as -1 / 0 / +1 (base-3 digits, see quant_iq.cpp).
 void iq_decode_tq1_0(const uint8_t* block, int8_t* q);

@@ -77,7 +77,13 @@ void gemm(int64_t n, int64_t nr, int64_t nc, const void* x, size_t x_stride, con
   for (int64_t r = 0; r < nr; ++r) {
     row.f = iq_decode_row_avx2(T, static_cast<const uint8_t*>(x) + r * x_stride, n, row.q.data(), row.ls.data(),
                                row.d.data());
-    for (int64_t l = 0; l < n / 4; ++l) row.sc[l] = row.ls[l / 4];  // lane l of chunk j = group 4 j + l / 4
+    // Lane l of 64-weight chunk j scales group 4 j + l / 4.
+    const __m512i spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    for (int64_t j = 0; j < n / 64; ++j) {
+      const __m512i g = _mm512_cvtepi16_epi32(
+          _mm256_castsi128_si256(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row.ls.data() + 4 * j))));
+      _mm512_storeu_si512(row.sc.data() + 16 * j, _mm512_permutexvar_epi32(spread, g));
+    }
     for (int64_t c0 = 0; c0 < nc; c0 += 4) {
       const block_q8_K* yb[4] = {};
       const int64_t cn = std::min<int64_t>(4, nc - c0);

@@ -1,5 +1,5 @@
 // The codebook ("i-quant") and ternary GGUF types: IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S,
-// IQ1_S, IQ1_M, TQ1_0, TQ2_0 (load and run; hearth does not quantize into them yet).
+// IQ1_S, IQ1_M, TQ1_0, TQ2_0 (load and run; hearth quantizes into the two ternary ones).
 //
 // Every one of them is, per 256-weight super-block, small signed integers times an integer scale
 // per 16 or 32 weights times one float: w[i] = d * ls[i / 16] * (q[i] * f), with f a power of two.
@@ -16,7 +16,9 @@
 // with kernels that decode into registers (quant_iq_avx2.cpp). No layer packs these types yet.
 #include "kernels/quant_iq.h"
 
+#include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstring>
 
 #include "base/fp16.h"
@@ -221,6 +223,50 @@ void decode_tq2_0(const uint8_t* b, Decoded& o) {
   for (auto& l : o.ls) l = 1;
 }
 
+// ---- the ternary quantizers (ggml's reference rounding: d = max |x|, q = round(x / d)) ---------
+
+// Rounds half away from zero, as C's lroundf.
+inline int ternary(float x, float id) { return static_cast<int>(std::lround(x * id)) + 1; }  // 0, 1, 2
+
+inline uint8_t pack_trits(const float* x, size_t stride, int n, float id) {
+  uint8_t q = 0;
+  for (int k = 0; k < n; ++k) q = static_cast<uint8_t>(q * 3 + ternary(x[k * stride], id));
+  if (n == 4) q = static_cast<uint8_t>(q * 3);  // the first value in the most significant trit
+  return static_cast<uint8_t>((static_cast<uint16_t>(q) * 256 + 242) / 243);  // ceil(q * 256 / 243)
+}
+
+void tq1_0_from_float(const float* x, void* dst, int64_t n) {
+  auto* b = static_cast<uint8_t*>(dst);
+  for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K, b += 54) {
+    float amax = 0.0f;
+    for (int j = 0; j < QK_K; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float id = amax != 0.0f ? 1.0f / amax : 0.0f;
+    for (int m = 0; m < 32; ++m) b[m] = pack_trits(x + m, 32, 5, id);             // weights 0-159
+    for (int m = 0; m < 16; ++m) b[32 + m] = pack_trits(x + 160 + m, 16, 5, id);  // 160-239
+    for (int j = 0; j < 4; ++j) b[48 + j] = pack_trits(x + 240 + j, 4, 4, id);    // 240-255
+    const uint16_t d = fp32_to_fp16(amax);
+    std::memcpy(b + 52, &d, 2);
+  }
+}
+
+void tq2_0_from_float(const float* x, void* dst, int64_t n) {
+  auto* b = static_cast<uint8_t*>(dst);
+  for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K, b += 66) {
+    float amax = 0.0f;
+    for (int j = 0; j < QK_K; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float id = amax != 0.0f ? 1.0f / amax : 0.0f;
+    for (int c = 0; c < 2; ++c)
+      for (int m = 0; m < 32; ++m) {
+        uint8_t q = 0;
+        for (int l = 0; l < 4; ++l)
+          q = static_cast<uint8_t>(q | ((ternary(x[128 * c + 32 * l + m], id) & 3) << (2 * l)));
+        b[32 * c + m] = q;
+      }
+    const uint16_t d = fp32_to_fp16(amax);
+    std::memcpy(b + 64, &d, 2);
+  }
+}
+
 // ---- the shared dequantizer and dot product --------------------------------------------------
 
 using DecodeFn = void (*)(const uint8_t*, Decoded&);
@@ -352,6 +398,8 @@ void register_iquant_kernels(TypeTraits* table) {
   set_iq<decode_iq1_m, 56>(table, GgmlType::IQ1_M);
   set_iq<decode_tq1_0, 54>(table, GgmlType::TQ1_0);
   set_iq<decode_tq2_0, 66>(table, GgmlType::TQ2_0);
+  table[static_cast<uint32_t>(GgmlType::TQ1_0)].from_float = tq1_0_from_float;
+  table[static_cast<uint32_t>(GgmlType::TQ2_0)].from_float = tq2_0_from_float;
 }
 
 }  // namespace hearth

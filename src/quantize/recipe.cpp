@@ -40,6 +40,8 @@ constexpr FileTypeInfo kFileTypes[] = {
     {FileType::Q6_K, "Q6_K", GgmlType::Q6_K},
     {FileType::IQ4_NL, "IQ4_NL", GgmlType::IQ4_NL},
     {FileType::IQ4_XS, "IQ4_XS", GgmlType::IQ4_XS},
+    {FileType::TQ1_0, "TQ1_0", GgmlType::TQ1_0},
+    {FileType::TQ2_0, "TQ2_0", GgmlType::TQ2_0},
     {FileType::MXFP4_MOE, "MXFP4_MOE", GgmlType::MXFP4},
 };
 
@@ -147,7 +149,10 @@ GgmlType mix_rule(State& qs, GgmlType new_type, const TensorDesc& t, Category ca
     return t.ne[2] > 1 && (qs.shape.arch != "bailingmoe3" || ffn) ? GgmlType::MXFP4 : GgmlType::Q8_0;
   }
   if (cat == Category::token_embd) {
-    return qs.opt.token_embd_type ? *qs.opt.token_embd_type : new_type;
+    if (qs.opt.token_embd_type) return *qs.opt.token_embd_type;
+    // The ternary mixes keep the embedding table at 4 bits.
+    if (ft == FileType::TQ1_0 || ft == FileType::TQ2_0) return GgmlType::Q4_K;
+    return new_type;
   }
   if (is_attn_v_like(cat)) {
     const int i = qs.i_attention_wv, n = qs.n_attention_wv;
@@ -236,6 +241,8 @@ GgmlType fallback_for(GgmlType t) {
       return GgmlType::IQ4_NL;
     case GgmlType::Q2_K:
     case GgmlType::Q3_K:
+    case GgmlType::TQ1_0:
+    case GgmlType::TQ2_0:
       return GgmlType::Q4_0;
     case GgmlType::Q4_K:
       return GgmlType::Q5_0;
@@ -317,6 +324,8 @@ bool can_quantize_to(GgmlType t) {
     case GgmlType::Q6_K:
     case GgmlType::IQ4_NL:
     case GgmlType::IQ4_XS:
+    case GgmlType::TQ1_0:
+    case GgmlType::TQ2_0:
     case GgmlType::MXFP4:
       return true;
     default:
@@ -329,7 +338,7 @@ Result<GgmlType> parse_tensor_type(std::string_view name) {
   if (!t || !can_quantize_to(*t)) {
     return make_error_kind(ErrorKind::kInvalidArgument,
                            "unknown tensor type '{}' (use one of f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, "
-                           "q3_K, q4_K, q5_K, q6_K, iq4_nl, iq4_xs, mxfp4)",
+                           "q3_K, q4_K, q5_K, q6_K, iq4_nl, iq4_xs, tq1_0, tq2_0, mxfp4)",
                            name);
   }
   return *t;

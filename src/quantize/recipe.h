@@ -40,6 +40,8 @@ enum class FileType : uint32_t {
   IQ4_NL = 25,
   IQ4_XS = 30,
   BF16 = 32,
+  TQ1_0 = 36,      // ternary (1.69 bits per weight), token_embd Q4_K
+  TQ2_0 = 37,      // ternary (2.06 bits per weight), token_embd Q4_K
   MXFP4_MOE = 38,  // expert tensors (3-D) MXFP4, every other matrix Q8_0
 };
 

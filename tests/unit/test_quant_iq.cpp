@@ -68,7 +68,8 @@ TEST(IQuant, EveryTypeRunsOnEveryLevel) {
     EXPECT_NE(s->to_float, nullptr);
     EXPECT_NE(s->vec_dot, nullptr);
     EXPECT_EQ(s->vec_dot_type, GgmlType::Q8_K);
-    EXPECT_EQ(s->from_float, nullptr);  // no quantizer yet: `hearth quantize` says so
+    // Quantizers only for the ternary types (the codebook ones: `hearth quantize` says it cannot).
+    EXPECT_EQ(s->from_float != nullptr, t == GgmlType::TQ1_0 || t == GgmlType::TQ2_0) << ggml_type_name(t);
     EXPECT_TRUE(matmul_supported(t)) << ggml_type_name(t);
     for (Isa isa : {Isa::avx2, Isa::avx512, Isa::neon}) {  // their own dot products (quant_iq_{avx2,neon}.cpp)
       if (!isa_supported(isa)) continue;

@@ -285,7 +285,9 @@ TEST(QuantizeRecipe, FileTypeNamesAndNumbers) {
   EXPECT_EQ(static_cast<uint32_t>(*quant::parse_file_type("bf16")), 32u);
   EXPECT_EQ(static_cast<uint32_t>(*quant::parse_file_type("IQ4_XS")), 30u);
   EXPECT_FALSE(quant::parse_file_type("Q4_K_X"));
-  EXPECT_EQ(quant::supported_file_types().size(), 19u);
+  EXPECT_EQ(static_cast<uint32_t>(*quant::parse_file_type("TQ1_0")), 36u);
+  EXPECT_EQ(static_cast<uint32_t>(*quant::parse_file_type("tq2_0")), 37u);
+  EXPECT_EQ(quant::supported_file_types().size(), 21u);
   EXPECT_FALSE(quant::parse_tensor_type("q9_9"));
   EXPECT_EQ(*quant::parse_tensor_type("Q6_K"), GgmlType::Q6_K);
 }

@@ -245,85 +245,34 @@ void tq1_0(const uint8_t* b, S& s) {
 
 // ---- per type: block bytes, where d is, the power of two f --------------------------------------
 
-struct Iq2xxs {
-  static constexpr size_t kBytes = 66;
-  static constexpr float kF = 0.125f;
-  static float d(const uint8_t* b) { return f16(b); }
-  template <class S>
-  static void decode(const uint8_t* b, S& s) {
-    iq2_xxs(b, s);
-  }
+// Block bytes, f as 1 / kInvF, and where d is (an f16 at byte kDOff; IQ1_M overrides d).
+template <size_t kB, int kInvF, int kDOff>
+struct Layout {
+  static constexpr size_t kBytes = kB;
+  static constexpr float kF = 1.0f / static_cast<float>(kInvF);
+  static float d(const uint8_t* b) { return f16(b + kDOff); }
 };
-struct Iq2xs {
-  static constexpr size_t kBytes = 74;
-  static constexpr float kF = 0.125f;
-  static float d(const uint8_t* b) { return f16(b); }
-  template <class S>
-  static void decode(const uint8_t* b, S& s) {
-    iq2_xs(b, s);
-  }
-};
-struct Iq2s {
-  static constexpr size_t kBytes = 82;
-  static constexpr float kF = 0.125f;
-  static float d(const uint8_t* b) { return f16(b); }
-  template <class S>
-  static void decode(const uint8_t* b, S& s) {
-    iq2_s(b, s);
-  }
-};
-struct Iq3xxs {
-  static constexpr size_t kBytes = 98;
-  static constexpr float kF = 0.25f;
-  static float d(const uint8_t* b) { return f16(b); }
-  template <class S>
-  static void decode(const uint8_t* b, S& s) {
-    iq3_xxs(b, s);
-  }
-};
-struct Iq3s {
-  static constexpr size_t kBytes = 110;
-  static constexpr float kF = 1.0f;
-  static float d(const uint8_t* b) { return f16(b); }
-  template <class S>
-  static void decode(const uint8_t* b, S& s) {
-    iq3_s(b, s);
-  }
-};
-struct Iq1s {
-  static constexpr size_t kBytes = 50;
-  static constexpr float kF = 0.125f;
-  static float d(const uint8_t* b) { return f16(b); }
-  template <class S>
-  static void decode(const uint8_t* b, S& s) {
-    iq1_s(b, s);
-  }
-};
-struct Iq1m {
-  static constexpr size_t kBytes = 56;
-  static constexpr float kF = 0.125f;
+#define HEARTH_IQ_TYPE(Name, fn, bytes, inv_f, d_off) \
+  struct Name : Layout<bytes, inv_f, d_off> {         \
+    template <class S>                                \
+    static void decode(const uint8_t* b, S& s) {      \
+      fn(b, s);                                       \
+    }                                                 \
+  };
+HEARTH_IQ_TYPE(Iq2xxs, iq2_xxs, 66, 8, 0)
+HEARTH_IQ_TYPE(Iq2xs, iq2_xs, 74, 8, 0)
+HEARTH_IQ_TYPE(Iq2s, iq2_s, 82, 8, 0)
+HEARTH_IQ_TYPE(Iq3xxs, iq3_xxs, 98, 4, 0)
+HEARTH_IQ_TYPE(Iq3s, iq3_s, 110, 1, 0)
+HEARTH_IQ_TYPE(Iq1s, iq1_s, 50, 8, 0)
+HEARTH_IQ_TYPE(Tq1, tq1_0, 54, 1, 52)
+HEARTH_IQ_TYPE(Tq2, tq2_0, 66, 1, 64)
+#undef HEARTH_IQ_TYPE
+struct Iq1m : Layout<56, 8, 0> {
   static float d(const uint8_t* b) { return iq1_m_d(b); }
   template <class S>
   static void decode(const uint8_t* b, S& s) {
     iq1_m(b, s);
-  }
-};
-struct Tq1 {
-  static constexpr size_t kBytes = 54;
-  static constexpr float kF = 1.0f;
-  static float d(const uint8_t* b) { return f16(b + 52); }
-  template <class S>
-  static void decode(const uint8_t* b, S& s) {
-    tq1_0(b, s);
-  }
-};
-struct Tq2 {
-  static constexpr size_t kBytes = 66;
-  static constexpr float kF = 1.0f;
-  static float d(const uint8_t* b) { return f16(b + 64); }
-  template <class S>
-  static void decode(const uint8_t* b, S& s) {
-    tq2_0(b, s);
   }
 };
 
@@ -448,25 +397,29 @@ void decode_row16(const uint8_t* b, int64_t n, int8_t* q, int16_t* ls, float* d)
 
 float iq_decode_row_avx2(GgmlType type, const uint8_t* row, int64_t n, int8_t* q, int16_t* ls, float* d) {
   using namespace quant_iq_avx2;  // NOLINT(google-build-using-namespace)
+  const auto run = [&]<class T>() {
+    decode_row16<T>(row, n, q, ls, d);
+    return T::kF;
+  };
   switch (type) {
     case GgmlType::IQ2_XXS:
-      return decode_row16<Iq2xxs>(row, n, q, ls, d), Iq2xxs::kF;
+      return run.operator()<Iq2xxs>();
     case GgmlType::IQ2_XS:
-      return decode_row16<Iq2xs>(row, n, q, ls, d), Iq2xs::kF;
+      return run.operator()<Iq2xs>();
     case GgmlType::IQ2_S:
-      return decode_row16<Iq2s>(row, n, q, ls, d), Iq2s::kF;
+      return run.operator()<Iq2s>();
     case GgmlType::IQ3_XXS:
-      return decode_row16<Iq3xxs>(row, n, q, ls, d), Iq3xxs::kF;
+      return run.operator()<Iq3xxs>();
     case GgmlType::IQ3_S:
-      return decode_row16<Iq3s>(row, n, q, ls, d), Iq3s::kF;
+      return run.operator()<Iq3s>();
     case GgmlType::IQ1_S:
-      return decode_row16<Iq1s>(row, n, q, ls, d), Iq1s::kF;
+      return run.operator()<Iq1s>();
     case GgmlType::IQ1_M:
-      return decode_row16<Iq1m>(row, n, q, ls, d), Iq1m::kF;
+      return run.operator()<Iq1m>();
     case GgmlType::TQ1_0:
-      return decode_row16<Tq1>(row, n, q, ls, d), Tq1::kF;
+      return run.operator()<Tq1>();
     case GgmlType::TQ2_0:
-      return decode_row16<Tq2>(row, n, q, ls, d), Tq2::kF;
+      return run.operator()<Tq2>();
     default:
       return 0.0f;
   }

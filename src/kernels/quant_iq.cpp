@@ -344,12 +344,33 @@ void gemm_iq(int64_t n, int64_t nr, int64_t nc, const void* x, size_t x_stride, 
   }
 }
 
-template <DecodeFn Decode, size_t kBytes>
-void set_iq(TypeTraits* table, GgmlType type) {
-  static_assert(kBytes > 0);
-  set_type_traits(table, type, to_float_iq<Decode, kBytes>, nullptr, GgmlType::Q8_K, vec_dot_iq<Decode, kBytes>);
-  table[static_cast<uint32_t>(type)].gemm = gemm_iq<Decode, kBytes>;
-  table[static_cast<uint32_t>(type)].gemm_tokens = kIqGemmTokens;
+// Each type's decoder and block bytes, by type.
+template <GgmlType T>
+struct Format;
+#define HEARTH_IQ_FORMAT(type, fn, bytes)   \
+  template <>                               \
+  struct Format<GgmlType::type> {           \
+    static constexpr DecodeFn kDecode = fn; \
+    static constexpr size_t kBytes = bytes; \
+  };
+HEARTH_IQ_FORMAT(IQ2_XXS, decode_iq2_xxs, 66)
+HEARTH_IQ_FORMAT(IQ2_XS, decode_iq2_xs, 74)
+HEARTH_IQ_FORMAT(IQ2_S, decode_iq2_s, 82)
+HEARTH_IQ_FORMAT(IQ3_XXS, decode_iq3_xxs, 98)
+HEARTH_IQ_FORMAT(IQ3_S, decode_iq3_s, 110)
+HEARTH_IQ_FORMAT(IQ1_S, decode_iq1_s, 50)
+HEARTH_IQ_FORMAT(IQ1_M, decode_iq1_m, 56)
+HEARTH_IQ_FORMAT(TQ1_0, decode_tq1_0, 54)
+HEARTH_IQ_FORMAT(TQ2_0, decode_tq2_0, 66)
+#undef HEARTH_IQ_FORMAT
+
+template <GgmlType T>
+void set_iq(TypeTraits* table) {
+  constexpr DecodeFn kDecode = Format<T>::kDecode;
+  constexpr size_t kBytes = Format<T>::kBytes;
+  set_type_traits(table, T, to_float_iq<kDecode, kBytes>, nullptr, GgmlType::Q8_K, vec_dot_iq<kDecode, kBytes>);
+  table[static_cast<uint32_t>(T)].gemm = gemm_iq<kDecode, kBytes>;
+  table[static_cast<uint32_t>(T)].gemm_tokens = kIqGemmTokens;
 }
 
 }  // namespace
@@ -357,28 +378,13 @@ void set_iq(TypeTraits* table, GgmlType type) {
 
 void iq_decode_row(GgmlType type, const uint8_t* row, int64_t n, IqRow& out) {
   using namespace quant_iq;  // NOLINT(google-build-using-namespace)
-  switch (type) {
-    case GgmlType::IQ2_XXS:
-      return decode_row<decode_iq2_xxs, 66>(row, n, out);
-    case GgmlType::IQ2_XS:
-      return decode_row<decode_iq2_xs, 74>(row, n, out);
-    case GgmlType::IQ2_S:
-      return decode_row<decode_iq2_s, 82>(row, n, out);
-    case GgmlType::IQ3_XXS:
-      return decode_row<decode_iq3_xxs, 98>(row, n, out);
-    case GgmlType::IQ3_S:
-      return decode_row<decode_iq3_s, 110>(row, n, out);
-    case GgmlType::IQ1_S:
-      return decode_row<decode_iq1_s, 50>(row, n, out);
-    case GgmlType::IQ1_M:
-      return decode_row<decode_iq1_m, 56>(row, n, out);
-    case GgmlType::TQ1_0:
-      return decode_row<decode_tq1_0, 54>(row, n, out);
-    case GgmlType::TQ2_0:
-      return decode_row<decode_tq2_0, 66>(row, n, out);
-    default:
-      out = IqRow{};
-  }
+  bool known = false;
+  for_each_iq_type([&]<GgmlType T>() {
+    if (type != T) return;
+    decode_row<Format<T>::kDecode, Format<T>::kBytes>(row, n, out);
+    known = true;
+  });
+  if (!known) out = IqRow{};
 }
 
 void iq_decode_tq1_0(const uint8_t* block, int8_t* q) {
@@ -389,15 +395,7 @@ void iq_decode_tq1_0(const uint8_t* block, int8_t* q) {
 
 void register_iquant_kernels(TypeTraits* table) {
   using namespace quant_iq;  // NOLINT(google-build-using-namespace)
-  set_iq<decode_iq2_xxs, 66>(table, GgmlType::IQ2_XXS);
-  set_iq<decode_iq2_xs, 74>(table, GgmlType::IQ2_XS);
-  set_iq<decode_iq2_s, 82>(table, GgmlType::IQ2_S);
-  set_iq<decode_iq3_xxs, 98>(table, GgmlType::IQ3_XXS);
-  set_iq<decode_iq3_s, 110>(table, GgmlType::IQ3_S);
-  set_iq<decode_iq1_s, 50>(table, GgmlType::IQ1_S);
-  set_iq<decode_iq1_m, 56>(table, GgmlType::IQ1_M);
-  set_iq<decode_tq1_0, 54>(table, GgmlType::TQ1_0);
-  set_iq<decode_tq2_0, 66>(table, GgmlType::TQ2_0);
+  for_each_iq_type([&]<GgmlType T>() { set_iq<T>(table); });
   table[static_cast<uint32_t>(GgmlType::TQ1_0)].from_float = tq1_0_from_float;
   table[static_cast<uint32_t>(GgmlType::TQ2_0)].from_float = tq2_0_from_float;
 }

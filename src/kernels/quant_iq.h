@@ -2,12 +2,50 @@
 // share with the portable implementation (quant_iq.cpp).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include "kernels/quant.h"
 
 namespace hearth {
+
+// Calls f.template operator()<T>() for each codebook / ternary type T: the one list every
+// kernel file registers from.
+template <class F>
+void for_each_iq_type(F&& f) {
+  f.template operator()<GgmlType::IQ2_XXS>();
+  f.template operator()<GgmlType::IQ2_XS>();
+  f.template operator()<GgmlType::IQ2_S>();
+  f.template operator()<GgmlType::IQ3_XXS>();
+  f.template operator()<GgmlType::IQ3_S>();
+  f.template operator()<GgmlType::IQ1_S>();
+  f.template operator()<GgmlType::IQ1_M>();
+  f.template operator()<GgmlType::TQ1_0>();
+  f.template operator()<GgmlType::TQ2_0>();
+}
+
+// Token tiles of a gemm: tile.template operator()<C>(c0) for tokens [c0, c0 + C), C = 4 but for
+// a last tile of 1-3.
+template <class Tile>
+void for_token_tiles(int64_t nc, Tile&& tile) {
+  for (int64_t c0 = 0; c0 < nc; c0 += 4) {
+    switch (std::min<int64_t>(4, nc - c0)) {
+      case 1:
+        tile.template operator()<1>(c0);
+        break;
+      case 2:
+        tile.template operator()<2>(c0);
+        break;
+      case 3:
+        tile.template operator()<3>(c0);
+        break;
+      default:
+        tile.template operator()<4>(c0);
+        break;
+    }
+  }
+}
 
 // A row decoded once for several tokens (the gemm hooks): weight i = d[i / 256] * ls[i / 16] *
 // (q[i] * f).
@@ -27,9 +65,9 @@ void iq_decode_tq1_0(const uint8_t* block, int8_t* q);
 // AVX2 dot products (quant_iq_avx2.cpp) and NEON ones (quant_iq_neon.cpp) over the scalar
 // table's entries.
 void register_iquant_avx2(TypeTraits* table);
-// AVX-512 VNNI gemm (quant_iq_avx512.cpp): rows decoded by the AVX2 decoders into signed bytes
-// q[n], per-16 scales ls[n / 16] and d[n / 256]; returns the type's f.
-float iq_decode_row_avx2(GgmlType type, const uint8_t* row, int64_t n, int8_t* q, int16_t* ls, float* d);
+// iq_decode_row with the AVX2 decoders (quant_iq_avx2.cpp), for the AVX2 and AVX-512 gemms.
+void iq_decode_row_avx2(GgmlType type, const uint8_t* row, int64_t n, IqRow& out);
+// AVX-512 VNNI gemm (quant_iq_avx512.cpp).
 void register_iquant_avx512(TypeTraits* table);
 void register_iquant_neon(TypeTraits* table);
 

@@ -87,16 +87,17 @@ struct DotSink {
   int32_t total() const { return hsum_epi32_256(sum); }
 };
 
-// Writes the signed weights and, per 32, the vpmaddwd scale vector (ls_a x 8 | ls_b x 8).
+// Writes the signed weights and the per-16 scales (the several-token path decodes a row once).
 struct StoreSink {
   int8_t* q;    // 256
-  int16_t* sc;  // 8 x 16
+  int16_t* ls;  // 16
   void mag(int ib, __m256i m, __m256i neg, int ls_a, int ls_b) {
     sgn(ib, _mm256_sub_epi8(_mm256_xor_si256(m, neg), neg), ls_a, ls_b);
   }
   void sgn(int ib, __m256i w, int ls_a, int ls_b) {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 32 * ib), w);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(sc + 16 * ib), DotSink::scales(ls_a, ls_b));
+    ls[2 * ib] = static_cast<int16_t>(ls_a);
+    ls[2 * ib + 1] = static_cast<int16_t>(ls_b);
   }
 };
 
@@ -252,23 +253,27 @@ struct Layout {
   static constexpr float kF = 1.0f / static_cast<float>(kInvF);
   static float d(const uint8_t* b) { return f16(b + kDOff); }
 };
-#define HEARTH_IQ_TYPE(Name, fn, bytes, inv_f, d_off) \
-  struct Name : Layout<bytes, inv_f, d_off> {         \
-    template <class S>                                \
-    static void decode(const uint8_t* b, S& s) {      \
-      fn(b, s);                                       \
-    }                                                 \
+template <GgmlType T>
+struct Kind;
+#define HEARTH_IQ_TYPE(type, fn, bytes, inv_f, d_off)         \
+  template <>                                                 \
+  struct Kind<GgmlType::type> : Layout<bytes, inv_f, d_off> { \
+    template <class S>                                        \
+    static void decode(const uint8_t* b, S& s) {              \
+      fn(b, s);                                               \
+    }                                                         \
   };
-HEARTH_IQ_TYPE(Iq2xxs, iq2_xxs, 66, 8, 0)
-HEARTH_IQ_TYPE(Iq2xs, iq2_xs, 74, 8, 0)
-HEARTH_IQ_TYPE(Iq2s, iq2_s, 82, 8, 0)
-HEARTH_IQ_TYPE(Iq3xxs, iq3_xxs, 98, 4, 0)
-HEARTH_IQ_TYPE(Iq3s, iq3_s, 110, 1, 0)
-HEARTH_IQ_TYPE(Iq1s, iq1_s, 50, 8, 0)
-HEARTH_IQ_TYPE(Tq1, tq1_0, 54, 1, 52)
-HEARTH_IQ_TYPE(Tq2, tq2_0, 66, 1, 64)
+HEARTH_IQ_TYPE(IQ2_XXS, iq2_xxs, 66, 8, 0)
+HEARTH_IQ_TYPE(IQ2_XS, iq2_xs, 74, 8, 0)
+HEARTH_IQ_TYPE(IQ2_S, iq2_s, 82, 8, 0)
+HEARTH_IQ_TYPE(IQ3_XXS, iq3_xxs, 98, 4, 0)
+HEARTH_IQ_TYPE(IQ3_S, iq3_s, 110, 1, 0)
+HEARTH_IQ_TYPE(IQ1_S, iq1_s, 50, 8, 0)
+HEARTH_IQ_TYPE(TQ1_0, tq1_0, 54, 1, 52)
+HEARTH_IQ_TYPE(TQ2_0, tq2_0, 66, 1, 64)
 #undef HEARTH_IQ_TYPE
-struct Iq1m : Layout<56, 8, 0> {
+template <>
+struct Kind<GgmlType::IQ1_M> : Layout<56, 8, 0> {
   static float d(const uint8_t* b) { return iq1_m_d(b); }
   template <class S>
   static void decode(const uint8_t* b, S& s) {
@@ -278,40 +283,49 @@ struct Iq1m : Layout<56, 8, 0> {
 
 // ---- row dot products ----------------------------------------------------------------------------
 
-template <class T>
+template <GgmlType T>
 void vec_dot(int64_t n, float* s, const void* vx, const void* vy) {
+  using K = Kind<T>;
   const auto* b = static_cast<const uint8_t*>(vx);
   const auto* y = static_cast<const block_q8_K*>(vy);
   float sum = 0.0f;
-  for (int64_t i = 0; i < n / QK_K; ++i, b += T::kBytes) {
+  for (int64_t i = 0; i < n / QK_K; ++i, b += K::kBytes) {
     DotSink sink{y[i].qs};
-    T::decode(b, sink);
-    sum += T::d(b) * y[i].d * static_cast<float>(sink.total());
+    K::decode(b, sink);
+    sum += K::d(b) * y[i].d * static_cast<float>(sink.total());
   }
   // All of a row's blocks share f (a power of two), so it is applied once, as ggml does.
-  *s = sum * T::kF;
+  *s = sum * K::kF;
 }
 
-// A row decoded once for a gemm call: signed weights, a scale vector per 32, d per block.
-struct DecodedRow {
-  std::vector<int8_t> q;
-  std::vector<int16_t> sc;  // 16 per 32 weights
-  std::vector<float> d;
-};
+template <GgmlType T>
+void decode_row(const uint8_t* b, int64_t n, IqRow& out) {
+  using K = Kind<T>;
+  out.q.resize(n);
+  out.ls.resize(n / 16);
+  out.d.resize(n / QK_K);
+  out.f = K::kF;
+  for (int64_t i = 0; i < n / QK_K; ++i, b += K::kBytes) {
+    StoreSink sink{out.q.data() + QK_K * i, out.ls.data() + 16 * i};
+    K::decode(b, sink);
+    out.d[i] = K::d(b);
+  }
+}
 
-// C tokens against one decoded row: each 32 weights (and their |w| and scale vector) loaded once
+// C tokens against one decoded row: each 32 weights (their |w| and scale vector) prepared once
 // for all C tokens.
 template <int C>
-void row_tokens(const DecodedRow& row, int64_t n, const block_q8_K* const* yb, float f, float* out, size_t out_stride) {
+void row_tokens(const IqRow& row, int64_t n, const block_q8_K* const* yb, float* out, size_t out_stride) {
   float sum[C] = {};
   for (int64_t i = 0; i < n / QK_K; ++i) {
     __m256i acc[C];
     for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_si256();
     const int8_t* q = row.q.data() + QK_K * i;
+    const int16_t* ls = row.ls.data() + 16 * i;
     for (int k = 0; k < 8; ++k) {
       const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32 * k));
       const __m256i aw = _mm256_sign_epi8(w, w);
-      const __m256i sc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row.sc.data() + 16 * (8 * i + k)));
+      const __m256i sc = DotSink::scales(ls[2 * k], ls[2 * k + 1]);
       for (int c = 0; c < C; ++c) {
         const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(yb[c][i].qs + 32 * k));
         acc[c] = _mm256_add_epi32(acc[c], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(yv, w)), sc));
@@ -319,123 +333,45 @@ void row_tokens(const DecodedRow& row, int64_t n, const block_q8_K* const* yb, f
     }
     for (int c = 0; c < C; ++c) sum[c] += row.d[i] * yb[c][i].d * static_cast<float>(hsum_epi32_256(acc[c]));
   }
-  for (int c = 0; c < C; ++c) out[c * out_stride] = sum[c] * f;
+  for (int c = 0; c < C; ++c) out[c * out_stride] = sum[c] * row.f;
 }
 
-// Several tokens (prefill): each row decoded once into signed bytes and scale vectors, then the
-// tokens four at a time.
-template <class T>
+// Several tokens (prefill): each row decoded once, then the tokens four at a time.
+template <GgmlType T>
 void gemm(int64_t n, int64_t nr, int64_t nc, const void* x, size_t x_stride, const void* y, size_t y_stride, float* dst,
           size_t dst_stride) {
-  thread_local DecodedRow row;
-  row.q.resize(n);
-  row.sc.resize(n / 2);
-  row.d.resize(n / QK_K);
+  thread_local IqRow row;
   for (int64_t r = 0; r < nr; ++r) {
-    const uint8_t* b = static_cast<const uint8_t*>(x) + r * x_stride;
-    for (int64_t i = 0; i < n / QK_K; ++i, b += T::kBytes) {
-      StoreSink sink{row.q.data() + QK_K * i, row.sc.data() + 128 * i};
-      T::decode(b, sink);
-      row.d[i] = T::d(b);
-    }
-    for (int64_t c0 = 0; c0 < nc; c0 += 4) {
-      const block_q8_K* yb[4] = {};
-      const int64_t cn = std::min<int64_t>(4, nc - c0);
-      for (int64_t c = 0; c < cn; ++c)
+    decode_row<T>(static_cast<const uint8_t*>(x) + r * x_stride, n, row);
+    for_token_tiles(nc, [&]<int C>(int64_t c0) {
+      const block_q8_K* yb[C];
+      for (int c = 0; c < C; ++c)
         yb[c] = reinterpret_cast<const block_q8_K*>(static_cast<const uint8_t*>(y) + (c0 + c) * y_stride);
-      float* out = dst + c0 * dst_stride + r;
-      switch (cn) {
-        case 1:
-          row_tokens<1>(row, n, yb, T::kF, out, dst_stride);
-          break;
-        case 2:
-          row_tokens<2>(row, n, yb, T::kF, out, dst_stride);
-          break;
-        case 3:
-          row_tokens<3>(row, n, yb, T::kF, out, dst_stride);
-          break;
-        default:
-          row_tokens<4>(row, n, yb, T::kF, out, dst_stride);
-          break;
-      }
-    }
-  }
-}
-
-template <class T>
-void set(TypeTraits* table, GgmlType t) {
-  table[static_cast<uint32_t>(t)].vec_dot = vec_dot<T>;
-  table[static_cast<uint32_t>(t)].gemm = gemm<T>;
-  table[static_cast<uint32_t>(t)].gemm_tokens = kIqGemmTokens;
-}
-
-// Per-16 scales and the weights as signed bytes (for the AVX-512 gemm).
-struct Store16Sink {
-  int8_t* q;
-  int16_t* ls;
-  void mag(int ib, __m256i m, __m256i neg, int ls_a, int ls_b) {
-    sgn(ib, _mm256_sub_epi8(_mm256_xor_si256(m, neg), neg), ls_a, ls_b);
-  }
-  void sgn(int ib, __m256i w, int ls_a, int ls_b) {
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 32 * ib), w);
-    ls[2 * ib] = static_cast<int16_t>(ls_a);
-    ls[2 * ib + 1] = static_cast<int16_t>(ls_b);
-  }
-};
-
-template <class T>
-void decode_row16(const uint8_t* b, int64_t n, int8_t* q, int16_t* ls, float* d) {
-  for (int64_t i = 0; i < n / QK_K; ++i, b += T::kBytes) {
-    Store16Sink sink{q + QK_K * i, ls + 16 * i};
-    T::decode(b, sink);
-    d[i] = T::d(b);
+      row_tokens<C>(row, n, yb, dst + c0 * dst_stride + r, dst_stride);
+    });
   }
 }
 
 }  // namespace
 }  // namespace quant_iq_avx2
 
-float iq_decode_row_avx2(GgmlType type, const uint8_t* row, int64_t n, int8_t* q, int16_t* ls, float* d) {
-  using namespace quant_iq_avx2;  // NOLINT(google-build-using-namespace)
-  const auto run = [&]<class T>() {
-    decode_row16<T>(row, n, q, ls, d);
-    return T::kF;
-  };
-  switch (type) {
-    case GgmlType::IQ2_XXS:
-      return run.operator()<Iq2xxs>();
-    case GgmlType::IQ2_XS:
-      return run.operator()<Iq2xs>();
-    case GgmlType::IQ2_S:
-      return run.operator()<Iq2s>();
-    case GgmlType::IQ3_XXS:
-      return run.operator()<Iq3xxs>();
-    case GgmlType::IQ3_S:
-      return run.operator()<Iq3s>();
-    case GgmlType::IQ1_S:
-      return run.operator()<Iq1s>();
-    case GgmlType::IQ1_M:
-      return run.operator()<Iq1m>();
-    case GgmlType::TQ1_0:
-      return run.operator()<Tq1>();
-    case GgmlType::TQ2_0:
-      return run.operator()<Tq2>();
-    default:
-      return 0.0f;
-  }
+void iq_decode_row_avx2(GgmlType type, const uint8_t* row, int64_t n, IqRow& out) {
+  bool known = false;
+  for_each_iq_type([&]<GgmlType T>() {
+    if (type != T) return;
+    quant_iq_avx2::decode_row<T>(row, n, out);
+    known = true;
+  });
+  if (!known) out = IqRow{};
 }
 
 void register_iquant_avx2(TypeTraits* table) {
-  using namespace quant_iq_avx2;  // NOLINT(google-build-using-namespace)
-  set<Iq2xxs>(table, GgmlType::IQ2_XXS);
-  set<Iq2xs>(table, GgmlType::IQ2_XS);
-  set<Iq2s>(table, GgmlType::IQ2_S);
-  set<Iq3xxs>(table, GgmlType::IQ3_XXS);
-  set<Iq3s>(table, GgmlType::IQ3_S);
-  set<Iq1s>(table, GgmlType::IQ1_S);
-  set<Iq1m>(table, GgmlType::IQ1_M);
-  set<Tq1>(table, GgmlType::TQ1_0);
-  set<Tq2>(table, GgmlType::TQ2_0);
+  for_each_iq_type([&]<GgmlType T>() {
+    TypeTraits& t = table[static_cast<uint32_t>(T)];
+    t.vec_dot = quant_iq_avx2::vec_dot<T>;
+    t.gemm = quant_iq_avx2::gemm<T>;
+    t.gemm_tokens = kIqGemmTokens;
+  });
 }
 
 }  // namespace hearth

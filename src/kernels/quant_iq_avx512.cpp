@@ -13,7 +13,6 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
-#include <algorithm>
 #include <vector>
 
 #include "kernels/blocks.h"
@@ -24,16 +23,9 @@ namespace hearth {
 namespace quant_iq_avx512 {
 namespace {
 
-struct Row {
-  std::vector<int8_t> q;
-  std::vector<int16_t> ls;
-  std::vector<int32_t> sc;  // per 64 weights: 16 lanes, lane l = ls[4 j + l / 4]
-  std::vector<float> d;
-  float f = 1.0f;
-};
-
 template <int C>
-void row_tokens(const Row& row, int64_t n, const block_q8_K* const* yb, float* out, size_t out_stride) {
+void row_tokens(const IqRow& row, const std::vector<int32_t>& lanes, int64_t n, const block_q8_K* const* yb, float* out,
+                size_t out_stride) {
   // Each block's exact int32 lanes, converted and scaled by d_x * d_y into float lanes; one
   // horizontal sum per row and token at the end.
   __m512 fsum[C];
@@ -47,7 +39,7 @@ void row_tokens(const Row& row, int64_t n, const block_q8_K* const* yb, float* o
       const __m512i w = _mm512_loadu_si512(row.q.data() + 64 * j);
       const __m512i aw = _mm512_abs_epi8(w);
       const __mmask64 neg = _mm512_movepi8_mask(w);
-      const __m512i sc = _mm512_loadu_si512(row.sc.data() + 16 * j);
+      const __m512i sc = _mm512_loadu_si512(lanes.data() + 16 * j);
       for (int c = 0; c < C; ++c) {
         const __m512i yv = _mm512_loadu_si512(yb[c][i].qs + 64 * k);
         const __m512i sy = _mm512_mask_sub_epi8(yv, neg, zero, yv);
@@ -69,64 +61,31 @@ void row_tokens(const Row& row, int64_t n, const block_q8_K* const* yb, float* o
 template <GgmlType T>
 void gemm(int64_t n, int64_t nr, int64_t nc, const void* x, size_t x_stride, const void* y, size_t y_stride, float* dst,
           size_t dst_stride) {
-  thread_local Row row;
-  row.q.resize(n);
-  row.ls.resize(n / 16);
-  row.sc.resize(n / 4);
-  row.d.resize(n / QK_K);
+  thread_local IqRow row;
+  thread_local std::vector<int32_t> lanes;  // per 64 weights: lane l scales group 4 j + l / 4
+  lanes.resize(n / 4);
+  const __m512i spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
   for (int64_t r = 0; r < nr; ++r) {
-    row.f = iq_decode_row_avx2(T, static_cast<const uint8_t*>(x) + r * x_stride, n, row.q.data(), row.ls.data(),
-                               row.d.data());
-    // Lane l of 64-weight chunk j scales group 4 j + l / 4.
-    const __m512i spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    iq_decode_row_avx2(T, static_cast<const uint8_t*>(x) + r * x_stride, n, row);
     for (int64_t j = 0; j < n / 64; ++j) {
       const __m512i g = _mm512_cvtepi16_epi32(
-          _mm256_castsi128_si256(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row.ls.data() + 4 * j))));
-      _mm512_storeu_si512(row.sc.data() + 16 * j, _mm512_permutexvar_epi32(spread, g));
+          _mm256_zextsi128_si256(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row.ls.data() + 4 * j))));
+      _mm512_storeu_si512(lanes.data() + 16 * j, _mm512_permutexvar_epi32(spread, g));
     }
-    for (int64_t c0 = 0; c0 < nc; c0 += 4) {
-      const block_q8_K* yb[4] = {};
-      const int64_t cn = std::min<int64_t>(4, nc - c0);
-      for (int64_t c = 0; c < cn; ++c)
+    for_token_tiles(nc, [&]<int C>(int64_t c0) {
+      const block_q8_K* yb[C];
+      for (int c = 0; c < C; ++c)
         yb[c] = reinterpret_cast<const block_q8_K*>(static_cast<const uint8_t*>(y) + (c0 + c) * y_stride);
-      float* out = dst + c0 * dst_stride + r;
-      switch (cn) {
-        case 1:
-          row_tokens<1>(row, n, yb, out, dst_stride);
-          break;
-        case 2:
-          row_tokens<2>(row, n, yb, out, dst_stride);
-          break;
-        case 3:
-          row_tokens<3>(row, n, yb, out, dst_stride);
-          break;
-        default:
-          row_tokens<4>(row, n, yb, out, dst_stride);
-          break;
-      }
-    }
+      row_tokens<C>(row, lanes, n, yb, dst + c0 * dst_stride + r, dst_stride);
+    });
   }
-}
-
-template <GgmlType T>
-void set(TypeTraits* table) {
-  table[static_cast<uint32_t>(T)].gemm = gemm<T>;
 }
 
 }  // namespace
 }  // namespace quant_iq_avx512
 
 void register_iquant_avx512(TypeTraits* table) {
-  using namespace quant_iq_avx512;  // NOLINT(google-build-using-namespace)
-  set<GgmlType::IQ2_XXS>(table);
-  set<GgmlType::IQ2_XS>(table);
-  set<GgmlType::IQ2_S>(table);
-  set<GgmlType::IQ3_XXS>(table);
-  set<GgmlType::IQ3_S>(table);
-  set<GgmlType::IQ1_S>(table);
-  set<GgmlType::IQ1_M>(table);
-  set<GgmlType::TQ1_0>(table);
-  set<GgmlType::TQ2_0>(table);
+  for_each_iq_type([&]<GgmlType T>() { table[static_cast<uint32_t>(T)].gemm = quant_iq_avx512::gemm<T>; });
 }
 
 }  // namespace hearth

@@ -49,27 +49,16 @@ void gemm(int64_t n, int64_t nr, int64_t nc, const void* x, size_t x_stride, con
   }
 }
 
-template <GgmlType T>
-void set(TypeTraits* table) {
-  table[static_cast<uint32_t>(T)].vec_dot = vec_dot<T>;
-  table[static_cast<uint32_t>(T)].gemm = gemm<T>;
-  table[static_cast<uint32_t>(T)].gemm_tokens = kIqGemmTokens;
-}
-
 }  // namespace
 }  // namespace quant_iq_neon
 
 void register_iquant_neon(TypeTraits* table) {
-  using namespace quant_iq_neon;  // NOLINT(google-build-using-namespace)
-  set<GgmlType::IQ2_XXS>(table);
-  set<GgmlType::IQ2_XS>(table);
-  set<GgmlType::IQ2_S>(table);
-  set<GgmlType::IQ3_XXS>(table);
-  set<GgmlType::IQ3_S>(table);
-  set<GgmlType::IQ1_S>(table);
-  set<GgmlType::IQ1_M>(table);
-  set<GgmlType::TQ1_0>(table);
-  set<GgmlType::TQ2_0>(table);
+  for_each_iq_type([&]<GgmlType T>() {
+    TypeTraits& t = table[static_cast<uint32_t>(T)];
+    t.vec_dot = quant_iq_neon::vec_dot<T>;
+    t.gemm = quant_iq_neon::gemm<T>;
+    t.gemm_tokens = kIqGemmTokens;
+  });
 }
 
 }  // namespace hearth

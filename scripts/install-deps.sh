@@ -6,8 +6,9 @@ PKGS=(
   build-essential cmake ninja-build pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev libpcre2-dev
-  libcpp-httplib-dev libssl-dev libcurl4-openssl-dev libedit-dev nginx-light ccache
+  libcpp-httplib-dev libssl-dev libcurl4-openssl-dev libedit-dev libsqlite3-dev zlib1g-dev nginx-light ccache
   python3 python3-numpy python3-jinja2 clang-format
+  chromium  # the web UI's end-to-end tests (Playwright drives Debian's headless Chromium)
 )
 # The AArch64 (NEON) stage of the tests: a cross compiler, qemu-user to run its test program, and
 # the target's libraries from Debian multiarch (fmt, PCRE2, GoogleTest; nlohmann-json is

@@ -6,12 +6,14 @@
 
 #include <cctype>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include "base/log.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "kernels/attention.h"
+#include "server/app_routes.h"
 #include "server/model_manager.h"
 #include "server/model_resolver.h"
 #include "server/registry_routes.h"
@@ -26,6 +28,7 @@ struct ServeArgs {
   server::ServerOptions server;
   server::ModelManagerOptions models;
   std::string models_dir;
+  std::string data_dir;  // the web UI's database (conversations, presets, model settings)
   std::vector<std::string> named;
   std::string keep_alive = "5m";
   std::string memory_budget = "0";
@@ -138,6 +141,23 @@ void run_serve(ServeArgs& a) {
   // (/v2/...), so this machine can be the mirror of an air-gapped network.
   server::mount_store_routes(srv.http(), *store, {.allow_remote_pull = !a.no_remote_pull, .allowed_paths = allowed});
   server::mount_registry_routes(srv.http(), *store, {.allow_push = a.allow_push});
+  // The web UI's own routes (docs/WEBUI.md) over <data dir>/hearth.sqlite.
+  std::string data_dir = a.data_dir;
+  if (data_dir.empty()) {
+    const std::string& root = store->root();
+    const size_t slash = root.find_last_of('/');
+    // ~/.hearth/models -> ~/.hearth; a store elsewhere (HEARTH_MODELS=/srv/x) keeps it inside.
+    data_dir =
+        slash != std::string::npos && root.substr(slash + 1) == "models" && slash > 0 ? root.substr(0, slash) : root;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  auto db = server::AppDb::open(data_dir + "/hearth.sqlite");
+  if (!db) return fail(db.error());
+  const server::AppRoutesOptions app_opts{
+      .db = db->get(), .data_dir = data_dir, .models_dir = store->root(), .allow_remote = !a.no_remote_pull};
+  server::add_app_routes(srv, app_opts);
+  server::add_system_routes(srv, app_opts);
   auto port = srv.bind();
   if (!port) return fail(port.error());
   fmt::print(stdout, "hearth serve: listening on http://{}:{}\n", a.server.host, *port);
@@ -183,6 +203,10 @@ void add_serve_command(CLI::App& app) {
       ->envname("HEARTH_API_KEY");
   cmd->add_option("--models", a->models_dir, "Folder of .gguf files, served by file name (the store is always served)")
       ->envname("HEARTH_MODELS_DIR");
+  cmd->add_option("--data-dir", a->data_dir,
+                  "Folder of the web UI's database: conversations, presets, model settings (default: the "
+                  "store's parent, ~/.hearth)")
+      ->envname("HEARTH_DATA_DIR");
   cmd->add_option(
          "--allowed-paths", a->allowed_paths,
          "Folders /api/create may read a FROM path from, besides the store and --models (repeatable; \"*\" = any)")

@@ -20,9 +20,14 @@ struct HttpRequest {
   std::string body;
   std::map<std::string, std::string> headers;  // names lower-cased
   std::vector<std::string> matches;            // regex captures of the route pattern (1..n)
+  std::map<std::string, std::string> params;   // query string (first value of each name)
   std::string header(const std::string& lower_name) const {
     auto it = headers.find(lower_name);
     return it == headers.end() ? std::string() : it->second;
+  }
+  std::string param(const std::string& name) const {
+    auto it = params.find(name);
+    return it == params.end() ? std::string() : it->second;
   }
 };
 

@@ -107,7 +107,8 @@ ModelManager::~ModelManager() {
   slots.clear();  // schedulers join their loops here, outside the lock
 }
 
-Result<std::shared_ptr<ModelSlot>> ModelManager::load(const ResolvedModel& info, GgmlType kv_type) {
+Result<std::shared_ptr<ModelSlot>> ModelManager::load(const ResolvedModel& info, GgmlType kv_type,
+                                                      std::optional<int> n_ctx) {
   Timer t;
   auto slot = std::make_shared<ModelSlot>();
   slot->info = info;
@@ -132,6 +133,7 @@ Result<std::shared_ptr<ModelSlot>> ModelManager::load(const ResolvedModel& info,
   so.kv_type = kv_type;
   slot->kv_type = kv_type;
   const int train = cfg.n_ctx_train > 0 ? cfg.n_ctx_train : 4096;
+  if (n_ctx && *n_ctx > 0) so.n_ctx = *n_ctx;
   if (so.n_ctx <= 0) so.n_ctx = std::min(train, 4096);
   slot->n_ctx = so.n_ctx;
   const int blocks = so.kv_blocks > 0 ? so.kv_blocks : (so.n_parallel * so.n_ctx + so.block_size - 1) / so.block_size;
@@ -187,12 +189,18 @@ std::vector<std::shared_ptr<ModelSlot>> ModelManager::evict_for(uint64_t need) {
 Result<std::unique_ptr<ModelLease>> ModelManager::acquire(const std::string& name,
                                                           std::optional<milliseconds> keep_alive,
                                                           const LoadOptions& load_opts) {
-  const milliseconds ka = keep_alive.value_or(opts_.default_keep_alive);
   auto info = resolver_.resolve(name);
   if (!info) return std::unexpected(info.error());
-  const GgmlType kv_type = load_opts.kv_type.value_or(opts_.scheduler.kv_type);
-  // A resident slot serves the request unless the request asks for a different KV type.
-  auto fits = [&](const ModelSlot& s) { return !load_opts.kv_type || s.kv_type == *load_opts.kv_type; };
+  const ModelDefaults saved = defaults_ ? defaults_(info->name) : ModelDefaults{};
+  const milliseconds ka = keep_alive.value_or(saved.keep_alive.value_or(opts_.default_keep_alive));
+  const std::optional<GgmlType> want_kv = load_opts.kv_type ? load_opts.kv_type : saved.kv_type;
+  const GgmlType kv_type = want_kv.value_or(opts_.scheduler.kv_type);
+  const std::optional<int> want_ctx = saved.n_ctx && *saved.n_ctx > 0 ? saved.n_ctx : std::nullopt;
+  // A resident slot serves the request unless the request (or the model's saved settings) asks
+  // for a different KV type or context.
+  auto fits = [&](const ModelSlot& s) {
+    return (!want_kv || s.kv_type == *want_kv) && (!want_ctx || s.n_ctx == *want_ctx);
+  };
   auto take = [&](const std::shared_ptr<ModelSlot>& s, bool loaded_now) {
     s->active++;
     s->last_used = Clock::now();
@@ -213,8 +221,8 @@ Result<std::unique_ptr<ModelLease>> ModelManager::acquire(const std::string& nam
       // type this model cannot use is refused first, and the resident model stays.
       std::shared_ptr<ModelSlot> old = it->second;
       HEARTH_TRY(check_kv_type(info->name, old->model->config(), kv_type));
-      log(LogLevel::info, "model '{}': reloading with KV cache type {} (resident with {})", info->name,
-          ggml_type_name(kv_type), ggml_type_name(old->kv_type));
+      log(LogLevel::info, "model '{}': reloading with KV cache type {}, context {} (resident with {}, {})", info->name,
+          ggml_type_name(kv_type), want_ctx.value_or(old->n_ctx), ggml_type_name(old->kv_type), old->n_ctx);
       old->unload_pending = true;
       const bool idle = idle_cv_.wait_for(lk, opts_.reload_wait, [&] { return old->active == 0 || stopping_; });
       if (stopping_) return make_error_kind(ErrorKind::kUnavailable, "the server is shutting down");
@@ -232,7 +240,7 @@ Result<std::unique_ptr<ModelLease>> ModelManager::acquire(const std::string& nam
     for (auto& s : evict_for(info->size)) evicted.push_back(std::move(s));
   }
   evicted.clear();
-  auto slot = load(*info, kv_type);
+  auto slot = load(*info, kv_type, want_ctx);
   if (!slot) return std::unexpected(slot.error());
   std::lock_guard lk(mu_);
   evicted = evict_for((*slot)->bytes);

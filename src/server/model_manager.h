@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -41,6 +42,16 @@ struct ModelManagerOptions {
 struct LoadOptions {
   std::optional<GgmlType> kv_type;  // `options.kv_cache_type`; nullopt: whatever is resident, else --kv-type
 };
+
+// A model's saved load settings (the web UI's per-model defaults, PUT /api/model-settings): they
+// apply to every request for that model that does not say otherwise. `n_ctx` and `kv_type` are
+// load options: a resident model loaded otherwise is reloaded once its running requests end.
+struct ModelDefaults {
+  std::optional<GgmlType> kv_type;
+  std::optional<int> n_ctx;
+  std::optional<std::chrono::milliseconds> keep_alive;
+};
+using ModelDefaultsProvider = std::function<ModelDefaults(const std::string& canonical_name)>;
 
 // One resident model. Immutable after load except the bookkeeping the manager guards.
 struct ModelSlot {
@@ -115,13 +126,17 @@ class ModelManager {
   // Stops admitting on every scheduler and waits for running requests (cancelling after `timeout`).
   void drain(std::chrono::milliseconds timeout);
 
+  // Where saved per-model defaults come from (none: every model uses the server's flags). Set
+  // before serving.
+  void set_defaults_provider(ModelDefaultsProvider p) { defaults_ = std::move(p); }
+
   const ModelResolver& resolver() const { return resolver_; }
   const ModelManagerOptions& options() const { return opts_; }
 
  private:
   friend class ModelLease;
   void release(const std::shared_ptr<ModelSlot>& slot, std::chrono::milliseconds keep_alive);
-  Result<std::shared_ptr<ModelSlot>> load(const ResolvedModel& info, GgmlType kv_type);
+  Result<std::shared_ptr<ModelSlot>> load(const ResolvedModel& info, GgmlType kv_type, std::optional<int> n_ctx);
   // Removes idle models, least recently used first, until `need` more bytes fit. Returns the
   // removed slots so the caller destroys them outside the lock.
   std::vector<std::shared_ptr<ModelSlot>> evict_for(uint64_t need);
@@ -129,6 +144,7 @@ class ModelManager {
 
   const ModelResolver& resolver_;
   ModelManagerOptions opts_;
+  ModelDefaultsProvider defaults_;
   ThreadPool pool_;
   ComputeContext compute_;
   mutable std::mutex mu_;

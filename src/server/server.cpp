@@ -14,6 +14,7 @@
 #include "base/timer.h"
 #include "server/http_listener.h"
 #include "server/stream.h"
+#include "server/ui_assets.h"
 
 namespace hearth::server {
 namespace {
@@ -100,7 +101,7 @@ bool is_quick_route(const RequestHead& h) {
   if (h.method != "GET" && h.method != "HEAD") return false;
   const std::string_view p = h.path();
   return p == "/health" || p == "/metrics" || p == "/" || p == "/api/version" || p == "/api/ps" || p == "/api/tags" ||
-         p == "/v1/models";
+         p == "/v1/models" || find_ui_asset(p) != nullptr;
 }
 
 // Bodies that stream to disk (model uploads): no --max-body cap.
@@ -230,7 +231,11 @@ Server::Server(ModelManager& models, const ServerOptions& opts)
                       "application/json");
       return httplib::Server::HandlerResponse::Handled;
     }
-    if (!opts_.api_key.empty() && req.path != "/health") {
+    // The web UI's files are public (they hold no data; the UI asks for the key on its login
+    // screen); everything else but /health needs the key.
+    const bool public_path =
+        req.path == "/health" || ((req.method == "GET" || req.method == "HEAD") && find_ui_asset(req.path) != nullptr);
+    if (!opts_.api_key.empty() && !public_path) {
       const std::string auth = req.get_header_value("Authorization");
       const std::string prefix = "Bearer ";
       if (auth.rfind(prefix, 0) != 0 || !constant_time_equal(auth.substr(prefix.size()), opts_.api_key)) {
@@ -269,7 +274,8 @@ Server::Server(ModelManager& models, const ServerOptions& opts)
     const double ms = t_request_timer.seconds() * 1000.0;
     if (!t_counted) metrics_.record_request(t_route, res.status);
     if (opts_.access_log) {
-      fmt::print(stderr, "hearth serve: {} {} {} {} {:.1f}ms\n", req.remote_addr, req.method, req.path, res.status, ms);
+      log_line(
+          fmt::format("hearth serve: {} {} {} {} {:.1f}ms", req.remote_addr, req.method, req.path, res.status, ms));
     }
   });
 
@@ -284,12 +290,45 @@ Server::Server(ModelManager& models, const ServerOptions& opts)
     r.body = metrics_.render(models_.stats(), static_cast<int>(models_.resident().size()));
     return r;
   });
-  add_route("GET", "/", "/", [](const HttpRequest&) {
+  // "/" is the web UI for browsers and Ollama's "is running" probe for everything else.
+  auto serve_asset = [](const HttpRequest& req, const UiAsset& a) {
+    HttpResponse r;
+    r.headers.emplace_back("ETag", a.etag);
+    r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+    // Vite names built files by content hash: they never change; index.html must be revalidated.
+    const bool hashed = std::string_view(a.path).starts_with("/assets/");
+    r.headers.emplace_back("Cache-Control", hashed ? "public, max-age=31536000, immutable" : "no-cache");
+    if (std::string_view(a.path) == "/index.html") {
+      r.headers.emplace_back("Content-Security-Policy",
+                             "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                             "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+                             "frame-ancestors 'none'");
+      r.headers.emplace_back("Referrer-Policy", "no-referrer");
+    }
+    if (req.header("if-none-match") == a.etag) {
+      r.status = 304;
+      r.content_type = "";
+      return r;
+    }
+    r.content_type = a.mime;
+    r.body.assign(a.data);
+    return r;
+  };
+  add_route("GET", "/", "/", [serve_asset](const HttpRequest& req) {
+    const UiAsset* index = find_ui_asset("/");
+    if (index != nullptr && req.header("accept").find("text/html") != std::string::npos)
+      return serve_asset(req, *index);
     HttpResponse r;
     r.content_type = "text/plain";
     r.body = "hearth is running";  // Ollama answers "Ollama is running"; some clients probe this
     return r;
   });
+  add_route("GET", R"(/(?:index\.html|assets/[A-Za-z0-9._-]+|[A-Za-z0-9._-]+\.(?:svg|png|ico|txt|webmanifest)))", "/ui",
+            [serve_asset](const HttpRequest& req) {
+              const UiAsset* a = find_ui_asset(req.path);
+              if (a == nullptr) return error_response(404, json{{"error", "no such file: " + req.path}});
+              return serve_asset(req, *a);
+            });
   add_ollama_routes(*this);
   add_openai_routes(*this);
 }
@@ -313,6 +352,7 @@ void Server::add_route(const std::string& method, const std::string& pattern, co
       hr.headers.emplace(std::move(lk), v);
     }
     for (size_t i = 1; i < req.matches.size(); ++i) hr.matches.push_back(req.matches[i].str());
+    for (const auto& [k, v] : req.params) hr.params.emplace(k, v);
     HttpResponse out;
     try {
       out = handler(hr);
@@ -337,7 +377,7 @@ void Server::add_route(const std::string& method, const std::string& pattern, co
     } else {
       metrics_.record_request(name, out.status);
       t_counted = true;
-      res.set_content(out.body, out.content_type);
+      if (out.status != 304) res.set_content(out.body, out.content_type);  // 304 has no body
     }
   };
   httplib::Server& h = impl_->http;

@@ -47,7 +47,7 @@ run_neon() {
 }
 # In CI every test has run under ASan+UBSan already; the Release stage checks the binary users
 # run, through the README's examples and the official npm clients.
-run_release_binary() { run_preset release -R '^(readme|clients)$' -- hearth; }
+run_release_binary() { run_preset release -R '^(readme|clients|webui)$' -- hearth; }
 
 case "$stage" in
   all)

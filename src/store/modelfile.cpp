@@ -8,6 +8,7 @@
 
 #include "base/strings.h"
 #include "base/thread_pool.h"
+#include "formats/gguf.h"
 #include "quantize/quantize.h"
 #include "quantize/recipe.h"
 #include "text/chat.h"
@@ -282,15 +283,13 @@ Status create_model(Store& store, const ModelName& name, const Modelfile& mf, co
     if (!rep) return prefix_error(rep, "quantizing");
     gguf_path = quantized_tmp;
   }
-  {
-    std::FILE* f = std::fopen(gguf_path.c_str(), "rb");
-    char magic[4] = {};
-    const size_t n = f ? std::fread(magic, 1, 4, f) : 0;
-    if (f) std::fclose(f);
-    if (n != 4 || std::string_view(magic, 4) != "GGUF") {
-      if (!quantized_tmp.empty()) fs::remove(quantized_tmp, ec);
-      return make_error_kind(ErrorKind::kInvalidArgument, "FROM {}: not a GGUF file", gguf_path);
-    }
+  // The whole header is validated (the reader the engine loads with), not just the magic: a
+  // truncated or malformed upload is refused here with the reason, before it becomes a model that
+  // fails on first use.
+  if (auto g = GgufFile::open(gguf_path); !g) {
+    if (!quantized_tmp.empty()) fs::remove(quantized_tmp, ec);
+    return make_error_kind(ErrorKind::kInvalidArgument, "FROM {}: not a valid GGUF file: {}", mf.from,
+                           g.error().message);
   }
   status("copying model data");
   auto model = store.import_file(gguf_path, kMediaModel);

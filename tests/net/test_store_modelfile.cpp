@@ -99,6 +99,14 @@ TEST(StoreModelfile, CreateFromFileAndFromModel) {
   auto st2 = store::create_model(*s, *store::parse_model_name("c"), *junk, co);
   ASSERT_FALSE(st2.has_value());
   EXPECT_NE(st2.error().message.find("not a GGUF"), std::string::npos);
+  // The magic alone is not enough: a header that does not parse (an upload cut short, junk after
+  // "GGUF") is refused with the reader's reason, and no model is written.
+  write_file_bytes(dir / "w/cut.gguf", "GGUF this is not a model");
+  auto cut = store::parse_modelfile("FROM cut.gguf\n");
+  auto st3 = store::create_model(*s, *store::parse_model_name("c"), *cut, co);
+  ASSERT_FALSE(st3.has_value());
+  EXPECT_NE(st3.error().message.find("not a valid GGUF file"), std::string::npos) << st3.error().message;
+  EXPECT_FALSE(s->has_model(*store::parse_model_name("c")));
   expect_store_consistent(*s);
 }
 

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-scripts/install-node-deps.sh ui  # the web UI that `hearth serve` serves is built into the binary
+scripts/install-node-deps.sh webui  # the web UI that `hearth serve` serves is built into the binary
 cmake --preset release >/dev/null
 cmake --build --preset release --target hearth
 SHARED="${HEARTH_SHARED:-$(pwd)/../shared}"

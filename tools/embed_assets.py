@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Compiles the web UI's built files (ui/ -> Vite -> DIST) into a C++ source file, so the hearth
+"""Compiles the web UI's built files (webui/ -> Vite -> DIST) into a C++ source file, so the hearth
 binary serves them with nothing installed beside it.
 
     embed_assets.py DIST OUT.cpp          # every file under DIST

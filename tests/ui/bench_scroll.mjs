@@ -42,6 +42,8 @@ try {
   })).json();
 
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page.on('crash', () => console.error('bench_scroll: the page crashed'));
+  page.on('pageerror', (e) => console.error('bench_scroll: page error:', e.message));
   let jsBytes = 0; let cssBytes = 0;
   page.on('response', async (r) => {
     const p = new URL(r.url()).pathname;

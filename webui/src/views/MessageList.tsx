@@ -84,11 +84,12 @@ export function MessageList({ messages, streamingIndex, actions, conversationKey
     return () => observer.current?.disconnect();
   }, []);
 
-  // Stick to the bottom while at the bottom (new messages, streaming tokens, late measurements).
+  // Stick to the bottom while at the bottom, when the content changes (new messages, streaming
+  // tokens, late measurements), never because the user scrolled.
   useLayoutEffect(() => {
     const el = scroller.current;
     if (el && atBottom.current) el.scrollTop = el.scrollHeight;
-  });
+  }, [messages, total]);
 
   const onScroll = () => {
     const el = scroller.current;

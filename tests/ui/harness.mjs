@@ -81,6 +81,32 @@ export async function startFakeHf() {
   return { url: `http://127.0.0.1:${srv.address().port}`, close: () => srv.close() };
 }
 
+// A proxy in front of a registry that sends blob downloads at `bytesPerSecond`, so a download of
+// a small model lasts long enough to pause it. Everything else passes through untouched.
+export async function startSlowProxy(target, bytesPerSecond) {
+  const { request } = await import('node:http');
+  const up = new URL(target);
+  const ranges = []; // Range headers of blob requests (a resumed download asks for the rest)
+  const srv = createServer((req, res) => {
+    if (/\/blobs\/sha256:/.test(req.url) && req.headers.range) ranges.push(req.headers.range);
+    const fwd = request({ host: up.hostname, port: up.port, path: req.url, method: req.method, headers: req.headers }, (ur) => {
+      res.writeHead(ur.statusCode, ur.headers);
+      if (!/\/blobs\/sha256:/.test(req.url)) return ur.pipe(res);
+      ur.on('data', (chunk) => {
+        res.write(chunk);
+        ur.pause();
+        setTimeout(() => ur.resume(), (chunk.length / bytesPerSecond) * 1000);
+      });
+      ur.on('end', () => res.end());
+    });
+    fwd.on('error', () => res.destroy());
+    res.on('close', () => fwd.destroy());
+    req.pipe(fwd);
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  return { host: `127.0.0.1:${srv.address().port}`, ranges, close: () => srv.close() };
+}
+
 // playwright-core is optional at import time: the caller skips when it is missing.
 export async function launchBrowser() {
   const { chromium } = await import('playwright-core');

@@ -208,6 +208,13 @@ export function Chat({ id }: { id?: string }) {
     navigate('#/chat');
     setShowChats(false);
   };
+  // Going narrow (a phone, a split window) turns the parameters overlay off; it would cover the chat.
+  useEffect(() => {
+    const narrow = window.matchMedia('(max-width: 900px)');
+    const onChange = () => narrow.matches && setShowParams(false);
+    narrow.addEventListener('change', onChange);
+    return () => narrow.removeEventListener('change', onChange);
+  }, []);
   // Global shortcuts: Escape stops, Ctrl/Cmd+Shift+O starts a new chat.
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
@@ -247,7 +254,7 @@ export function Chat({ id }: { id?: string }) {
       {showParams && (
         <ParamsPanel system={conv.system} params={params} model={conv.model}
           onSystem={(s) => setConv({ ...conv, system: s })} onParams={setParams}
-          onLoadSettings={() => setLoadSettingsOpen(true)} />
+          onLoadSettings={() => setLoadSettingsOpen(true)} onClose={() => setShowParams(false)} />
       )}
       {loadSettingsOpen && conv.model && <LoadSettings model={conv.model} onClose={() => setLoadSettingsOpen(false)} dialog />}
     </div>

@@ -11,9 +11,10 @@ interface Props {
   onParams(p: Params): void;
   model: string;
   onLoadSettings(): void;
+  onClose(): void;
 }
 
-export function ParamsPanel({ system, params, onSystem, onParams, model, onLoadSettings }: Props) {
+export function ParamsPanel({ system, params, onSystem, onParams, model, onLoadSettings, onClose }: Props) {
   const [presets, setPresets] = useState<Preset[]>([]);
   const [preset, setPreset] = useState('');
   const [naming, setNaming] = useState(false);
@@ -56,7 +57,10 @@ export function ParamsPanel({ system, params, onSystem, onParams, model, onLoadS
 
   return (
     <aside class="params" aria-labelledby="params-title">
-      <h2 id="params-title">Parameters</h2>
+      <div class="row">
+        <h2 id="params-title" class="grow">Parameters</h2>
+        <button type="button" class="small" onClick={onClose}>Hide<span class="sr-only"> parameters</span></button>
+      </div>
       <div class="field">
         <label for="preset">Preset</label>
         <div class="row">

@@ -21,9 +21,10 @@ export function tempDir(prefix) {
   return mkdtempSync(path.join(tmpdir(), prefix));
 }
 
-// Starts `hearth serve` with `args` and `env`; resolves to { proc, url, stop() }.
-export async function startServer(args, env) {
-  const proc = spawn(bin, ['serve', '--port', '0', ...args], {
+// Starts `hearth serve` with `args` and `env` on `port` (0: a free one); resolves to
+// { proc, url, port, stop() }.
+export async function startServer(args, env, port = 0) {
+  const proc = spawn(bin, ['serve', '--port', String(port), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
@@ -44,7 +45,7 @@ export async function startServer(args, env) {
     proc.kill(signal);
     return exited;
   };
-  return { proc, url, stop, tail: () => tail };
+  return { proc, url, port: Number(new URL(url).port), stop, tail: () => tail };
 }
 
 // A model store holding `name` (stories260K), made with `hearth create` as a user would.

@@ -23,6 +23,19 @@ interface ConvState {
 }
 
 const LAST_MODEL = 'hearth.lastModel';
+// A conversation whose last save failed (server gone) is kept here until a save succeeds, so a
+// page reload before the server is back loses nothing either.
+const PENDING = (id: string) => `hearth.pending.${id}`;
+function keepPending(c: ConvState) {
+  if (c.id) localStorage.setItem(PENDING(c.id), JSON.stringify(c.messages));
+}
+function pendingMessages(id: string): ChatMessage[] | null {
+  try {
+    return JSON.parse(localStorage.getItem(PENDING(id)) ?? 'null') as ChatMessage[] | null;
+  } catch {
+    return null;
+  }
+}
 const now = () => new Date().toISOString();
 
 export function Chat({ id }: { id?: string }) {
@@ -52,9 +65,16 @@ export function Chat({ id }: { id?: string }) {
     if (id === convRef.current.id) return;
     getJson<Conversation>(`/api/conversations/${id}`)
       .then((c) => {
-        setConv({ id: c.id, title: c.title, model: c.model || convRef.current.model, system: c.system, messages: c.messages });
+        // Messages this browser could not save last time (longer than the server's list): they win,
+        // and are saved now.
+        const pending = pendingMessages(c.id);
+        const messages = pending && pending.length > c.messages.length ? pending : c.messages;
+        const next = { id: c.id, title: c.title, model: c.model || convRef.current.model, system: c.system, messages };
+        setConv(next);
         setParams(fromOptions(c.options));
         setError(null);
+        if (messages === pending) void saveAllWith(next, c.options);
+        else localStorage.removeItem(PENDING(c.id));
       })
       .catch((e: Error) => setError(e.message));
   }, [id]);
@@ -67,15 +87,18 @@ export function Chat({ id }: { id?: string }) {
   }, [names.join('\n')]);
 
   // Saves the whole conversation (after edits, regenerations, failed saves).
-  const saveAll = async (c: ConvState) => {
+  const saveAllWith = async (c: ConvState, options: Record<string, unknown>) => {
     if (!c.id) return;
     try {
-      await sendJson('PUT', `/api/conversations/${c.id}`, { title: c.title, model: c.model, system: c.system, options: toStored(params), messages: c.messages });
+      await sendJson('PUT', `/api/conversations/${c.id}`, { title: c.title, model: c.model, system: c.system, options, messages: c.messages });
       dirty.current = false;
+      localStorage.removeItem(PENDING(c.id));
     } catch {
       dirty.current = true;
+      keepPending(c);
     }
   };
+  const saveAll = (c: ConvState) => saveAllWith(c, toStored(params));
   const append = async (c: ConvState, msgs: ChatMessage[]) => {
     if (!c.id) return;
     if (dirty.current) return saveAll(c);
@@ -84,6 +107,7 @@ export function Chat({ id }: { id?: string }) {
       await sendJson('PUT', `/api/conversations/${c.id}`, { model: c.model, system: c.system, options: toStored(params) });
     } catch {
       dirty.current = true;
+      keepPending(c);
     }
   };
 

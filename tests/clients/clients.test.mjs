@@ -5,17 +5,16 @@
 // emit a well-formed call.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import { Ollama } from 'ollama';
+// Starts `hearth serve` and waits for its "listening on" line (shared with the web UI tests).
+import { startServer } from '../ui/harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const bin = process.env.HEARTH_BIN ?? path.join(here, '../../build/release/hearth');
 const shared = process.env.HEARTH_SHARED ?? path.join(here, '../../../shared');
 const modelPath = path.join(shared, 'models/stories260K.gguf');
 
@@ -23,23 +22,6 @@ let server;
 let baseURL;
 let openai;
 let ollama;
-
-// Starts `hearth serve` with extra arguments and environment; resolves to { proc, url, tail() }.
-async function startServer(args, env = process.env) {
-  const proc = spawn(bin, ['serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
-  let tail = '';
-  proc.stderr.on('data', (d) => { tail = (tail + d.toString()).slice(-4000); });
-  const lines = createInterface({ input: proc.stdout });
-  const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`hearth serve did not start: ${tail}`)), 30000);
-    proc.on('exit', (code) => reject(new Error(`hearth serve exited with ${code}: ${tail}`)));
-    lines.on('line', (line) => {
-      const m = line.match(/^hearth serve: listening on (http:\/\/\S+)$/);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
-    });
-  });
-  return { proc, url, tail: () => tail };
-}
 
 before(async () => {
   const s = await startServer(['--model', `stories=${modelPath}`, '--parallel', '8', '--ctx', '1024',

@@ -104,6 +104,26 @@ bool is_quick_route(const RequestHead& h) {
          p == "/v1/models" || find_ui_asset(p) != nullptr;
 }
 
+// An Accept-Encoding value without its "br" entry ("gzip, deflate, br;q=1" -> "gzip, deflate").
+std::string without_brotli(const std::string& v) {
+  std::string out;
+  size_t pos = 0;
+  while (pos <= v.size()) {
+    size_t comma = v.find(',', pos);
+    if (comma == std::string::npos) comma = v.size();
+    std::string item = v.substr(pos, comma - pos);
+    const size_t a = item.find_first_not_of(' ');
+    const size_t b = item.find_last_not_of(' ');
+    item = a == std::string::npos ? std::string() : item.substr(a, b - a + 1);
+    const std::string name = lower(item.substr(0, item.find(';')));
+    if (!item.empty() && name.substr(0, name.find_last_not_of(' ') + 1) != "br") {
+      out += (out.empty() ? "" : ", ") + item;
+    }
+    pos = comma + 1;
+  }
+  return out.empty() ? std::string("identity") : out;
+}
+
 // Bodies that stream to disk (model uploads): no --max-body cap.
 bool is_upload_route(const RequestHead& h) {
   static const std::regex kBlob(R"(^/api/blobs/sha256:[0-9a-fA-F]+$)");
@@ -177,9 +197,14 @@ Server::Server(ModelManager& models, const ServerOptions& opts)
         // Every body hearth takes outside uploads is JSON, so say so (the library would otherwise
         // cap such bodies at 8 KB and parse them as a form).
         for (auto& [k, val] : head.headers) {
-          if (lower(k) == "content-type" && lower(val).starts_with("application/x-www-form-urlencoded")) {
+          const std::string key = lower(k);
+          if (key == "content-type" && lower(val).starts_with("application/x-www-form-urlencoded")) {
             val = "application/json";
           }
+          // cpp-httplib prefers brotli when offered (every browser does) and runs it at quality
+          // 11: 0.58 s for a 325 KB conversation, against 7 ms for gzip at a 2.4x larger output.
+          // Offer it gzip only.
+          if (key == "accept-encoding") val = without_brotli(val);
         }
         return v;
       },

@@ -335,6 +335,27 @@ TEST(AppRoutes, HuggingFaceDiscovery) {
   }
 }
 
+// Browsers offer brotli, which cpp-httplib runs at its slowest quality (0.6 s for a 325 KB
+// conversation): the server answers them with gzip instead.
+TEST(AppRoutes, LargeAnswersAreGzipNotBrotli) {
+  AppServer app;
+  auto c = app.ts->client();
+  ojson msgs = ojson::array();
+  for (int i = 0; i < 400; ++i) msgs.push_back({{"role", "user"}, {"content", std::string(500, 'a' + i % 26)}});
+  int st = 0;
+  ojson made = send(c, "POST", "/api/conversations", {{"messages", msgs}}, &st);
+  ASSERT_EQ(st, 201);
+  const std::string path = "/api/conversations/" + made["id"].get<std::string>();
+  auto browser = c.Get(path.c_str(), httplib::Headers{{"Accept-Encoding", "gzip, deflate, br, zstd"}});
+  ASSERT_TRUE(browser);
+  EXPECT_EQ(browser->get_header_value("Content-Encoding"), "gzip");
+  EXPECT_EQ(ojson::parse(browser->body)["messages"].size(), 400u);
+  auto br_only = c.Get(path.c_str(), httplib::Headers{{"Accept-Encoding", "br;q=1.0"}});
+  ASSERT_TRUE(br_only);
+  EXPECT_EQ(br_only->get_header_value("Content-Encoding"), "");
+  EXPECT_EQ(ojson::parse(br_only->body)["messages"].size(), 400u);
+}
+
 // The UI's files need no key (they hold no data); every API route, the new ones included, does.
 TEST(AppRoutes, UiFilesArePublicApiNeedsTheKey) {
   TestServerOptions o;

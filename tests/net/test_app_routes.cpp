@@ -3,6 +3,8 @@
 // the embedded UI files (public under --api-key, "/" negotiated by Accept).
 #include <gtest/gtest.h>
 
+#include <mutex>
+
 #include "base/log.h"
 #include "server/app_db.h"
 #include "server/app_routes.h"
@@ -18,11 +20,13 @@ struct AppServer {
   std::unique_ptr<TestServer> ts;
   explicit AppServer(const std::string& db_path = ":memory:", TestServerOptions o = {}, bool remote = true) {
     db = std::move(*server::AppDb::open(db_path));
-    ts = std::make_unique<TestServer>(stories_resolver(), std::move(o));
     const server::AppRoutesOptions ao{
         .db = db.get(), .data_dir = "/data", .models_dir = "/models", .allow_remote = remote};
-    server::add_app_routes(ts->server(), ao);
-    server::add_system_routes(ts->server(), ao);
+    // Routes are added before the server starts (as `hearth serve` does): never while it runs.
+    ts = std::make_unique<TestServer>(stories_resolver(), std::move(o), [&](server::Server& s) {
+      server::add_app_routes(s, ao);
+      server::add_system_routes(s, ao);
+    });
   }
   ~AppServer() { ts->stop(); }
 };
@@ -273,8 +277,10 @@ TEST(AppRoutes, QuantFromFilename) {
 // Discovery goes through a fake Hugging Face API (HEARTH_HF_URL), as the pull tests do.
 TEST(AppRoutes, HuggingFaceDiscovery) {
   httplib::Server hf;
+  std::mutex mu;  // the fake's thread writes, the test reads (TSan cannot see the socket's ordering)
   std::string last_query;
   hf.Get("/api/models", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lk(mu);
     last_query = req.get_param_value("search") + "|" + req.get_param_value("filter");
     res.set_content(R"([{"id":"acme/Tiny-GGUF","downloads":42,"likes":3,"lastModified":"2026-01-01T00:00:00Z"}])",
                     "application/json");
@@ -295,7 +301,10 @@ TEST(AppRoutes, HuggingFaceDiscovery) {
     int st = 0;
     ojson s = send(c, "GET", "/api/hf/search?q=tiny%20llama", nullptr, &st);
     ASSERT_EQ(st, 200) << s.dump();
-    EXPECT_EQ(last_query, "tiny llama|gguf");
+    {
+      std::lock_guard lk(mu);
+      EXPECT_EQ(last_query, "tiny llama|gguf");
+    }
     ASSERT_EQ(s["models"].size(), 1u);
     EXPECT_EQ(s["models"][0]["id"], "acme/Tiny-GGUF");
     EXPECT_EQ(s["models"][0]["downloads"], 42);

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -61,10 +62,13 @@ struct TestServerOptions {
 
 class TestServer {
  public:
-  explicit TestServer(std::shared_ptr<FixedResolver> resolver, TestServerOptions o = {})
+  // `setup` adds routes before the server starts serving (routes must not change while it runs).
+  explicit TestServer(std::shared_ptr<FixedResolver> resolver, TestServerOptions o = {},
+                      const std::function<void(server::Server&)>& setup = {})
       : resolver_(std::move(resolver)), opts_(std::move(o)) {
     models_ = std::make_unique<server::ModelManager>(*resolver_, opts_.models);
     server_ = std::make_unique<server::Server>(*models_, opts_.server);
+    if (setup) setup(*server_);
     auto port = server_->bind();
     if (!port) throw std::runtime_error(port.error().message);
     port_ = *port;

@@ -199,7 +199,7 @@ test('chat: tokens stream, stop keeps the partial reply, stats are shown', { ski
   await page.getByRole('button', { name: 'Send' }).click();
   // Streaming: the Stop button is there and the reply grows.
   await page.getByRole('button', { name: 'Stop' }).waitFor();
-  await lastAssistant().filter({ hasText: /\w{3,}/ }).waitFor();
+  await lastAssistant().getByTestId('message-content').filter({ hasText: /\w{3,}/ }).waitFor();
   const early = (await lastAssistant().innerText()).length;
   await page.waitForTimeout(150);
   await replyTo(() => page.getByRole('button', { name: 'Stop' }).click());
@@ -337,7 +337,8 @@ test('the server going away mid-stream: an error on the message, nothing lost; r
   await page.getByLabel('Seed').fill('');
   await messageBox().fill('A long story please');
   await page.getByRole('button', { name: 'Send' }).click();
-  await page.getByRole('button', { name: 'Stop' }).waitFor();
+  // Kill the server once tokens are arriving (the user message is saved by then).
+  await lastAssistant().getByTestId('message-content').filter({ hasText: /\w{3,}/ }).waitFor();
   await replyTo(() => server.stop('SIGKILL'));
   await lastAssistant().getByText(/error|failed|network|lost/i).first().waitFor();
   await screenshot(page, '11-server-gone');

@@ -52,6 +52,12 @@ export function Chat({ id }: { id?: string }) {
   const [showParams, setShowParams] = useState(() => window.innerWidth > 1100);
   const [loadSettingsOpen, setLoadSettingsOpen] = useState(false);
   const ctrl = useRef<AbortController | null>(null);
+  // Stop pressed while the user message is still being saved: the reply is stopped as it starts.
+  const stopSoon = useRef(false);
+  const stop = () => {
+    if (ctrl.current) ctrl.current.abort();
+    else stopSoon.current = true;
+  };
   const dirty = useRef(false); // the server's copy is behind (a save failed)
   const convRef = useRef(conv);
   convRef.current = conv;
@@ -125,6 +131,10 @@ export function Chat({ id }: { id?: string }) {
     setStatus('Generating…');
     const controller = new AbortController();
     ctrl.current = controller;
+    if (stopSoon.current) {
+      stopSoon.current = false;
+      controller.abort();
+    }
     const t0 = performance.now();
     let ttft: number | undefined;
     const wire = [
@@ -174,6 +184,7 @@ export function Chat({ id }: { id?: string }) {
   };
 
   const send = async (text: string) => {
+    stopSoon.current = false;
     setBusy(true);
     try {
       await sendInner(text);
@@ -242,7 +253,7 @@ export function Chat({ id }: { id?: string }) {
   // Global shortcuts: Escape stops, Ctrl/Cmd+Shift+O starts a new chat.
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
-      if (e.key === 'Escape' && ctrl.current) ctrl.current.abort();
+      if (e.key === 'Escape' && busy) stop();
       if ((e.ctrlKey || e.metaKey) && e.shiftKey && e.key.toLowerCase() === 'o') {
         e.preventDefault();
         newChat();
@@ -272,7 +283,7 @@ export function Chat({ id }: { id?: string }) {
         {error && <p class="error banner" role="alert">{error}</p>}
         <MessageList messages={conv.messages} streamingIndex={streaming} actions={actions} conversationKey={conv.id ?? 'new'} />
         <Composer streaming={busy} disabled={!conv.model || Boolean(paramError)}
-          onSend={send} onStop={() => ctrl.current?.abort()} />
+          onSend={send} onStop={stop} />
         <p class="sr-only" aria-live="polite">{status}</p>
       </main>
       {showParams && (

@@ -87,7 +87,7 @@ export function ServerView() {
         {ps.length === 0 ? <p class="muted">No model is loaded; one loads on its first request.</p> : (
           <div class="table-wrap">
             <table>
-              <thead><tr><th scope="col">Model</th><th scope="col">Memory</th><th scope="col">Context</th><th scope="col">KV cache</th><th scope="col">Unloads</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+              <thead><tr><th scope="col">Model</th><th scope="col">Memory</th><th scope="col">Context</th><th scope="col">KV cache</th><th scope="col">Expires</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
               <tbody>
                 {ps.map((m) => (
                   <tr key={m.name}>
@@ -132,9 +132,9 @@ export function ServerView() {
         </section>
       </div>
       <section class="card" aria-labelledby="logs-title">
-        <h2 id="logs-title">Recent log</h2>
+        <h2 id="logs-title">Recent log <span class="muted">(newest first)</span></h2>
         <div class="logs" role="log" aria-label="Server log" tabIndex={0}>
-          {logs.map((l) => <div key={l.seq}><time>{l.time.slice(11, 19)}</time> {l.text}</div>)}
+          {[...logs].reverse().map((l) => <div key={l.seq}><time>{l.time.slice(11, 19)}</time> {l.text}</div>)}
         </div>
       </section>
     </main>

@@ -144,11 +144,9 @@ void run_serve(ServeArgs& a) {
   // The web UI's own routes (docs/WEBUI.md) over <data dir>/hearth.sqlite.
   std::string data_dir = a.data_dir;
   if (data_dir.empty()) {
-    const std::string& root = store->root();
-    const size_t slash = root.find_last_of('/');
     // ~/.hearth/models -> ~/.hearth; a store elsewhere (HEARTH_MODELS=/srv/x) keeps it inside.
-    data_dir =
-        slash != std::string::npos && root.substr(slash + 1) == "models" && slash > 0 ? root.substr(0, slash) : root;
+    const std::filesystem::path root = store->root();
+    data_dir = root.filename() == "models" && root.parent_path() != root.root_path() ? root.parent_path() : root;
   }
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);

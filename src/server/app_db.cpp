@@ -142,33 +142,45 @@ Status AppDb::exec(const char* sql) {
   return {};
 }
 
+namespace app_db {
+namespace {
+
+// Every conversation query selects the same columns (a summary, then system and options), so one
+// reader serves them all; `rest` is the WHERE / ORDER BY part.
+std::string conversation_query(const char* rest) {
+  return std::string(
+             "SELECT id, title, model, created_at, updated_at, "
+             "(SELECT COUNT(*) FROM messages WHERE conversation_id = c.id), system, options FROM conversations c ") +
+         rest;
+}
+
+ConversationSummary read_summary(const Stmt& s) {
+  return ConversationSummary{s.i64(0), s.text(1), s.text(2), s.text(3), s.text(4), s.i64(5)};
+}
+
+}  // namespace
+}  // namespace app_db
+
 Result<ConversationSummary> AppDb::summary_locked(int64_t id) {
-  Stmt s(db_,
-         "SELECT id, title, model, created_at, updated_at, "
-         "(SELECT COUNT(*) FROM messages WHERE conversation_id = c.id) FROM conversations c WHERE id = ?1");
+  Stmt s(db_, app_db::conversation_query("WHERE id = ?1").c_str());
   if (!s.ok()) return std::unexpected(s.error("select").error());
   s.bind(1, id);
   if (s.step() != SQLITE_ROW) return make_error_kind(ErrorKind::kNotFound, "conversation '{}' not found", id);
-  return ConversationSummary{s.i64(0), s.text(1), s.text(2), s.text(3), s.text(4), s.i64(5)};
+  return app_db::read_summary(s);
 }
 
 Result<std::vector<ConversationSummary>> AppDb::list_conversations(const std::string& query) {
   std::lock_guard lk(mu_);
-  const char* all =
-      "SELECT id, title, model, created_at, updated_at, "
-      "(SELECT COUNT(*) FROM messages WHERE conversation_id = c.id) FROM conversations c "
-      "ORDER BY updated_at DESC, id DESC";
+  const char* all = "ORDER BY updated_at DESC, id DESC";
   const char* search =
-      "SELECT id, title, model, created_at, updated_at, "
-      "(SELECT COUNT(*) FROM messages WHERE conversation_id = c.id) FROM conversations c "
       "WHERE title LIKE ?1 ESCAPE '\\' OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id "
       "AND m.content LIKE ?1 ESCAPE '\\') ORDER BY updated_at DESC, id DESC";
-  Stmt s(db_, query.empty() ? all : search);
+  Stmt s(db_, app_db::conversation_query(query.empty() ? all : search).c_str());
   if (!s.ok()) return std::unexpected(s.error("list").error());
   if (!query.empty()) s.bind(1, app_db::like_pattern(query));
   std::vector<ConversationSummary> out;
   int rc;
-  while ((rc = s.step()) == SQLITE_ROW) out.push_back({s.i64(0), s.text(1), s.text(2), s.text(3), s.text(4), s.i64(5)});
+  while ((rc = s.step()) == SQLITE_ROW) out.push_back(app_db::read_summary(s));
   if (rc != SQLITE_DONE) return std::unexpected(s.error("list").error());
   return out;
 }
@@ -211,17 +223,15 @@ Result<ConversationSummary> AppDb::create_conversation(const ConversationPatch& 
 
 Result<Conversation> AppDb::get_conversation(int64_t id) {
   std::lock_guard lk(mu_);
-  auto sum = summary_locked(id);
-  if (!sum) return std::unexpected(sum.error());
   Conversation c;
-  c.summary = *sum;
   {
-    Stmt s(db_, "SELECT system, options FROM conversations WHERE id = ?1");
+    Stmt s(db_, app_db::conversation_query("WHERE id = ?1").c_str());
+    if (!s.ok()) return std::unexpected(s.error("select").error());
     s.bind(1, id);
-    if (s.step() == SQLITE_ROW) {
-      c.system = s.text(0);
-      c.options = app_db::parse_or(s.text(1), DbJson::object());
-    }
+    if (s.step() != SQLITE_ROW) return make_error_kind(ErrorKind::kNotFound, "conversation '{}' not found", id);
+    c.summary = app_db::read_summary(s);
+    c.system = s.text(6);
+    c.options = app_db::parse_or(s.text(7), DbJson::object());
   }
   Stmt s(db_, "SELECT role, content, data FROM messages WHERE conversation_id = ?1 ORDER BY seq");
   s.bind(1, id);

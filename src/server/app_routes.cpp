@@ -14,7 +14,6 @@ namespace hearth::server {
 namespace app_routes {
 namespace {
 
-HttpResponse fail(const Error& e) { return error_response(http_status_for(e.kind), json{{"error", e.message}}); }
 HttpResponse bad(const std::string& msg) { return error_response(400, json{{"error", msg}}); }
 
 HttpResponse ok(const json& j, int status = 200) {
@@ -27,6 +26,15 @@ HttpResponse ok(const json& j, int status = 200) {
 json summary_json(const ConversationSummary& s) {
   return json{{"id", std::to_string(s.id)}, {"title", s.title},           {"model", s.model},
               {"created_at", s.created_at}, {"updated_at", s.updated_at}, {"message_count", s.message_count}};
+}
+
+// A whole conversation as GET /api/conversations/ID (and the JSON export) answers it.
+json conversation_json(const Conversation& c) {
+  json j = summary_json(c.summary);
+  j["system"] = c.system;
+  j["options"] = c.options;
+  j["messages"] = c.messages;
+  return j;
 }
 
 // Conversation ids are decimal integers; anything else is simply not found.
@@ -195,83 +203,73 @@ void add_app_routes(Server& server, const AppRoutesOptions& opts) {
   // ---- conversations ----
   server.add_route("GET", "/api/conversations", "/api/conversations", [db](const HttpRequest& req) {
     auto list = db->list_conversations(req.param("q"));
-    if (!list) return fail(list.error());
+    if (!list) return error_response(list.error());
     json arr = json::array();
     for (const auto& s : *list) arr.push_back(summary_json(s));
     return ok(json{{"conversations", arr}});
   });
   server.add_route("POST", "/api/conversations", "/api/conversations", [db](const HttpRequest& req) {
     auto body = parse_body(req.body.empty() ? std::string("{}") : req.body);
-    if (!body) return fail(body.error());
+    if (!body) return error_response(body.error());
     auto patch = read_patch(*body);
-    if (!patch) return fail(patch.error());
+    if (!patch) return error_response(patch.error());
     auto s = db->create_conversation(*patch);
-    if (!s) return fail(s.error());
-    auto c = db->get_conversation(s->id);
-    if (!c) return fail(c.error());
-    json j = summary_json(c->summary);
-    j["system"] = c->system;
-    j["options"] = c->options;
-    j["messages"] = c->messages;
-    return ok(j, 201);
+    if (!s) return error_response(s.error());
+    // The stored conversation is what was sent (messages are kept as given): answer from it
+    // rather than reading every message back.
+    return ok(conversation_json({*s, patch->system.value_or(""), patch->options.value_or(json::object()),
+                                 patch->messages.value_or(json::array())}),
+              201);
   });
   server.add_route("GET", "/api/conversations/([^/]+)", "/api/conversations/{id}", [db](const HttpRequest& req) {
     auto id = conversation_id(req.matches[0]);
-    if (!id) return fail(id.error());
+    if (!id) return error_response(id.error());
     auto c = db->get_conversation(*id);
-    if (!c) return fail(c.error());
-    json j = summary_json(c->summary);
-    j["system"] = c->system;
-    j["options"] = c->options;
-    j["messages"] = std::move(c->messages);
-    return ok(j);
+    if (!c) return error_response(c.error());
+    return ok(conversation_json(*c));
   });
   server.add_route("PUT", "/api/conversations/([^/]+)", "/api/conversations/{id}", [db](const HttpRequest& req) {
     auto id = conversation_id(req.matches[0]);
-    if (!id) return fail(id.error());
+    if (!id) return error_response(id.error());
     auto body = parse_body(req.body);
-    if (!body) return fail(body.error());
+    if (!body) return error_response(body.error());
     auto patch = read_patch(*body);
-    if (!patch) return fail(patch.error());
+    if (!patch) return error_response(patch.error());
     auto s = db->update_conversation(*id, *patch);
-    if (!s) return fail(s.error());
+    if (!s) return error_response(s.error());
     return ok(summary_json(*s));
   });
   server.add_route("DELETE", "/api/conversations/([^/]+)", "/api/conversations/{id}", [db](const HttpRequest& req) {
     auto id = conversation_id(req.matches[0]);
-    if (!id) return fail(id.error());
-    if (auto st = db->delete_conversation(*id); !st) return fail(st.error());
+    if (!id) return error_response(id.error());
+    if (auto st = db->delete_conversation(*id); !st) return error_response(st.error());
     return ok(json::object());
   });
   server.add_route("POST", "/api/conversations/([^/]+)/messages", "/api/conversations/{id}/messages",
                    [db](const HttpRequest& req) {
                      auto id = conversation_id(req.matches[0]);
-                     if (!id) return fail(id.error());
+                     if (!id) return error_response(id.error());
                      auto body = parse_body(req.body);
-                     if (!body) return fail(body.error());
+                     if (!body) return error_response(body.error());
                      auto it = body->find("messages");
                      if (it == body->end()) return bad("'messages' is required");
                      auto s = db->append_messages(*id, *it);
-                     if (!s) return fail(s.error());
+                     if (!s) return error_response(s.error());
                      return ok(summary_json(*s));
                    });
   server.add_route(
       "GET", "/api/conversations/([^/]+)/export", "/api/conversations/{id}/export", [db](const HttpRequest& req) {
         auto id = conversation_id(req.matches[0]);
-        if (!id) return fail(id.error());
+        if (!id) return error_response(id.error());
         const std::string format = req.param("format").empty() ? "markdown" : req.param("format");
         if (format != "markdown" && format != "json") {
           return bad("format must be \"markdown\" or \"json\"");
         }
         auto c = db->get_conversation(*id);
-        if (!c) return fail(c.error());
+        if (!c) return error_response(c.error());
         HttpResponse r;
         if (format == "json") {
-          json j = summary_json(c->summary);
-          j["system"] = c->system;
-          j["options"] = c->options;
-          j["messages"] = c->messages;
-          r.body = j.dump(2, ' ', false, json::error_handler_t::replace);
+          r.body = conversation_json(*c).dump(2, ' ', false, json::error_handler_t::replace);
         } else {
           r.content_type = "text/markdown; charset=utf-8";
           r.body = to_markdown(*c);
@@ -285,26 +283,26 @@ void add_app_routes(Server& server, const AppRoutesOptions& opts) {
   // ---- presets ----
   server.add_route("GET", "/api/presets", "/api/presets", [db](const HttpRequest&) {
     auto list = db->list_presets();
-    if (!list) return fail(list.error());
+    if (!list) return error_response(list.error());
     json arr = json::array();
     for (const auto& p : *list) arr.push_back(json{{"name", p.name}, {"system", p.system}, {"options", p.options}});
     return ok(json{{"presets", arr}});
   });
   server.add_route("PUT", "/api/presets/(.+)", "/api/presets/{name}", [db](const HttpRequest& req) {
     auto body = parse_body(req.body);
-    if (!body) return fail(body.error());
+    if (!body) return error_response(body.error());
     Preset p;
     p.name = req.matches[0];
     if (p.name.size() > 200) return bad("preset names are at most 200 characters");
-    if (auto st = read_string(*body, "system", p.system); !st) return fail(st.error());
+    if (auto st = read_string(*body, "system", p.system); !st) return error_response(st.error());
     std::optional<json> o;
-    if (auto st = read_object(*body, "options", o); !st) return fail(st.error());
+    if (auto st = read_object(*body, "options", o); !st) return error_response(st.error());
     if (o) p.options = *o;
-    if (auto st = db->put_preset(p); !st) return fail(st.error());
+    if (auto st = db->put_preset(p); !st) return error_response(st.error());
     return ok(json{{"name", p.name}, {"system", p.system}, {"options", p.options}});
   });
   server.add_route("DELETE", "/api/presets/(.+)", "/api/presets/{name}", [db](const HttpRequest& req) {
-    if (auto st = db->delete_preset(req.matches[0]); !st) return fail(st.error());
+    if (auto st = db->delete_preset(req.matches[0]); !st) return error_response(st.error());
     return ok(json::object());
   });
 
@@ -319,24 +317,24 @@ void add_app_routes(Server& server, const AppRoutesOptions& opts) {
 
   server.add_route("GET", "/api/model-settings", "/api/model-settings", [db, models](const HttpRequest&) {
     auto list = db->list_model_settings();
-    if (!list) return fail(list.error());
+    if (!list) return error_response(list.error());
     json all = json::object();
     for (const auto& [model, s] : *list) all[model] = s;
     return ok(json{{"settings", all}, {"capabilities", capabilities_json(*models)}});
   });
   server.add_route("PUT", "/api/model-settings", "/api/model-settings", [db, models, cache](const HttpRequest& req) {
     auto body = parse_body(req.body);
-    if (!body) return fail(body.error());
+    if (!body) return error_response(body.error());
     std::string name;
-    if (auto st = read_string(*body, "model", name); !st) return fail(st.error());
+    if (auto st = read_string(*body, "model", name); !st) return error_response(st.error());
     if (name.empty()) return bad("'model' is required");
     auto info = models->resolver().resolve(name);
-    if (!info) return fail(info.error());
+    if (!info) return error_response(info.error());
     auto it = body->find("settings");
     if (it == body->end()) return bad("'settings' is required");
     auto parsed = read_settings(*it);
-    if (!parsed) return fail(parsed.error());
-    if (auto st = db->put_model_settings(info->name, parsed->first); !st) return fail(st.error());
+    if (!parsed) return error_response(parsed.error());
+    if (auto st = db->put_model_settings(info->name, parsed->first); !st) return error_response(st.error());
     cache->set(info->name, parsed->second);
     // A resident model picks the new load options up on its next load: unload it now (a busy
     // one when its running requests end) so the UI's reload applies them.
@@ -350,7 +348,7 @@ void add_app_routes(Server& server, const AppRoutesOptions& opts) {
     if (name.empty()) return bad("?model=NAME is required");
     auto info = models->resolver().resolve(name);
     const std::string canonical = info ? info->name : name;
-    if (auto st = db->delete_model_settings(canonical); !st) return fail(st.error());
+    if (auto st = db->delete_model_settings(canonical); !st) return error_response(st.error());
     cache->set(canonical, std::nullopt);
     return ok(json::object());
   });

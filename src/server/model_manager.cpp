@@ -133,7 +133,7 @@ Result<std::shared_ptr<ModelSlot>> ModelManager::load(const ResolvedModel& info,
   so.kv_type = kv_type;
   slot->kv_type = kv_type;
   const int train = cfg.n_ctx_train > 0 ? cfg.n_ctx_train : 4096;
-  if (n_ctx && *n_ctx > 0) so.n_ctx = *n_ctx;
+  if (n_ctx) so.n_ctx = *n_ctx;
   if (so.n_ctx <= 0) so.n_ctx = std::min(train, 4096);
   slot->n_ctx = so.n_ctx;
   const int blocks = so.kv_blocks > 0 ? so.kv_blocks : (so.n_parallel * so.n_ctx + so.block_size - 1) / so.block_size;
@@ -195,7 +195,7 @@ Result<std::unique_ptr<ModelLease>> ModelManager::acquire(const std::string& nam
   const milliseconds ka = keep_alive.value_or(saved.keep_alive.value_or(opts_.default_keep_alive));
   const std::optional<GgmlType> want_kv = load_opts.kv_type ? load_opts.kv_type : saved.kv_type;
   const GgmlType kv_type = want_kv.value_or(opts_.scheduler.kv_type);
-  const std::optional<int> want_ctx = saved.n_ctx && *saved.n_ctx > 0 ? saved.n_ctx : std::nullopt;
+  const std::optional<int> want_ctx = saved.n_ctx;
   // A resident slot serves the request unless the request (or the model's saved settings) asks
   // for a different KV type or context.
   auto fits = [&](const ModelSlot& s) {

@@ -48,7 +48,7 @@ struct LoadOptions {
 // load options: a resident model loaded otherwise is reloaded once its running requests end.
 struct ModelDefaults {
   std::optional<GgmlType> kv_type;
-  std::optional<int> n_ctx;
+  std::optional<int> n_ctx;  // positive when set
   std::optional<std::chrono::milliseconds> keep_alive;
 };
 using ModelDefaultsProvider = std::function<ModelDefaults(const std::string& canonical_name)>;

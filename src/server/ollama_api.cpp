@@ -16,10 +16,6 @@
 namespace hearth::server {
 namespace {
 
-HttpResponse ollama_error(const Error& e) {
-  return error_response(http_status_for(e.kind), json{{"error", e.message}});
-}
-
 HttpResponse json_response(const json& j) {
   HttpResponse r;
   r.body = j.dump();
@@ -170,23 +166,23 @@ struct StreamState {
 HttpResponse handle_generate(ApiContext& ctx, const HttpRequest& req, bool chat) {
   Timer timer;
   auto body = parse_body(req.body);
-  if (!body) return ollama_error(body.error());
+  if (!body) return error_response(body.error());
   GenerationJob job;
   job.chat = chat;
   bool stream = true;
   // Model parameters (store manifests) act as defaults under the request's options.
   std::string name;
-  if (auto s = read_string(*body, "model", name); !s) return ollama_error(s.error());
+  if (auto s = read_string(*body, "model", name); !s) return error_response(s.error());
   if (name.empty()) (void)read_string(*body, "name", name);
-  if (name.empty()) return ollama_error(Error{"invalid request: 'model' is required", ErrorKind::kInvalidArgument});
+  if (name.empty()) return error_response(Error{"invalid request: 'model' is required", ErrorKind::kInvalidArgument});
   auto resolved = ctx.models.resolver().resolve(name);
-  if (!resolved) return ollama_error(resolved.error());
-  if (auto s = parse_common(*body, resolved->parameters, job, stream); !s) return ollama_error(s.error());
+  if (!resolved) return error_response(resolved.error());
+  if (auto s = parse_common(*body, resolved->parameters, job, stream); !s) return error_response(s.error());
   bool empty = false;
   if (chat) {
     std::optional<json> msgs, tools;
-    if (auto s = read_array(*body, "messages", msgs); !s) return ollama_error(s.error());
-    if (auto s = read_array(*body, "tools", tools); !s) return ollama_error(s.error());
+    if (auto s = read_array(*body, "messages", msgs); !s) return error_response(s.error());
+    if (auto s = read_array(*body, "tools", tools); !s) return error_response(s.error());
     job.messages = msgs.value_or(json::array());
     job.tools = tools;
     empty = job.messages.empty();
@@ -194,24 +190,24 @@ HttpResponse handle_generate(ApiContext& ctx, const HttpRequest& req, bool chat)
     Status st = read_string(*body, "prompt", job.prompt);
     if (st) st = read_string(*body, "system", job.system);
     if (st) st = read_bool(*body, "raw", job.raw);
-    if (!st) return ollama_error(st.error());
+    if (!st) return error_response(st.error());
     std::string suffix, tmpl;
     st = read_string(*body, "suffix", suffix);
     if (st) st = read_string(*body, "template", tmpl);
-    if (!st) return ollama_error(st.error());
+    if (!st) return error_response(st.error());
     // Refused rather than ignored: silently dropping them would change what the model sees.
     if (!suffix.empty()) {
-      return ollama_error(
+      return error_response(
           Error{"invalid request: 'suffix' (fill-in-the-middle) is not supported", ErrorKind::kInvalidArgument});
     }
     if (!tmpl.empty()) {
-      return ollama_error(
+      return error_response(
           Error{"invalid request: a per-request 'template' is not supported; put it in a Modelfile "
                 "TEMPLATE (hearth create), or send \"raw\": true with a formatted prompt",
                 ErrorKind::kInvalidArgument});
     }
     if (body->contains("images") && !(*body)["images"].is_null() && !(*body)["images"].empty()) {
-      return ollama_error(
+      return error_response(
           Error{"invalid request: 'images': this server runs text-only models", ErrorKind::kInvalidArgument});
     }
     empty = job.prompt.empty();
@@ -226,7 +222,7 @@ HttpResponse handle_generate(ApiContext& ctx, const HttpRequest& req, bool chat)
       ctx.models.unload(resolved->name);
     } else {
       auto lease = ctx.models.acquire(resolved->name, job.keep_alive, job.load);
-      if (!lease) return ollama_error(lease.error());
+      if (!lease) return error_response(lease.error());
       if ((*lease)->loaded_now()) load_s = (*lease)->slot().load_seconds;
     }
     json out = head;
@@ -244,14 +240,14 @@ HttpResponse handle_generate(ApiContext& ctx, const HttpRequest& req, bool chat)
   }
 
   auto prep = prepare_generation(job, ctx.models, ctx.options.limits);
-  if (!prep) return ollama_error(prep.error());
+  if (!prep) return error_response(prep.error());
   auto st = std::make_shared<StreamState>();
   st->timer = timer;
   st->model = resolved->name;
   st->chat = chat;
   st->tool_format = prep->lease->slot().tool_format;
   auto handle = prep->lease->slot().scheduler->submit(std::move(prep->request));
-  if (!handle) return ollama_error(handle.error());
+  if (!handle) return error_response(handle.error());
   st->prep = std::move(*prep);
   st->handle = std::move(*handle);
 
@@ -286,7 +282,7 @@ HttpResponse handle_generate(ApiContext& ctx, const HttpRequest& req, bool chat)
     GenerationOutcome o =
         run_generation(*st->handle, st->prep, st->tool_format, ctx.metrics,
                        [](const StreamEvent&, const std::string&, const std::string&) { return true; });
-    if (o.error) return ollama_error(*o.error);
+    if (o.error) return error_response(*o.error);
     const std::string content = st->prep.parse_tools ? o.tools.content : o.content;
     return json_response(final_object(o, content, o.thinking, true));
   }
@@ -331,15 +327,15 @@ HttpResponse handle_tags(ApiContext& ctx) {
 
 HttpResponse handle_show(ApiContext& ctx, const HttpRequest& req) {
   auto body = parse_body(req.body);
-  if (!body) return ollama_error(body.error());
+  if (!body) return error_response(body.error());
   std::string name;
-  if (auto s = read_string(*body, "model", name); !s) return ollama_error(s.error());
+  if (auto s = read_string(*body, "model", name); !s) return error_response(s.error());
   if (name.empty()) (void)read_string(*body, "name", name);
-  if (name.empty()) return ollama_error(Error{"invalid request: 'model' is required", ErrorKind::kInvalidArgument});
+  if (name.empty()) return error_response(Error{"invalid request: 'model' is required", ErrorKind::kInvalidArgument});
   auto m = ctx.models.resolver().resolve(name);
-  if (!m) return ollama_error(m.error());
+  if (!m) return error_response(m.error());
   auto s = summarize_gguf(m->path);
-  if (!s) return ollama_error(s.error());
+  if (!s) return error_response(s.error());
   const std::string tmpl = m->chat_template.empty() ? s->chat_template : m->chat_template;
   std::string params;
   for (const auto& [k, v] : m->parameters.items())

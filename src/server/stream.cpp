@@ -159,4 +159,8 @@ HttpResponse error_response(int status, json body) {
   return r;
 }
 
+HttpResponse error_response(const Error& e) {
+  return error_response(http_status_for(e.kind), json{{"error", e.message}});
+}
+
 }  // namespace hearth::server

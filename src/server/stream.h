@@ -59,5 +59,7 @@ std::string random_id(std::string_view prefix);
 
 // The final response to a request whose JSON was fine but failed before streaming began.
 HttpResponse error_response(int status, json body);
+// `{"error": message}` with the status of the error's kind (http_status_for).
+HttpResponse error_response(const Error& e);
 
 }  // namespace hearth::server

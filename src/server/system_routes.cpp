@@ -19,7 +19,6 @@ namespace hearth::server {
 namespace system_routes {
 namespace {
 
-HttpResponse fail(const Error& e) { return error_response(http_status_for(e.kind), json{{"error", e.message}}); }
 HttpResponse fail(int status, const std::string& msg) { return error_response(status, json{{"error", msg}}); }
 
 HttpResponse ok(const json& j) {
@@ -174,12 +173,12 @@ void add_system_routes(Server& server, const AppRoutesOptions& opts) {
 
   server.add_route("POST", "/api/unload", "/api/unload", [models](const HttpRequest& req) {
     auto body = parse_body(req.body);
-    if (!body) return fail(body.error());
+    if (!body) return error_response(body.error());
     std::string name;
-    if (auto st = read_string(*body, "model", name); !st) return fail(st.error());
+    if (auto st = read_string(*body, "model", name); !st) return error_response(st.error());
     if (name.empty()) return fail(400, "'model' is required");
     auto info = models->resolver().resolve(name);
-    if (!info) return fail(info.error());
+    if (!info) return error_response(info.error());
     models->unload(info->name);
     return ok(json::object());
   });

@@ -74,6 +74,7 @@ Status evaluate_chunks(const Model& model, ThreadPool& pool, std::span<const int
   ko.type = opts.kv_type;
   // Whole blocks per sequence so n_seq sequences of n_ctx positions always fit the pool.
   ko.n_ctx = n_seq * ((n_ctx + ko.block_size - 1) / ko.block_size) * ko.block_size;
+  ko.n_seq_max = n_seq;
   auto kv_r = KvCache::create(model.config(), ko);
   if (!kv_r) return std::unexpected(kv_r.error());
   KvCache& kv = *kv_r;

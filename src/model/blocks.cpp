@@ -78,11 +78,22 @@ void attention(const ModelConfig& c, const LayerWeights& lw, int il, const Batch
   grow(s.att, T * n_att);
 
   // Projections: [T, n_embd] -> q [T, n_head, hd], k [T, n_kv, hd], v [T, n_kv, hd_v]
-  const MatmulOut qkv[3] = {{&lw.wq, s.q.data()}, {&lw.wk, s.k.data()}, {&lw.wv, s.v.data()}};
+  // (gated attention: q|gate [T, n_head, 2 hd], split below)
+  float* qdst = spec.attn_gate ? grow(s.qg, T * 2 * nq) : s.q.data();
+  const MatmulOut qkv[3] = {{&lw.wq, qdst}, {&lw.wk, s.k.data()}, {&lw.wv, s.v.data()}};
   observe(s, il, "attn_q", xn, T, c.n_embd);
   observe(s, il, "attn_k", xn, T, c.n_embd);
   observe(s, il, "attn_v", xn, T, c.n_embd);
   matmul_multi(qkv, xn, T, pool, s.mm);
+  if (spec.attn_gate) {
+    float* gate = grow(s.gate, T * nq);
+    for (int64_t t = 0; t < T; ++t)
+      for (int h = 0; h < spec.n_head; ++h) {
+        const float* src = qdst + (t * spec.n_head + h) * 2 * hd;
+        std::memcpy(s.q.data() + (t * spec.n_head + h) * hd, src, hd * sizeof(float));
+        std::memcpy(gate + (t * spec.n_head + h) * hd, src + hd, hd * sizeof(float));
+      }
+  }
   if (lw.bq != nullptr) {
     add_bias(s.q.data(), lw.bq, T, nq);
     add_bias(s.k.data(), lw.bk, T, nkv);
@@ -130,6 +141,11 @@ void attention(const ModelConfig& c, const LayerWeights& lw, int il, const Batch
   a.chunk = spec.attn == AttnKind::chunked ? spec.chunk : 0;
   a.sinks = lw.sinks;
   hearth::attention(a, layer, pool);
+  if (spec.attn_gate) {  // out *= sigmoid(gate)
+    const float* gate = s.gate.data();
+    float* att = s.att.data();
+    for (int64_t i = 0; i < T * n_att; ++i) att[i] /= 1.0f + std::exp(-gate[i]);
+  }
 
   observe(s, il, "attn_output", s.att.data(), T, n_att);
   matmul(lw.wo, s.att.data(), T, y, pool, s.mm);
@@ -150,6 +166,20 @@ void ffn_swiglu(const ModelConfig& c, const LayerWeights& lw, int il, int64_t T,
   });
   observe(s, il, shared_expert ? "ffn_down_shexp" : "ffn_down", s.ffn_gate.data(), T, n_ff);
   matmul(lw.w_down, s.ffn_gate.data(), T, y, pool, s.mm);
+}
+
+void ffn_relu2(const ModelConfig& c, const LayerWeights& lw, int il, int64_t T, ForwardState& s, ThreadPool& pool,
+               const float* xn, float* y) {
+  const int64_t n_ff = lw.w_up.n_out;
+  float* up = grow(s.ffn_up, static_cast<size_t>(T) * n_ff);
+  observe(s, il, "ffn_up", xn, T, c.n_embd);
+  matmul(lw.w_up, xn, T, up, pool, s.mm);
+  for (int64_t i = 0; i < T * n_ff; ++i) {
+    const float r = up[i] > 0.0f ? up[i] : 0.0f;
+    up[i] = r * r;
+  }
+  observe(s, il, "ffn_down", up, T, n_ff);
+  matmul(lw.w_down, up, T, y, pool, s.mm);
 }
 
 void ffn(const ModelConfig& c, const LayerWeights& lw, int il, int64_t T, ForwardState& s, ThreadPool& pool,
@@ -195,10 +225,15 @@ Status forward_pre_norm(const Model& m, const Batch& batch, KvCache& kv, Forward
   if (c.n_layer > 0) rms_norm_rows(c, w.layers[0].attn_norm, T, x, xn, pool);
   for (int il = 0; il < c.n_layer; ++il) {
     const LayerWeights& lw = w.layers[il];
-    attention(c, lw, il, batch, kv, s, pool, xn, y);
+    const float* next_norm = il + 1 < c.n_layer ? w.layers[il + 1].attn_norm : nullptr;
+    mixer(c, lw, il, batch, kv, s, pool, xn, y);
+    if (c.layers[il].ffn == FfnKind::none) {
+      add_rms_norm_rows(c, next_norm, T, x, y, xn, pool);
+      continue;
+    }
     add_rms_norm_rows(c, lw.ffn_norm, T, x, y, xn, pool);
     ffn(c, lw, il, T, s, pool, xn, y);
-    add_rms_norm_rows(c, il + 1 < c.n_layer ? w.layers[il + 1].attn_norm : nullptr, T, x, y, xn, pool);
+    add_rms_norm_rows(c, next_norm, T, x, y, xn, pool);
   }
   lm_head(c, w, batch, s, pool, logits);
   return {};

@@ -30,6 +30,21 @@ void add_rms_norm_rows(const ModelConfig& c, const float* weight, int64_t n_toke
 void attention(const ModelConfig& c, const LayerWeights& lw, int il, const Batch& batch, KvCache& kv, ForwardState& s,
                ThreadPool& pool, const float* xn, float* y);
 
+// y = the layer's mixer (LayerSpec::mixer): attention, or a recurrent mixer (blocks_recurrent.cpp)
+// reading and advancing each sequence's state slot in `kv` (runs grouped by Model::forward).
+void mixer(const ModelConfig& c, const LayerWeights& lw, int il, const Batch& batch, KvCache& kv, ForwardState& s,
+           ThreadPool& pool, const float* xn, float* y);
+void short_conv(const ModelConfig& c, const LayerWeights& lw, int il, KvCache& kv, ForwardState& s, ThreadPool& pool,
+                const float* xn, float* y, int64_t n_tokens);
+void gated_delta_net(const ModelConfig& c, const LayerWeights& lw, int il, KvCache& kv, ForwardState& s,
+                     ThreadPool& pool, const float* xn, float* y, int64_t n_tokens);
+void mamba2(const ModelConfig& c, const LayerWeights& lw, int il, KvCache& kv, ForwardState& s, ThreadPool& pool,
+            const float* xn, float* y, int64_t n_tokens);
+
+// y = W_down relu(W_up xn)^2 (Nemotron-H's MLP: no gate).
+void ffn_relu2(const ModelConfig& c, const LayerWeights& lw, int il, int64_t n_tokens, ForwardState& s,
+               ThreadPool& pool, const float* xn, float* y);
+
 // y = W_down(silu(W_gate xn) * W_up xn) with the layer's dense weights (or the shared expert's).
 // `name` prefixes the weights' GGUF names for ForwardState::observer ("ffn" or "ffn_*_shexp").
 void ffn_swiglu(const ModelConfig& c, const LayerWeights& lw, int il, int64_t n_tokens, ForwardState& s,
@@ -50,8 +65,8 @@ void lm_head(const ModelConfig& c, const ModelWeights& w, const Batch& batch, Fo
              std::vector<float>& logits);
 
 // The pre-norm residual stream most decoders share, for every layer:
-//   x = x + Attn(RMSNorm(x))      (attn_norm)
-//   x = x + FFN(RMSNorm(x))       (ffn_norm; dense or MoE per layer)
+//   x = x + Mixer(RMSNorm(x))     (attn_norm; attention or a recurrent mixer per layer)
+//   x = x + FFN(RMSNorm(x))       (ffn_norm; dense or MoE per layer, skipped for FfnKind::none)
 // then the LM head. Architectures with another residual structure write their own loop.
 Status forward_pre_norm(const Model& m, const Batch& batch, KvCache& kv, ForwardState& s, ThreadPool& pool,
                         std::vector<float>& logits);

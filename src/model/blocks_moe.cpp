@@ -156,6 +156,15 @@ void moe(const ModelConfig& c, const LayerWeights& lw, int il, int64_t T, Forwar
   if (c.layers[il].ffn == FfnKind::moe_shared) {
     float* sh = de;  // the experts' outputs are summed into y already
     ffn_swiglu(c, lw, il, T, s, pool, xn, sh, /*shared_expert=*/true);
+    if (!lw.shexp_gate.empty()) {  // Qwen MoE: sh *= sigmoid(w . xn) per token
+      float* g = grow(s.shexp_g, static_cast<size_t>(T));
+      observe(s, il, "ffn_gate_inp_shexp", xn, T, E);
+      matmul(lw.shexp_gate, xn, T, g, pool, s.mm);
+      for (int64_t t = 0; t < T; ++t) {
+        const float gt = 1.0f / (1.0f + std::exp(-g[t]));
+        for (int64_t j = 0; j < E; ++j) sh[t * E + j] *= gt;
+      }
+    }
     add_inplace(y, sh, T * E);
   }
 }

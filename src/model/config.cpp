@@ -1,5 +1,6 @@
 #include "model/config.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "formats/gguf.h"
@@ -33,6 +34,43 @@ Result<float> HParams::opt_float(const std::string& key, float def) const {
 
 bool HParams::has(const std::string& key) const { return f_.find(p_ + key) != nullptr; }
 
+Result<std::vector<int>> HParams::per_layer_int(const std::string& key, int n_layer, int def) const {
+  const GgufValue* v = f_.find(p_ + key);
+  if (v != nullptr && v->as_array() != nullptr) {
+    const GgufArray& a = *v->as_array();
+    if (static_cast<int>(a.items.size()) != n_layer) {
+      return make_error("'{}{}' has {} values, expected one per layer ({})", p_, key, a.items.size(), n_layer);
+    }
+    std::vector<int> out(n_layer);
+    for (int il = 0; il < n_layer; ++il) {
+      const auto x = a.items[il].as_i64();
+      if (!x || *x < 0 || *x > (int64_t{1} << 30)) return make_error("'{}{}' value {} is out of range", p_, key, il);
+      out[il] = static_cast<int>(*x);
+    }
+    return out;
+  }
+  int one = def;
+  HEARTH_ASSIGN_OR_RETURN(one, opt_int(key, def));
+  return std::vector<int>(n_layer, one);
+}
+
+Result<std::vector<bool>> HParams::per_layer_bool(const std::string& key, int n_layer) const {
+  const GgufValue* v = f_.find(p_ + key);
+  if (v == nullptr) return std::vector<bool>{};
+  if (v->as_array() == nullptr) return make_error("'{}{}' must be an array of per-layer flags", p_, key);
+  const GgufArray& a = *v->as_array();
+  if (static_cast<int>(a.items.size()) != n_layer) {
+    return make_error("'{}{}' has {} values, expected one per layer ({})", p_, key, a.items.size(), n_layer);
+  }
+  std::vector<bool> out(n_layer);
+  for (int il = 0; il < n_layer; ++il) {
+    const auto b = a.items[il].as_bool();
+    const auto i = a.items[il].as_i64();
+    out[il] = b ? *b : (i && *i != 0);
+  }
+  return out;
+}
+
 Result<std::vector<bool>> HParams::swa_layers(int n_layer, int default_period) const {
   std::vector<bool> swa(n_layer, false);
   const std::string key = "attention.sliding_window_pattern";
@@ -59,7 +97,7 @@ Result<std::vector<bool>> HParams::swa_layers(int n_layer, int default_period) c
 
 int ModelConfig::n_moe_layers() const {
   int n = 0;
-  for (const LayerSpec& l : layers) n += l.ffn != FfnKind::dense;
+  for (const LayerSpec& l : layers) n += l.ffn == FfnKind::moe || l.ffn == FfnKind::moe_shared;
   return n;
 }
 
@@ -140,12 +178,20 @@ Result<ModelConfig> ModelConfig::from_gguf(const GgufFile& f) {
   HEARTH_ASSIGN_OR_RETURN(c.n_embd, hp.need_int("embedding_length"));
   HEARTH_ASSIGN_OR_RETURN(c.n_layer, hp.need_int("block_count"));
   HEARTH_ASSIGN_OR_RETURN(c.n_head, hp.need_int("attention.head_count"));
-  HEARTH_ASSIGN_OR_RETURN(c.n_ff, hp.opt_int("feed_forward_length", 0));
-  HEARTH_ASSIGN_OR_RETURN(c.n_ctx_train, hp.opt_int("context_length", 2048));
-  HEARTH_ASSIGN_OR_RETURN(c.n_head_kv, hp.opt_int("attention.head_count_kv", c.n_head));
   if (c.n_head <= 0 || c.n_embd <= 0 || c.n_layer <= 0) {
     return make_error("'{}embedding_length', 'block_count' and 'attention.head_count' must be positive", p);
   }
+  // Hybrid models give per-layer arrays: 0 KV heads marks a layer without attention, 0 FFN width
+  // a layer without FFN. The model-wide values are the attention (FFN) layers' ones.
+  std::vector<int> ff_layers, kv_layers;
+  HEARTH_ASSIGN_OR_RETURN(ff_layers, hp.per_layer_int("feed_forward_length", c.n_layer, 0));
+  HEARTH_ASSIGN_OR_RETURN(kv_layers, hp.per_layer_int("attention.head_count_kv", c.n_layer, c.n_head));
+  for (int il = 0; il < c.n_layer; ++il) {
+    c.n_ff = std::max(c.n_ff, ff_layers[il]);
+    if (kv_layers[il] > 0 && c.n_head_kv == 0) c.n_head_kv = kv_layers[il];
+  }
+  if (c.n_head_kv == 0) c.n_head_kv = c.n_head;
+  HEARTH_ASSIGN_OR_RETURN(c.n_ctx_train, hp.opt_int("context_length", 2048));
   HEARTH_ASSIGN_OR_RETURN(c.head_dim, hp.opt_int("attention.key_length", c.n_embd / c.n_head));
   c.rope.mode = c.arch->rope_mode;
   HEARTH_ASSIGN_OR_RETURN(c.head_dim_v, hp.opt_int("attention.value_length", c.head_dim));
@@ -172,6 +218,10 @@ Result<ModelConfig> ModelConfig::from_gguf(const GgufFile& f) {
   base.rope = c.rope;
   base.n_ff = c.n_ff;
   c.layers.assign(c.n_layer, base);
+  for (int il = 0; il < c.n_layer; ++il) {
+    c.layers[il].n_head_kv = kv_layers[il];
+    c.layers[il].n_ff = ff_layers[il];
+  }
   HEARTH_TRY(c.arch->hparams(hp, c));
 
   // Checks every architecture shares: the MoE numbers and the layer specs.
@@ -184,14 +234,27 @@ Result<ModelConfig> ModelConfig::from_gguf(const GgufFile& f) {
     }
     if (c.moe.n_ff_exp <= 0) return make_error("'{}expert_feed_forward_length' must be positive", p);
   }
+  c.state_floats = 0;
+  c.n_kv_layers = 0;
   for (int il = 0; il < c.n_layer; ++il) {
-    const LayerSpec& l = c.layers[il];
+    LayerSpec& l = c.layers[il];
+    l.state_offset = l.recurrent() ? c.state_floats : -1;
+    c.state_floats += l.conv_state + l.ssm_state;
+    c.n_kv_layers += l.has_kv();
+    if (l.mixer != MixerKind::attention) continue;
+    if (l.n_head_kv <= 0) {
+      return make_error("layer {} is an attention layer but '{}attention.head_count_kv' gives it no KV heads", il, p);
+    }
     if (l.attn == AttnKind::sliding && l.window <= 0) {
       return make_error("'{}attention.sliding_window' must be positive (layer {} uses a sliding window)", p, il);
     }
     if (l.attn == AttnKind::chunked && l.chunk <= 0)
       return make_error("layer {}: attention chunk size must be positive", il);
+  }
+  for (int il = 0; il < c.n_layer; ++il) {
+    const LayerSpec& l = c.layers[il];
     if (l.ffn == FfnKind::dense && l.n_ff <= 0) return make_error("'{}feed_forward_length' must be positive", p);
+    if (l.mixer != MixerKind::attention) continue;
     if (l.n_head != c.n_head || l.n_head_kv != c.n_head_kv || l.head_dim_k != c.head_dim ||
         l.head_dim_v != c.head_dim_v) {
       return make_error("layer {}: per-layer head counts or sizes that differ from the model's are not supported yet",

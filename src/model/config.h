@@ -25,7 +25,17 @@ enum class AttnKind : uint8_t {
   chunked,  // causal within the query's chunk of `chunk` positions (Llama 4)
 };
 
+// What mixes information across positions in a layer.
+enum class MixerKind : uint8_t {
+  attention,        // softmax attention over the paged KV cache (LayerSpec::attn says which)
+  short_conv,       // LFM2: y = W_out(C * conv(B * x)), B|C|x from one projection, a K-tap causal conv
+  gated_delta_net,  // Qwen3.5 / Qwen3-Next linear attention: conv + gated delta rule + gated RMSNorm
+  mamba2,           // Mamba-2 SSM (Nemotron-H, Granite 4): conv + selective scan + gated group norm
+  none,             // no mixer (Nemotron-H's FFN-only layers)
+};
+
 enum class FfnKind : uint8_t {
+  none,        // no FFN (Nemotron-H's attention-only and Mamba-only layers)
   dense,       // SwiGLU FFN
   moe,         // routed experts
   moe_shared,  // routed experts + an always-on shared expert (Llama 4, Qwen MoE variants)
@@ -45,6 +55,7 @@ enum class ExpertAct : uint8_t {
 };
 
 struct LayerSpec {
+  MixerKind mixer = MixerKind::attention;
   // Attention
   AttnKind attn = AttnKind::full;
   int window = 0;        // sliding: positions visible (the query's own included)
@@ -52,6 +63,7 @@ struct LayerSpec {
   bool use_rope = true;  // false: NoPE layer (Llama 4's global layers)
   bool attn_sinks = false;
   bool attn_temp = false;  // Llama 4 NoPE layers: queries scaled by log(floor((p+1)/floor)+1)*scale+1
+  bool attn_gate = false;  // Qwen3.5: Q projection is [query | gate] per head; out *= sigmoid(gate)
   int n_head = 0;
   int n_head_kv = 0;
   int head_dim_k = 0;
@@ -61,6 +73,23 @@ struct LayerSpec {
   // Feed-forward
   FfnKind ffn = FfnKind::dense;
   int n_ff = 0;  // dense FFN width (0 for MoE layers)
+
+  // Recurrent mixers: floats of per-sequence state (conv window, then SSM / delta-rule state) and
+  // where they start in a sequence's state slot (ModelConfig::state_floats per slot).
+  int64_t conv_state = 0;
+  int64_t ssm_state = 0;
+  int64_t state_offset = -1;
+  bool recurrent() const { return conv_state + ssm_state > 0; }
+  bool has_kv() const { return mixer == MixerKind::attention; }
+};
+
+// Sizes of the recurrent mixers ({arch}.ssm.* and shortconv.l_cache), as llama.cpp names them.
+struct SsmSpec {
+  int d_conv = 0;   // conv taps K (ssm.conv_kernel; LFM2: shortconv.l_cache)
+  int d_inner = 0;  // ssm.inner_size: Mamba-2 heads x head dim; GDN value heads x value head dim
+  int d_state = 0;  // ssm.state_size: Mamba-2 state per group; GDN key (and value) head dim
+  int n_group = 0;  // ssm.group_count: Mamba-2 B/C groups; GDN key heads
+  int dt_rank = 0;  // ssm.time_step_rank: Mamba-2 heads; GDN value heads
 };
 
 struct MoeSpec {
@@ -107,14 +136,19 @@ struct ModelConfig {
   int attn_temp_floor = 0;
 
   MoeSpec moe;
+  SsmSpec ssm;
   std::vector<LayerSpec> layers;  // [n_layer]
+  int64_t state_floats = 0;       // recurrent state of one sequence, all layers (0: none)
+  int n_kv_layers = 0;            // layers with a KV cache (attention mixers)
 
   // Reads general.*, the model-wide keys every decoder has, and calls the architecture's hook.
   static Result<ModelConfig> from_gguf(const GgufFile& file);
 
   // Layer il's FFN is a mixture of experts.
-  bool is_moe(int il) const { return layers[il].ffn != FfnKind::dense; }
+  bool is_moe(int il) const { return layers[il].ffn == FfnKind::moe || layers[il].ffn == FfnKind::moe_shared; }
   int n_moe_layers() const;
+  // The model has recurrent layers: each sequence carries a fixed-size state slot.
+  bool recurrent() const { return state_floats > 0; }
 };
 
 // Reads one architecture's keys ("<arch>.<key>"): each getter names the key in its error.
@@ -127,6 +161,10 @@ class HParams {
   Result<int> need_int(const std::string& key) const;
   Result<int> opt_int(const std::string& key, int def) const;
   Result<float> opt_float(const std::string& key, float def) const;
+  // A per-layer integer: an array of n_layer values, or one value for every layer, or `def`.
+  Result<std::vector<int>> per_layer_int(const std::string& key, int n_layer, int def) const;
+  // A per-layer flag array (bools or integers); empty if the key is absent.
+  Result<std::vector<bool>> per_layer_bool(const std::string& key, int n_layer) const;
   // Which layers use the sliding (or chunked) window, as llama.cpp's load_swa_pattern reads
   // attention.sliding_window_pattern: an array of per-layer flags, else a period n whose first
   // n - 1 layers slide and last is full (0: every layer slides); `default_period` if absent.

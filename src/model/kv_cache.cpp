@@ -16,7 +16,11 @@ size_t KvCache::bytes_per_position(const ModelConfig& config, GgmlType type) {
   l.k_type = l.v_type = type;
   l.head_dim_k = config.head_dim;
   l.head_dim_v = config.head_dim_v;
-  return static_cast<size_t>(config.n_layer) * config.n_head_kv * (l.k_row_bytes() + l.v_row_bytes());
+  return static_cast<size_t>(config.n_kv_layers) * config.n_head_kv * (l.k_row_bytes() + l.v_row_bytes());
+}
+
+size_t KvCache::state_bytes_per_seq(const ModelConfig& config) {
+  return static_cast<size_t>(config.state_floats) * sizeof(float);
 }
 
 Result<KvCache> KvCache::create(const ModelConfig& config, const KvCacheOptions& options) {
@@ -24,6 +28,17 @@ Result<KvCache> KvCache::create(const ModelConfig& config, const KvCacheOptions&
   KvCache kv;
   kv.opts_ = options;
   kv.n_layer_ = config.n_layer;
+  kv.kv_index_.assign(config.n_layer, -1);
+  for (int il = 0; il < config.n_layer && il < static_cast<int>(config.layers.size()); ++il) {
+    if (config.layers[il].has_kv()) kv.kv_index_[il] = kv.n_kv_layers_++;
+  }
+  if (config.recurrent()) {
+    if (options.n_seq_max <= 0) return make_error("a recurrent model needs at least one sequence slot");
+    kv.state_floats_ = config.state_floats;
+    kv.n_slots_ = options.n_seq_max;
+    kv.states_.assign(static_cast<size_t>(kv.n_slots_) * kv.state_floats_, 0.0f);
+    for (int i = kv.n_slots_ - 1; i >= 0; --i) kv.free_slots_.push_back(i);
+  }
   kv.n_head_kv_ = config.n_head_kv;
   kv.head_dim_ = config.head_dim;
   kv.head_dim_v_ = config.head_dim_v;
@@ -47,7 +62,7 @@ Result<KvCache> KvCache::create(const ModelConfig& config, const KvCacheOptions&
   kv.k_layer_bytes_ = (kv.k_block_bytes_ * kv.n_blocks_ + 63) / 64 * 64;
   kv.v_layer_bytes_ = (kv.v_block_bytes_ * kv.n_blocks_ + 63) / 64 * 64;
   const size_t total = kv.bytes();
-  auto* p = static_cast<uint8_t*>(std::aligned_alloc(64, total));
+  auto* p = static_cast<uint8_t*>(std::aligned_alloc(64, std::max<size_t>(total, 64)));
   if (p == nullptr) return make_error("cannot allocate {} MiB for the KV cache; use a smaller --ctx", total >> 20);
   // Touch nothing here: pages are committed lazily as positions are written.
   kv.storage_.reset(p);
@@ -62,6 +77,7 @@ Result<KvCache> KvCache::create(const ModelConfig& config, const KvCacheOptions&
 
 void KvCache::copy_block(int32_t dst, int32_t src) {
   for (int il = 0; il < n_layer_; ++il) {
+    if (kv_index_[il] < 0) continue;
     std::memcpy(static_cast<uint8_t*>(k_pool(il)) + dst * k_block_bytes_,
                 static_cast<uint8_t*>(k_pool(il)) + src * k_block_bytes_, k_block_bytes_);
     std::memcpy(static_cast<uint8_t*>(v_pool(il)) + dst * v_block_bytes_,
@@ -119,6 +135,7 @@ uint64_t KvCache::block_hash(uint64_t parent, std::span<const int32_t> block_tok
 }
 
 int32_t KvCache::share_prefix(int32_t seq, std::span<const int32_t> tokens, int32_t max_blocks) {
+  if (recurrent()) return 0;  // K/V alone cannot resume a recurrent state
   auto& table = tables_[seq];
   if (!table.empty()) return 0;
   const int32_t bs = opts_.block_size;
@@ -172,29 +189,65 @@ void KvCache::clear_prefix_cache() {
 }
 
 Status KvCache::reserve(int32_t seq, int32_t n_pos) {
+  const bool new_slot = recurrent() && slots_.find(seq) == slots_.end();
+  if (new_slot && free_slots_.empty()) {
+    return make_error_kind(ErrorKind::kResourceExhausted,
+                           "no free recurrent-state slot for sequence {}: {} sequences can run at once", seq, n_slots_);
+  }
   auto& table = tables_[seq];
   const size_t need = (static_cast<size_t>(n_pos) + opts_.block_size - 1) / opts_.block_size;
-  if (need <= table.size()) return {};
-  const size_t more = need - table.size();
-  if (more > static_cast<size_t>(available_blocks())) {
-    return make_error_kind(ErrorKind::kResourceExhausted,
-                           "KV cache is full: sequence {} needs {} more blocks of {} positions, {} free", seq, more,
-                           opts_.block_size, available_blocks());
+  if (need > table.size()) {
+    const size_t more = need - table.size();
+    if (more > static_cast<size_t>(available_blocks())) {
+      return make_error_kind(ErrorKind::kResourceExhausted,
+                             "KV cache is full: sequence {} needs {} more blocks of {} positions, {} free", seq, more,
+                             opts_.block_size, available_blocks());
+    }
+    while (table.size() < need) table.push_back(take_block());
   }
-  while (table.size() < need) table.push_back(take_block());
+  if (new_slot) {
+    const int32_t i = free_slots_.back();
+    free_slots_.pop_back();
+    std::fill_n(states_.begin() + static_cast<int64_t>(i) * state_floats_, state_floats_, 0.0f);
+    slots_[seq] = Slot{i, 0};
+  }
   return {};
 }
 
 void KvCache::release(int32_t seq) {
+  if (auto s = slots_.find(seq); s != slots_.end()) {
+    free_slots_.push_back(s->second.index);
+    slots_.erase(s);
+  }
   auto it = tables_.find(seq);
   if (it == tables_.end()) return;
   for (int32_t b : it->second) drop_block(b);
   tables_.erase(it);
 }
 
-void KvCache::truncate(int32_t seq, int32_t n_pos) {
+float* KvCache::state(int32_t seq) {
+  auto s = slots_.find(seq);
+  return s == slots_.end() ? nullptr : states_.data() + static_cast<int64_t>(s->second.index) * state_floats_;
+}
+
+int32_t KvCache::state_pos(int32_t seq) const {
+  auto s = slots_.find(seq);
+  return s == slots_.end() ? 0 : s->second.pos;
+}
+
+void KvCache::set_state_pos(int32_t seq, int32_t pos) {
+  if (auto s = slots_.find(seq); s != slots_.end()) s->second.pos = pos;
+}
+
+int32_t KvCache::truncate(int32_t seq, int32_t n_pos) {
+  if (auto s = slots_.find(seq); s != slots_.end() && n_pos < s->second.pos) {
+    // The state has consumed positions past n_pos: start the sequence over.
+    std::fill_n(states_.begin() + static_cast<int64_t>(s->second.index) * state_floats_, state_floats_, 0.0f);
+    s->second.pos = 0;
+    n_pos = 0;
+  }
   auto it = tables_.find(seq);
-  if (it == tables_.end()) return;
+  if (it == tables_.end()) return n_pos;
   const size_t keep = (static_cast<size_t>(std::max(0, n_pos)) + opts_.block_size - 1) / opts_.block_size;
   while (it->second.size() > keep) {
     drop_block(it->second.back());
@@ -213,6 +266,7 @@ void KvCache::truncate(int32_t seq, int32_t n_pos) {
       unregister(b);
     }
   }
+  return n_pos;
 }
 
 Status KvCache::fork(int32_t src, int32_t dst, int32_t n_pos) {
@@ -236,6 +290,18 @@ Status KvCache::fork(int32_t src, int32_t dst, int32_t n_pos) {
     table.push_back(b);
   }
   tables_[dst] = std::move(table);
+  if (auto s = slots_.find(src); s != slots_.end()) {
+    if (s->second.pos != n_pos) {
+      return make_error("cannot fork sequence {} at {} positions: its recurrent state is at {}", src, n_pos,
+                        s->second.pos);
+    }
+    if (free_slots_.empty()) return make_error("no free recurrent-state slot: cannot fork sequence {}", src);
+    const int32_t i = free_slots_.back();
+    free_slots_.pop_back();
+    std::copy_n(states_.begin() + static_cast<int64_t>(s->second.index) * state_floats_, state_floats_,
+                states_.begin() + static_cast<int64_t>(i) * state_floats_);
+    slots_[dst] = Slot{i, s->second.pos};
+  }
   return {};
 }
 
@@ -270,7 +336,7 @@ PagedKv KvCache::layer_layout() const {
 
 PagedKv KvCache::layer(int il) const {
   PagedKv v = layer_layout();
-  v.k = storage_.get() + static_cast<size_t>(il) * (k_layer_bytes_ + v_layer_bytes_);
+  v.k = storage_.get() + static_cast<size_t>(kv_index_[il]) * (k_layer_bytes_ + v_layer_bytes_);
   v.v = static_cast<const uint8_t*>(v.k) + k_layer_bytes_;
   return v;
 }

@@ -10,6 +10,14 @@
 // with the same tokens can share the block (refcount++) instead of recomputing it. A registered
 // block whose refcount drops to 0 is not freed but kept as "cached" in LRU order; when the pool
 // runs out of free blocks, the least recently used cached block is evicted and reused.
+//
+// Only attention layers have K/V pools. Hybrid models (ModelConfig::recurrent()) also give each
+// sequence a state slot: the fixed-size conv windows and SSM / delta-rule states of every
+// recurrent layer, taken on the sequence's first reserve() and returned by release(). A state
+// summarises every position consumed so far and cannot be rolled back, so truncate() below the
+// state's position resets the sequence (returns 0: the caller re-evaluates from the start), and
+// the prefix cache is off for such models (share_prefix() finds nothing): no snapshots of the
+// state are kept at block boundaries yet.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +39,7 @@ struct KvCacheOptions {
   int n_ctx = 0;                  // total positions the pool holds (rounded up to whole blocks)
   int block_size = 16;            // positions per block
   GgmlType type = GgmlType::F16;  // K and V element type: f16 (default, like llama.cpp), bf16, q8_0, q4_0, f32
+  int n_seq_max = 1;              // recurrent models: state slots, i.e. sequences held at once
 };
 
 class KvCache {
@@ -38,6 +47,8 @@ class KvCache {
   static Result<KvCache> create(const ModelConfig& config, const KvCacheOptions& options);
   // K + V bytes one position takes over all layers with elements of `type`.
   static size_t bytes_per_position(const ModelConfig& config, GgmlType type);
+  // Recurrent-state bytes of one sequence (0 for pure transformers).
+  static size_t state_bytes_per_seq(const ModelConfig& config);
   // Whether the attention kernels take this model's heads with `type` (kInvalidArgument if not:
   // Q8_0/Q4_0 need head sizes that are multiples of 32). create() checks the same.
   static Status check_type(const ModelConfig& config, GgmlType type);
@@ -47,8 +58,9 @@ class KvCache {
   Status reserve(int32_t seq, int32_t n_pos);
   // Returns the sequence's blocks to the pool (shared blocks stay until their last owner goes).
   void release(int32_t seq);
-  // Drops positions >= n_pos of a sequence (blocks no longer needed are returned).
-  void truncate(int32_t seq, int32_t n_pos);
+  // Drops positions >= n_pos of a sequence (blocks no longer needed are returned). Returns the
+  // positions kept: n_pos, or 0 when a recurrent state had to be reset (see above).
+  int32_t truncate(int32_t seq, int32_t n_pos);
   // Makes `dst` share src's blocks for positions [0, n_pos) (full blocks are shared; a partial last
   // block is copied so the two can diverge).
   Status fork(int32_t src, int32_t dst, int32_t n_pos);
@@ -58,9 +70,24 @@ class KvCache {
   // Positions reserved for a sequence.
   int32_t capacity(int32_t seq) const;
 
+  // Layer il's K/V pools (il must be an attention layer).
   PagedKv layer(int il) const;
-  void* k_pool(int il) { return storage_.get() + static_cast<size_t>(il) * (k_layer_bytes_ + v_layer_bytes_); }
+  void* k_pool(int il) {
+    return storage_.get() + static_cast<size_t>(kv_index_[il]) * (k_layer_bytes_ + v_layer_bytes_);
+  }
   void* v_pool(int il) { return static_cast<uint8_t*>(k_pool(il)) + k_layer_bytes_; }
+
+  // ---- recurrent state (hybrid models) ----
+  bool recurrent() const { return state_floats_ > 0; }
+  // The sequence's state slot (ModelConfig::state_floats floats; LayerSpec::state_offset per
+  // layer), nullptr if it has none.
+  float* state(int32_t seq);
+  // Positions the state has consumed (the next token's position), and its update after a pass.
+  int32_t state_pos(int32_t seq) const;
+  void set_state_pos(int32_t seq, int32_t pos);
+  int free_state_slots() const { return static_cast<int>(free_slots_.size()); }
+  int state_slots() const { return n_slots_; }
+  size_t state_bytes() const { return static_cast<size_t>(n_slots_) * state_floats_ * sizeof(float); }
 
   int block_size() const { return opts_.block_size; }
   int n_blocks() const { return n_blocks_; }
@@ -72,7 +99,7 @@ class KvCache {
   int used_blocks() const { return n_blocks_ - free_blocks() - cached_blocks(); }
   // Blocks reserve() can hand out: free ones, then evicted cached ones.
   int available_blocks() const { return free_blocks() + cached_blocks(); }
-  size_t bytes() const { return static_cast<size_t>(n_layer_) * (k_layer_bytes_ + v_layer_bytes_); }
+  size_t bytes() const { return static_cast<size_t>(n_kv_layers_) * (k_layer_bytes_ + v_layer_bytes_) + state_bytes(); }
 
   // ---- prefix cache ----
   // Hash of a full block: chains the parent's hash (0 for the first block) with the block's
@@ -108,8 +135,20 @@ class KvCache {
     std::vector<int32_t> tokens;
   };
 
+  struct Slot {
+    int32_t index = 0;
+    int32_t pos = 0;
+  };
+
   KvCacheOptions opts_;
   int n_layer_ = 0;
+  int n_kv_layers_ = 0;
+  std::vector<int> kv_index_;  // [n_layer] pool index of each attention layer (-1: none)
+  int64_t state_floats_ = 0;
+  int n_slots_ = 0;
+  std::vector<float> states_;  // [n_slots][state_floats]
+  std::vector<int32_t> free_slots_;
+  std::unordered_map<int32_t, Slot> slots_;
   int n_head_kv_ = 0;
   int head_dim_ = 0;
   int head_dim_v_ = 0;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "kernels/quant.h"
 #include "model/tensor_table.h"
 
@@ -75,7 +77,37 @@ Status Model::forward(const Batch& batch, KvCache& kv, ForwardState& s, ThreadPo
     }
     s.tables[t] = kv.block_table(batch.seq[t]);
   }
-  return config_.arch->forward(*this, batch, kv, s, pool, logits);
+  if (!config_.recurrent()) return config_.arch->forward(*this, batch, kv, s, pool, logits);
+
+  // Recurrent layers consume each sequence's tokens in order from where its state stands: group
+  // the batch into runs (one per sequence, in position order) and check they continue the state.
+  s.run_rows.clear();
+  s.run_begin.clear();
+  s.run_seq.clear();
+  for (int64_t t = 0; t < T; ++t) {
+    const int32_t seq = batch.seq[t];
+    if (std::find(s.run_seq.begin(), s.run_seq.end(), seq) != s.run_seq.end()) continue;
+    if (kv.state(seq) == nullptr) return make_error("sequence {} has no recurrent state slot (reserve it first)", seq);
+    s.run_seq.push_back(seq);
+    s.run_begin.push_back(static_cast<int32_t>(s.run_rows.size()));
+    int32_t next = kv.state_pos(seq);
+    for (int64_t u = t; u < T; ++u) {
+      if (batch.seq[u] != seq) continue;
+      if (batch.pos[u] != next) {
+        return make_error("sequence {}: position {} does not continue its recurrent state (at {})", seq, batch.pos[u],
+                          next);
+      }
+      ++next;
+      s.run_rows.push_back(static_cast<int32_t>(u));
+    }
+  }
+  s.run_begin.push_back(static_cast<int32_t>(s.run_rows.size()));
+  HEARTH_TRY(config_.arch->forward(*this, batch, kv, s, pool, logits));
+  for (size_t r = 0; r + 1 < s.run_begin.size(); ++r) {
+    const int32_t last = s.run_rows[static_cast<size_t>(s.run_begin[r + 1] - 1)];
+    kv.set_state_pos(s.run_seq[r], batch.pos[last] + 1);
+  }
+  return {};
 }
 
 }  // namespace hearth

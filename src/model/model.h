@@ -31,6 +31,22 @@ struct ExpertWeights {
   bool empty() const { return up.empty(); }
 };
 
+// The weights of a recurrent mixer (MixerKind::short_conv / gated_delta_net / mamba2).
+struct RecurrentWeights {
+  // LFM2 shortconv.in_proj [3 n_embd (B|C|x), n_embd]; Mamba-2 ssm_in [z|xBC|dt, n_embd]; GDN
+  // attn_qkv [q|k|v, n_embd]
+  WeightView in_proj;
+  WeightView gate_proj;            // GDN attn_gate: z [d_inner, n_embd]
+  WeightView beta, alpha;          // GDN ssm_beta, ssm_alpha [n_v_heads, n_embd]
+  const float* conv_w = nullptr;   // [K][channels], tap-major (transposed from GGUF's [channels][K] at load)
+  const float* conv_b = nullptr;   // [channels] (Mamba-2)
+  const float* dt_bias = nullptr;  // [n_heads] (ssm_dt.bias)
+  const float* a = nullptr;        // [n_heads] ssm_a (= -exp(A_log))
+  const float* d = nullptr;        // [n_heads] Mamba-2 skip (ssm_d)
+  const float* norm = nullptr;     // ssm_norm: GDN [head_v_dim]; Mamba-2 [d_inner] (per-group RMSNorm)
+  WeightView out_proj;             // shortconv.out_proj / ssm_out [n_embd, d_inner]
+};
+
 struct LayerWeights {
   const float* attn_norm = nullptr;  // [n_embd]
   WeightView wq, wk, wv, wo;         // [n_head*hd, n_embd], [n_kv*hd, n_embd] x2, [n_embd, n_head*hd]
@@ -48,6 +64,9 @@ struct LayerWeights {
   WeightView router;                // ffn_gate_inp [n_expert, n_embd]
   const float* router_b = nullptr;  // [n_expert] optional
   ExpertWeights experts;
+  WeightView shexp_gate;  // ffn_gate_inp_shexp [1, n_embd]: shared expert scaled by sigmoid(w . x) (Qwen MoE)
+  // Recurrent mixer
+  RecurrentWeights rec;
 };
 
 struct ModelWeights {
@@ -72,12 +91,16 @@ class MatmulObserver {
 
 // Scratch buffers of one forward pass, grown on demand and reused across calls.
 struct ForwardState {
-  std::vector<float> x, xn, y, q, k, v, att, ffn_gate, ffn_up, out_hidden;
+  std::vector<float> x, xn, y, q, k, v, att, ffn_gate, ffn_up, out_hidden, qg, gate;
   // MoE: router logits, the routing of each token, and the tokens grouped by expert.
   std::vector<float> router, moe_w, moe_x, moe_gate, moe_up, moe_out;
   std::vector<int32_t> moe_sel, moe_count, moe_rows, moe_pos, moe_fill;
   std::vector<MatmulTask> moe_tasks;
   std::vector<const int32_t*> tables;
+  // Recurrent mixers: the batch's tokens grouped by sequence (runs in position order), the
+  // projections and per-token scalars.
+  std::vector<int32_t> run_rows, run_begin, run_seq;
+  std::vector<float> rec_in, rec_conv, rec_gate, rec_beta, rec_alpha, rec_out, shexp_g;
   MatmulScratch mm;
   MatmulObserver* observer = nullptr;  // optional activation hook (not owned)
 };

@@ -96,10 +96,10 @@ namespace {
 std::string blk(int il, std::string_view s) { return fmt::format("blk.{}.{}", il, s); }
 }  // namespace
 
-Status load_embeddings(const TensorTable& t, ModelConfig& c, ModelWeights& w) {
+Status load_embeddings(const TensorTable& t, ModelConfig& c, ModelWeights& w, const char* output_norm) {
   const int64_t E = c.n_embd;
   HEARTH_ASSIGN_OR_RETURN(w.token_embd, t.matrix("token_embd.weight", E, c.n_vocab));
-  HEARTH_ASSIGN_OR_RETURN(w.output_norm, t.vector("output_norm.weight", E));
+  HEARTH_ASSIGN_OR_RETURN(w.output_norm, t.vector(output_norm, E));
   if (c.tied_embeddings) {
     w.output = w.token_embd;
   } else {
@@ -139,7 +139,8 @@ Status load_attention(const TensorTable& t, const ModelConfig& c, int il, LayerW
       l.bv = b + nq + nk;
     }
   } else {
-    HEARTH_ASSIGN_OR_RETURN(l.wq, t.matrix(blk(il, "attn_q.weight"), E, nq));
+    // Gated attention (Qwen3.5): per head [query | gate] rows, split after the projection.
+    HEARTH_ASSIGN_OR_RETURN(l.wq, t.matrix(blk(il, "attn_q.weight"), E, s.attn_gate ? 2 * nq : nq));
     HEARTH_ASSIGN_OR_RETURN(l.wk, t.matrix(blk(il, "attn_k.weight"), E, nk));
     HEARTH_ASSIGN_OR_RETURN(l.wv, t.matrix(blk(il, "attn_v.weight"), E, nv));
     if (c.attn_bias) {
@@ -220,12 +221,84 @@ Status load_moe(const TensorTable& t, const ModelConfig& c, int il, LayerWeights
   return {};
 }
 
+// n floats stored in any 1-D or 2-D shape ([n], [1, n], [n / g, g]).
+Result<const float*> flat_vector(const TensorTable& t, const std::string& name, int64_t n, bool optional = false) {
+  const GgufTensor* g = t.file().find_tensor(name);
+  if (g == nullptr) {
+    if (optional) return static_cast<const float*>(nullptr);
+    return make_error("missing tensor '{}'", name);
+  }
+  const int64_t ne0 = g->ne[0] > 0 ? g->ne[0] : 1;
+  if (n % ne0 != 0) return make_error("tensor '{}' has {} elements, expected {}", name, g->n_elements(), n);
+  return t.vector(name, ne0, n / ne0);
+}
+
+Result<const float*> load_conv(const TensorTable& t, const std::string& name, int64_t channels, int K) {
+  const float* w = nullptr;
+  HEARTH_ASSIGN_OR_RETURN(w, t.vector(name, K, channels));  // GGUF [channels][K]
+  std::vector<float>& tw = t.owned(static_cast<size_t>(channels) * K);
+  for (int64_t ch = 0; ch < channels; ++ch)
+    for (int k = 0; k < K; ++k) tw[static_cast<size_t>(k) * channels + ch] = w[ch * K + k];
+  return tw.data();
+}
+
+Status load_recurrent(const TensorTable& t, const ModelConfig& c, int il, LayerWeights& l) {
+  const LayerSpec& s = c.layers[il];
+  const SsmSpec& m = c.ssm;
+  const int64_t E = c.n_embd;
+  RecurrentWeights& r = l.rec;
+  HEARTH_ASSIGN_OR_RETURN(l.attn_norm, t.vector(blk(il, "attn_norm.weight"), E));
+  switch (s.mixer) {
+    case MixerKind::short_conv:
+      HEARTH_ASSIGN_OR_RETURN(r.in_proj, t.matrix(blk(il, "shortconv.in_proj.weight"), E, 3 * E));
+      HEARTH_ASSIGN_OR_RETURN(r.conv_w, load_conv(t, blk(il, "shortconv.conv.weight"), E, m.d_conv));
+      HEARTH_ASSIGN_OR_RETURN(r.out_proj, t.matrix(blk(il, "shortconv.out_proj.weight"), E, E));
+      return {};
+    case MixerKind::gated_delta_net: {
+      const int64_t key_dim = static_cast<int64_t>(m.d_state) * m.n_group;
+      const int64_t conv_dim = 2 * key_dim + m.d_inner;
+      HEARTH_ASSIGN_OR_RETURN(r.in_proj, t.matrix(blk(il, "attn_qkv.weight"), E, conv_dim));
+      HEARTH_ASSIGN_OR_RETURN(r.gate_proj, t.matrix(blk(il, "attn_gate.weight"), E, m.d_inner));
+      HEARTH_ASSIGN_OR_RETURN(r.conv_w, load_conv(t, blk(il, "ssm_conv1d.weight"), conv_dim, m.d_conv));
+      HEARTH_ASSIGN_OR_RETURN(r.dt_bias, t.vector(blk(il, "ssm_dt.bias"), m.dt_rank));
+      HEARTH_ASSIGN_OR_RETURN(r.a, flat_vector(t, blk(il, "ssm_a"), m.dt_rank));
+      HEARTH_ASSIGN_OR_RETURN(r.beta, t.matrix(blk(il, "ssm_beta.weight"), E, m.dt_rank));
+      HEARTH_ASSIGN_OR_RETURN(r.alpha, t.matrix(blk(il, "ssm_alpha.weight"), E, m.dt_rank));
+      HEARTH_ASSIGN_OR_RETURN(r.norm, t.vector(blk(il, "ssm_norm.weight"), m.d_inner / m.dt_rank));
+      HEARTH_ASSIGN_OR_RETURN(r.out_proj, t.matrix(blk(il, "ssm_out.weight"), m.d_inner, E));
+      return {};
+    }
+    case MixerKind::mamba2: {
+      const int64_t conv_dim = m.d_inner + 2 * static_cast<int64_t>(m.n_group) * m.d_state;
+      HEARTH_ASSIGN_OR_RETURN(r.in_proj, t.matrix(blk(il, "ssm_in.weight"), E, m.d_inner + conv_dim + m.dt_rank));
+      HEARTH_ASSIGN_OR_RETURN(r.conv_w, load_conv(t, blk(il, "ssm_conv1d.weight"), conv_dim, m.d_conv));
+      HEARTH_ASSIGN_OR_RETURN(r.conv_b, t.opt_vector(blk(il, "ssm_conv1d.bias"), conv_dim));
+      HEARTH_ASSIGN_OR_RETURN(r.dt_bias, t.vector(blk(il, "ssm_dt.bias"), m.dt_rank));
+      HEARTH_ASSIGN_OR_RETURN(r.a, flat_vector(t, blk(il, "ssm_a"), m.dt_rank));
+      HEARTH_ASSIGN_OR_RETURN(r.d, flat_vector(t, blk(il, "ssm_d"), m.dt_rank));
+      HEARTH_ASSIGN_OR_RETURN(r.norm, flat_vector(t, blk(il, "ssm_norm.weight"), m.d_inner, /*optional=*/true));
+      HEARTH_ASSIGN_OR_RETURN(r.out_proj, t.matrix(blk(il, "ssm_out.weight"), m.d_inner, E));
+      return {};
+    }
+    case MixerKind::attention:
+      return load_attention(t, c, il, l);
+    case MixerKind::none:
+      return {};
+  }
+  return {};
+}
+
 Status load_decoder(const TensorTable& t, ModelConfig& c, ModelWeights& w) {
-  HEARTH_TRY(load_embeddings(t, c, w));
+  return load_decoder_named(t, c, w, "output_norm.weight");
+}
+
+Status load_decoder_named(const TensorTable& t, ModelConfig& c, ModelWeights& w, const char* output_norm) {
+  HEARTH_TRY(load_embeddings(t, c, w, output_norm));
   for (int il = 0; il < c.n_layer; ++il) {
     LayerWeights& l = w.layers[il];
     const LayerSpec& s = c.layers[il];
-    HEARTH_TRY(load_attention(t, c, il, l));
+    HEARTH_TRY(load_recurrent(t, c, il, l));  // the layer's mixer (attention included)
+    if (s.ffn == FfnKind::none) continue;
     // gpt-oss names the pre-FFN norm post_attention_norm.
     const std::string norm = t.first_of({blk(il, "ffn_norm.weight"), blk(il, "post_attention_norm.weight")});
     HEARTH_ASSIGN_OR_RETURN(l.ffn_norm, t.vector(norm, c.n_embd));
@@ -235,6 +308,8 @@ Status load_decoder(const TensorTable& t, ModelConfig& c, ModelWeights& w) {
       HEARTH_TRY(load_moe(t, c, il, l));
       if (s.ffn == FfnKind::moe_shared) {
         HEARTH_TRY(load_ffn(t, c, il, "_shexp", c.moe.n_ff_shexp > 0 ? c.moe.n_ff_shexp : c.moe.n_ff_exp, l));
+        // Qwen MoE: the shared expert's output is scaled by a sigmoid gate.
+        HEARTH_ASSIGN_OR_RETURN(l.shexp_gate, t.opt_matrix(blk(il, "ffn_gate_inp_shexp.weight"), c.n_embd, 1));
       }
     }
   }
@@ -245,7 +320,8 @@ std::vector<WeightView*> ModelWeights::matrices() {
   std::vector<WeightView*> v;
   v.push_back(&output);  // tied: shares token_embd's rows; the embedding itself is only row-gathered
   for (LayerWeights& l : layers) {
-    for (WeightView* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down, &l.router})
+    for (WeightView* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down, &l.router, &l.shexp_gate,
+                          &l.rec.in_proj, &l.rec.gate_proj, &l.rec.beta, &l.rec.alpha, &l.rec.out_proj})
       if (!w->empty()) v.push_back(w);
     for (auto* list : {&l.experts.gate, &l.experts.up, &l.experts.down})
       for (WeightView& w : *list) v.push_back(&w);

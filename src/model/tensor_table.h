@@ -44,8 +44,10 @@ class TensorTable {
   std::vector<std::vector<float>>& converted_;
 };
 
-// token_embd, output_norm, output (or tied), rope_freqs; sizes w.layers.
-Status load_embeddings(const TensorTable& t, ModelConfig& c, ModelWeights& w);
+// token_embd, the final norm (`output_norm`; LFM2 stores it as token_embd_norm), output (or
+// tied), rope_freqs; sizes w.layers.
+Status load_embeddings(const TensorTable& t, ModelConfig& c, ModelWeights& w,
+                       const char* output_norm = "output_norm.weight");
 // attn_norm, Q/K/V (separate or fused attn_qkv), output (attn_output or attn_out), the biases
 // the config asks for, Q/K norms (c.qk_norm), sinks (layer spec).
 Status load_attention(const TensorTable& t, const ModelConfig& c, int il, LayerWeights& l);
@@ -56,9 +58,17 @@ Status load_ffn(const TensorTable& t, const ModelConfig& c, int il, std::string_
 // ffn_gate_up_exps) with optional per-expert biases.
 Status load_moe(const TensorTable& t, const ModelConfig& c, int il, LayerWeights& l);
 
+// A layer's mixer as its LayerSpec says: attention (load_attention) or the recurrent weights
+// (LFM2 shortconv.*, Gated DeltaNet attn_qkv/attn_gate/ssm_*, Mamba-2 ssm_*), with attn_norm.
+Status load_recurrent(const TensorTable& t, const ModelConfig& c, int il, LayerWeights& l);
+// A conv kernel stored [channels][K] as the tap-major [K][channels] copy the kernels read.
+Result<const float*> load_conv(const TensorTable& t, const std::string& name, int64_t channels, int K);
+
 // The whole table of a pre-norm decoder (blocks::forward_pre_norm) as c.layers describes it:
 // embeddings; per layer attention, ffn_norm (or post_attention_norm), and a dense FFN, routed
 // experts, or routed + shared experts (ffn_*_shexp).
 Status load_decoder(const TensorTable& t, ModelConfig& c, ModelWeights& w);
+// The same with the final norm under another name (LFM2: token_embd_norm.weight).
+Status load_decoder_named(const TensorTable& t, ModelConfig& c, ModelWeights& w, const char* output_norm);
 
 }  // namespace hearth

@@ -20,6 +20,7 @@
 #include <limits>
 #include <thread>
 
+#include "base/log.h"
 #include "runtime/scheduler_stop.h"
 
 namespace hearth {
@@ -222,8 +223,13 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(const Model& model, const T
   ko.n_ctx = o.kv_blocks * o.block_size;
   ko.block_size = o.block_size;
   ko.type = o.kv_type;
+  ko.n_seq_max = o.n_parallel;
   auto kv = KvCache::create(model.config(), ko);
   if (!kv) return std::unexpected(kv.error());
+  if (model.config().recurrent() && o.prefix_cache) {
+    log(LogLevel::info, "prefix cache: off for {} (its recurrent state is not snapshotted at block boundaries)",
+        model.config().arch_name);
+  }
   auto impl = std::make_unique<Impl>(model, tok, compute, o, std::move(*kv));
   impl->stats.kv_blocks_total = impl->kv.n_blocks();
   impl->stats.kv_blocks_free = impl->kv.n_blocks();
@@ -611,8 +617,7 @@ bool Scheduler::Impl::shift_context(Seq& s) {
   const int32_t discard = (s.n_past - keep) / 2;
   if (discard <= 0) return false;
   s.tokens.erase(s.tokens.begin() + keep, s.tokens.begin() + keep + discard);
-  kv.truncate(s.kv_id, keep);
-  s.n_past = keep;
+  s.n_past = kv.truncate(s.kv_id, keep);  // 0 for a recurrent model: the kept tokens are re-evaluated
   s.n_hashed = 0;
   s.last_hash = 0;
   if (opts.prefix_cache) hash_blocks(s);

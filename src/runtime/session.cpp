@@ -25,7 +25,7 @@ void Session::clear() {
 
 void Session::truncate(int32_t n) {
   if (n >= n_past()) return;
-  kv_.truncate(kSeq, n);
+  n = kv_.truncate(kSeq, n);  // 0 when a recurrent state had to start over
   tokens_.resize(std::max(0, n));
 }
 
@@ -66,6 +66,7 @@ Result<GenerateStats> Session::generate(std::span<const int32_t> prompt, const G
   while (common < tokens_.size() && common < prompt.size() && tokens_[common] == prompt[common]) ++common;
   if (common == prompt.size()) --common;
   truncate(static_cast<int32_t>(common));
+  common = static_cast<size_t>(n_past());
   st.n_prompt = static_cast<int>(prompt.size() - common);
 
   Timer timer;

@@ -13,9 +13,10 @@ namespace hearth::blocks {
 namespace {
 
 // Picks the k experts of one token and their weights, as llama.cpp's build_moe_ffn:
-//   probs = gating(logits); choose top-k of probs (or of the raw logits for Llama 4);
+//   probs = gating(logits); choose top-k of probs (or of the raw logits for Llama 4), plus the
+//   selection bias if any, among the best expert groups if grouped (DeepSeek-V3);
 //   w = probs[chosen]; softmax_weight: w = softmax(w); norm: w /= sum(w); w *= scale.
-void route_token(const MoeSpec& moe, float* logits, int32_t* sel, float* w) {
+void route_token(const MoeSpec& moe, float* logits, const float* sel_bias, int32_t* sel, float* w) {
   const int X = moe.n_expert, k = moe.n_expert_used;
   // Selection scores: the probabilities, except where the gating says to select on logits.
   float probs[512];
@@ -31,6 +32,37 @@ void route_token(const MoeSpec& moe, float* logits, int32_t* sel, float* w) {
       break;  // top-k of the logits; softmax over the chosen ones below
   }
   const float* score = moe.select_on_logits ? logits : probs;
+  float biased[512];
+  if (sel_bias != nullptr || moe.n_group > 1) {
+    for (int e = 0; e < X; ++e) biased[e] = score[e] + (sel_bias != nullptr ? sel_bias[e] : 0.0f);
+    score = biased;
+  }
+  if (moe.n_group > 1) {
+    // Each group scores the sum of its two best experts; experts outside the n_group_used best
+    // groups cannot be chosen.
+    const int G = moe.n_group, per = X / G;
+    float group[512];
+    int32_t gorder[512];
+    for (int g = 0; g < G; ++g) {
+      const float* s = biased + g * per;
+      float a = -INFINITY, b = -INFINITY;
+      for (int i = 0; i < per; ++i) {
+        if (s[i] > a) {
+          b = a;
+          a = s[i];
+        } else if (s[i] > b) {
+          b = s[i];
+        }
+      }
+      group[g] = per > 1 ? a + b : a;
+    }
+    std::iota(gorder, gorder + G, 0);
+    std::partial_sort(gorder, gorder + moe.n_group_used, gorder + G, [&group](int32_t a, int32_t b) {
+      return group[a] > group[b] || (group[a] == group[b] && a < b);
+    });
+    for (int j = moe.n_group_used; j < G; ++j)
+      for (int i = 0; i < per; ++i) biased[gorder[j] * per + i] = -INFINITY;
+  }
   int32_t order[512];
   std::iota(order, order + X, 0);
   // Highest score first; equal scores keep the lower expert id first.
@@ -67,7 +99,8 @@ void moe(const ModelConfig& c, const LayerWeights& lw, int il, int64_t T, Forwar
   if (lw.router_b != nullptr) add_bias(logits, lw.router_b, T, X);
   s.moe_sel.resize(static_cast<size_t>(T) * k);
   float* wts = grow(s.moe_w, static_cast<size_t>(T) * k);
-  for (int64_t t = 0; t < T; ++t) route_token(m, logits + t * X, s.moe_sel.data() + t * k, wts + t * k);
+  for (int64_t t = 0; t < T; ++t)
+    route_token(m, logits + t * X, lw.router_sel_b, s.moe_sel.data() + t * k, wts + t * k);
 
   // Group the (token, slot) pairs by expert: rows[start[e] .. start[e+1]) are expert e's.
   s.moe_count.assign(X + 1, 0);

@@ -104,6 +104,21 @@ struct MoeSpec {
   bool select_on_logits = false;   // Llama 4: top-k of the raw logits, weights from the gating
   ExpertAct act = ExpertAct::swiglu;
   float oai_alpha = 1.702f, oai_limit = 7.0f;  // swiglu_oai constants
+  // DeepSeek-V3 grouped routing: experts in n_group equal groups, each scored by the sum of its
+  // two best selection scores; top-k only among the n_group_used best groups (0: no groups).
+  int n_group = 0;
+  int n_group_used = 0;
+};
+
+// Multi-head latent attention (DeepSeek-V2/V3): low-rank Q and a shared KV latent, cached in the
+// absorbed form as one KV head (K = [latent | roped k_pe], V = latent).
+struct MlaSpec {
+  int q_lora_rank = 0;    // attention.q_lora_rank (0: a full-rank attn_q, the "lite" models)
+  int kv_lora_rank = 0;   // attention.kv_lora_rank: the latent's width
+  int n_nope = 0;         // per-head Q/K dims without RoPE (key_length_mla - rope dims)
+  int n_rope = 0;         // per-head RoPE dims (rope.dimension_count), k_pe shared by all heads
+  int head_dim_v = 0;     // per-head V after W_vb (value_length_mla)
+  float kq_scale = 0.0f;  // softmax scale: YaRN mscale^2 / sqrt(key_length_mla)
 };
 
 struct ModelConfig {
@@ -137,6 +152,7 @@ struct ModelConfig {
 
   MoeSpec moe;
   SsmSpec ssm;
+  MlaSpec mla;                    // deepseek2 only
   std::vector<LayerSpec> layers;  // [n_layer]
   int64_t state_floats = 0;       // recurrent state of one sequence, all layers (0: none)
   int n_kv_layers = 0;            // layers with a KV cache (attention mixers)

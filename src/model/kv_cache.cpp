@@ -38,6 +38,7 @@ Result<KvCache> KvCache::create(const ModelConfig& config, const KvCacheOptions&
     kv.n_slots_ = options.n_seq_max;
     kv.states_.assign(static_cast<size_t>(kv.n_slots_) * kv.state_floats_, 0.0f);
     for (int i = kv.n_slots_ - 1; i >= 0; --i) kv.free_slots_.push_back(i);
+    kv.max_snapshots_ = options.state_snapshots >= 0 ? options.state_snapshots : 2 * options.n_seq_max;
   }
   kv.n_head_kv_ = config.n_head_kv;
   kv.head_dim_ = config.head_dim;
@@ -135,9 +136,12 @@ uint64_t KvCache::block_hash(uint64_t parent, std::span<const int32_t> block_tok
 }
 
 int32_t KvCache::share_prefix(int32_t seq, std::span<const int32_t> tokens, int32_t max_blocks) {
-  if (recurrent()) return 0;  // K/V alone cannot resume a recurrent state
+  // K/V alone cannot resume a recurrent state: those models share up to a snapshot.
+  if (recurrent() && (snapshots_.empty() || slots_.count(seq) != 0)) return 0;
   auto& table = tables_[seq];
   if (!table.empty()) return 0;
+  size_t usable = 0;  // recurrent: blocks up to the deepest snapshot
+  uint64_t usable_hash = 0;
   const int32_t bs = opts_.block_size;
   const int32_t limit = std::min<int32_t>(max_blocks, static_cast<int32_t>(tokens.size()) / bs);
   uint64_t parent = 0;
@@ -156,8 +160,53 @@ int32_t KvCache::share_prefix(int32_t seq, std::span<const int32_t> tokens, int3
     ++refs_[b];
     table.push_back(b);
     parent = h;
+    if (recurrent()) {
+      auto sn = snapshots_.find(h);
+      if (sn != snapshots_.end() && sn->second.pos == static_cast<int32_t>(table.size()) * bs) {
+        usable = table.size();
+        usable_hash = h;
+      }
+    }
+  }
+  if (recurrent()) {
+    if (usable > 0 && !take_slot(seq)) usable = 0;
+    while (table.size() > usable) {
+      drop_block(table.back());
+      table.pop_back();
+    }
+    if (usable == 0) return 0;
+    Snapshot& sn = snapshots_[usable_hash];
+    std::copy(sn.data.begin(), sn.data.end(), state(seq));
+    slots_[seq].pos = sn.pos;
+    snapshot_lru_.splice(snapshot_lru_.end(), snapshot_lru_, sn.lru);
   }
   return static_cast<int32_t>(table.size()) * bs;
+}
+
+bool KvCache::take_slot(int32_t seq) {
+  if (free_slots_.empty()) return false;
+  const int32_t i = free_slots_.back();
+  free_slots_.pop_back();
+  std::fill_n(states_.begin() + static_cast<int64_t>(i) * state_floats_, state_floats_, 0.0f);
+  slots_[seq] = Slot{i, 0};
+  return true;
+}
+
+void KvCache::save_state_snapshot(int32_t seq, uint64_t chain_hash, int32_t pos) {
+  const float* st = state(seq);
+  if (st == nullptr || max_snapshots_ <= 0 || state_pos(seq) != pos || chain_hash == 0) return;
+  if (auto it = snapshots_.find(chain_hash); it != snapshots_.end()) {
+    snapshot_lru_.splice(snapshot_lru_.end(), snapshot_lru_, it->second.lru);
+    return;
+  }
+  if (static_cast<int>(snapshots_.size()) >= max_snapshots_) {
+    snapshots_.erase(snapshot_lru_.front());
+    snapshot_lru_.pop_front();
+  }
+  Snapshot& sn = snapshots_[chain_hash];
+  sn.pos = pos;
+  sn.data.assign(st, st + state_floats_);
+  sn.lru = snapshot_lru_.insert(snapshot_lru_.end(), chain_hash);
 }
 
 uint64_t KvCache::register_block(int32_t seq, int32_t index, uint64_t parent, std::span<const int32_t> block_tokens) {
@@ -179,6 +228,8 @@ uint64_t KvCache::register_block(int32_t seq, int32_t index, uint64_t parent, st
 }
 
 void KvCache::clear_prefix_cache() {
+  snapshots_.clear();
+  snapshot_lru_.clear();
   for (int32_t b : lru_) {
     in_lru_[b] = 0;
     unregister(b);
@@ -205,12 +256,7 @@ Status KvCache::reserve(int32_t seq, int32_t n_pos) {
     }
     while (table.size() < need) table.push_back(take_block());
   }
-  if (new_slot) {
-    const int32_t i = free_slots_.back();
-    free_slots_.pop_back();
-    std::fill_n(states_.begin() + static_cast<int64_t>(i) * state_floats_, state_floats_, 0.0f);
-    slots_[seq] = Slot{i, 0};
-  }
+  if (new_slot) take_slot(seq);
   return {};
 }
 

@@ -15,9 +15,11 @@
 // sequence a state slot: the fixed-size conv windows and SSM / delta-rule states of every
 // recurrent layer, taken on the sequence's first reserve() and returned by release(). A state
 // summarises every position consumed so far and cannot be rolled back, so truncate() below the
-// state's position resets the sequence (returns 0: the caller re-evaluates from the start), and
-// the prefix cache is off for such models (share_prefix() finds nothing): no snapshots of the
-// state are kept at block boundaries yet.
+// state's position resets the sequence (returns 0: the caller re-evaluates from the start). For
+// the prefix cache, the runtime saves snapshots of a sequence's state when it stands exactly at a
+// block boundary whose block chain is registered (save_state_snapshot); share_prefix() then
+// shares blocks only up to the deepest boundary that has a snapshot and restores the state there,
+// so a follow-up prompt resumes both the K/V of the attention layers and the recurrent state.
 #pragma once
 
 #include <cstdint>
@@ -40,6 +42,7 @@ struct KvCacheOptions {
   int block_size = 16;            // positions per block
   GgmlType type = GgmlType::F16;  // K and V element type: f16 (default, like llama.cpp), bf16, q8_0, q4_0, f32
   int n_seq_max = 1;              // recurrent models: state slots, i.e. sequences held at once
+  int state_snapshots = -1;       // recurrent models: snapshots kept for the prefix cache (-1: 2 x n_seq_max)
 };
 
 class KvCache {
@@ -86,6 +89,12 @@ class KvCache {
   int32_t state_pos(int32_t seq) const;
   void set_state_pos(int32_t seq, int32_t pos);
   int free_state_slots() const { return static_cast<int>(free_slots_.size()); }
+  // Keeps a copy of seq's state, which stands at position `pos` (a block boundary), under the
+  // hash of the block chain that ends there (register_block's return). Least recently used
+  // snapshots are dropped beyond KvCacheOptions::state_snapshots.
+  void save_state_snapshot(int32_t seq, uint64_t chain_hash, int32_t pos);
+  int state_snapshot_count() const { return static_cast<int>(snapshots_.size()); }
+  int state_snapshot_capacity() const { return max_snapshots_; }
   int state_slots() const { return n_slots_; }
   size_t state_bytes() const { return static_cast<size_t>(n_slots_) * state_floats_ * sizeof(float); }
 
@@ -149,6 +158,15 @@ class KvCache {
   std::vector<float> states_;  // [n_slots][state_floats]
   std::vector<int32_t> free_slots_;
   std::unordered_map<int32_t, Slot> slots_;
+  struct Snapshot {
+    int32_t pos = 0;
+    std::vector<float> data;
+    std::list<uint64_t>::iterator lru;
+  };
+  int max_snapshots_ = 0;
+  std::unordered_map<uint64_t, Snapshot> snapshots_;
+  std::list<uint64_t> snapshot_lru_;  // least recently used first
+  bool take_slot(int32_t seq);       // false if none is free
   int n_head_kv_ = 0;
   int head_dim_ = 0;
   int head_dim_v_ = 0;

@@ -47,6 +47,16 @@ struct RecurrentWeights {
   WeightView out_proj;             // shortconv.out_proj / ssm_out [n_embd, d_inner]
 };
 
+// Multi-head latent attention (MixerKind::attention on deepseek2; ModelConfig::mla has the sizes).
+struct MlaWeights {
+  WeightView q_a, q_b;               // attn_q_a [q_lora, n_embd], attn_q_b [n_head*(nope+rope), q_lora] (or wq)
+  const float* q_a_norm = nullptr;   // [q_lora]
+  WeightView kv_a;                   // attn_kv_a_mqa [kv_lora + rope, n_embd]
+  const float* kv_a_norm = nullptr;  // [kv_lora]
+  std::vector<WeightView> k_b;       // attn_k_b per head [kv_lora, nope]: q_nope -> latent space
+  std::vector<WeightView> v_b;       // attn_v_b per head [head_dim_v, kv_lora]: latent -> V
+};
+
 struct LayerWeights {
   const float* attn_norm = nullptr;  // [n_embd]
   WeightView wq, wk, wv, wo;         // [n_head*hd, n_embd], [n_kv*hd, n_embd] x2, [n_embd, n_head*hd]
@@ -63,10 +73,14 @@ struct LayerWeights {
   // MoE
   WeightView router;                // ffn_gate_inp [n_expert, n_embd]
   const float* router_b = nullptr;  // [n_expert] optional
+  // exp_probs_b [n_expert] optional: added to the gated scores for choosing experts only (DeepSeek-V3)
+  const float* router_sel_b = nullptr;
   ExpertWeights experts;
   WeightView shexp_gate;  // ffn_gate_inp_shexp [1, n_embd]: shared expert scaled by sigmoid(w . x) (Qwen MoE)
   // Recurrent mixer
   RecurrentWeights rec;
+  // Multi-head latent attention (deepseek2)
+  MlaWeights mla;
 };
 
 struct ModelWeights {

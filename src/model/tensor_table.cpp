@@ -325,6 +325,10 @@ std::vector<WeightView*> ModelWeights::matrices() {
       if (!w->empty()) v.push_back(w);
     for (auto* list : {&l.experts.gate, &l.experts.up, &l.experts.down})
       for (WeightView& w : *list) v.push_back(&w);
+    for (WeightView* w : {&l.mla.q_a, &l.mla.q_b, &l.mla.kv_a})
+      if (!w->empty()) v.push_back(w);
+    for (auto* list : {&l.mla.k_b, &l.mla.v_b})
+      for (WeightView& w : *list) v.push_back(&w);
   }
   return v;
 }

@@ -20,6 +20,8 @@
 #include <limits>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "base/log.h"
 #include "runtime/scheduler_stop.h"
 
@@ -224,15 +226,20 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(const Model& model, const T
   ko.block_size = o.block_size;
   ko.type = o.kv_type;
   ko.n_seq_max = o.n_parallel;
+  ko.state_snapshots = o.prefix_cache ? 2 * o.n_parallel : 0;
   auto kv = KvCache::create(model.config(), ko);
   if (!kv) return std::unexpected(kv.error());
-  if (model.config().recurrent() && o.prefix_cache) {
-    log(LogLevel::info, "prefix cache: off for {} (its recurrent state is not snapshotted at block boundaries)",
-        model.config().arch_name);
+  if (model.config().recurrent()) {
+    log(LogLevel::info, "{}: {} recurrent-state slots of {} KiB; prefix cache {}", model.config().arch_name,
+        kv->state_slots(), KvCache::state_bytes_per_seq(model.config()) >> 10,
+        o.prefix_cache ? fmt::format("resumes from up to {} state snapshots at block boundaries",
+                                     kv->state_snapshot_capacity())
+                       : std::string("off"));
   }
   auto impl = std::make_unique<Impl>(model, tok, compute, o, std::move(*kv));
   impl->stats.kv_blocks_total = impl->kv.n_blocks();
   impl->stats.kv_blocks_free = impl->kv.n_blocks();
+  impl->stats.state_slots_total = impl->stats.state_slots_free = impl->kv.state_slots();
   Impl* p = impl.get();
   impl->thread = std::thread([p] { p->loop(); });
   return std::unique_ptr<Scheduler>(new Scheduler(std::move(impl)));
@@ -438,6 +445,8 @@ void Scheduler::Impl::hash_blocks(Seq& s) {
 void Scheduler::Impl::step() {
   drop_cancelled();
   admit();
+  const int32_t bs = kv.block_size();
+  const bool snapshots = opts.prefix_cache && kv.recurrent() && kv.state_snapshot_capacity() > 0;
 
   // ---- build one batch: decode tokens first, then prefill chunks ----
   struct Part {
@@ -476,7 +485,13 @@ void Scheduler::Impl::step() {
     const int32_t budget = opts.n_batch - static_cast<int32_t>(batch.size());
     if (budget <= 0) break;
     if (s->pending() <= 1) continue;
-    const int32_t n = std::min(s->pending(), budget);
+    int32_t n = std::min(s->pending(), budget);
+    if (snapshots) {
+      // Recurrent model: end a chunk at the prompt's last block boundary, so the state can be
+      // snapshotted there for a follow-up prompt (the state only exists between passes).
+      const int32_t boundary = (static_cast<int32_t>(s->tokens.size()) - 1) / bs * bs;
+      if (s->n_past < boundary && s->n_past + n > boundary) n = boundary - s->n_past;
+    }
     const bool last = n == s->pending();
     for (int32_t j = 0; j < n; ++j) {
       const int32_t p = s->n_past + j;
@@ -502,6 +517,9 @@ void Scheduler::Impl::step() {
         for (int32_t j = 0; j < p.n; ++j) n_prompt_tokens += (s.n_past + j < s.n_prompt) ? 1 : 0;
         s.n_past += p.n;
         if (opts.prefix_cache) hash_blocks(s);
+        if (snapshots && s.n_past > 0 && s.n_past % bs == 0 && s.n_hashed * bs == s.n_past) {
+          kv.save_state_snapshot(s.kv_id, s.last_hash, s.n_past);
+        }
         if (p.logits) sample(s, logits.data() + row++ * static_cast<size_t>(n_vocab));
       }
       std::lock_guard lk(signal->mu);
@@ -675,6 +693,8 @@ void Scheduler::Impl::publish_stats() {
   stats.kv_blocks_used = kv.used_blocks();
   stats.kv_blocks_cached = kv.cached_blocks();
   stats.kv_blocks_free = kv.free_blocks();
+  stats.state_slots_total = kv.state_slots();
+  stats.state_slots_free = kv.free_state_slots();
   stats.steps = step_no;
   n_running_shared = static_cast<int>(running.size());
   if (queue.empty() && running.empty()) idle_cv.notify_all();

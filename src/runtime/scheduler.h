@@ -150,6 +150,8 @@ struct SchedulerStats {
   int kv_blocks_used = 0;    // referenced by running sequences
   int kv_blocks_cached = 0;  // held only by the prefix cache (evictable)
   int kv_blocks_free = 0;
+  int state_slots_total = 0;  // recurrent-state slots (hybrid models; 0 otherwise)
+  int state_slots_free = 0;
   uint64_t prefix_lookup_tokens = 0;  // prompt tokens looked up in the prefix cache
   uint64_t prefix_hit_tokens = 0;     // ...and found there
   uint64_t tokens_prompt = 0;         // prompt tokens evaluated (not cached), cumulative

@@ -76,6 +76,11 @@ std::string Metrics::render(const SchedulerStats& s, int models_loaded) const {
   out += fmt::format("hearth_kv_blocks{{state=\"cached\"}} {}\n", s.kv_blocks_cached);
   out += fmt::format("hearth_kv_blocks{{state=\"free\"}} {}\n", s.kv_blocks_free);
   gauge("hearth_kv_blocks_total", "KV cache blocks in the pools of resident models.", s.kv_blocks_total);
+  out +=
+      "# HELP hearth_state_slots Recurrent-state slots of resident hybrid models by state (used: held by a "
+      "sequence; free).\n# TYPE hearth_state_slots gauge\n";
+  out += fmt::format("hearth_state_slots{{state=\"used\"}} {}\n", s.state_slots_total - s.state_slots_free);
+  out += fmt::format("hearth_state_slots{{state=\"free\"}} {}\n", s.state_slots_free);
   gauge("hearth_prefix_cache_hit_ratio", "Prompt tokens found in the prefix cache / prompt tokens looked up.",
         s.prefix_lookup_tokens > 0 ? static_cast<double>(s.prefix_hit_tokens) / s.prefix_lookup_tokens : 0.0);
   counter("hearth_scheduler_steps_total", "Forward passes of resident models' schedulers.",

@@ -137,13 +137,16 @@ Result<std::shared_ptr<ModelSlot>> ModelManager::load(const ResolvedModel& info,
   if (so.n_ctx <= 0) so.n_ctx = std::min(train, 4096);
   slot->n_ctx = so.n_ctx;
   const int blocks = so.kv_blocks > 0 ? so.kv_blocks : (so.n_parallel * so.n_ctx + so.block_size - 1) / so.block_size;
+  // K/V of the attention layers, plus (hybrids) one recurrent-state slot per parallel sequence and
+  // the prefix cache's state snapshots (2 per parallel sequence, KvCacheOptions' default).
   const uint64_t kv_bytes =
-      static_cast<uint64_t>(blocks) * so.block_size * KvCache::bytes_per_position(cfg, so.kv_type);
+      static_cast<uint64_t>(blocks) * so.block_size * KvCache::bytes_per_position(cfg, so.kv_type) +
+      static_cast<uint64_t>(so.n_parallel) * (so.prefix_cache ? 3 : 1) * KvCache::state_bytes_per_seq(cfg);
   slot->bytes = info.size + kv_bytes;
   // The estimate comes before anything is allocated, so a context that cannot fit the budget is a
   // clear error rather than memory pressure later.
   log(LogLevel::info, "model '{}': KV cache {} positions x {} layers at {} = {} MiB, weights {} MiB", info.name,
-      static_cast<uint64_t>(blocks) * so.block_size, cfg.n_layer, ggml_type_name(so.kv_type), kv_bytes >> 20,
+      static_cast<uint64_t>(blocks) * so.block_size, cfg.n_kv_layers, ggml_type_name(so.kv_type), kv_bytes >> 20,
       info.size >> 20);
   if (opts_.memory_budget > 0 && slot->bytes > opts_.memory_budget) {
     return make_error_kind(ErrorKind::kResourceExhausted,
@@ -359,6 +362,8 @@ SchedulerStats ModelManager::stats() const {
     sum.kv_blocks_used += st.kv_blocks_used;
     sum.kv_blocks_cached += st.kv_blocks_cached;
     sum.kv_blocks_free += st.kv_blocks_free;
+    sum.state_slots_total += st.state_slots_total;
+    sum.state_slots_free += st.state_slots_free;
     sum.prefix_lookup_tokens += st.prefix_lookup_tokens;
     sum.prefix_hit_tokens += st.prefix_hit_tokens;
     sum.tokens_prompt += st.tokens_prompt;

@@ -152,7 +152,7 @@ INSTANTIATE_TEST_SUITE_P(, Archs, ::testing::ValuesIn(shapes()), [](const ::test
 
 TEST(ArchsIndex, CoversTheMoEArchitectures) {
   const auto v = shapes();
-  for (const char* s : {"qwen3moe-tiny", "gpt-oss-tiny", "llama4-tiny"})
+  for (const char* s : {"qwen3moe-tiny", "gpt-oss-tiny", "llama4-tiny", "deepseek2-tiny"})
     EXPECT_NE(std::find(v.begin(), v.end(), s), v.end()) << "no golden for " << s;
 }
 
@@ -227,6 +227,11 @@ TEST(ArchsBadInput, SlidingWindowOfZero) {
 TEST(ArchsBadInput, MissingMoeKeys) {
   const std::string e = config_error("llama4", {});
   EXPECT_NE(e.find("llama4.interleave_moe_layer_step"), std::string::npos) << e;
+}
+
+TEST(ArchsBadInput, MissingMlaKeys) {
+  const std::string e = config_error("deepseek2", {{"expert_shared_count", GgufValue::u32(1)}});
+  EXPECT_NE(e.find("deepseek2.attention.kv_lora_rank"), std::string::npos) << e;
 }
 
 TEST(ArchsBadInput, Mxfp4TensorThatIsNotWholeBlocks) {

@@ -33,7 +33,7 @@ const NLC_VERSION = JSON.parse(fs.readFileSync(path.join(nlcDir, "package.json")
 const LLAMA_CPP_RELEASE = JSON.parse(fs.readFileSync(path.join(nlcDir, "llama", "llama.cpp.info.json"), "utf8")).tag;
 
 // The architecture shapes hearth implements (synth_gguf.py --shape names).
-const ALL_SHAPES = ["qwen3moe-tiny", "gpt-oss-tiny", "llama4-tiny", "lfm2-tiny", "qwen35-tiny", "qwen35moe-tiny", "nemotron_h-tiny"];
+const ALL_SHAPES = ["qwen3moe-tiny", "gpt-oss-tiny", "llama4-tiny", "lfm2-tiny", "qwen35-tiny", "qwen35moe-tiny", "nemotron_h-tiny", "deepseek2-tiny"];
 const SHAPES = process.argv.length > 2 ? process.argv.slice(2) : ALL_SHAPES;
 const SYNTH = {
   python: "/usr/bin/python3",

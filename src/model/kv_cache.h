@@ -166,7 +166,7 @@ class KvCache {
   int max_snapshots_ = 0;
   std::unordered_map<uint64_t, Snapshot> snapshots_;
   std::list<uint64_t> snapshot_lru_;  // least recently used first
-  bool take_slot(int32_t seq);       // false if none is free
+  bool take_slot(int32_t seq);        // false if none is free
   int n_head_kv_ = 0;
   int head_dim_ = 0;
   int head_dim_v_ = 0;

@@ -12,6 +12,8 @@
 // prefix cache) and sampling continues where it left off.
 #include "runtime/scheduler.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -19,8 +21,6 @@
 #include <deque>
 #include <limits>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "base/log.h"
 #include "runtime/scheduler_stop.h"
@@ -232,9 +232,9 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(const Model& model, const T
   if (model.config().recurrent()) {
     log(LogLevel::info, "{}: {} recurrent-state slots of {} KiB; prefix cache {}", model.config().arch_name,
         kv->state_slots(), KvCache::state_bytes_per_seq(model.config()) >> 10,
-        o.prefix_cache ? fmt::format("resumes from up to {} state snapshots at block boundaries",
-                                     kv->state_snapshot_capacity())
-                       : std::string("off"));
+        o.prefix_cache
+            ? fmt::format("resumes from up to {} state snapshots at block boundaries", kv->state_snapshot_capacity())
+            : std::string("off"));
   }
   auto impl = std::make_unique<Impl>(model, tok, compute, o, std::move(*kv));
   impl->stats.kv_blocks_total = impl->kv.n_blocks();

@@ -99,8 +99,15 @@ struct GdnCase {
 };
 
 GdnCase make_gdn(int dk, int dv, int T, std::mt19937& rng) {
-  GdnCase c{dk, dv, T, randn(static_cast<size_t>(T) * dk, rng), randn(static_cast<size_t>(T) * dk, rng),
-            randn(static_cast<size_t>(T) * dv, rng), {}, {}, randn(static_cast<size_t>(dk) * dv, rng, 0.3f)};
+  GdnCase c{dk,
+            dv,
+            T,
+            randn(static_cast<size_t>(T) * dk, rng),
+            randn(static_cast<size_t>(T) * dk, rng),
+            randn(static_cast<size_t>(T) * dv, rng),
+            {},
+            {},
+            randn(static_cast<size_t>(dk) * dv, rng, 0.3f)};
   auto l2 = [&](std::vector<float>& m) {
     for (int t = 0; t < T; ++t) {
       float s = 0.0f;

@@ -104,14 +104,14 @@ void gated_delta_net(const ModelConfig& c, const LayerWeights& lw, int il, KvCac
   const int dv = m.d_inner / n_vh;
   const int64_t key_dim = static_cast<int64_t>(dk) * n_kh;
   const int64_t conv_dim = 2 * key_dim + m.d_inner;
-  float* qkv = grow(s.rec_in, static_cast<size_t>(T) * conv_dim);     // [T, conv_dim]
-  float* cv = grow(s.rec_conv, static_cast<size_t>(T) * conv_dim);    // [T, conv_dim] after conv + silu
-  float* z = grow(s.rec_gate, static_cast<size_t>(T) * m.d_inner);    // [T, d_inner]
-  float* beta = grow(s.rec_beta, static_cast<size_t>(T) * n_vh);      // [T, n_vh]
-  float* alpha = grow(s.rec_alpha, static_cast<size_t>(T) * n_vh);    // [T, n_vh] -> decay
-  float* o = grow(s.rec_out, static_cast<size_t>(T) * m.d_inner);     // [T, d_inner]
-  const MatmulOut proj[4] = {{&lw.rec.in_proj, qkv}, {&lw.rec.gate_proj, z}, {&lw.rec.beta, beta},
-                             {&lw.rec.alpha, alpha}};
+  float* qkv = grow(s.rec_in, static_cast<size_t>(T) * conv_dim);   // [T, conv_dim]
+  float* cv = grow(s.rec_conv, static_cast<size_t>(T) * conv_dim);  // [T, conv_dim] after conv + silu
+  float* z = grow(s.rec_gate, static_cast<size_t>(T) * m.d_inner);  // [T, d_inner]
+  float* beta = grow(s.rec_beta, static_cast<size_t>(T) * n_vh);    // [T, n_vh]
+  float* alpha = grow(s.rec_alpha, static_cast<size_t>(T) * n_vh);  // [T, n_vh] -> decay
+  float* o = grow(s.rec_out, static_cast<size_t>(T) * m.d_inner);   // [T, d_inner]
+  const MatmulOut proj[4] = {
+      {&lw.rec.in_proj, qkv}, {&lw.rec.gate_proj, z}, {&lw.rec.beta, beta}, {&lw.rec.alpha, alpha}};
   observe(s, il, "attn_qkv", xn, T, E);
   observe(s, il, "attn_gate", xn, T, E);
   observe(s, il, "ssm_beta", xn, T, E);
@@ -182,7 +182,7 @@ void mamba2(const ModelConfig& c, const LayerWeights& lw, int il, KvCache& kv, F
   const int hd = m.d_inner / n_head;
   const int64_t conv_dim = m.d_inner + 2 * static_cast<int64_t>(ng) * ds;
   const int64_t n_in = m.d_inner + conv_dim + n_head;
-  float* zxbcdt = grow(s.rec_in, static_cast<size_t>(T) * n_in);    // [T, n_in]
+  float* zxbcdt = grow(s.rec_in, static_cast<size_t>(T) * n_in);     // [T, n_in]
   float* xbc = grow(s.rec_conv, static_cast<size_t>(T) * conv_dim);  // [T, conv_dim]
   float* dt = grow(s.rec_alpha, static_cast<size_t>(T) * n_head);    // [T, n_head] softplus'd
   float* o = grow(s.rec_out, static_cast<size_t>(T) * m.d_inner);    // [T, d_inner]

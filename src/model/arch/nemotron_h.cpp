@@ -25,8 +25,7 @@ Status hparams(const HParams& hp, ModelConfig& c) {
     return make_error("'{}ssm.conv_kernel' = {} is not a conv length this build takes (2..16)", p, m.d_conv);
   }
   if (m.d_inner % m.dt_rank != 0) {
-    return make_error("'{}ssm.inner_size' = {} must be a multiple of ssm.time_step_rank = {}", p, m.d_inner,
-                      m.dt_rank);
+    return make_error("'{}ssm.inner_size' = {} must be a multiple of ssm.time_step_rank = {}", p, m.d_inner, m.dt_rank);
   }
   if (m.dt_rank % m.n_group != 0 || m.d_inner % m.n_group != 0) {
     return make_error("'{}ssm.group_count' = {} must divide ssm.time_step_rank and ssm.inner_size", p, m.n_group);

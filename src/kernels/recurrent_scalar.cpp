@@ -106,12 +106,12 @@ int64_t gdn_chunked_scratch(int /*dk*/, int dv, int chunk) {
 
 void gdn_chunked(const GdnChunkArgs& a, float* scratch) {
   const int dk = a.dk, dv = a.dv, CS = a.chunk;
-  float* G = scratch;                                  // [CS]
-  float* kS = G + CS;                                  // [CS][dv]  S0^T k_t
-  float* qS = kS + static_cast<int64_t>(CS) * dv;      // [CS][dv]  S0^T q_t
-  float* U = qS + static_cast<int64_t>(CS) * dv;       // [CS][dv]
-  float* KK = U + static_cast<int64_t>(CS) * dv;       // [CS][CS]
-  float* QK = KK + static_cast<int64_t>(CS) * CS;      // [CS][CS]
+  float* G = scratch;                              // [CS]
+  float* kS = G + CS;                              // [CS][dv]  S0^T k_t
+  float* qS = kS + static_cast<int64_t>(CS) * dv;  // [CS][dv]  S0^T q_t
+  float* U = qS + static_cast<int64_t>(CS) * dv;   // [CS][dv]
+  float* KK = U + static_cast<int64_t>(CS) * dv;   // [CS][CS]
+  float* QK = KK + static_cast<int64_t>(CS) * CS;  // [CS][CS]
   for (int64_t c0 = 0; c0 < a.n_tokens; c0 += CS) {
     const int n = static_cast<int>(std::min<int64_t>(CS, a.n_tokens - c0));
     auto q = [&](int t) { return a.q + (c0 + t) * a.q_stride; };

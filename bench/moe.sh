@@ -153,7 +153,7 @@ EOF
 type_of() {  # the file type's label, for the logs and the JSON
   case "$1" in
     gpt-oss-*) echo mxfp4_moe ;;
-    qwen3moe-*) echo q4_k_m ;;
+    qwen3moe-*|qwen35-*) echo q4_k_m ;;
     *) echo moe ;;
   esac
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Write a random-weight GGUF at a real MoE model's shape, fast, for bench/moe.sh.
+"""Write a random-weight GGUF at a real MoE or hybrid model's shape, fast, for bench/moe.sh.
 
   synth_moe.py --shape gpt-oss-20b -o gpt-oss-20b.gguf
   synth_moe.py --shape qwen3moe-a3b-half [--layers 24] -o qwen3moe.gguf
@@ -15,6 +15,9 @@ Shapes:
                      48 layers (--layers N to change). llama.cpp's Q4_K_M recipe (file type 15): Q4_K,
                      with attn_v and ffn_down_exps Q6_K on the use_more_bits layers, output Q6_K,
                      router and norms F32.
+  qwen35-2b          architecture "qwen35" as b_qwen35 writes it (Gated DeltaNet + gated attention,
+                     3:1), at a Qwen3.5-2B-like shape (2048 wide, 24 layers, 8/2 heads of 256, linear
+                     attention 16+16 heads of 128, SwiGLU 6144), Q4_K_M (attn_qkv Q5_K).
 
 Vocabulary: the Llama 3 byte-level BPE (128,256 tokens) built by synth_gguf.py's llama3_vocab from
 $HEARTH_SHARED/tokenizers/llama3.2 (the real models have 201,088 / 151,936 tokens, so token_embd and
@@ -58,7 +61,7 @@ except ImportError as e:  # pragma: no cover
 # ggml type name -> (type id, block elements, block bytes)
 QT = {
     "f32": (0, 1, 4), "f16": (1, 1, 2), "q8_0": (8, 32, 34),
-    "q4_k": (12, 256, 144), "q6_k": (14, 256, 210), "mxfp4": (39, 32, 17),
+    "q4_k": (12, 256, 144), "q5_k": (13, 256, 176), "q6_k": (14, 256, 210), "mxfp4": (39, 32, 17),
 }
 FTYPE_Q4_K_M = 15
 FTYPE_MXFP4_MOE = 38
@@ -91,6 +94,10 @@ def quant_blocks(rng, dims, qtype):
         # d ~ 1.2e-4 and dmin ~ 7.5 d (centers the values on 0) -> weight std ~0.03.
         raw[:, 0:2] = _f16_col(rng, nblocks, 1.0e-4, 1.4e-4)
         raw[:, 2:4] = _f16_col(rng, nblocks, 7.5e-4, 1.05e-3)
+    elif qtype == "q5_k":
+        # as q4_k with 5-bit q (0..31): d ~ 0.6e-4, dmin ~ 15.5 d -> weight std ~0.03.
+        raw[:, 0:2] = _f16_col(rng, nblocks, 0.5e-4, 0.7e-4)
+        raw[:, 2:4] = _f16_col(rng, nblocks, 7.5e-4, 1.05e-3)
     elif qtype == "q6_k":
         # d * scale(int8, bytes 192..207) * (q - 32), q in 0..63 (std 18.5): scales 1..15, d ~ 1.2e-4.
         raw[:, 192:208] = (rng.bit_generator.random_raw(nblocks * 2).view(np.uint8) % 15 + 1).reshape(nblocks, 16)
@@ -122,6 +129,8 @@ class Tensor:
         x = rng.standard_normal(n, dtype=np.float32) * self.std
         if self.kind == "norm":
             x += 1.0
+        elif self.kind == "neg":  # strictly negative (SSM A = -exp(A_log))
+            x = -(1.0 + np.abs(x))
         return x.astype(np.float16) if self.qtype == "f16" else x
 
 
@@ -265,9 +274,62 @@ def build_qwen3moe_a3b(m, n_vocab, n_layer):
     return FTYPE_Q4_K_M
 
 
+def build_qwen35_2b(m, n_vocab, n_layer):
+    # Qwen3.5-2B-like hybrid (dims as llama.cpp's qwen35 loader names a 24-layer, 2048-wide model
+    # "2B"; the rest follow Qwen3-Next's layout scaled down): 3 Gated DeltaNet layers then one gated
+    # attention layer; 8/2 heads of 256, partial RoPE (64 of 256 dims); linear attention 16 key and
+    # 16 value heads of 128, conv kernel 4; SwiGLU 6144.
+    E, H, KV, HD, FF = 2048, 8, 2, 256, 6144
+    NKH, NVH, DS, DCONV = 16, 16, 128, 4
+    L = n_layer or 24
+    key_dim, val_dim = NKH * DS, NVH * DS
+    conv_dim = 2 * key_dim + val_dim
+    base_keys(m, 262144, E, L, FF, H, KV, HD, 1e7, 1e-6, n_vocab)
+    m.key("rope.dimension_count", "u32", HD // 4)
+    m.key("rope.dimension_sections", "arr", (sg.GT["i32"], [11, 11, 10, 0]))  # interleaved M-RoPE
+    m.key("ssm.conv_kernel", "u32", DCONV)
+    m.key("ssm.state_size", "u32", DS)
+    m.key("ssm.group_count", "u32", NKH)
+    m.key("ssm.time_step_rank", "u32", NVH)
+    m.key("ssm.inner_size", "u32", val_dim)
+    m.key("full_attention_interval", "u32", 4)
+    # Q4_K_M as llama-quantize: Q4_K; attn_v / ffn_down Q6_K on use_more_bits layers; the fused
+    # attn_qkv Q5_K; output Q6_K; ssm_conv1d, ssm_a, ssm_dt and norms F32.
+    m.t("token_embd.weight", [E, n_vocab], "q4_k")
+    m.t("output.weight", [E, n_vocab], "q6_k")
+    m.t("output_norm.weight", [E], "f32", "norm")
+    for i in range(L):
+        p = f"blk.{i}."
+        more = "q6_k" if use_more_bits(i, L) else "q4_k"
+        m.t(p + "attn_norm.weight", [E], "f32", "norm")
+        m.t(p + "post_attention_norm.weight", [E], "f32", "norm")
+        if (i + 1) % 4 != 0:
+            m.t(p + "attn_qkv.weight", [E, conv_dim], "q5_k")
+            m.t(p + "attn_gate.weight", [E, val_dim], "q4_k")
+            m.t(p + "ssm_conv1d.weight", [DCONV, conv_dim], "f32", "gauss", std=0.2)
+            m.t(p + "ssm_dt.bias", [NVH], "f32", "bias", std=0.5)
+            m.t(p + "ssm_a", [NVH], "f32", "neg", std=2.0)
+            m.t(p + "ssm_beta.weight", [E, NVH], "q4_k")
+            m.t(p + "ssm_alpha.weight", [E, NVH], "q4_k")
+            m.t(p + "ssm_norm.weight", [DS], "f32", "norm")
+            m.t(p + "ssm_out.weight", [val_dim, E], "q4_k")
+        else:
+            m.t(p + "attn_q.weight", [E, 2 * H * HD], "q4_k")
+            m.t(p + "attn_k.weight", [E, KV * HD], "q4_k")
+            m.t(p + "attn_v.weight", [E, KV * HD], more)
+            m.t(p + "attn_output.weight", [H * HD, E], "q4_k")
+            m.t(p + "attn_q_norm.weight", [HD], "f32", "norm")
+            m.t(p + "attn_k_norm.weight", [HD], "f32", "norm")
+        m.t(p + "ffn_gate.weight", [E, FF], "q4_k")
+        m.t(p + "ffn_up.weight", [E, FF], "q4_k")
+        m.t(p + "ffn_down.weight", [FF, E], more)
+    return FTYPE_Q4_K_M
+
+
 SHAPES = {
     "gpt-oss-20b": ("gpt-oss", build_gpt_oss_20b),
     "qwen3moe-a3b-half": ("qwen3moe", build_qwen3moe_a3b),
+    "qwen35-2b": ("qwen35", build_qwen35_2b),
 }
 
 

@@ -142,6 +142,26 @@ TEST(Thinking, Qwen3TemplateSwitch) {
   EXPECT_FALSE(prompt_opens_thinking(*off));
 }
 
+// Nemotron 3 Nano (the nemotron_h hybrid family): enable_thinking switch; the generation prompt
+// opens <think> when on and writes an empty <think></think> when off.
+TEST(Thinking, Nemotron3NanoTemplateSwitch) {
+  auto src = read_file(test::shared_path("templates/nemotron3-nano.jinja"));
+  if (!src) GTEST_SKIP() << "missing nemotron3-nano.jinja";
+  EXPECT_TRUE(template_supports_thinking(*src));
+  EXPECT_TRUE(template_has_thinking_switch(*src));
+  const Vocab v = vocab_with(*src);
+  auto on = format_chat(v, hello(std::nullopt));
+  auto off = format_chat(v, hello(false));
+  ASSERT_TRUE(on && off);
+  EXPECT_TRUE(on->ends_with("<|im_start|>assistant\n<think>\n")) << *on;
+  EXPECT_TRUE(prompt_opens_thinking(*on));
+  EXPECT_TRUE(off->ends_with("<|im_start|>assistant\n<think></think>")) << *off;
+  EXPECT_FALSE(prompt_opens_thinking(*off));
+  const ThinkingDelta d = split_thinking("Paris is in France.\n</think>\nParis.", true);
+  EXPECT_EQ(d.thinking, "Paris is in France.");
+  EXPECT_EQ(d.content, "Paris.");
+}
+
 TEST(Thinking, DeepSeekR1TemplateOpensThink) {
   auto src = read_file(test::shared_path("templates/deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja"));
   if (!src) GTEST_SKIP() << "missing the DeepSeek-R1 template";

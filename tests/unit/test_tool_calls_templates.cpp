@@ -100,6 +100,14 @@ TEST(ToolCallTemplates, Qwen3Hermes) {
        "<parameter=city>\nParis\n</parameter>"});
 }
 
+// Nemotron 3 Nano (nemotron_h hybrid family): ChatML with <think> and Qwen3-Coder's XML calls.
+TEST(ToolCallTemplates, Nemotron3Nano) {
+  check_template(
+      {test::shared_path("templates/nemotron3-nano.jinja"), ToolCallFormat::kHermes, "<s>", "<|im_end|>",
+       "<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n</function>\n</tool_call>",
+       "<parameter=city>\nParis\n</parameter>"});
+}
+
 TEST(ToolCallTemplates, MistralSmall31) {
   check_template({test::shared_path("templates/mistralai-Mistral-Small-3.1-24B-Instruct-2503.jinja"),
                   ToolCallFormat::kMistral, "<s>", "</s>",

@@ -82,7 +82,6 @@ Result<ReplyOptions> reply_options(RunContext& ctx, bool chat) {
       ctx.json_grammar = *g;
     }
     o.gen.grammar = ctx.json_grammar;
-    o.gen.grammar_tokenizer = ctx.lm->tokenizer.get();
   }
   return o;
 }
@@ -119,8 +118,6 @@ Result<Reply> stream_reply(const Tokenizer& tok, Session& session, const std::ve
         "raise --ctx (num_ctx)",
         ids.size(), session.n_ctx());
   }
-  StreamDecoder dec(tok);
-  StopStringFilter stop(opts.stop);
   Reply reply;
   using Thinking = ReplyOptions::Thinking;
   ThinkingParser parser(opts.prompt_opens_thinking);
@@ -172,25 +169,22 @@ Result<Reply> stream_reply(const Tokenizer& tok, Session& session, const std::ve
     if (thinking_open && opts.out != nullptr) opts.out->write(dim ? "\033[0m\n" : "\n");
   };
   if (opts.interruptible) take_interrupt();  // a Ctrl-C before this reply does not end it
-  auto st = session.generate(
-      ids, opts.gen, [&](int32_t t) { return tok.vocab().is_eog(t); },
-      [&](int32_t t) {
-        if (opts.spinner != nullptr && opts.thinking == Thinking::kNone) opts.spinner->stop();
-        emit(stop.push(dec.push(t)));
-        if (stop.matched()) return false;
-        if (opts.interruptible && take_interrupt()) {
-          reply.interrupted = true;
-          return false;
-        }
-        return true;
-      });
+  GenerateParams gen = opts.gen;
+  gen.stop = opts.stop;
+  auto st = session.generate(ids, gen, tok, [&](const DecodedToken& d) {
+    if (opts.spinner != nullptr && opts.thinking == Thinking::kNone) opts.spinner->stop();
+    emit(d.text);
+    if (opts.interruptible && take_interrupt()) {
+      reply.interrupted = true;
+      return false;
+    }
+    return true;
+  });
   if (opts.spinner != nullptr) opts.spinner->stop();
-  if (!stop.matched()) emit(stop.push(dec.flush()) + stop.flush());
   finish();
   if (opts.out != nullptr) opts.out->flush();
   if (!st) return std::unexpected(st.error());
   reply.stats = *st;
-  if (stop.matched()) reply.stats.stop_reason = "stop";
   return reply;
 }
 

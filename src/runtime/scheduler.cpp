@@ -1,5 +1,13 @@
 // Continuous-batching scheduler: see scheduler.h for the design.
 //
+// Each step has three parts (vLLM v1's split): plan_step() decides what runs (drops cancelled
+// sequences, admits queued ones into the KV manager with their prefix-cache hits, preempts when
+// blocks run out, and lays out decode tokens then prefill chunks within n_batch); execute() runs
+// the one forward pass; apply() advances each sequence, registers its full blocks (and state
+// snapshots), and feeds the logits to the sequence's SequenceDecoder (runtime/
+// sequence_decoder.h, the same per-token logic `hearth run` uses), which says what text to
+// stream and whether the sequence ends.
+//
 // Threads: consumers call submit()/next()/cancel() on their own threads; everything that touches
 // the KV cache, the samplers and the grammar matchers of admitted sequences runs on the loop
 // thread. The queue and the shared counters live under Impl::mu; each request's event queue
@@ -121,15 +129,11 @@ namespace {
 struct Seq {
   std::shared_ptr<RequestHandle::State> st;
   GenerationRequest req;
-  Sampler sampler;
-  std::optional<GrammarMatcher> grammar;
-  StreamDecoder decoder;
-  StopStringFilter stop;
+  SequenceDecoder decoder;  // sampling, grammar, logprobs, detokenizing, stop strings, n_predict
 
   std::vector<int32_t> tokens;  // prompt, then every sampled token
   int32_t n_prompt = 0;
-  int32_t n_past = 0;  // positions in the KV cache
-  int32_t n_generated = 0;
+  int32_t n_past = 0;    // positions in the KV cache
   int32_t n_cached = 0;  // prompt positions shared from the prefix cache (first admission)
   int32_t kv_id = -1;    // sequence id in the KV cache while admitted
   bool admitted_once = false;
@@ -142,21 +146,52 @@ struct Seq {
   Clock::time_point t_submit, t_admit, t_first;
   bool has_first = false;
 
-  Seq(GenerationRequest r, int32_t n_vocab, const Tokenizer& tok)
-      : req(std::move(r)), sampler(req.sampling, n_vocab), decoder(tok), stop(req.stop) {}
+  Seq(GenerationRequest r, const Tokenizer& tok) : req(std::move(r)), decoder(tok, decoder_options(req), req.prompt) {}
   int32_t pending() const { return static_cast<int32_t>(tokens.size()) - n_past; }
+  int32_t n_generated() const { return decoder.n_generated(); }
+
+  static DecoderOptions decoder_options(const GenerationRequest& r) {
+    DecoderOptions o;
+    o.sampling = r.sampling;
+    o.grammar = r.grammar;
+    o.stop = r.stop;
+    o.n_predict = r.n_predict;
+    o.ignore_eog = r.ignore_eog;
+    o.top_logprobs = r.top_logprobs;
+    return o;
+  }
+};
+
+// A sequence's share of one step: n tokens from its n_past on, logits after the last if asked.
+struct Part {
+  std::shared_ptr<Seq> seq;
+  int32_t n = 0;
+  bool logits = false;
+};
+
+// Runs a loaded Model.
+class ModelStep final : public StepModel {
+ public:
+  explicit ModelStep(const Model& m) : m_(m) {}
+  const ModelConfig& config() const override { return m_.config(); }
+  Status forward(const Batch& batch, KvCache& kv, ForwardState& state, ThreadPool& pool,
+                 std::vector<float>& logits) const override {
+    return m_.forward(batch, kv, state, pool, logits);
+  }
+
+ private:
+  const Model& m_;
 };
 
 }  // namespace
 
 struct Scheduler::Impl {
-  const Model& model;
+  std::shared_ptr<const StepModel> model;
   const Tokenizer& tok;
   ComputeContext& compute;
   SchedulerOptions opts;
   KvCache kv;
   int32_t n_vocab = 0;
-  std::vector<int32_t> eog_ids;
 
   std::shared_ptr<LoopSignal> signal = std::make_shared<LoopSignal>();
   // Guarded by signal->mu:
@@ -176,21 +211,16 @@ struct Scheduler::Impl {
   ForwardState fstate;
   Batch batch;
   std::vector<float> logits;
-  std::vector<float> work;  // masked logits (grammar, ignore_eog)
   std::thread thread;
 
-  Impl(const Model& m, const Tokenizer& t, ComputeContext& c, const SchedulerOptions& o, KvCache k)
-      : model(m), tok(t), compute(c), opts(o), kv(std::move(k)), n_vocab(m.config().n_vocab) {
-    const Vocab& v = tok.vocab();
-    for (int32_t id : {v.eos, v.eot, v.eom}) {
-      if (id >= 0 && id < n_vocab && std::find(eog_ids.begin(), eog_ids.end(), id) == eog_ids.end()) {
-        eog_ids.push_back(id);
-      }
-    }
-  }
+  Impl(std::shared_ptr<const StepModel> m, const Tokenizer& t, ComputeContext& c, const SchedulerOptions& o, KvCache k)
+      : model(std::move(m)), tok(t), compute(c), opts(o), kv(std::move(k)), n_vocab(model->config().n_vocab) {}
 
   void loop();
   void step();
+  std::vector<Part> plan_step();
+  Status execute(const std::vector<Part>& parts);
+  void apply(const std::vector<Part>& parts);
   void drop_cancelled();
   void admit();
   void preempt(const std::shared_ptr<Seq>& s);
@@ -207,6 +237,16 @@ struct Scheduler::Impl {
 
 Result<std::unique_ptr<Scheduler>> Scheduler::create(const Model& model, const Tokenizer& tok, ComputeContext& compute,
                                                      const SchedulerOptions& opts) {
+  return create(std::make_shared<ModelStep>(model), tok, compute, opts);
+}
+
+Result<std::unique_ptr<Scheduler>> Scheduler::create(std::shared_ptr<const StepModel> step_model, const Tokenizer& tok,
+                                                     ComputeContext& compute, const SchedulerOptions& opts) {
+  const ModelConfig& config = step_model->config();
+  if (config.n_vocab != tok.vocab().size()) {
+    return make_error_kind(ErrorKind::kInvalidArgument, "the tokenizer has {} tokens but the model {}",
+                           tok.vocab().size(), config.n_vocab);
+  }
   SchedulerOptions o = opts;
   if (o.n_parallel <= 0 || o.n_ctx <= 0 || o.block_size <= 0 || o.n_batch <= 0 || o.max_queue < 0) {
     return make_error_kind(ErrorKind::kInvalidArgument,
@@ -227,16 +267,16 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(const Model& model, const T
   ko.type = o.kv_type;
   ko.n_seq_max = o.n_parallel;
   ko.state_snapshots = o.prefix_cache ? 2 * o.n_parallel : 0;
-  auto kv = KvCache::create(model.config(), ko);
+  auto kv = KvCache::create(config, ko);
   if (!kv) return std::unexpected(kv.error());
-  if (model.config().recurrent()) {
-    log(LogLevel::info, "{}: {} recurrent-state slots of {} KiB; prefix cache {}", model.config().arch_name,
-        kv->state_slots(), KvCache::state_bytes_per_seq(model.config()) >> 10,
+  if (config.recurrent()) {
+    log(LogLevel::info, "{}: {} recurrent-state slots of {} KiB; prefix cache {}", config.arch_name, kv->state_slots(),
+        KvCache::state_bytes_per_seq(config) >> 10,
         o.prefix_cache
             ? fmt::format("resumes from up to {} state snapshots at block boundaries", kv->state_snapshot_capacity())
             : std::string("off"));
   }
-  auto impl = std::make_unique<Impl>(model, tok, compute, o, std::move(*kv));
+  auto impl = std::make_unique<Impl>(std::move(step_model), tok, compute, o, std::move(*kv));
   impl->stats.kv_blocks_total = impl->kv.n_blocks();
   impl->stats.kv_blocks_free = impl->kv.n_blocks();
   impl->stats.state_slots_total = impl->stats.state_slots_free = impl->kv.state_slots();
@@ -283,12 +323,9 @@ Result<std::unique_ptr<RequestHandle>> Scheduler::submit(GenerationRequest req) 
   }
   if (req.truncate) req.n_truncated += truncate_prompt(req.prompt, n_ctx, req.num_keep, req.n_predict);
 
-  auto seq = std::make_shared<Seq>(std::move(req), m.n_vocab, m.tok);
-  if (seq->req.grammar) seq->grammar.emplace(seq->req.grammar, m.tok);
+  auto seq = std::make_shared<Seq>(std::move(req), m.tok);  // penalties see the prompt
   seq->tokens = seq->req.prompt;
   seq->n_prompt = static_cast<int32_t>(seq->tokens.size());
-  // Penalties see the prompt, as llama.cpp's server (and our Session) do.
-  for (int32_t t : seq->tokens) seq->sampler.accept(t);
   seq->st = std::make_shared<RequestHandle::State>();
   seq->st->signal = m.signal;
   seq->t_submit = Clock::now();
@@ -443,19 +480,35 @@ void Scheduler::Impl::hash_blocks(Seq& s) {
 }
 
 void Scheduler::Impl::step() {
+  const std::vector<Part> parts = plan_step();
+  if (!parts.empty()) {
+    const Status st = execute(parts);
+    ++step_no;
+    if (!st) {
+      for (const Part& p : parts) fail(*p.seq, st.error());
+    } else {
+      apply(parts);
+    }
+    std::erase_if(running, [](const std::shared_ptr<Seq>& s) { return s->done; });
+  }
+  publish_stats();
+  if (parts.empty()) {
+    // Nothing could run (requests wait for blocks that nobody holds yet): don't spin.
+    std::unique_lock lk(signal->mu);
+    signal->cv.wait_for(lk, std::chrono::milliseconds(2));
+  }
+}
+
+// What runs this step: every running sequence's next decode token first (reserving its block,
+// preempting the most recently admitted sequence when the pool is out), then prefill chunks of
+// new prompts in admission order until n_batch tokens, so a long prompt never stalls the others.
+std::vector<Part> Scheduler::Impl::plan_step() {
   drop_cancelled();
   admit();
   const int32_t bs = kv.block_size();
   const bool snapshots = opts.prefix_cache && kv.recurrent() && kv.state_snapshot_capacity() > 0;
-
-  // ---- build one batch: decode tokens first, then prefill chunks ----
-  struct Part {
-    std::shared_ptr<Seq> seq;
-    int32_t n;
-    bool logits;
-  };
   std::vector<Part> parts;
-  batch.clear();
+  int32_t n_tokens = 0;
   for (size_t i = 0; i < running.size();) {
     std::shared_ptr<Seq> s = running[i];
     if (s->pending() != 1) {
@@ -477,12 +530,12 @@ void Scheduler::Impl::step() {
       fail(*s, Error{"the KV cache is exhausted; raise --kv-blocks", ErrorKind::kResourceExhausted});
       continue;  // fail() removed it from running
     }
-    batch.add(s->tokens[static_cast<size_t>(s->n_past)], s->n_past, s->kv_id, true);
     parts.push_back({s, 1, true});
+    ++n_tokens;
     ++i;
   }
   for (auto& s : running) {
-    const int32_t budget = opts.n_batch - static_cast<int32_t>(batch.size());
+    const int32_t budget = opts.n_batch - n_tokens;
     if (budget <= 0) break;
     if (s->pending() <= 1) continue;
     int32_t n = std::min(s->pending(), budget);
@@ -492,47 +545,46 @@ void Scheduler::Impl::step() {
       const int32_t boundary = (static_cast<int32_t>(s->tokens.size()) - 1) / bs * bs;
       if (s->n_past < boundary && s->n_past + n > boundary) n = boundary - s->n_past;
     }
-    const bool last = n == s->pending();
-    for (int32_t j = 0; j < n; ++j) {
-      const int32_t p = s->n_past + j;
-      batch.add(s->tokens[static_cast<size_t>(p)], p, s->kv_id, last && j + 1 == n);
-    }
-    parts.push_back({s, n, last});
+    parts.push_back({s, n, n == s->pending()});
+    n_tokens += n;
   }
+  return parts;
+}
 
-  if (batch.size() > 0) {
-    Status st;
-    {
-      std::lock_guard lk(compute.mutex);
-      st = model.forward(batch, kv, fstate, compute.pool, logits);
+// The forward pass of the planned batch (under the shared compute lock: several resident models
+// interleave their passes on one thread pool).
+Status Scheduler::Impl::execute(const std::vector<Part>& parts) {
+  batch.clear();
+  for (const Part& p : parts) {
+    const Seq& s = *p.seq;
+    for (int32_t j = 0; j < p.n; ++j) {
+      const int32_t pos = s.n_past + j;
+      batch.add(s.tokens[static_cast<size_t>(pos)], pos, s.kv_id, p.logits && j + 1 == p.n);
     }
-    ++step_no;
-    if (!st) {
-      for (auto& p : parts) fail(*p.seq, st.error());
-    } else {
-      uint64_t n_prompt_tokens = 0;
-      size_t row = 0;
-      for (auto& p : parts) {
-        Seq& s = *p.seq;
-        for (int32_t j = 0; j < p.n; ++j) n_prompt_tokens += (s.n_past + j < s.n_prompt) ? 1 : 0;
-        s.n_past += p.n;
-        if (opts.prefix_cache) hash_blocks(s);
-        if (snapshots && s.n_past > 0 && s.n_past % bs == 0 && s.n_hashed * bs == s.n_past) {
-          kv.save_state_snapshot(s.kv_id, s.last_hash, s.n_past);
-        }
-        if (p.logits) sample(s, logits.data() + row++ * static_cast<size_t>(n_vocab));
-      }
-      std::lock_guard lk(signal->mu);
-      stats.tokens_prompt += n_prompt_tokens;
+  }
+  std::lock_guard lk(compute.mutex);
+  return model->forward(batch, kv, fstate, compute.pool, logits);
+}
+
+// After the pass: advance each sequence, register its full blocks (and, for recurrent models, a
+// state snapshot at a block boundary), and sample where logits were asked for.
+void Scheduler::Impl::apply(const std::vector<Part>& parts) {
+  const int32_t bs = kv.block_size();
+  const bool snapshots = opts.prefix_cache && kv.recurrent() && kv.state_snapshot_capacity() > 0;
+  uint64_t n_prompt_tokens = 0;
+  size_t row = 0;
+  for (const Part& p : parts) {
+    Seq& s = *p.seq;
+    for (int32_t j = 0; j < p.n; ++j) n_prompt_tokens += (s.n_past + j < s.n_prompt) ? 1 : 0;
+    s.n_past += p.n;
+    if (opts.prefix_cache) hash_blocks(s);
+    if (snapshots && s.n_past > 0 && s.n_past % bs == 0 && s.n_hashed * bs == s.n_past) {
+      kv.save_state_snapshot(s.kv_id, s.last_hash, s.n_past);
     }
-    std::erase_if(running, [](const std::shared_ptr<Seq>& s) { return s->done; });
+    if (p.logits) sample(s, logits.data() + row++ * static_cast<size_t>(n_vocab));
   }
-  publish_stats();
-  if (batch.size() == 0) {
-    // Nothing could run (requests wait for blocks that nobody holds yet): don't spin.
-    std::unique_lock lk(signal->mu);
-    signal->cv.wait_for(lk, std::chrono::milliseconds(2));
-  }
+  std::lock_guard lk(signal->mu);
+  stats.tokens_prompt += n_prompt_tokens;
 }
 
 void Scheduler::Impl::sample(Seq& s, const float* row) {
@@ -540,87 +592,46 @@ void Scheduler::Impl::sample(Seq& s, const float* row) {
     finish(s, "length", {});
     return;
   }
-  const std::span<const float> raw(row, static_cast<size_t>(n_vocab));
-  StreamEvent ev;
-  ev.step = step_no;
-
-  // Logprobs are the model's own distribution: log-softmax of the raw logits, before penalties,
-  // the grammar mask and temperature (what OpenAI reports).
-  std::vector<TokenLogprob> top;
-  float log_z = 0.0f;
-  if (s.req.top_logprobs >= 0) {
-    float mx = -std::numeric_limits<float>::infinity();
-    for (float l : raw) mx = std::max(mx, l);
-    double sum = 0.0;
-    for (float l : raw) sum += std::exp(static_cast<double>(l - mx));
-    log_z = mx + static_cast<float>(std::log(sum));
-    if (s.req.top_logprobs > 0) {
-      const int k = std::min(s.req.top_logprobs, n_vocab);
-      std::vector<int32_t> ids(static_cast<size_t>(n_vocab));
-      for (int32_t i = 0; i < n_vocab; ++i) ids[static_cast<size_t>(i)] = i;
-      std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), [&](int32_t a, int32_t b) {
-        return raw[static_cast<size_t>(a)] > raw[static_cast<size_t>(b)] ||
-               (raw[static_cast<size_t>(a)] == raw[static_cast<size_t>(b)] && a < b);
-      });
-      for (int i = 0; i < k; ++i) {
-        const int32_t id = ids[static_cast<size_t>(i)];
-        top.push_back({id, tok.token_to_piece(id), raw[static_cast<size_t>(id)] - log_z});
-      }
-    }
-  }
-
-  std::span<const float> use = raw;
-  if (s.grammar || s.req.ignore_eog) {
-    work.assign(raw.begin(), raw.end());
-    if (s.req.ignore_eog) {
-      for (int32_t id : eog_ids) work[static_cast<size_t>(id)] = -std::numeric_limits<float>::infinity();
-    }
-    if (s.grammar) s.grammar->apply(work);
-    use = work;
-  }
-  const int32_t t = s.sampler.sample(use);
-  s.sampler.accept(t);
+  DecodedToken d = s.decoder.next(std::span<const float>(row, static_cast<size_t>(n_vocab)));
   if (!s.has_first) {
     s.has_first = true;
     s.t_first = Clock::now();
   }
-
-  if (!s.req.ignore_eog && tok.vocab().is_eog(t)) {
-    finish(s, "stop", s.stop.push(s.decoder.flush()) + s.stop.flush());
+  if (d.token < 0) {  // end of generation (or a dead grammar) without a token to stream
+    finish(s, "stop", std::move(d.text));
     return;
   }
-  if (s.grammar && !s.grammar->accept(t)) {
-    // Only reachable if the grammar masked every token (a dead end): end cleanly.
-    finish(s, "stop", s.stop.push(s.decoder.flush()) + s.stop.flush());
-    return;
-  }
-  ++s.n_generated;
-  s.tokens.push_back(t);
+  s.tokens.push_back(d.token);
   {
     std::lock_guard lk(signal->mu);
     ++stats.tokens_generated;
   }
-  ev.token = t;
-  if (s.req.top_logprobs >= 0) {
-    ev.logprob = raw[static_cast<size_t>(t)] - log_z;
-    ev.top = std::move(top);
-  }
-  ev.text = s.stop.push(s.decoder.push(t));
-
-  std::string reason;
-  if (s.stop.matched()) {
-    reason = "stop";
-  } else if (s.grammar && s.grammar->is_finished()) {
-    reason = "stop";
-  } else if (s.req.n_predict >= 0 && s.n_generated >= s.req.n_predict) {
-    reason = "length";
-  } else if (s.req.n_predict < 0 && s.req.context_shift && s.n_generated >= kShiftRunawayFactor * opts.n_ctx) {
-    reason = "length";  // unlimited generation that keeps shifting: a runaway guard
-  } else if (s.n_past >= opts.n_ctx && !(s.req.context_shift && shift_context(s))) {
-    reason = "context";
-  }
-  if (!reason.empty() && !s.stop.matched()) ev.text += s.stop.push(s.decoder.flush()) + s.stop.flush();
+  StreamEvent ev;
   ev.type = StreamEvent::Type::kToken;
+  ev.step = step_no;
+  ev.token = d.token;
+  ev.text = std::move(d.text);
+  if (s.req.top_logprobs >= 0) {
+    ev.logprob = d.logprob;
+    ev.top = std::move(d.top);
+  }
+  std::string reason;
+  switch (d.finish) {
+    case FinishReason::length:
+      reason = "length";
+      break;
+    case FinishReason::none:
+      if (s.req.n_predict < 0 && s.req.context_shift && s.n_generated() >= kShiftRunawayFactor * opts.n_ctx) {
+        reason = "length";  // unlimited generation that keeps shifting: a runaway guard
+      } else if (s.n_past >= opts.n_ctx && !(s.req.context_shift && shift_context(s))) {
+        reason = "context";
+      }
+      if (!reason.empty()) ev.text += s.decoder.flush();
+      break;
+    default:  // eog, grammar complete, stop string
+      reason = "stop";
+      break;
+  }
   s.st->post(std::move(ev));
   if (!reason.empty()) finish(s, reason, {});
 }
@@ -651,7 +662,7 @@ FinishInfo Scheduler::Impl::finish_info(const Seq& s, const std::string& reason)
   f.reason = reason;
   f.n_prompt = s.n_prompt;
   f.n_cached = s.n_cached;
-  f.n_generated = s.n_generated;
+  f.n_generated = s.n_generated();
   f.n_truncated = s.req.n_truncated + s.n_shifted;
   f.n_shifts = s.n_shifts;
   if (s.admitted_once) f.queue_ms = ms_between(s.t_submit, s.t_admit);

@@ -29,6 +29,7 @@
 #include "model/model.h"
 #include "runtime/grammar.h"
 #include "runtime/sampler.h"
+#include "runtime/sequence_decoder.h"
 #include "text/tokenizer.h"
 
 namespace hearth {
@@ -74,12 +75,6 @@ struct GenerationRequest {
                                            // finishing with "context"; with n_predict -1
                                            // generation then stops ("length") after 4 * n_ctx tokens
   int32_t n_truncated = 0;                 // prompt tokens the caller already cut (reported back)
-};
-
-struct TokenLogprob {
-  int32_t token = -1;
-  std::string text;  // token_to_piece
-  float logprob = 0.0f;
 };
 
 struct FinishInfo {
@@ -160,11 +155,27 @@ struct SchedulerStats {
   uint64_t preemptions = 0;           // sequences evicted from the KV cache to be recomputed later
 };
 
+// What the scheduler's execute step runs: a model's forward pass over the batch it planned. The
+// Model adapter is the real one; policy tests plug in a fake (no weights) to test admission,
+// preemption, chunked prefill, prefix hits and cancellation without a model.
+class StepModel {
+ public:
+  virtual ~StepModel() = default;
+  virtual const ModelConfig& config() const = 0;
+  // As Model::forward: every token's K/V (and recurrent state) into `kv`, logits of the tokens
+  // that ask for them, in batch order.
+  virtual Status forward(const Batch& batch, KvCache& kv, ForwardState& state, ThreadPool& pool,
+                         std::vector<float>& logits) const = 0;
+};
+
 class Scheduler {
  public:
   // `model`, `tok` and `compute` must outlive the scheduler. Starts the loop thread.
   static Result<std::unique_ptr<Scheduler>> create(const Model& model, const Tokenizer& tok, ComputeContext& compute,
                                                    const SchedulerOptions& opts);
+  // The same over any StepModel (tests); its config's n_vocab must be the tokenizer's.
+  static Result<std::unique_ptr<Scheduler>> create(std::shared_ptr<const StepModel> model, const Tokenizer& tok,
+                                                   ComputeContext& compute, const SchedulerOptions& opts);
   ~Scheduler();  // cancels everything and joins the loop
 
   // Queues a request. Errors: kInvalidArgument (empty prompt, prompt longer than n_ctx without

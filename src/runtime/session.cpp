@@ -53,12 +53,20 @@ Result<std::span<const float>> Session::feed(std::span<const int32_t> tokens) {
 }
 
 Result<GenerateStats> Session::generate(std::span<const int32_t> prompt, const GenerateParams& params,
-                                        const std::function<bool(int32_t)>& is_eog,
-                                        const std::function<bool(int32_t)>& on_token) {
+                                        const Tokenizer& tok,
+                                        const std::function<bool(const DecodedToken&)>& on_token) {
   GenerateStats st;
   st.n_prompt = static_cast<int>(prompt.size());
-  Sampler sampler(params.sampling, model_.config().n_vocab);
-  for (int32_t t : prompt) sampler.accept(t);
+  if (tok.vocab().size() != model_.config().n_vocab) {
+    return make_error("the tokenizer has {} tokens but the model {}", tok.vocab().size(), model_.config().n_vocab);
+  }
+  DecoderOptions dopt;
+  dopt.sampling = params.sampling;
+  dopt.grammar = params.grammar;
+  dopt.stop = params.stop;
+  dopt.n_predict = params.n_predict;
+  dopt.ignore_eog = !params.stop_at_eog;
+  SequenceDecoder decoder(tok, std::move(dopt), prompt);
 
   // Reuse the cached prefix; at least one token must be evaluated to get fresh logits.
   if (prompt.empty()) return make_error("the prompt is empty");
@@ -75,45 +83,43 @@ Result<GenerateStats> Session::generate(std::span<const int32_t> prompt, const G
   st.prompt_seconds = timer.seconds();
 
   timer.reset();
-  std::span<const float> cur = *logits;
-  std::optional<GrammarMatcher> grammar;
-  std::vector<float> masked;
-  if (params.grammar) {
-    if (params.grammar_tokenizer == nullptr) return make_error("a grammar needs the model's tokenizer");
-    grammar.emplace(params.grammar, *params.grammar_tokenizer);
+  if (params.n_predict == 0) {
+    st.stop_reason = "length";
+    return st;
   }
-  st.stop_reason = "length";
-  while (params.n_predict < 0 || st.n_generated < params.n_predict) {
-    if (grammar) {
-      masked.assign(cur.begin(), cur.end());
-      grammar->apply(masked);
-      cur = masked;
-    }
-    const int32_t tok = sampler.sample(cur);
-    sampler.accept(tok);
-    if (params.stop_at_eog && is_eog(tok)) {
-      st.stop_reason = "eog";
-      break;
-    }
-    if (grammar && !grammar->accept(tok)) {
-      st.stop_reason = "eog";  // the grammar masked every token (a dead end): end cleanly
-      break;
-    }
-    ++st.n_generated;
-    if (!on_token(tok)) {
+  std::span<const float> cur = *logits;
+  auto tail = [&] {  // ending for a reason of ours: release the held-back text
+    DecodedToken d;
+    d.text = decoder.flush();
+    if (!d.text.empty()) on_token(d);
+  };
+  for (;;) {
+    DecodedToken d = decoder.next(cur);
+    const bool has_token = d.token >= 0;
+    const FinishReason why = d.finish;
+    if (has_token) ++st.n_generated;
+    if ((has_token || !d.text.empty()) && !on_token(d)) {
       st.stop_reason = "callback";
       break;
     }
-    if (params.n_predict >= 0 && st.n_generated >= params.n_predict) break;
-    if (grammar && grammar->is_finished()) {
+    if (why == FinishReason::eog || why == FinishReason::grammar) {
       st.stop_reason = "eog";
+      break;
+    }
+    if (why == FinishReason::stop_string) {
+      st.stop_reason = "stop";
+      break;
+    }
+    if (why == FinishReason::length) {
+      st.stop_reason = "length";
       break;
     }
     if (n_past() >= opts_.n_ctx) {
       st.stop_reason = "context";
+      tail();
       break;
     }
-    const int32_t one[1] = {tok};
+    const int32_t one[1] = {d.token};
     auto next = feed(one);
     if (!next) return std::unexpected(next.error());
     cur = *next;

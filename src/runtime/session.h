@@ -15,6 +15,7 @@
 #include "model/model.h"
 #include "runtime/grammar.h"
 #include "runtime/sampler.h"
+#include "runtime/sequence_decoder.h"
 
 namespace hearth {
 
@@ -31,7 +32,7 @@ struct GenerateParams {
   // Constrained decoding (`hearth run --format json`): tokens the grammar cannot take are masked
   // before sampling, and generation ends when the grammar can accept nothing more.
   std::shared_ptr<const Grammar> grammar;
-  const Tokenizer* grammar_tokenizer = nullptr;  // the model's; required with `grammar`
+  std::vector<std::string> stop;  // stop strings: the text ends before the first match
 };
 
 struct GenerateStats {
@@ -39,7 +40,7 @@ struct GenerateStats {
   int n_generated = 0;
   double prompt_seconds = 0.0;
   double generate_seconds = 0.0;
-  std::string stop_reason;  // "eog", "length", "context", "callback"
+  std::string stop_reason;  // "eog" (or a complete grammar), "stop" (a stop string), "length", "context", "callback"
 };
 
 class Session {
@@ -51,11 +52,12 @@ class Session {
   Result<std::span<const float>> feed(std::span<const int32_t> tokens);
 
   // Makes the sequence hold exactly `prompt` (from position 0), reusing the longest prefix already
-  // in the cache (a chat's earlier turns are not recomputed), then samples until a stop
-  // condition. on_token returns false to stop; is_eog says which tokens end generation.
-  Result<GenerateStats> generate(std::span<const int32_t> prompt, const GenerateParams& params,
-                                 const std::function<bool(int32_t)>& is_eog,
-                                 const std::function<bool(int32_t)>& on_token);
+  // in the cache (a chat's earlier turns are not recomputed), then generates with the same
+  // per-token logic as the server (SequenceDecoder: sampling, grammar, detokenizing, stop
+  // strings). on_token gets each step's token and released text (a last call may carry only the
+  // held-back tail, token -1) and returns false to stop.
+  Result<GenerateStats> generate(std::span<const int32_t> prompt, const GenerateParams& params, const Tokenizer& tok,
+                                 const std::function<bool(const DecodedToken&)>& on_token);
 
   int32_t n_past() const { return static_cast<int32_t>(tokens_.size()); }
   // Drops everything after the first n tokens.

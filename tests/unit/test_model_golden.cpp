@@ -192,12 +192,10 @@ TEST(ModelGolden, GreedyContinuationsMatchLlamaCpp) {
     gp.n_predict = g["n_predict"];
     gp.sampling.temperature = 0.0f;
     std::vector<int32_t> got;
-    auto st = (*s)->generate(
-        prompt_tokens, gp, [&](int32_t t) { return (*tok)->vocab().is_eog(t); },
-        [&](int32_t t) {
-          got.push_back(t);
-          return true;
-        });
+    auto st = (*s)->generate(prompt_tokens, gp, **tok, [&](const DecodedToken& d) {
+      if (d.token >= 0) got.push_back(d.token);
+      return true;
+    });
     ASSERT_TRUE(st) << st.error().message;
     EXPECT_EQ(got, expected) << "prompt: " << prompt;
     // llama.cpp's detokenizer drops the SPM leading space of the first piece; decode() does too.

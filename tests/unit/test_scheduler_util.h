@@ -107,12 +107,10 @@ inline std::vector<int32_t> session_tokens(const LoadedLm& lm, ThreadPool& pool,
   gp.n_predict = n_predict;
   gp.sampling = sp;
   gp.stop_at_eog = stop_at_eog;
-  auto r = (*s)->generate(
-      prompt, gp, [&](int32_t t) { return lm.tok->vocab().is_eog(t); },
-      [&](int32_t t) {
-        out.push_back(t);
-        return true;
-      });
+  auto r = (*s)->generate(prompt, gp, *lm.tok, [&](const DecodedToken& d) {
+    if (d.token >= 0) out.push_back(d.token);
+    return true;
+  });
   EXPECT_TRUE(r);
   return out;
 }

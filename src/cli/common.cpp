@@ -6,6 +6,7 @@
 #include "base/timer.h"
 #include "cli/commands.h"
 #include "formats/gguf.h"
+#include "runtime/model_loader.h"
 #include "store/progress.h"
 #include "store/pull.h"
 #include "store/store.h"
@@ -77,27 +78,15 @@ Result<LoadedModel> load_model(const std::string& name_or_path, bool pull_if_mis
 Result<LoadedModel> load_model(const std::string& name_or_path, const PullHow& how) {
   auto src = resolve_model_source(name_or_path, how);
   if (!src) return std::unexpected(src.error());
-  const std::string& path = src->path;
+  LanguageModelOptions lo;
+  // A store model's Modelfile TEMPLATE replaces the GGUF's template (as the server does).
+  if (src->store_model) lo.chat_template = src->store_model->template_text;
+  auto loaded = load_language_model(src->path, lo);
+  if (!loaded) return std::unexpected(loaded.error());
   LoadedModel lm;
-  Timer t;
-  auto model = Model::load(path);
-  if (!model) return std::unexpected(model.error());
-  lm.model = std::move(*model);
-  auto vocab = Vocab::from_gguf(lm.model->gguf());
-  if (!vocab) return make_error("'{}': {}", path, vocab.error().message);
-  if (vocab->size() != lm.model->config().n_vocab) {
-    return make_error("'{}': the tokenizer has {} tokens but token_embd.weight has {} rows", path, vocab->size(),
-                      lm.model->config().n_vocab);
-  }
-  // A Modelfile TEMPLATE replaces the GGUF's template; format_chat runs it as Jinja or as an
-  // Ollama Go template by its kind.
-  if (src->store_model && !src->store_model->template_text.empty()) {
-    vocab->chat_template = src->store_model->template_text;
-  }
-  auto tok = Tokenizer::create(std::move(*vocab));
-  if (!tok) return make_error("'{}': {}", path, tok.error().message);
-  lm.tokenizer = std::move(*tok);
-  lm.load_seconds = t.seconds();
+  lm.model = std::move(loaded->model);
+  lm.tokenizer = std::move(loaded->tokenizer);
+  lm.load_seconds = loaded->load_seconds;
   lm.source = std::move(*src);
   return lm;
 }

@@ -36,10 +36,16 @@ const ArchDef* find_arch(std::string_view name) {
 }
 
 std::string supported_arch_list() {
-  std::string s;
+  std::vector<std::string_view> names;
   for (const ArchDef* a : all_archs()) {
+    names.push_back(a->name);
+    for (std::string_view alias : a->aliases) names.push_back(alias);
+  }
+  std::sort(names.begin(), names.end());
+  std::string s;
+  for (std::string_view n : names) {
     if (!s.empty()) s += ", ";
-    s += a->name;
+    s += n;
   }
   return s;
 }

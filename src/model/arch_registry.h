@@ -42,7 +42,7 @@ struct ArchDef {
 
 // By general.architecture (or an alias); nullptr if unsupported.
 const ArchDef* find_arch(std::string_view name);
-// "gpt-oss, llama, llama4, qwen2, qwen3, qwen3moe" for error messages.
+// Every name and alias, sorted ("deepseek2, gpt-oss, gptoss, granitehybrid, ...") for error messages.
 std::string supported_arch_list();
 
 }  // namespace hearth

@@ -136,7 +136,7 @@ void attention(const ModelConfig& c, const LayerWeights& lw, int il, const Batch
   a.n_head = spec.n_head;
   a.pos = batch.pos.data();
   a.block_tables = s.tables.data();
-  a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  a.scale = spec.attn_scale != 0.0f ? spec.attn_scale : 1.0f / std::sqrt(static_cast<float>(hd));
   a.window = spec.attn == AttnKind::sliding ? spec.window : 0;
   a.chunk = spec.attn == AttnKind::chunked ? spec.chunk : 0;
   a.sinks = lw.sinks;

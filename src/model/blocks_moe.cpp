@@ -83,6 +83,26 @@ void route_token(const MoeSpec& moe, float* logits, const float* sel_bias, int32
     for (int j = 0; j < k; ++j) w[j] *= moe.weights_scale;
 }
 
+// x = relu(x)^2 (Nemotron-H's expert activation)
+void relu2_inplace(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float r = x[i] > 0.0f ? x[i] : 0.0f;
+    x[i] = r * r;
+  }
+}
+
+// y = W_down relu(W_up xn)^2 with the shared expert's weights (relu2 MoE layers: no gate).
+void shared_expert_relu2(const ModelConfig& c, const LayerWeights& lw, int il, int64_t T, ForwardState& s,
+                         ThreadPool& pool, const float* xn, float* y) {
+  const int64_t n_ff = lw.w_up.n_out;
+  float* up = grow(s.ffn_up, static_cast<size_t>(T) * n_ff);
+  observe(s, il, "ffn_up_shexp", xn, T, c.n_embd);
+  matmul(lw.w_up, xn, T, up, pool, s.mm);
+  relu2_inplace(up, T * n_ff);
+  observe(s, il, "ffn_down_shexp", up, T, n_ff);
+  matmul(lw.w_down, up, T, y, pool, s.mm);
+}
+
 }  // namespace
 
 void moe(const ModelConfig& c, const LayerWeights& lw, int il, int64_t T, ForwardState& s, ThreadPool& pool,
@@ -144,10 +164,10 @@ void moe(const ModelConfig& c, const LayerWeights& lw, int il, int64_t T, Forwar
         }
       }
     }
-    tasks.push_back({&ex.gate[e], in, n, ge + static_cast<int64_t>(r0) * F});
+    if (m.act != ExpertAct::relu2) tasks.push_back({&ex.gate[e], in, n, ge + static_cast<int64_t>(r0) * F});
     tasks.push_back({&ex.up[e], in, n, ue + static_cast<int64_t>(r0) * F});
   }
-  // gate and up of every selected expert in one parallel region
+  // gate (if any) and up of every selected expert in one parallel region
   matmul_grouped(tasks, pool, s.mm);
   for (int e = 0; e < X; ++e) {
     const int32_t r0 = s.moe_count[e], n = s.moe_count[e + 1] - r0;
@@ -157,8 +177,13 @@ void moe(const ModelConfig& c, const LayerWeights& lw, int il, int64_t T, Forwar
     if (ex.gate_b != nullptr) add_bias(g, ex.gate_b + e * F, n, F);
     if (ex.up_b != nullptr) add_bias(u, ex.up_b + e * F, n, F);
   }
+  // The activation's output: ge (gated), or ue in place (relu2, no gate).
+  float* he = ge;
   if (m.act == ExpertAct::swiglu_oai) {
     swiglu_oai(ge, ue, P * F, m.oai_alpha, m.oai_limit);
+  } else if (m.act == ExpertAct::relu2) {
+    relu2_inplace(ue, P * F);
+    he = ue;
   } else {
     swiglu(ge, ue, P * F);
   }
@@ -167,7 +192,7 @@ void moe(const ModelConfig& c, const LayerWeights& lw, int il, int64_t T, Forwar
   for (int e = 0; e < X; ++e) {
     const int32_t r0 = s.moe_count[e], n = s.moe_count[e + 1] - r0;
     if (n == 0) continue;
-    tasks.push_back({&ex.down[e], ge + static_cast<int64_t>(r0) * F, n, de + static_cast<int64_t>(r0) * E});
+    tasks.push_back({&ex.down[e], he + static_cast<int64_t>(r0) * F, n, de + static_cast<int64_t>(r0) * E});
   }
   matmul_grouped(tasks, pool, s.mm);
 
@@ -188,7 +213,11 @@ void moe(const ModelConfig& c, const LayerWeights& lw, int il, int64_t T, Forwar
 
   if (c.layers[il].ffn == FfnKind::moe_shared) {
     float* sh = de;  // the experts' outputs are summed into y already
-    ffn_swiglu(c, lw, il, T, s, pool, xn, sh, /*shared_expert=*/true);
+    if (m.act == ExpertAct::relu2) {
+      shared_expert_relu2(c, lw, il, T, s, pool, xn, sh);
+    } else {
+      ffn_swiglu(c, lw, il, T, s, pool, xn, sh, /*shared_expert=*/true);
+    }
     if (!lw.shexp_gate.empty()) {  // Qwen MoE: sh *= sigmoid(w . xn) per token
       float* g = grow(s.shexp_g, static_cast<size_t>(T));
       observe(s, il, "ffn_gate_inp_shexp", xn, T, E);

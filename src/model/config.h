@@ -52,6 +52,7 @@ enum class ExpertGating : uint8_t {
 enum class ExpertAct : uint8_t {
   swiglu,      // silu(gate) * up
   swiglu_oai,  // gpt-oss: min(gate, limit) * sigmoid(alpha * min(gate, limit)) * (clamp(up, ±limit) + 1)
+  relu2,       // Nemotron-H MoE: relu(up)^2, experts (and the shared expert) without a gate
 };
 
 struct LayerSpec {
@@ -62,8 +63,9 @@ struct LayerSpec {
   int chunk = 0;         // chunked: chunk length in positions
   bool use_rope = true;  // false: NoPE layer (Llama 4's global layers)
   bool attn_sinks = false;
-  bool attn_temp = false;  // Llama 4 NoPE layers: queries scaled by log(floor((p+1)/floor)+1)*scale+1
-  bool attn_gate = false;  // Qwen3.5: Q projection is [query | gate] per head; out *= sigmoid(gate)
+  bool attn_temp = false;   // Llama 4 NoPE layers: queries scaled by log(floor((p+1)/floor)+1)*scale+1
+  bool attn_gate = false;   // Qwen3.5: Q projection is [query | gate] per head; out *= sigmoid(gate)
+  float attn_scale = 0.0f;  // softmax scale of the scores; 0: 1/sqrt(head_dim_k) (Granite: attention.scale)
   int n_head = 0;
   int n_head_kv = 0;
   int head_dim_k = 0;
@@ -149,6 +151,13 @@ struct ModelConfig {
   bool tied_embeddings = false;  // output.weight absent: reuse token_embd.weight
   float attn_temp_scale = 0.0f;  // Llama 4 temperature tuning (NoPE layers)
   int attn_temp_floor = 0;
+  // Granite multipliers (0: none, as llama.cpp's f_*_scale): embeddings *= embedding_scale, each
+  // block's output *= residual_scale, logits /= logit_scale, and the attention softmax scale is
+  // attention_scale instead of 1/sqrt(head_dim). Read by the granitehybrid forward pass only.
+  float embedding_scale = 0.0f;
+  float residual_scale = 0.0f;
+  float logit_scale = 0.0f;
+  float attention_scale = 0.0f;
 
   MoeSpec moe;
   SsmSpec ssm;

@@ -211,7 +211,9 @@ Status load_moe(const TensorTable& t, const ModelConfig& c, int il, LayerWeights
       x.up_b = g.data() + X * F;
     }
   } else {
-    HEARTH_ASSIGN_OR_RETURN(x.gate, t.experts(blk(il, "ffn_gate_exps.weight"), E, F, X));
+    if (c.moe.act != ExpertAct::relu2) {  // relu2 experts (Nemotron-H) have no gate
+      HEARTH_ASSIGN_OR_RETURN(x.gate, t.experts(blk(il, "ffn_gate_exps.weight"), E, F, X));
+    }
     HEARTH_ASSIGN_OR_RETURN(x.up, t.experts(blk(il, "ffn_up_exps.weight"), E, F, X));
     HEARTH_ASSIGN_OR_RETURN(x.gate_b, t.opt_vector(blk(il, "ffn_gate_exps.bias"), F, X));
     HEARTH_ASSIGN_OR_RETURN(x.up_b, t.opt_vector(blk(il, "ffn_up_exps.bias"), F, X));

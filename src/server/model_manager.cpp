@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "base/timer.h"
 #include "formats/ggml_types.h"
+#include "runtime/model_loader.h"
 
 namespace hearth::server {
 
@@ -112,20 +113,13 @@ Result<std::shared_ptr<ModelSlot>> ModelManager::load(const ResolvedModel& info,
   Timer t;
   auto slot = std::make_shared<ModelSlot>();
   slot->info = info;
-  auto model = Model::load(info.path);
-  if (!model) return prefix_error(model, fmt::format("loading model '{}'", info.name));
-  slot->model = std::move(*model);
-  auto vocab = Vocab::from_gguf(slot->model->gguf());
-  if (!vocab) return make_error("loading model '{}': {}", info.name, vocab.error().message);
-  if (!info.chat_template.empty()) vocab->chat_template = info.chat_template;
-  if (vocab->size() != slot->model->config().n_vocab) {
-    return make_error("model '{}': the tokenizer has {} tokens but token_embd.weight has {} rows", info.name,
-                      vocab->size(), slot->model->config().n_vocab);
-  }
-  slot->tool_format = detect_tool_call_format(*vocab);
-  auto tok = Tokenizer::create(std::move(*vocab));
-  if (!tok) return make_error("loading model '{}': {}", info.name, tok.error().message);
-  slot->tokenizer = std::move(*tok);
+  LanguageModelOptions lo;
+  lo.chat_template = info.chat_template;
+  auto loaded = load_language_model(info.path, lo);
+  if (!loaded) return prefix_error(loaded, fmt::format("loading model '{}'", info.name));
+  slot->model = std::move(loaded->model);
+  slot->tokenizer = std::move(loaded->tokenizer);
+  slot->tool_format = detect_tool_call_format(slot->tokenizer->vocab());
 
   const ModelConfig& cfg = slot->model->config();
   HEARTH_TRY(check_kv_type(info.name, cfg, kv_type));

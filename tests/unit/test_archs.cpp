@@ -1,6 +1,9 @@
 // Cross-engine correctness of each architecture beyond Llama: random-weight models written by the
-// shared tools/synth_gguf.py (--shape qwen3moe-tiny, gpt-oss-tiny, llama4-tiny) must give the
-// same next-token distributions in hearth as in llama.cpp on the same file and tokens.
+// shared tools/synth_gguf.py (--shape qwen3moe-tiny, gpt-oss-tiny, llama4-tiny, ...) or, for the
+// shapes it lacks, by the repository script the shape's index entry names (`script`, run in front
+// of the shared script: tools/goldens/synth_hybrid.py for granitehybrid-tiny,
+// granitehybrid-dense-tiny, lfm2moe-tiny, nemotron_h_moe-tiny) must give the same next-token
+// distributions in hearth as in llama.cpp on the same file and tokens.
 // Goldens: tests/golden/archs/ from tools/goldens/gen_archs.mjs (llama.cpp via node-llama-cpp,
 // F16 KV cache, all 256 tokens in one batch). Random models are nearly flat, so the measure is the
 // mean KL divergence over the 256 positions (bound 1e-4; Q4_K_M quantization noise on such a
@@ -87,15 +90,16 @@ TEST_P(Archs, DistributionsMatchLlamaCpp) {
   // 1. Regenerate the GGUF exactly as the generator did.
   nlohmann::json synth = idx["synth"];
   synth["shape"] = shape;
+  if (sh.contains("script")) synth["wrapper"] = sh["script"];  // a repository script registers the shape
   const auto dir = test::temp_dir("archs-" + shape);
   const auto gguf = dir / (shape + ".gguf");
   ASSERT_EQ(test::synthesize_gguf(synth, synth["ftype"], gguf), "");
   {
     const auto bytes = test::read_bytes(gguf);
     ASSERT_EQ(bytes.size(), sh["gguf_size"].get<size_t>())
-        << "synth_gguf.py output changed since the goldens were made; rerun tools/goldens/gen_archs.mjs";
+        << "the synth script's output changed since the goldens were made; rerun tools/goldens/gen_archs.mjs";
     ASSERT_EQ(test::fnv1a64_hex(bytes), sh["gguf_fnv1a64"].get<std::string>())
-        << "synth_gguf.py output changed since the goldens were made; rerun tools/goldens/gen_archs.mjs";
+        << "the synth script's output changed since the goldens were made; rerun tools/goldens/gen_archs.mjs";
   }
   const auto ref = test::read_bytes(test::golden_path("archs/" + sh["logits_file"].get<std::string>()));
   ASSERT_EQ(ref.size(), static_cast<size_t>(n_tokens) * n_vocab * 2);
@@ -153,6 +157,13 @@ INSTANTIATE_TEST_SUITE_P(, Archs, ::testing::ValuesIn(shapes()), [](const ::test
 TEST(ArchsIndex, CoversTheMoEArchitectures) {
   const auto v = shapes();
   for (const char* s : {"qwen3moe-tiny", "gpt-oss-tiny", "llama4-tiny", "deepseek2-tiny"})
+    EXPECT_NE(std::find(v.begin(), v.end(), s), v.end()) << "no golden for " << s;
+}
+
+TEST(ArchsIndex, CoversTheHybridArchitectures) {
+  const auto v = shapes();
+  for (const char* s : {"lfm2-tiny", "qwen35-tiny", "qwen35moe-tiny", "nemotron_h-tiny", "granitehybrid-tiny",
+                        "granitehybrid-dense-tiny", "lfm2moe-tiny", "nemotron_h_moe-tiny"})
     EXPECT_NE(std::find(v.begin(), v.end(), s), v.end()) << "no golden for " << s;
 }
 
@@ -232,6 +243,15 @@ TEST(ArchsBadInput, MissingMoeKeys) {
 TEST(ArchsBadInput, MissingMlaKeys) {
   const std::string e = config_error("deepseek2", {{"expert_shared_count", GgufValue::u32(1)}});
   EXPECT_NE(e.find("deepseek2.attention.kv_lora_rank"), std::string::npos) << e;
+}
+
+TEST(ArchsBadInput, MissingSsmKey) {
+  // A granitehybrid file with every Mamba-2 key but the state size.
+  const std::string e = config_error("granitehybrid", {{"ssm.conv_kernel", GgufValue::u32(4)},
+                                                       {"ssm.inner_size", GgufValue::u32(128)},
+                                                       {"ssm.time_step_rank", GgufValue::u32(4)},
+                                                       {"ssm.group_count", GgufValue::u32(1)}});
+  EXPECT_NE(e.find("granitehybrid.ssm.state_size"), std::string::npos) << e;
 }
 
 TEST(ArchsBadInput, Mxfp4TensorThatIsNotWholeBlocks) {

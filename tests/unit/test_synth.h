@@ -51,7 +51,8 @@ inline std::string synthesize_gguf(const nlohmann::json& synth, const std::strin
   for (const auto& p : {script, donor}) {
     if (!std::filesystem::exists(p)) return "missing " + p;
   }
-  // A wrapper in the repository (tools/goldens/synth_iq.py) runs the shared script with more types.
+  // A wrapper in the repository runs the shared script with more types (tools/goldens/synth_iq.py)
+  // or shapes (tools/goldens/synth_hybrid.py): python3 WRAPPER SHARED_SCRIPT --shape ...
   std::string pre = quote(script);
   if (synth.contains("wrapper")) {
     pre = quote(std::string(HEARTH_SOURCE_DIR) + "/" + synth["wrapper"].get<std::string>()) + " " + pre;

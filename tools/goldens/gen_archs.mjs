@@ -3,7 +3,10 @@
 // architecture shape that tools/synth_gguf.py (shared folder) offers and hearth implements.
 //
 // For each shape: synth_gguf.py --shape <shape> --vocab-from models/stories260K.gguf --seed 1
-// writes an F16 GGUF (512-token vocabulary) into a temp dir; llama.cpp evaluates the same 256
+// writes an F16 GGUF (512-token vocabulary) into a temp dir (shapes the shared script lacks come
+// from a script in this repository, SCRIPTS below, run in front of the shared one:
+// `python3 <repo>/<script> <shared>/tools/synth_gguf.py --shape ...`, recorded as the shape's
+// `script`, which tests/unit/test_archs.cpp runs the same way); llama.cpp evaluates the same 256
 // tokens in ONE batch from position 0, and the logits at every position are stored as
 // little-endian float16, [256][512] row-major, in <shape>.bin. index.json holds the rest: the
 // reference, the synth command, context settings, tokens, and per shape the GGUF's size and
@@ -33,7 +36,8 @@ const NLC_VERSION = JSON.parse(fs.readFileSync(path.join(nlcDir, "package.json")
 const LLAMA_CPP_RELEASE = JSON.parse(fs.readFileSync(path.join(nlcDir, "llama", "llama.cpp.info.json"), "utf8")).tag;
 
 // The architecture shapes hearth implements (synth_gguf.py --shape names).
-const ALL_SHAPES = ["qwen3moe-tiny", "gpt-oss-tiny", "llama4-tiny", "lfm2-tiny", "qwen35-tiny", "qwen35moe-tiny", "nemotron_h-tiny", "deepseek2-tiny"];
+const ALL_SHAPES = ["qwen3moe-tiny", "gpt-oss-tiny", "llama4-tiny", "lfm2-tiny", "qwen35-tiny", "qwen35moe-tiny", "nemotron_h-tiny", "deepseek2-tiny",
+                    "granitehybrid-tiny", "granitehybrid-dense-tiny", "lfm2moe-tiny", "nemotron_h_moe-tiny"];
 const SHAPES = process.argv.length > 2 ? process.argv.slice(2) : ALL_SHAPES;
 const SYNTH = {
   python: "/usr/bin/python3",
@@ -41,6 +45,14 @@ const SYNTH = {
   ftype: "f16",
   vocab_from: "models/stories260K.gguf",  // relative to the shared folder
   seed: 1,
+};
+// Shapes written by a repository script (relative to the repo) that takes the shared script as its
+// first argument and registers more shapes in it.
+const SCRIPTS = {
+  "granitehybrid-tiny": "tools/goldens/synth_hybrid.py",
+  "granitehybrid-dense-tiny": "tools/goldens/synth_hybrid.py",
+  "lfm2moe-tiny": "tools/goldens/synth_hybrid.py",
+  "nemotron_h_moe-tiny": "tools/goldens/synth_hybrid.py",
 };
 const N_TOKENS = 256;
 const N_VOCAB = 512;
@@ -102,7 +114,8 @@ const shapes = {...old.shapes};
 try {
   for (const shape of SHAPES) {
     const gguf = path.join(tmp, `${shape}.gguf`);
-    execFileSync(SYNTH.python, [path.join(shared, SYNTH.script), "--shape", shape, "--ftype", SYNTH.ftype,
+    const pre = SCRIPTS[shape] ? [path.join(repo, SCRIPTS[shape])] : [];
+    execFileSync(SYNTH.python, [...pre, path.join(shared, SYNTH.script), "--shape", shape, "--ftype", SYNTH.ftype,
       "--vocab-from", path.join(shared, SYNTH.vocab_from), "--seed", String(SYNTH.seed), "-o", gguf], {stdio: "inherit"});
     const bytes = fs.readFileSync(gguf);
     const model = await llama.loadModel({modelPath: gguf, gpuLayers: 0});
@@ -113,6 +126,7 @@ try {
     rows.forEach((l, i) => { for (let v = 0; v < N_VOCAB; v++) bin.writeUInt16LE(toF16(l[v]), (i * N_VOCAB + v) * 2); });
     fs.writeFileSync(path.join(outDir, `${shape}.bin`), bin);
     shapes[shape] = {
+      ...(SCRIPTS[shape] ? {script: SCRIPTS[shape]} : {}),
       architecture: model.fileInfo?.metadata?.general?.architecture ?? null,
       gguf_size: bytes.length,
       gguf_fnv1a64: fnv1a64(bytes),
@@ -130,6 +144,8 @@ const index = {
   reference: {engine: "llama.cpp via node-llama-cpp", node_llama_cpp: NLC_VERSION, llama_cpp_release: LLAMA_CPP_RELEASE,
               backend: "CPU (getLlama({gpu: false, build: 'never'}), prebuilt binaries)"},
   synth: {command: `${SYNTH.python} <shared>/${SYNTH.script} --shape <shape> --ftype ${SYNTH.ftype} --vocab-from <shared>/${SYNTH.vocab_from} --seed ${SYNTH.seed} -o <file>`, ...SYNTH},
+  shape_script: "a shape's `script` (relative to the repository) runs in front of the shared script: " +
+    `${SYNTH.python} <repo>/<script> <shared>/${SYNTH.script} --shape <shape> ...`,
   context: {context_size: CTX.contextSize, batch_size: CTX.batchSize, threads: CTX.threads, flash_attention: CTX.flashAttention,
             kv_cache_type: CTX.kvCacheType},
   evaluation: "all tokens in one llama_decode batch from position 0, raw next-token logits at every position",

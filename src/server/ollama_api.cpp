@@ -133,7 +133,8 @@ json stats_fields(json obj, const FinishInfo& f, double total_s, double load_s) 
   obj["done_reason"] = finish_reason_for(f);
   obj["total_duration"] = ns(total_s);
   obj["load_duration"] = ns(load_s);
-  obj["prompt_eval_count"] = f.n_prompt;
+  obj["prompt_eval_count"] = f.n_prompt;         // the whole prompt, cached part included (as Ollama)
+  obj["prompt_eval_cached_count"] = f.n_cached;  // ...of which read from the prefix cache (Ollama's field)
   obj["prompt_eval_duration"] = ns(f.prompt_ms / 1000.0);
   obj["eval_count"] = f.n_generated;
   obj["eval_duration"] = ns(f.generate_ms / 1000.0);

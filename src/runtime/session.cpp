@@ -21,12 +21,20 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, ThreadPool&
 void Session::clear() {
   kv_.release(kSeq);
   tokens_.clear();
+  snap_pos_ = 0;
 }
 
 void Session::truncate(int32_t n) {
   if (n >= n_past()) return;
+  if (kv_.recurrent() && snap_pos_ > 0 && snap_pos_ <= n && kv_.state(kSeq) != nullptr) {
+    // Back to the snapshot: the state there, then the K/V cut to the same position.
+    std::copy(snap_.begin(), snap_.end(), kv_.state(kSeq));
+    kv_.set_state_pos(kSeq, snap_pos_);
+    n = snap_pos_;
+  }
   n = kv_.truncate(kSeq, n);  // 0 when a recurrent state had to start over
   tokens_.resize(std::max(0, n));
+  if (snap_pos_ > n) snap_pos_ = 0;
 }
 
 Result<std::span<const float>> Session::feed(std::span<const int32_t> tokens) {
@@ -81,6 +89,11 @@ Result<GenerateStats> Session::generate(std::span<const int32_t> prompt, const G
   auto logits = feed(prompt.subspan(common));
   if (!logits) return std::unexpected(logits.error());
   st.prompt_seconds = timer.seconds();
+  if (kv_.recurrent() && kv_.state(kSeq) != nullptr) {
+    const float* state = kv_.state(kSeq);
+    snap_.assign(state, state + model_.config().state_floats);
+    snap_pos_ = n_past();
+  }
 
   timer.reset();
   if (params.n_predict == 0) {

@@ -78,6 +78,11 @@ class Session {
   Batch batch_;
   std::vector<float> logits_;
   std::vector<int32_t> tokens_;  // what the cache holds, position by position
+  // Recurrent models: the state as it stood after the last prompt (position snap_pos_), so a next
+  // prompt that keeps that prompt but not what followed it (a chat template that drops the
+  // reply's thinking) resumes there instead of from position 0.
+  std::vector<float> snap_;
+  int32_t snap_pos_ = 0;
   static constexpr int32_t kSeq = 0;
 };
 

@@ -77,51 +77,38 @@ struct Ops {
     }
   }
 
+  // row = row * a + u * b, in place, returning the updated row . w (n floats): the state update
+  // and output read of both recurrences in one pass over the row.
+  static float update_dot(float* row, float a, const float* u, float b, const float* w, int n) {
+    const V va = set1(a), vb = set1(b);
+    V acc = set1(0.0f);
+    int i = 0;
+    for (; i + L <= n; i += L) {
+      const V s = load(row + i) * va + load(u + i) * vb;
+      store(row + i, s);
+      acc += s * load(w + i);
+    }
+    float r = hsum(acc);
+    for (; i < n; ++i) {
+      row[i] = row[i] * a + u[i] * b;
+      r += row[i] * w[i];
+    }
+    return r;
+  }
+
   static void gdn_step(const GdnStep& a) {
-    const int dk = a.dk;
-    const V vdecay = set1(a.decay);
     for (int j = 0; j < a.dv; ++j) {
-      float* row = a.S + static_cast<int64_t>(j) * dk;
+      float* row = a.S + static_cast<int64_t>(j) * a.dk;
       // u = beta * (v - decay * (S^T k)), then S = decay * S + k u and out = (S^T q) * scale in one pass.
-      const float sk = a.decay * dot(row, a.k, dk);
-      const float u = a.beta * (a.v[j] - sk);
-      const V vu = set1(u);
-      V acc = set1(0.0f);
-      int i = 0;
-      for (; i + L <= dk; i += L) {
-        const V s = load(row + i) * vdecay + load(a.k + i) * vu;
-        store(row + i, s);
-        acc += s * load(a.q + i);
-      }
-      float o = hsum(acc);
-      for (; i < dk; ++i) {
-        row[i] = row[i] * a.decay + a.k[i] * u;
-        o += row[i] * a.q[i];
-      }
-      a.out[j] = o * a.scale;
+      const float u = a.beta * (a.v[j] - a.decay * dot(row, a.k, a.dk));
+      a.out[j] = update_dot(row, a.decay, a.k, u, a.q, a.dk) * a.scale;
     }
   }
 
   static void ssd_step(const SsdStep& a) {
-    const int ds = a.d_state;
-    const V vdA = set1(a.dA);
     for (int i = 0; i < a.head_dim; ++i) {
-      float* row = a.S + static_cast<int64_t>(i) * ds;
-      const float xdt = a.x[i] * a.dt;
-      const V vx = set1(xdt);
-      V acc = set1(0.0f);
-      int j = 0;
-      for (; j + L <= ds; j += L) {
-        const V s = load(row + j) * vdA + load(a.B + j) * vx;
-        store(row + j, s);
-        acc += s * load(a.C + j);
-      }
-      float y = hsum(acc);
-      for (; j < ds; ++j) {
-        row[j] = row[j] * a.dA + a.B[j] * xdt;
-        y += row[j] * a.C[j];
-      }
-      a.y[i] = y;
+      float* row = a.S + static_cast<int64_t>(i) * a.d_state;
+      a.y[i] = update_dot(row, a.dA, a.B, a.x[i] * a.dt, a.C, a.d_state);
     }
   }
 };

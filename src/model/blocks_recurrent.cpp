@@ -11,6 +11,7 @@
 #include "kernels/recurrent.h"
 #include "model/blocks.h"
 #include "model/blocks_internal.h"
+#include "model/blocks_mla.h"
 
 namespace hearth::blocks {
 
@@ -246,6 +247,9 @@ void mixer(const ModelConfig& c, const LayerWeights& lw, int il, const Batch& ba
   switch (c.layers[il].mixer) {
     case MixerKind::attention:
       attention(c, lw, il, batch, kv, s, pool, xn, y);
+      return;
+    case MixerKind::latent_attention:
+      mla_attention(c, lw, il, batch, kv, s, pool, xn, y);
       return;
     case MixerKind::short_conv:
       short_conv(c, lw, il, kv, s, pool, xn, y, T);

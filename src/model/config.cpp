@@ -241,7 +241,7 @@ Result<ModelConfig> ModelConfig::from_gguf(const GgufFile& f) {
     l.state_offset = l.recurrent() ? c.state_floats : -1;
     c.state_floats += l.conv_state + l.ssm_state;
     c.n_kv_layers += l.has_kv();
-    if (l.mixer != MixerKind::attention) continue;
+    if (!l.has_kv()) continue;
     if (l.n_head_kv <= 0) {
       return make_error("layer {} is an attention layer but '{}attention.head_count_kv' gives it no KV heads", il, p);
     }
@@ -254,7 +254,7 @@ Result<ModelConfig> ModelConfig::from_gguf(const GgufFile& f) {
   for (int il = 0; il < c.n_layer; ++il) {
     const LayerSpec& l = c.layers[il];
     if (l.ffn == FfnKind::dense && l.n_ff <= 0) return make_error("'{}feed_forward_length' must be positive", p);
-    if (l.mixer != MixerKind::attention) continue;
+    if (!l.has_kv()) continue;
     if (l.n_head != c.n_head || l.n_head_kv != c.n_head_kv || l.head_dim_k != c.head_dim ||
         l.head_dim_v != c.head_dim_v) {
       return make_error("layer {}: per-layer head counts or sizes that differ from the model's are not supported yet",

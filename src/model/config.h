@@ -27,11 +27,12 @@ enum class AttnKind : uint8_t {
 
 // What mixes information across positions in a layer.
 enum class MixerKind : uint8_t {
-  attention,        // softmax attention over the paged KV cache (LayerSpec::attn says which)
-  short_conv,       // LFM2: y = W_out(C * conv(B * x)), B|C|x from one projection, a K-tap causal conv
-  gated_delta_net,  // Qwen3.5 / Qwen3-Next linear attention: conv + gated delta rule + gated RMSNorm
-  mamba2,           // Mamba-2 SSM (Nemotron-H, Granite 4): conv + selective scan + gated group norm
-  none,             // no mixer (Nemotron-H's FFN-only layers)
+  attention,         // softmax attention over the paged KV cache (LayerSpec::attn says which)
+  latent_attention,  // DeepSeek MLA: one latent KV head per token (blocks_mla.h), also in the cache
+  short_conv,        // LFM2: y = W_out(C * conv(B * x)), B|C|x from one projection, a K-tap causal conv
+  gated_delta_net,   // Qwen3.5 / Qwen3-Next linear attention: conv + gated delta rule + gated RMSNorm
+  mamba2,            // Mamba-2 SSM (Nemotron-H, Granite 4): conv + selective scan + gated group norm
+  none,              // no mixer (Nemotron-H's FFN-only layers)
 };
 
 enum class FfnKind : uint8_t {
@@ -82,7 +83,7 @@ struct LayerSpec {
   int64_t ssm_state = 0;
   int64_t state_offset = -1;
   bool recurrent() const { return conv_state + ssm_state > 0; }
-  bool has_kv() const { return mixer == MixerKind::attention; }
+  bool has_kv() const { return mixer == MixerKind::attention || mixer == MixerKind::latent_attention; }
 };
 
 // Sizes of the recurrent mixers ({arch}.ssm.* and shortconv.l_cache), as llama.cpp names them.

@@ -47,7 +47,7 @@ struct RecurrentWeights {
   WeightView out_proj;             // shortconv.out_proj / ssm_out [n_embd, d_inner]
 };
 
-// Multi-head latent attention (MixerKind::attention on deepseek2; ModelConfig::mla has the sizes).
+// Multi-head latent attention (MixerKind::latent_attention; ModelConfig::mla has the sizes).
 struct MlaWeights {
   WeightView q_a, q_b;               // attn_q_a [q_lora, n_embd], attn_q_b [n_head*(nope+rope), q_lora] (or wq)
   const float* q_a_norm = nullptr;   // [q_lora]

@@ -284,6 +284,8 @@ Status load_recurrent(const TensorTable& t, const ModelConfig& c, int il, LayerW
     }
     case MixerKind::attention:
       return load_attention(t, c, il, l);
+    case MixerKind::latent_attention:  // its tensors are the architecture's (model/arch/deepseek2.cpp)
+      return make_error("layer {}: latent attention is loaded by its architecture's tensor table", il);
     case MixerKind::none:
       return {};
   }

@@ -19,7 +19,6 @@
 
 #include "formats/gguf.h"
 #include "model/blocks.h"
-#include "model/blocks_mla.h"
 #include "model/tensor_table.h"
 
 namespace hearth::archs::deepseek2 {
@@ -98,7 +97,10 @@ Status read_yarn(const HParams& hp, ModelConfig& c, int key_length_mla) {
   const float attn_factor_org = r.attn_factor * (1.0f + 0.1f * std::log(1.0f / r.freq_scale));
   const float mscale = attn_factor_org * (1.0f + 0.1f * log_mul * std::log(1.0f / r.freq_scale));
   c.mla.kq_scale = 1.0f * mscale * mscale / std::sqrt(static_cast<float>(key_length_mla));
-  for (LayerSpec& l : c.layers) l.rope.attn_factor = r.attn_factor;
+  for (LayerSpec& l : c.layers) {
+    l.mixer = MixerKind::latent_attention;
+    l.rope.attn_factor = r.attn_factor;
+  }
   return {};
 }
 
@@ -185,29 +187,6 @@ Status tensors(const TensorTable& t, ModelConfig& c, ModelWeights& w) {
   return {};
 }
 
-// x += MLA(RMSNorm(x)); x += FFN(RMSNorm(x)), each residual add fused with the next norm.
-Status forward(const Model& model, const Batch& batch, KvCache& kv, ForwardState& s, ThreadPool& pool,
-               std::vector<float>& logits) {
-  const ModelConfig& c = model.config();
-  const ModelWeights& w = model.weights();
-  const int64_t T = batch.size();
-  const size_t n = static_cast<size_t>(T) * c.n_embd;
-  blocks::embed(w, c, batch, s);
-  float* xn = blocks::grow(s.xn, n);
-  float* y = blocks::grow(s.y, n);
-  float* x = s.x.data();
-  if (c.n_layer > 0) blocks::rms_norm_rows(c, w.layers[0].attn_norm, T, x, xn, pool);
-  for (int il = 0; il < c.n_layer; ++il) {
-    const LayerWeights& lw = w.layers[il];
-    blocks::mla_attention(c, lw, il, batch, kv, s, pool, xn, y);
-    blocks::add_rms_norm_rows(c, lw.ffn_norm, T, x, y, xn, pool);
-    blocks::ffn(c, lw, il, T, s, pool, xn, y);
-    blocks::add_rms_norm_rows(c, il + 1 < c.n_layer ? w.layers[il + 1].attn_norm : nullptr, T, x, y, xn, pool);
-  }
-  blocks::lm_head(c, w, batch, s, pool, logits);
-  return {};
-}
-
 }  // namespace hearth::archs::deepseek2
 
 namespace hearth {
@@ -217,7 +196,7 @@ const ArchDef& arch_deepseek2() {
                            .rope_mode = RopeMode::normal,
                            .hparams = archs::deepseek2::hparams,
                            .tensors = archs::deepseek2::tensors,
-                           .forward = archs::deepseek2::forward};
+                           .forward = blocks::forward_pre_norm};
   return def;
 }
 

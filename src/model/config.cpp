@@ -54,6 +54,18 @@ Result<std::vector<int>> HParams::per_layer_int(const std::string& key, int n_la
   return std::vector<int>(n_layer, one);
 }
 
+Status HParams::read_ssm(SsmSpec& m) const {
+  HEARTH_ASSIGN_OR_RETURN(m.d_conv, need_int("ssm.conv_kernel"));
+  HEARTH_ASSIGN_OR_RETURN(m.d_inner, need_int("ssm.inner_size"));
+  HEARTH_ASSIGN_OR_RETURN(m.d_state, need_int("ssm.state_size"));
+  HEARTH_ASSIGN_OR_RETURN(m.dt_rank, need_int("ssm.time_step_rank"));
+  HEARTH_ASSIGN_OR_RETURN(m.n_group, need_int("ssm.group_count"));
+  if (m.d_conv < 2 || m.d_conv > 16) {
+    return make_error("'{}ssm.conv_kernel' = {} is not a conv length this build takes (2..16)", p_, m.d_conv);
+  }
+  return {};
+}
+
 Result<std::vector<bool>> HParams::per_layer_bool(const std::string& key, int n_layer) const {
   const GgufValue* v = f_.find(p_ + key);
   if (v == nullptr) return std::vector<bool>{};

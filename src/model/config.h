@@ -189,6 +189,10 @@ class HParams {
   Result<float> opt_float(const std::string& key, float def) const;
   // A per-layer integer: an array of n_layer values, or one value for every layer, or `def`.
   Result<std::vector<int>> per_layer_int(const std::string& key, int n_layer, int def) const;
+  // The ssm.* sizes every recurrent mixer has (conv_kernel, inner_size, state_size,
+  // time_step_rank, group_count), all required; the conv length must be one the kernels take
+  // (2..16). What else the sizes must satisfy is the architecture's to check.
+  Status read_ssm(SsmSpec& m) const;
   // A per-layer flag array (bools or integers); empty if the key is absent.
   Result<std::vector<bool>> per_layer_bool(const std::string& key, int n_layer) const;
   // Which layers use the sliding (or chunked) window, as llama.cpp's load_swa_pattern reads

@@ -52,14 +52,7 @@ Status moe_hparams(const HParams& hp, ModelConfig& c) {
 Status hparams(const HParams& hp, ModelConfig& c) {
   const std::string& p = hp.prefix();
   SsmSpec& m = c.ssm;
-  HEARTH_ASSIGN_OR_RETURN(m.d_conv, hp.need_int("ssm.conv_kernel"));
-  HEARTH_ASSIGN_OR_RETURN(m.d_inner, hp.need_int("ssm.inner_size"));
-  HEARTH_ASSIGN_OR_RETURN(m.d_state, hp.need_int("ssm.state_size"));
-  HEARTH_ASSIGN_OR_RETURN(m.dt_rank, hp.need_int("ssm.time_step_rank"));
-  HEARTH_ASSIGN_OR_RETURN(m.n_group, hp.need_int("ssm.group_count"));
-  if (m.d_conv < 2 || m.d_conv > 16) {
-    return make_error("'{}ssm.conv_kernel' = {} is not a conv length this build takes (2..16)", p, m.d_conv);
-  }
+  HEARTH_TRY(hp.read_ssm(m));
   if (m.d_inner % m.dt_rank != 0) {
     return make_error("'{}ssm.inner_size' = {} must be a multiple of ssm.time_step_rank = {}", p, m.d_inner, m.dt_rank);
   }
